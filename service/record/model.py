@@ -1,0 +1,204 @@
+"""The patient record: clinical facts extracted from FHIR R4, each with its evidence.
+
+These types are the contract between extraction (`service.record.build`), evaluation
+(`service.policy`), card building (`cards`) and the SMART app. They are plain frozen
+dataclasses so that every layer can render them and `to_jsonable` can print them.
+
+A fact that cannot be used is still kept, with `usable=False` and a `reason`, so that
+the clinician sees why a value on file did not count.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One observed value, normalised, with where it came from.
+
+    `value`/`unit` are normalised (cm, kg, ng/mL, ug/L, a, or "1" for scores);
+    `original_value`/`original_unit` are as recorded. `comparator` keeps "<", "<=",
+    ">", ">=" from the source; consumers use such values conservatively.
+    """
+
+    kind: str                       # height | weight | igf1 | gh | bone_age | height_sds | height_centile | igf1_sds
+    value: float | None
+    unit: str
+    reference: str                  # "Observation/abc"
+    date: date | None
+    code: str | None = None         # the LOINC/SNOMED code that identified it
+    code_display: str | None = None
+    comparator: str | None = None
+    original_value: float | None = None
+    original_unit: str | None = None
+    age_years: float | None = None  # age on `date`
+    preliminary: bool = False
+    usable: bool = True
+    reason: str | None = None       # why not usable
+
+
+@dataclass(frozen=True)
+class Height(Measurement):
+    sds: float | None = None        # computed from the CDC 2000 LMS table
+    centile: float | None = None    # 0–100
+    sds_reason: str | None = None   # why no SDS could be computed
+
+
+@dataclass(frozen=True)
+class Igf1(Measurement):
+    range_low: float | None = None   # ng/mL, from Observation.referenceRange
+    range_high: float | None = None
+    sds: float | None = None         # from the reference range (spec §3)
+    sds_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class GhResult(Measurement):
+    stimulated: bool = True          # False for the baseline code 12253-1
+
+
+@dataclass(frozen=True)
+class BoneAge(Measurement):
+    method: str | None = None        # e.g. "Greulich and Pyle"
+
+
+@dataclass(frozen=True)
+class EpiphysesEvidence:
+    status: str                      # "closed" | "open"
+    text: str                        # the matched text or code display
+    reference: str
+    date: date | None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    system: str                      # "icd10cm" | "snomed" | "text"
+    code: str | None                 # "E34.321", "38196001"; None for text-only
+    display: str | None
+    reference: str                   # "Condition/x" or "MedicationRequest/y#reasonCode"
+    source: str                      # "condition" | "order-reason"
+    clinical_status: str | None      # active | recurrence | relapse | inactive | remission | resolved
+    active: bool                     # False for resolved/inactive/remission: history only
+    onset: date | None = None
+    recorded: date | None = None
+
+
+@dataclass(frozen=True)
+class Allergy:
+    substance: str                   # "mecasermin" | "benzyl-alcohol"
+    text: str
+    reference: str
+    criticality: str | None
+    verification_status: str | None
+    recorded: date | None
+
+
+@dataclass(frozen=True)
+class MedicationFact:
+    category: str                    # "mecasermin" | "somatropin" | "antidiabetic" | "systemic-corticosteroid"
+    text: str
+    reference: str
+    status: str | None
+    active: bool                     # active / on-hold / draft (not the order under review)
+    date: date | None
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """The draft mecasermin MedicationRequest under review."""
+
+    reference: str                   # "MedicationRequest/abc"
+    resource_id: str | None
+    medication_text: str
+    dose_mg: float | None            # per administration
+    dose_original_value: float | None
+    dose_original_unit: str | None
+    dose_reason: str | None          # why dose_mg is unknown
+    per_day: int | None              # administrations per day
+    frequency_text: str | None
+    route: str | None                # "subcutaneous" | "intravenous" | "other"; None when not stated
+    route_text: str | None
+    weight_kg: float | None          # the weight used for mg/kg
+    weight_reference: str | None
+    weight_date: date | None
+    mg_per_kg: float | None          # per dose
+    mg_per_kg_reason: str | None     # why mg_per_kg is unknown
+    dispense_value: float | None
+    dispense_unit: str | None
+    reasons: tuple[Diagnosis, ...] = ()
+
+
+@dataclass(frozen=True)
+class GrowthVelocity:
+    cm_per_year: float | None
+    start: Height | None
+    end: Height | None
+    reason: str | None               # why unknown
+
+
+@dataclass(frozen=True)
+class CoverageFacts:
+    reference: str                   # "Coverage/abc"
+    status: str | None
+    payer_names: tuple[str, ...]
+    payer_identifiers: tuple[str, ...]   # "system|value" or "value"
+    plan_names: tuple[str, ...]
+    government_programme: str | None     # "Medicaid", "Medicare", "TRICARE", "VA", ... or None
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    reference: str                   # "Patient/abc"
+    birth_date: date | None
+    age_years: float | None          # today
+    sex: str | None                  # "female" | "male" | None (other/unknown)
+    sex_source: str | None           # "birthsex-extension" | "gender"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    reference: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    today: date
+    patient: PatientFacts | None
+    heights: tuple[Height, ...] = ()              # newest first
+    height_scores: tuple[Measurement, ...] = ()   # reported z-scores / centiles, newest first
+    weights: tuple[Measurement, ...] = ()
+    igf1: tuple[Igf1, ...] = ()
+    igf1_scores: tuple[Measurement, ...] = ()     # reported IGF-1 z-scores (LOINC 73561-3)
+    gh_results: tuple[GhResult, ...] = ()
+    bone_ages: tuple[BoneAge, ...] = ()
+    epiphyses: tuple[EpiphysesEvidence, ...] = ()
+    diagnoses: tuple[Diagnosis, ...] = ()
+    allergies: tuple[Allergy, ...] = ()
+    medications: tuple[MedicationFact, ...] = ()
+    order: OrderFacts | None = None
+    growth_velocity: GrowthVelocity | None = None
+    coverage: CoverageFacts | None = None
+    skipped: tuple[Skipped, ...] = ()
+    notes: tuple[str, ...] = field(default=())    # e.g. "2 invalid resources skipped"
+
+    @property
+    def reauthorization(self) -> bool:
+        """Prior mecasermin therapy on file (other than the draft) marks a re-authorization."""
+        return any(m.category == "mecasermin" for m in self.medications)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses → dicts, dates → ISO strings, tuples → lists, for JSON output."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, date):
+        return obj.isoformat()
+    return obj

@@ -1,0 +1,140 @@
+"""Settings: one immutable object, read once from `CDS_*` environment variables.
+
+Each setting is declared once below with its variable, default and meaning; the README's
+settings table lists the same variables (a test keeps the two in step). Every default lets
+`make run` work on a laptop with no other service running.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class SettingsError(ValueError):
+    """A `CDS_*` variable holds a value that cannot be used."""
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _setting(env: str, default: Any, parse: Callable[[str], Any], doc: str) -> Any:
+    return field(default=default, metadata={"env": env, "parse": parse, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int = _setting("CDS_PORT", 8080, int, "TCP port `make run` and the Docker image listen on.")
+    workers: int = _setting("CDS_WORKERS", 2, int, "gunicorn worker processes.")
+    worker_timeout: int = _setting(
+        "CDS_WORKER_TIMEOUT", 30, int, "gunicorn worker timeout in seconds (a hung worker is restarted).")
+    public_base_url: str = _setting(
+        "CDS_PUBLIC_BASE_URL", "", str,
+        "Public base URL of the service (e.g. behind a proxy). Empty: taken from each request.")
+    cors_origins: tuple[str, ...] = _setting(
+        "CDS_CORS_ORIGINS", ("*",), _csv, "Comma-separated origins allowed by CORS; `*` allows any.")
+    fhir_connect_timeout: float = _setting(
+        "CDS_FHIR_CONNECT_TIMEOUT", 1.0, float, "Seconds to connect to the EHR's FHIR server.")
+    fhir_read_timeout: float = _setting(
+        "CDS_FHIR_READ_TIMEOUT", 2.0, float, "Seconds to wait for each FHIR response.")
+    fhir_deadline: float = _setting(
+        "CDS_FHIR_DEADLINE", 3.0, float,
+        "Seconds for all FHIR fetching of one hook call; what has not arrived by then is a technical gap.")
+    fhir_retries: int = _setting(
+        "CDS_FHIR_RETRIES", 2, int, "Retries of a FHIR request answered 429/502/503/504 (with back-off).")
+    fhir_max_pages: int = _setting(
+        "CDS_FHIR_MAX_PAGES", 5, int, "Most `Bundle.link[next]` pages followed per search.")
+    fhir_max_response_bytes: int = _setting(
+        "CDS_FHIR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, int,
+        "Largest FHIR response body read; a larger one is a technical gap.")
+    fhir_allowlist: tuple[str, ...] = _setting(
+        "CDS_FHIR_ALLOWLIST", ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"), _csv,
+        "Comma-separated FHIR base URLs the service may call (`*` matches a port or path segment). "
+        "Any other `fhirServer` gets no request: prefetch alone is used.")
+    max_body_bytes: int = _setting(
+        "CDS_MAX_BODY_BYTES", 5 * 1024 * 1024, int, "Largest request body accepted (413 above).")
+    max_json_depth: int = _setting("CDS_MAX_JSON_DEPTH", 64, int, "Deepest JSON nesting accepted (400 above).")
+    max_resources: int = _setting(
+        "CDS_MAX_RESOURCES", 5000, int, "Most FHIR resources accepted in prefetch plus draftOrders (413 above).")
+    policy_dir: str = _setting(
+        "CDS_POLICY_DIR", str(PACKAGE_DIR / "policy" / "policies"), str,
+        "Folder of payer policy files (YAML/JSON), validated at start-up.")
+    default_policy: str = _setting(
+        "CDS_DEFAULT_POLICY", "fda-label", str, "Policy id used when no Coverage payer matches a policy.")
+    rxnorm_codes: tuple[str, ...] = _setting(
+        "CDS_RXNORM_CODES", (), _csv,
+        "RxNorm codes that also identify mecasermin (unverified offline, so empty by default; never used alone).")
+    database_url: str = _setting(
+        "CDS_DATABASE_URL", "sqlite:///var/mecasermin-cds.sqlite3", str,
+        "Where feedback and the audit log are stored (`sqlite:///relative/path` or `sqlite:////absolute/path`).")
+    audit_hash_key: str = _setting(
+        "CDS_AUDIT_HASH_KEY", "", str,
+        "Secret key for the keyed hash of patient ids in the audit log. Empty: a random key kept in the database.")
+    monitoring_card_hooks: tuple[str, ...] = _setting(
+        "CDS_MONITORING_CARD_HOOKS", ("order-sign",), _csv,
+        "Hooks that show the monitoring card (label warnings and interactions).")
+    auth_mode: str = _setting(
+        "CDS_AUTH_MODE", "off", str,
+        "CDS client JWT check: `required`, `optional` (checked when sent) or `off` (development only).")
+    trusted_issuers_file: str = _setting(
+        "CDS_TRUSTED_ISSUERS_FILE", "", str, "JSON file of trusted CDS clients: issuer, allowed jku URLs, static JWKS.")
+    trust_sandbox: bool = _setting(
+        "CDS_TRUST_SANDBOX", False, _bool,
+        "Development only: trust the public CDS Hooks sandbox's JWTs (its private key is public).")
+    log_level: str = _setting("CDS_LOG_LEVEL", "INFO", str, "Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read every `CDS_*` variable; `overrides` (by field name) win, for tests."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](raw)
+            except ValueError as exc:
+                raise SettingsError(f"{f.metadata['env']}: {exc}") from None
+        values.update(overrides)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.auth_mode not in ("required", "optional", "off"):
+            raise SettingsError(f"CDS_AUTH_MODE must be required, optional or off, not {self.auth_mode!r}")
+        if self.fhir_deadline <= 0 or self.fhir_connect_timeout <= 0 or self.fhir_read_timeout <= 0:
+            raise SettingsError("FHIR timeouts and deadline must be positive")
+
+    @property
+    def database_path(self) -> Path:
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            raise SettingsError(f"CDS_DATABASE_URL must start with {prefix}, not {self.database_url!r}")
+        return Path(self.database_url[len(prefix):])
+
+
+def documented_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting, in declaration order."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        rows.append((f.metadata["env"], str(default), f.metadata["doc"]))
+    return rows
