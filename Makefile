@@ -5,9 +5,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CDS_HOST    ?= 127.0.0.1
-CDS_PORT    ?= 8080
-CDS_WORKERS ?= 2
-CDS_WORKER_TIMEOUT ?= 30
 
 .PHONY: run test bench clean
 
@@ -19,8 +16,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	mkdir -p var
-	$(BIN)/gunicorn --bind $(CDS_HOST):$(CDS_PORT) --workers $(CDS_WORKERS) \
-	  --timeout $(CDS_WORKER_TIMEOUT) --access-logfile - 'service.app:create_app()'
+	$(BIN)/mecasermin-cds serve --host $(CDS_HOST)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

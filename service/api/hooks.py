@@ -1,0 +1,97 @@
+"""CDS Hooks endpoints: discovery, service calls and feedback."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+
+from service.api.errors import ApiError
+from service.api.request_body import read_json
+from service.api.services import SERVICES, CdsService
+from service.fhir.gather import PatientUnavailable
+from service.pipeline import answer_hook, count_resources
+from service.security.client_auth import AuthenticationFailed
+from service.validation import CONTEXT_SCHEMAS, violations
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("cds", __name__)
+
+
+def _deps():
+    return current_app.extensions["mecasermin"]
+
+
+@blueprint.get("/cds-services")
+def discovery():
+    return jsonify({"services": [s.discovery_entry() for s in SERVICES.values()]})
+
+
+@blueprint.post("/cds-services/<service_id>")
+def call_service(service_id: str):
+    started = time.perf_counter()
+    service = _service(service_id)
+    _authenticate()
+    deps = _deps()
+    body = read_json(request, deps.settings.max_body_bytes, deps.settings.max_json_depth)
+    _validate_call(service, body)
+    try:
+        outcome = answer_hook(service, body, deps)
+    except PatientUnavailable as exc:
+        raise ApiError(412, "patient-unavailable", str(exc)) from None
+    deps.store.record_audit(outcome.audit(service.id, body, elapsed_ms=(time.perf_counter() - started) * 1000))
+    return jsonify(outcome.response)
+
+
+@blueprint.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str):
+    _service(service_id)
+    _authenticate()
+    deps = _deps()
+    body = read_json(request, deps.settings.max_body_bytes, deps.settings.max_json_depth)
+    problems = violations("feedback.schema.json", body)
+    if problems:
+        raise _schema_error(problems)
+    stored = deps.store.save_feedback(service_id, body["feedback"])
+    log.info("feedback stored", extra={"items": stored})
+    return jsonify({"stored": stored})
+
+
+def _service(service_id: str) -> CdsService:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ApiError(404, "unknown-service", f"There is no CDS service {service_id!r}; see GET /cds-services.")
+    return service
+
+
+def _authenticate() -> None:
+    deps = _deps()
+    audience = (deps.settings.public_base_url.rstrip("/") + request.path) if deps.settings.public_base_url \
+        else request.base_url
+    try:
+        deps.authenticator.authenticate(request.headers.get("Authorization"), audience)
+    except AuthenticationFailed:
+        # Bare 401: say nothing that helps an attacker tune a forged token.
+        raise ApiError(401, "unauthorized", "Authentication failed.") from None
+
+
+def _validate_call(service: CdsService, body) -> None:
+    problems = violations("cds-request.schema.json", body)
+    if problems:
+        raise _schema_error(problems)
+    if body["hook"] != service.hook:
+        raise ApiError(400, "hook-mismatch",
+                       f"Service {service.id!r} answers the {service.hook!r} hook, not {body['hook']!r}.")
+    problems = violations(CONTEXT_SCHEMAS[service.hook], body["context"], prefix="$.context")
+    if problems:
+        raise _schema_error(problems)
+    limit = _deps().settings.max_resources
+    if count_resources(body) > limit:
+        raise ApiError(413, "too-many-resources",
+                       f"prefetch and draftOrders together hold more than {limit} resources.")
+
+
+def _schema_error(problems) -> ApiError:
+    first = problems[0]
+    return ApiError(400, "invalid-request", f"{first.path}: {first.rule}",
+                    violations=[p.to_json() for p in problems[:20]])

@@ -1,0 +1,63 @@
+"""Reading a JSON request body safely: media type, size, syntax and nesting depth."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Request
+
+from service.api.errors import ApiError
+
+
+def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ApiError(415, "unsupported-media-type",
+                       f"Content-Type must be application/json, not {mimetype or 'missing'}")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
+    raw = request.stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise _too_large(max_bytes)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid-json", f"The body is not UTF-8 (byte {exc.start}).") from None
+    _check_depth(text, max_depth)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "invalid-json",
+                       f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
+    except ValueError as exc:
+        raise ApiError(400, "invalid-json", str(exc)) from None
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "payload-too-large", f"The body is larger than the limit of {max_bytes} bytes.")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"The body is not valid JSON: {name} is not allowed.")
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _check_depth(text: str, max_depth: int) -> None:
+    """Reject deep nesting before parsing, so the parser never recurses that far.
+
+    Strings are removed and everything but brackets dropped with regular expressions (C speed);
+    only the brackets are walked in Python.
+    """
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    depth = 0
+    for char in brackets:
+        if char in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise ApiError(400, "too-deep", f"The JSON nests deeper than {max_depth} levels.")
+        else:
+            depth -= 1

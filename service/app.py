@@ -1,0 +1,57 @@
+"""The Flask application factory: settings are read once here and passed down."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Callable
+
+from flask import Flask
+
+from service.api import cors, errors, health, hooks
+from service.fhir.client import FhirClient
+from service.logs import configure_logging
+from service.policy import PolicySet, load_policies
+from service.security.client_auth import ClientAuthenticator
+from service.settings import Settings
+from service.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Dependencies:
+    """What request handlers need, built once per process."""
+
+    settings: Settings
+    policies: PolicySet
+    store: Store
+    fhir_client: FhirClient
+    authenticator: ClientAuthenticator
+    today: Callable[[], date] = date.today
+
+
+def create_app(settings: Settings | None = None, today: Callable[[], date] | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    deps = Dependencies(
+        settings=settings,
+        policies=load_policies(settings.policy_dir),
+        store=Store(settings.database_path, settings.audit_hash_key),
+        fhir_client=FhirClient(settings),
+        authenticator=ClientAuthenticator(settings),
+        today=today or date.today,
+    )
+    app = Flask(__name__)
+    # Flask rejects larger bodies with 413 before a handler reads them.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["mecasermin"] = deps
+    errors.register(app)
+    cors.register(app, settings.cors_origins)
+    app.register_blueprint(hooks.blueprint)
+    app.register_blueprint(health.blueprint)
+    if settings.auth_mode == "off":
+        log.warning("CDS client authentication is OFF (CDS_AUTH_MODE=off): development use only")
+    log.info("service ready", extra={"policies": len(deps.policies), "auth_mode": settings.auth_mode})
+    return app

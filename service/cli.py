@@ -1,0 +1,68 @@
+"""The `mecasermin-cds` command: serve the service, and inspect records and decisions offline."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from service.settings import Settings, SettingsError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from service.app import create_app
+    from service.policy import PolicyError, load_policies
+
+    settings = Settings.from_env()
+    host = args.host
+    try:
+        load_policies(settings.policy_dir)   # fail fast, before forking workers
+    except PolicyError as exc:
+        print(f"mecasermin-cds: {exc}", file=sys.stderr)
+        return 2
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{args.port or settings.port}")
+            self.cfg.set("workers", args.workers or settings.workers)
+            self.cfg.set("timeout", settings.worker_timeout)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("accesslog", None)   # the app logs each call itself, without patient data
+
+        def load(self):
+            # Built in each worker: SQLite connections and thread pools must not cross a fork.
+            return create_app(settings)
+
+    _Gunicorn().run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from service.policy.command import add_parser as add_evaluate
+    from service.record.command import add_parser as add_record
+    from service.report import add_parser as add_report
+
+    parser = argparse.ArgumentParser(prog="mecasermin-cds", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the CDS Hooks service with gunicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default CDS_PORT)")
+    serve.add_argument("--workers", type=int, help="worker processes (default CDS_WORKERS)")
+    serve.set_defaults(handler=_serve)
+    add_record(commands)
+    add_evaluate(commands)
+    add_report(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SettingsError as exc:
+        print(f"mecasermin-cds: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

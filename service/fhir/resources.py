@@ -1,0 +1,92 @@
+"""Which FHIR resources the evaluation reads, and checking each against the R4 model.
+
+Full pydantic validation is the expensive step (about 0.1 ms for a small Observation, far more
+for a large one), so resources are first filtered on their raw JSON by type and, for
+Observations, by code. Each survivor is validated on its own: an invalid resource is skipped
+and counted, never fatal. The raw dicts (not the models) go on to the record builder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from service.fhir.observation_codes import observation_is_relevant
+
+READ_TYPES = frozenset({
+    "Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement", "Medication",
+    "AllergyIntolerance", "Coverage", "Organization", "DiagnosticReport",
+})
+
+# The public sandbox sends some 0..* elements as single objects; R4 needs arrays.
+_LIST_ELEMENTS = ("category", "reasonCode", "reasonReference", "dosageInstruction", "note", "identifier",
+                  "insurance", "basedOn", "supportingInformation")
+
+
+def normalise_quirks(resource: dict) -> dict:
+    """A copy with single objects wrapped in lists where R4 expects arrays."""
+    fixed = None
+    for name in _LIST_ELEMENTS:
+        if isinstance(resource.get(name), dict):
+            fixed = fixed if fixed is not None else dict(resource)
+            fixed[name] = [resource[name]]
+    return fixed if fixed is not None else resource
+
+
+def is_read(resource: Any) -> bool:
+    """Cheap pre-filter on raw JSON: only what the evaluation reads goes to validation."""
+    if not isinstance(resource, dict):
+        return False
+    resource_type = resource.get("resourceType")
+    if resource_type not in READ_TYPES:
+        return False
+    return resource_type != "Observation" or observation_is_relevant(resource)
+
+
+def is_valid_r4(resource: dict) -> bool:
+    try:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except (ValidationError, ValueError, TypeError, KeyError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Screened:
+    resources: tuple[dict, ...]
+    invalid: int          # failed R4 validation, skipped
+    ignored: int          # not read by the evaluation
+
+
+def screen(candidates: Iterable[Any]) -> Screened:
+    """Filter, normalise, de-duplicate (by type/id) and validate resources."""
+    kept: dict[str, dict] = {}
+    anonymous: list[dict] = []
+    invalid = ignored = 0
+    for candidate in candidates:
+        if not is_read(candidate):
+            ignored += 1
+            continue
+        resource = normalise_quirks(candidate)
+        if not is_valid_r4(resource):
+            invalid += 1
+            continue
+        if isinstance(resource.get("id"), str):
+            kept.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
+        else:
+            anonymous.append(resource)
+    return Screened(tuple(kept.values()) + tuple(anonymous), invalid, ignored)
+
+
+def bundle_resources(body: Any) -> list[Any]:
+    """Resources of a Bundle (searchset or otherwise); a bare resource is a list of one."""
+    if not isinstance(body, dict):
+        return []
+    if body.get("resourceType") != "Bundle":
+        return [body]
+    entries = body.get("entry")
+    if not isinstance(entries, list):
+        return []
+    return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]

@@ -1,0 +1,105 @@
+"""One hook call, start to finish: trigger → gather → record → decision → cards.
+
+No Flask here: the HTTP layer hands in a validated body and the app's dependencies, and gets
+back the response and the facts the audit log keeps.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from cards.response import build_response, crd_configuration
+from service.api.services import CdsService
+from service.fhir.gather import gather
+from service.fhir.resources import bundle_resources, normalise_quirks
+from service.policy import evaluate
+from service.record import build_record
+from service.trigger import order_is_mecasermin
+
+
+@dataclass
+class HookOutcome:
+    response: dict
+    patient_id: str | None = None
+    decisions: list = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def audit(self, service_id: str, body: Mapping, elapsed_ms: float) -> dict[str, Any]:
+        cards = self.response.get("cards", [])
+        assertion_ids = [
+            ext["valueString"]
+            for action in self.response.get("systemActions", [])
+            for info in action.get("resource", {}).get("extension", [])
+            for ext in info.get("extension", [])
+            if ext.get("url") == "coverage-assertion-id"
+        ]
+        return {
+            "hook_instance": body.get("hookInstance"),
+            "service": service_id,
+            "patient_id": self.patient_id,
+            "policy": ",".join(d.policy.id for d in self.decisions) or None,
+            "determination": ",".join(d.determination for d in self.decisions) or None,
+            "coverage_assertion_ids": assertion_ids,
+            "card_uuids": [c["uuid"] for c in cards if "uuid" in c],
+            "card_indicators": [c["indicator"] for c in cards],
+            "timings_ms": {**self.timings_ms, "total": round(elapsed_ms, 2)},
+            "counts": self.counts,
+        }
+
+
+def count_resources(body: Mapping) -> int:
+    prefetch = body.get("prefetch") or {}
+    total = sum(len(bundle_resources(value)) for value in prefetch.values())
+    return total + len(bundle_resources((body.get("context") or {}).get("draftOrders")))
+
+
+def mecasermin_orders(hook: str, context: Mapping, rxnorm_codes) -> list[dict]:
+    """The draft orders this hook asks about that are mecasermin."""
+    drafts = [normalise_quirks(r) for r in bundle_resources(context.get("draftOrders"))]
+    medications = {f"Medication/{r.get('id')}": r for r in drafts if r.get("resourceType") == "Medication"}
+    requests = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
+    if hook == "order-select":
+        selected = set(context.get("selections") or ())
+        requests = [r for r in requests if f"MedicationRequest/{r.get('id')}" in selected]
+    return [r for r in requests if order_is_mecasermin(r, medications, rxnorm_codes)]
+
+
+def answer_hook(service: CdsService, body: Mapping, deps) -> HookOutcome:
+    context = body["context"]
+    settings = deps.settings
+    orders = mecasermin_orders(service.hook, context, settings.rxnorm_codes)
+    if not orders:
+        return HookOutcome(response={"cards": []})
+
+    timings: dict[str, float] = {}
+    with _timed(timings, "gather"):
+        gathered = gather(body, settings, deps.fhir_client)
+    today = deps.today()
+    options = crd_configuration(body)
+    cards: list[dict] = []
+    actions: list[dict] = []
+    decisions = []
+    with _timed(timings, "evaluate"):
+        for order in orders:
+            record = build_record(list(gathered.resources), order, today, rxnorm_codes=settings.rxnorm_codes)
+            decision = evaluate(record, deps.policies, today, default_policy=settings.default_policy,
+                                technical_gaps=gathered.gaps)
+            response = build_response(decision, record, hook=service.hook, options=options,
+                                      settings=settings, order=order)
+            decisions.append(decision)
+            cards.extend(response.get("cards", []))
+            actions.extend(response.get("systemActions", []))
+    result = {"cards": cards, **({"systemActions": actions} if actions else {})}
+    counts = {"resources": len(gathered.resources), "invalid": gathered.invalid, "gaps": len(gathered.gaps),
+              "prefetched_keys": len(gathered.prefetched), "fetched_keys": len(gathered.fetched)}
+    return HookOutcome(result, context.get("patientId"), decisions, counts, timings)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[name] = round((time.perf_counter() - start) * 1000, 2)

@@ -1,0 +1,185 @@
+"""Data gathering against a mocked FHIR server: partial prefetch, OperationOutcome, paging,
+timeouts, errors and invalid resources."""
+import json
+import re
+
+import pytest
+import requests
+import responses
+
+from service.fhir.client import FhirClient
+from service.fhir.gather import PatientUnavailable, gather
+from service.settings import Settings
+from tests.fixtures import fhir_bundle, order_select_request, patient_resource, height_observation
+
+BASE = "http://127.0.0.1:9999/fhir"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings.from_env({}, database_url=f"sqlite:///{tmp_path}/t.db", fhir_deadline=2.0,
+                             fhir_read_timeout=1.0, fhir_retries=2)
+
+
+@pytest.fixture
+def client(settings):
+    c = FhirClient(settings)
+    yield c
+    c.close()
+
+
+def empty_bundle():
+    return {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []}
+
+
+def mock_everything_empty(rsps, **bodies):
+    rsps.add(responses.GET, re.compile(rf"{BASE}/Patient/p1"), json=bodies.get("patient", patient_resource()))
+    for resource_type in ("Condition", "Observation", "MedicationRequest", "AllergyIntolerance", "Coverage",
+                          "DiagnosticReport"):
+        rsps.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"),
+                 json=bodies.get(resource_type, empty_bundle()))
+
+
+def request_without_prefetch(**extra):
+    body = order_select_request(prefetch=None)
+    body.update({"fhirServer": BASE, "fhirAuthorization": {
+        "access_token": "secret-token", "token_type": "Bearer", "expires_in": 300,
+        "scope": "patient/*.read", "subject": "cds-service"}})
+    body.update(extra)
+    return body
+
+
+@responses.activate
+def test_full_prefetch_makes_no_request(settings, client):
+    gathered = gather(order_select_request(), settings, client)
+    assert len(responses.calls) == 0
+    assert gathered.gaps == () and "patient" in gathered.prefetched
+    assert any(r["resourceType"] == "Patient" for r in gathered.resources)
+
+
+@responses.activate
+def test_missing_keys_are_fetched_with_the_bearer_token(settings, client):
+    mock_everything_empty(responses)
+    gathered = gather(request_without_prefetch(), settings, client)
+    assert gathered.gaps == ()
+    assert len(responses.calls) == 7
+    assert all(c.request.headers["Authorization"] == "Bearer secret-token" for c in responses.calls)
+    observation_call = next(c for c in responses.calls if "/Observation?" in c.request.url)
+    assert "_sort=-date" in observation_call.request.url and "patient=p1" in observation_call.request.url
+
+
+@responses.activate
+def test_partial_prefetch_fetches_only_the_rest(settings, client):
+    body = request_without_prefetch()
+    body["prefetch"] = {"patient": patient_resource(), "conditions": empty_bundle(),
+                        "observations": fhir_bundle([height_observation("h1", "2026-10-01", 100.0)])}
+    mock_everything_empty(responses)
+    gathered = gather(body, settings, client)
+    fetched_types = sorted(c.request.url.split("/fhir/")[1].split("?")[0] for c in responses.calls)
+    assert fetched_types == ["AllergyIntolerance", "Coverage", "DiagnosticReport", "MedicationRequest"]
+    assert set(gathered.prefetched) == {"patient", "conditions", "observations"}
+
+
+@responses.activate
+def test_operation_outcome_in_prefetch_counts_as_missing(settings, client):
+    body = request_without_prefetch()
+    body["prefetch"] = {"observations": {"resourceType": "OperationOutcome",
+                                         "issue": [{"severity": "error", "code": "timeout"}]}}
+    mock_everything_empty(responses)
+    gather(body, settings, client)
+    assert any("/Observation?" in c.request.url for c in responses.calls)
+
+
+@responses.activate
+def test_null_prefetch_means_no_data_and_is_not_fetched(settings, client):
+    body = request_without_prefetch()
+    body["prefetch"] = {"coverage": None}
+    mock_everything_empty(responses)
+    gather(body, settings, client)
+    assert not any("/Coverage?" in c.request.url for c in responses.calls)
+
+
+@responses.activate
+def test_next_links_are_followed_up_to_the_page_cap(settings, client):
+    pages = []
+    for n in range(8):
+        page = fhir_bundle([height_observation(f"h{n}", f"2026-0{1 + n % 9}-01", 100.0 + n)])
+        page["link"] = [{"relation": "next", "url": f"{BASE}/Observation?page={n + 1}"}]
+        pages.append(page)
+    responses.add(responses.GET, f"{BASE}/Patient/p1", json=patient_resource())
+    for resource_type in ("Condition", "MedicationRequest", "AllergyIntolerance", "Coverage", "DiagnosticReport"):
+        responses.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"), json=empty_bundle())
+    responses.add(responses.GET, re.compile(rf"{BASE}/Observation\?patient=.*"), json=pages[0])
+    for n in range(1, 8):
+        responses.add(responses.GET, f"{BASE}/Observation?page={n}", json=pages[n])
+    gathered = gather(request_without_prefetch(), settings, client)
+    heights = [r for r in gathered.resources if r["resourceType"] == "Observation"]
+    assert len(heights) == settings.fhir_max_pages
+
+
+@responses.activate
+def test_next_link_to_another_host_is_not_followed(settings, client):
+    page = fhir_bundle([height_observation("h1", "2026-01-01", 100.0)])
+    page["link"] = [{"relation": "next", "url": "http://attacker.example/steal?page=2"}]
+    mock_everything_empty(responses, Observation=page)
+    gather(request_without_prefetch(), settings, client)
+    assert not any("attacker" in c.request.url for c in responses.calls)
+
+
+@responses.activate
+def test_timeout_and_server_errors_are_technical_gaps(settings, client):
+    responses.add(responses.GET, f"{BASE}/Patient/p1", json=patient_resource())
+    responses.add(responses.GET, re.compile(rf"{BASE}/Observation\?.*"), body=requests.ReadTimeout())
+    responses.add(responses.GET, re.compile(rf"{BASE}/Condition\?.*"), status=500)
+    responses.add(responses.GET, re.compile(rf"{BASE}/Coverage\?.*"), status=401)
+    for resource_type in ("MedicationRequest", "AllergyIntolerance", "DiagnosticReport"):
+        responses.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"), json=empty_bundle())
+    gathered = gather(request_without_prefetch(), settings, client)
+    assert sorted(gathered.gaps) == ["conditions: HTTP 500", "coverage: HTTP 401", "observations: timeout"]
+    assert gathered.technical_failure
+
+
+@responses.activate
+def test_503_is_retried_then_succeeds(settings, client):
+    mock_everything_empty(responses)
+    responses.replace(responses.GET, f"{BASE}/Patient/p1", status=503, headers={"Retry-After": "0"})
+    responses.add(responses.GET, f"{BASE}/Patient/p1", json=patient_resource())
+    gathered = gather(request_without_prefetch(), settings, client)
+    assert gathered.gaps == ()
+    assert sum("/Patient/p1" in c.request.url for c in responses.calls) == 2
+
+
+@responses.activate
+def test_invalid_resources_are_skipped_and_counted(settings, client):
+    broken = height_observation("bad", "2026-01-01", 100.0)
+    broken["effectiveDateTime"] = "last Tuesday"
+    body = order_select_request()
+    body["prefetch"]["observations"] = fhir_bundle([broken, height_observation("ok", "2026-02-01", 101.0)])
+    gathered = gather(body, settings, client)
+    assert gathered.invalid == 1
+    assert [r["id"] for r in gathered.resources if r["resourceType"] == "Observation"] == ["ok"]
+
+
+def test_patient_neither_prefetched_nor_fetchable_is_412_material(settings, client):
+    body = order_select_request()
+    del body["prefetch"]["patient"]
+    with pytest.raises(PatientUnavailable, match="no fhirServer"):
+        gather(body, settings, client)
+
+
+@responses.activate
+def test_server_outside_the_allowlist_gets_no_request(settings, client):
+    body = request_without_prefetch(fhirServer="https://ehr.elsewhere.example/fhir")
+    body["prefetch"] = {"patient": patient_resource()}
+    gathered = gather(body, settings, client)
+    assert len(responses.calls) == 0
+    assert all("no FHIR server may be called" in gap for gap in gathered.gaps)
+
+
+def test_irrelevant_observations_are_dropped_before_validation(settings, client):
+    body = order_select_request()
+    blood_pressure = height_observation("bp", "2026-01-01", 120.0)
+    blood_pressure["code"] = {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}
+    body["prefetch"]["observations"] = fhir_bundle([blood_pressure])
+    gathered = gather(body, settings, client)
+    assert not any(r["id"] == "bp" for r in gathered.resources)

@@ -1,0 +1,41 @@
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from service.fhir.prefetch import fill, templates
+
+CONTEXT = {"patientId": "p-123", "userId": "Practitioner/dr-7", "encounterId": "enc-1"}
+
+
+def test_templates_only_use_legal_tokens():
+    for template in templates().values():
+        stripped = template.replace("{{context.patientId}}", "")
+        assert "{{" not in stripped
+
+
+def test_observation_query_filters_by_spec_codes_newest_first_and_capped():
+    query = fill(templates()["observations"], CONTEXT)
+    params = parse_qs(urlsplit(query).query)
+    codes = params["code"][0].split(",")
+    assert "http://loinc.org|8302-2" in codes and "http://loinc.org|2484-4" in codes
+    assert "http://loinc.org|85151-9" in codes and "http://loinc.org|29463-7" in codes
+    assert params["_sort"] == ["-date"] and int(params["_count"][0]) <= 200
+    assert params["patient"] == ["p-123"]
+
+
+def test_active_coverage_only():
+    assert fill(templates()["coverage"], CONTEXT) == "Coverage?patient=p-123&status=active"
+
+
+def test_values_are_url_encoded():
+    assert fill("Patient/{{context.patientId}}", {"patientId": "a b&c"}) == "Patient/a%20b%26c"
+
+
+@pytest.mark.parametrize("template,expected", [
+    ("Practitioner/{{userPractitionerId}}", "Practitioner/dr-7"),
+    ("PractitionerRole/{{userPractitionerRoleId}}", None),
+    ("Encounter/{{context.encounterId}}", "Encounter/enc-1"),
+    ("Encounter/{{context.missing}}", None),
+])
+def test_user_and_context_tokens(template, expected):
+    assert fill(template, CONTEXT, CONTEXT["userId"]) == expected
