@@ -8,7 +8,7 @@ from typing import Callable
 
 from flask import Flask
 
-from service.api import cors, errors, health, hooks
+from service.api import cors, errors, health, hooks, openapi, request_log
 from service.fhir.client import FhirClient
 from service.logs import configure_logging
 from service.policy import PolicySet, load_policies
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
     configure_logging(settings.log_level)
     deps = Dependencies(
         settings=settings,
-        policies=load_policies(settings.policy_dir),
+        policies=load_policies(settings.policy_dir, default_policy=settings.default_policy),
         store=Store(settings.database_path, settings.audit_hash_key),
         fhir_client=FhirClient(settings),
         authenticator=ClientAuthenticator(settings),
@@ -48,10 +48,12 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
     app.json.sort_keys = False
     app.extensions["mecasermin"] = deps
     errors.register(app)
+    request_log.register(app)
     cors.register(app, settings.cors_origins)
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(openapi.blueprint)
     if settings.auth_mode == "off":
         log.warning("CDS client authentication is OFF (CDS_AUTH_MODE=off): development use only")
-    log.info("service ready", extra={"policies": len(deps.policies), "auth_mode": settings.auth_mode})
+    log.info("service ready", extra={"policies": len(deps.policies.policies), "auth_mode": settings.auth_mode})
     return app

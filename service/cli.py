@@ -16,7 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     host = args.host
     try:
-        load_policies(settings.policy_dir)   # fail fast, before forking workers
+        load_policies(settings.policy_dir, default_policy=settings.default_policy)   # fail fast, before forking workers
     except PolicyError as exc:
         print(f"mecasermin-cds: {exc}", file=sys.stderr)
         return 2

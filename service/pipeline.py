@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
+from cards.build import smart_app_link
 from cards.response import build_response, crd_configuration
 from service.api.services import CdsService
 from service.fhir.gather import gather
@@ -26,6 +27,7 @@ class HookOutcome:
     decisions: list = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    card_types: dict[str, str] = field(default_factory=dict)
 
     def audit(self, service_id: str, body: Mapping, elapsed_ms: float) -> dict[str, Any]:
         cards = self.response.get("cards", [])
@@ -47,6 +49,7 @@ class HookOutcome:
             "card_indicators": [c["indicator"] for c in cards],
             "timings_ms": {**self.timings_ms, "total": round(elapsed_ms, 2)},
             "counts": self.counts,
+            "card_types": self.card_types,
         }
 
 
@@ -67,7 +70,7 @@ def mecasermin_orders(hook: str, context: Mapping, rxnorm_codes) -> list[dict]:
     return [r for r in requests if order_is_mecasermin(r, medications, rxnorm_codes)]
 
 
-def answer_hook(service: CdsService, body: Mapping, deps) -> HookOutcome:
+def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> HookOutcome:
     context = body["context"]
     settings = deps.settings
     orders = mecasermin_orders(service.hook, context, settings.rxnorm_codes)
@@ -79,7 +82,7 @@ def answer_hook(service: CdsService, body: Mapping, deps) -> HookOutcome:
         gathered = gather(body, settings, deps.fhir_client)
     today = deps.today()
     options = crd_configuration(body)
-    cards: list[dict] = []
+    cards: list = []
     actions: list[dict] = []
     decisions = []
     with _timed(timings, "evaluate"):
@@ -87,15 +90,17 @@ def answer_hook(service: CdsService, body: Mapping, deps) -> HookOutcome:
             record = build_record(list(gathered.resources), order, today, rxnorm_codes=settings.rxnorm_codes)
             decision = evaluate(record, deps.policies, today, default_policy=settings.default_policy,
                                 technical_gaps=gathered.gaps)
-            response = build_response(decision, record, hook=service.hook, options=options,
-                                      settings=settings, order=order)
+            card_set = build_response(decision, record, hook=service.hook, options=options,
+                                      monitoring_hooks=settings.monitoring_card_hooks, order=order, today=today,
+                                      smart_link=smart_app_link(base_url, f"MedicationRequest/{order.get('id')}"))
             decisions.append(decision)
-            cards.extend(response.get("cards", []))
-            actions.extend(response.get("systemActions", []))
-    result = {"cards": cards, **({"systemActions": actions} if actions else {})}
+            cards.extend(card_set.cards)
+            actions.extend(card_set.system_actions)
+    result = {"cards": [c.body for c in cards], **({"systemActions": actions} if actions else {})}
     counts = {"resources": len(gathered.resources), "invalid": gathered.invalid, "gaps": len(gathered.gaps),
               "prefetched_keys": len(gathered.prefetched), "fetched_keys": len(gathered.fetched)}
-    return HookOutcome(result, context.get("patientId"), decisions, counts, timings)
+    card_types = {c.body["uuid"]: c.kind for c in cards}
+    return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types)
 
 
 @contextmanager

@@ -96,6 +96,28 @@ class Settings:
         "CDS_TRUST_SANDBOX", False, _bool,
         "Development only: trust the public CDS Hooks sandbox's JWTs (its private key is public).")
     log_level: str = _setting("CDS_LOG_LEVEL", "INFO", str, "Log level: DEBUG, INFO, WARNING or ERROR.")
+    smart_client_id: str = _setting(
+        "CDS_SMART_CLIENT_ID", "mecasermin-cds", str, "OAuth client id of the SMART app, as registered with the EHR.")
+    smart_client_secret: str = _setting(
+        "CDS_SMART_CLIENT_SECRET", "", str,
+        "SMART client secret: set, the app is a confidential client (`client_secret_basic`); empty, a public "
+        "client (PKCE only).")
+    smart_redirect_url: str = _setting(
+        "CDS_SMART_REDIRECT_URL", "", str,
+        "Registered SMART redirect URI. Empty: `{CDS_PUBLIC_BASE_URL}/smart/callback`, or the request's base URL.")
+    smart_default_iss: str = _setting(
+        "CDS_SMART_DEFAULT_ISS", "", str,
+        "FHIR base URL for a standalone launch without `iss` (must pass `CDS_FHIR_ALLOWLIST`). Empty: the app asks.")
+    smart_session_lifetime: int = _setting(
+        "CDS_SMART_SESSION_LIFETIME", 3600, int,
+        "Seconds a SMART session lasts after sign-in (never longer than the access token).")
+    smart_launch_timeout: int = _setting(
+        "CDS_SMART_LAUNCH_TIMEOUT", 600, int,
+        "Seconds allowed between a SMART launch and the authorization server's redirect back.")
+    smart_request_write: bool = _setting(
+        "CDS_SMART_REQUEST_WRITE", False, _bool,
+        "Also ask for `patient/DocumentReference.c` (v1 `.write`) so the prior-authorization letter can be "
+        "written back to the EHR.")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -120,6 +142,8 @@ class Settings:
             raise SettingsError(f"CDS_AUTH_MODE must be required, optional or off, not {self.auth_mode!r}")
         if self.fhir_deadline <= 0 or self.fhir_connect_timeout <= 0 or self.fhir_read_timeout <= 0:
             raise SettingsError("FHIR timeouts and deadline must be positive")
+        if self.smart_session_lifetime <= 0 or self.smart_launch_timeout <= 0:
+            raise SettingsError("CDS_SMART_SESSION_LIFETIME and CDS_SMART_LAUNCH_TIMEOUT must be positive")
 
     @property
     def database_path(self) -> Path:

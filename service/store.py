@@ -62,11 +62,13 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        self._connection().executescript(SCHEMA)   # executescript manages its own transaction
         self._hash_key = hash_key.encode() if hash_key else self._stored_key()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> "_Transaction":
+        return _Transaction(self._connection())
+
+    def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
@@ -74,7 +76,7 @@ class Store:
             db.execute("PRAGMA synchronous=FULL")   # a 200 means the row is on disk
             db.execute("PRAGMA busy_timeout=10000")
             self._local.db = db
-        return _Transaction(db)
+        return db
 
     def _stored_key(self) -> bytes:
         with self._connect() as db:

@@ -10,5 +10,5 @@ blueprint = Blueprint("health", __name__)
 def healthz():
     deps = current_app.extensions["mecasermin"]
     database_ok = deps.store.ping()
-    body = {"status": "ok" if database_ok else "degraded", "policies": len(deps.policies), "database": database_ok}
+    body = {"status": "ok" if database_ok else "degraded", "policies": len(deps.policies.policies), "database": database_ok}
     return jsonify(body), 200 if database_ok else 503

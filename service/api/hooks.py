@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from service.api.errors import ApiError
 from service.api.request_body import read_json
+from service.api.request_log import bind_hook_instance
 from service.api.services import SERVICES, CdsService
 from service.fhir.gather import PatientUnavailable
 from service.pipeline import answer_hook, count_resources
@@ -34,9 +35,10 @@ def call_service(service_id: str):
     _authenticate()
     deps = _deps()
     body = read_json(request, deps.settings.max_body_bytes, deps.settings.max_json_depth)
+    bind_hook_instance(body)
     _validate_call(service, body)
     try:
-        outcome = answer_hook(service, body, deps)
+        outcome = answer_hook(service, body, deps, _base_url())
     except PatientUnavailable as exc:
         raise ApiError(412, "patient-unavailable", str(exc)) from None
     deps.store.record_audit(outcome.audit(service.id, body, elapsed_ms=(time.perf_counter() - started) * 1000))
@@ -64,13 +66,18 @@ def _service(service_id: str) -> CdsService:
     return service
 
 
+def _base_url() -> str:
+    """The service's public base URL: configured (behind a proxy) or as this request reached us."""
+    return _deps().settings.public_base_url.rstrip("/") or request.host_url.rstrip("/")
+
+
 def _authenticate() -> None:
     deps = _deps()
-    audience = (deps.settings.public_base_url.rstrip("/") + request.path) if deps.settings.public_base_url \
-        else request.base_url
+    audience = _base_url() + request.path
     try:
         deps.authenticator.authenticate(request.headers.get("Authorization"), audience)
-    except AuthenticationFailed:
+    except AuthenticationFailed as exc:
+        log.info("client authentication failed", extra={"reason": exc.reason})
         # Bare 401: say nothing that helps an attacker tune a forged token.
         raise ApiError(401, "unauthorized", "Authentication failed.") from None
 

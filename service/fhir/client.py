@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from service.settings import Settings
@@ -103,7 +104,7 @@ class FhirClient:
                         continue
                 if response.status_code != 200:
                     raise FetchError(f"HTTP {response.status_code}")
-                return json.loads(self._read_capped(response))
+                return json.loads(self._read_capped(response, deadline))
             except (ValueError, UnicodeDecodeError):
                 raise FetchError("response is not JSON") from None
             finally:
@@ -121,16 +122,26 @@ class FhirClient:
         except requests.RequestException as exc:
             raise FetchError(f"connection failed ({type(exc).__name__})") from None
 
-    def _read_capped(self, response: requests.Response) -> bytes:
+    def _read_capped(self, response: requests.Response, deadline: Deadline) -> bytes:
+        # `read1` returns whatever one socket read brings (each bounded by the read timeout), so
+        # the deadline is checked between reads: a server dripping a byte at a time cannot hold
+        # a worker thread past the deadline (`iter_content` would block until 64 KB arrived).
         cap = self.settings.fhir_max_response_bytes
         chunks, size = [], 0
         try:
-            for chunk in response.iter_content(chunk_size=65536):
+            while True:
+                if deadline.remaining() <= 0:
+                    raise FetchError("deadline exceeded")
+                chunk = response.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > cap:
                     raise FetchError(f"response larger than {cap} bytes")
                 chunks.append(chunk)
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+                raise FetchError("timeout") from None
             raise FetchError(f"connection failed ({type(exc).__name__})") from None
         return b"".join(chunks)
 

@@ -1,0 +1,116 @@
+"""The four cards: safety (contraindications), coverage, dose and monitoring.
+
+Few, clear cards: one per concern, each saying why with its evidence. Indicators follow one
+rule: critical only for patient harm (contraindication, dose above the maximum); payment is
+never critical.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from cards import suggestions as s
+from cards import text
+
+CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
+OVERRIDE_SYSTEM = "urn:mecasermin-cds:CodeSystem:override-reason"
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Card:
+    kind: str          # safety | coverage | dose | monitoring (for audit and feedback reports)
+    body: dict
+
+
+def _card(kind: str, summary: str, detail: str, indicator: str, source: dict, **extra) -> Card:
+    body = {"uuid": str(uuid.uuid4()), "summary": summary, "detail": detail, "indicator": indicator,
+            "source": source}
+    body.update({k: v for k, v in extra.items() if v})
+    if body.get("suggestions"):
+        body.setdefault("selectionBehavior", "at-most-one")
+    return Card(kind, body)
+
+
+def _topic(code: str, display: str) -> dict:
+    return {"system": CARD_TYPE_SYSTEM, "code": code, "display": display}
+
+
+def _label_source(topic_code: str, topic_display: str) -> dict:
+    return {"label": text.SOURCE_LABEL_DRUG, "url": text.LABEL_URL, "topic": _topic(topic_code, topic_display)}
+
+
+def _override(reasons) -> list[dict]:
+    return [{"system": OVERRIDE_SYSTEM, "code": code, "display": display} for code, display in reasons]
+
+
+def safety_card(decision, order_reference: str, order: dict) -> Card | None:
+    findings = [f for f in decision.label_findings if f.category in ("contraindication", "warning")
+                and f.severity in ("critical", "warning")]
+    if not findings:
+        return None
+    critical = any(f.severity == "critical" for f in findings)
+    options = [s.suggestion("Remove the mecasermin order", [s.delete_action(order_reference)], recommended=critical)]
+    if any(f.id == "intravenous-route" for f in findings):
+        options.insert(0, s.suggestion("Give subcutaneously instead of intravenously", [{
+            "type": "update", "description": "Change the route to subcutaneous",
+            "resource": s.with_subcutaneous_route(order)}]))
+    return _card("safety", text.safety_summary(findings), text.safety_detail(findings),
+                 "critical" if critical else "warning", _label_source("contraindication", "Contraindication"),
+                 suggestions=options, selectionBehavior="at-most-one",
+                 overrideReasons=_override(text.OVERRIDE_REASONS_SAFETY))
+
+
+def coverage_card(decision, record, order_reference: str, order: dict, smart_link: dict | None) -> Card:
+    policy = decision.policy
+    patient_reference = record.patient.reference if record.patient else (order.get("subject") or {}).get("reference")
+    options = [s.suggestion(text.MISSING_TEST_TITLES[test],
+                            [s.create_test_action(test, patient_reference, order.get("requester"), order_reference)])
+               for test in decision.missing_tests] if patient_reference else []
+    links = [{"label": f"Policy: {policy.source_title}", "url": policy.source_url, "type": "absolute"},
+             {"label": text.LABEL_TITLE, "url": text.LABEL_URL, "type": "absolute"}]
+    if smart_link:
+        links.append(smart_link)
+    indicator = "info" if decision.determination == "meets-criteria" and not decision.technical else "warning"
+    return _card("coverage", text.coverage_summary(decision), text.coverage_detail(decision, record), indicator,
+                 {"label": policy.title, "url": policy.source_url, "topic": _topic("coverage-info", "Coverage Information")},
+                 suggestions=options, selectionBehavior="any", links=links,
+                 overrideReasons=_override(text.OVERRIDE_REASONS_COVERAGE))
+
+
+def dose_card(decision, record, order_reference: str, order: dict) -> Card | None:
+    dose = decision.dose
+    frequency = [f for f in decision.label_findings if f.category == "dose"]
+    if dose is None or (dose.status == "ok" and not frequency):
+        return None
+    options = []
+    if dose.proposed:
+        options.append(s.suggestion(text.proposed_dose_label(dose.proposed), [{
+            "type": "update", "description": text.proposed_dose_label(dose.proposed),
+            "resource": s.with_dose(order, dose.proposed)}], recommended=True))
+    elif dose.status == "unknown" and record.patient:
+        options.append(s.suggestion(text.MISSING_TEST_TITLES["weight"], [
+            s.create_test_action("weight", record.patient.reference, order.get("requester"), order_reference)]))
+    indicator = "critical" if dose.status == "above-maximum" else "warning"
+    return _card("dose", text.dose_summary(dose, bool(frequency)), text.dose_detail(dose, frequency), indicator,
+                 _label_source("off-guideline", "Off Guideline"), suggestions=options,
+                 overrideReasons=_override(text.OVERRIDE_REASONS_DOSE))
+
+
+def monitoring_card(decision) -> Card | None:
+    findings = [f for f in decision.label_findings if f.category in ("monitoring", "interaction")
+                or (f.category == "warning" and f.severity == "info")]
+    if not findings:
+        return None
+    return _card("monitoring", text.monitoring_summary(findings), text.monitoring_detail(findings), "info",
+                 _label_source("guideline", "Guideline"))
+
+
+def smart_app_link(base_url: str, order_reference: str) -> dict:
+    """Opens the SMART app on this order: the full checklist, growth chart and prior-auth packet."""
+    return {"label": "Open the mecasermin review app (growth chart, prior-authorization packet)",
+            "url": f"{base_url.rstrip('/')}/smart/launch", "type": "smart", "appContext": f"order={order_reference}"}
+
+
+def by_severity(cards: list[Card]) -> list[Card]:
+    return sorted(cards, key=lambda c: SEVERITY_ORDER[c.body["indicator"]])

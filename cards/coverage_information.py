@@ -1,0 +1,76 @@
+"""Da Vinci CRD STU 2.2 coverage information: a systemAction that annotates the draft order.
+
+The mapping from our determination to CRD codes is a table, so that a reviewer can check it
+against the issue and the CRD invariants in one glance:
+- not-covered ⇒ no pa-needed;  conditional ⇒ info-needed;  info-needed OTH ⇒ reason;
+- doc-purpose ⇒ reason;  indeterminate ⇒ reason.
+"""
+from __future__ import annotations
+
+import calendar
+import uuid
+from datetime import date
+
+from cards import text
+
+EXTENSION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+REASON_SYSTEM = "urn:mecasermin-cds:CodeSystem:coverage-assertion-reason"
+
+# determination → (covered, pa-needed, doc-needed, info-needed, doc-purpose)
+CRD_CODES: dict[str, tuple[str, str | None, str | None, str | None, str | None]] = {
+    "meets-criteria": ("covered", "auth-needed", "clinical", None, "withpa"),
+    "documentation-needed": ("conditional", "auth-needed", "clinical", "OTH", "withpa"),
+    "does-not-meet": ("not-covered", None, None, None, None),
+    "technical": ("indeterminate", None, None, None, None),
+}
+
+
+def crd_key(decision) -> str:
+    return "technical" if decision.technical else decision.determination
+
+
+def coverage_information(decision, coverage_reference: str, today: date) -> dict:
+    """The ext-coverage-information extension for one decision."""
+    key = crd_key(decision)
+    covered, pa_needed, doc_needed, info_needed, doc_purpose = CRD_CODES[key]
+    parts: list[dict] = [
+        {"url": "coverage", "valueReference": {"reference": coverage_reference}},
+        {"url": "covered", "valueCode": covered},
+    ]
+    if pa_needed:
+        parts.append({"url": "pa-needed", "valueCode": pa_needed})
+    if doc_needed:
+        parts.append({"url": "doc-needed", "valueCode": doc_needed})
+    if doc_purpose:
+        parts.append({"url": "doc-purpose", "valueCode": doc_purpose})
+    if info_needed:
+        parts.append({"url": "info-needed", "valueCode": info_needed})
+    parts.append({"url": "billingCode", "valueCoding": {
+        "system": HCPCS, "code": "J2170", "display": "Injection, mecasermin, 1 mg"}})
+    parts.append({"url": "reason", "valueCodeableConcept": _reason(decision, key)})
+    parts.append({"url": "date", "valueDate": today.isoformat()})
+    parts.append({"url": "coverage-assertion-id", "valueString": str(uuid.uuid4())})
+    if covered != "not-covered" and key != "technical" and decision.approval_months:
+        parts.append({"url": "expiry-date", "valueDate": add_months(today, decision.approval_months).isoformat()})
+    return {"url": EXTENSION_URL, "extension": parts}
+
+
+def _reason(decision, key: str) -> dict:
+    code, display = text.CRD_REASONS[key]
+    return {"coding": [{"system": REASON_SYSTEM, "code": code, "display": display}],
+            "text": text.crd_reason_text(decision, key)}
+
+
+def add_months(start: date, months: int) -> date:
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def annotated_order(order: dict, extension: dict) -> dict:
+    """A copy of the draft order carrying the coverage-information extension (replacing an older one)."""
+    annotated = dict(order)
+    kept = [e for e in order.get("extension") or () if e.get("url") != EXTENSION_URL]
+    annotated["extension"] = kept + [extension]
+    return annotated

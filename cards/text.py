@@ -1,0 +1,256 @@
+"""Every sentence a card can say, in one place for clinical review.
+
+Functions here turn a Decision (service.policy.decision) into words; they build no FHIR and
+pick no indicator. Numbers are shown with their unit, date and, where relevant, the threshold.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+LABEL_TITLE = "Increlex (mecasermin) prescribing information"
+LABEL_URL = ("https://www.ipsen.com/websites/Ipsen_Online/wp-content/uploads/sites/9/2020/01/02171430/"
+             "Increlex_Full_Prescribing_Information.pdf")
+SUPPORT_URL = "http://www.ipsencares.com"
+SOURCE_LABEL_DRUG = "Increlex (mecasermin) label"
+
+DETERMINATION_WORDS = {
+    "meets-criteria": "Meets coverage criteria",
+    "documentation-needed": "Documentation needed",
+    "does-not-meet": "Does not meet coverage criteria",
+}
+SUB_REASON_WORDS = {
+    "criteria-not-met": "criteria not met",
+    "not-medically-necessary": "not medically necessary",
+    "investigational": "investigational use",
+}
+STATUS_MARK = {"met": "✅ met", "not_met": "❌ not met", "unknown": "❔ unknown"}
+
+# (code, display) of our coverage-assertion reasons, keyed like cards.coverage_information.CRD_CODES.
+CRD_REASONS = {
+    "meets-criteria": ("criteria-met", "Coverage criteria met; prior authorization still required"),
+    "documentation-needed": ("documentation-needed", "Documentation needed before a determination"),
+    "does-not-meet": ("criteria-not-met", "Coverage criteria not met"),
+    "technical": ("technical", "Technical problem: the patient's record could not be read in full"),
+}
+
+OVERRIDE_REASONS_SAFETY = (
+    ("specialist-reviewed", "Reviewed by pediatric endocrinology; benefit outweighs risk"),
+    ("record-outdated", "Record is out of date; contraindication not present"),
+    ("already-addressed", "Already addressed with the patient and family"),
+)
+OVERRIDE_REASONS_DOSE = (
+    ("titration-plan", "Dose is part of a documented titration plan"),
+    ("weight-outdated", "Weight on file is out of date"),
+    ("specialist-reviewed", "Reviewed by pediatric endocrinology"),
+)
+OVERRIDE_REASONS_COVERAGE = (
+    ("pa-in-progress", "Prior authorization already in progress"),
+    ("documentation-elsewhere", "Documentation is in records outside this EHR"),
+    ("patient-self-pay", "Patient or family will pay without coverage"),
+)
+
+MISSING_TEST_TITLES = {
+    "igf1": "Order serum IGF-1 (baseline)",
+    "gh-stimulation": "Order a growth hormone stimulation test",
+    "bone-age": "Order a bone age X-ray (left hand and wrist)",
+    "height": "Measure standing height (stadiometer)",
+    "weight": "Measure body weight",
+}
+
+
+def fmt_number(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def fmt_date(value: date | None) -> str:
+    return value.isoformat() if value else "no date"
+
+
+def evidence_line(evidence) -> str:
+    """'100.4 cm (SDS −3.05, centile 0.11) on 2026-10-20' — value, original unit, date."""
+    parts = []
+    if evidence.value is not None:
+        value = f"{evidence.comparator or ''}{fmt_number(evidence.value)}"
+        parts.append(f"{value} {evidence.unit}".strip() if evidence.unit else value)
+    elif evidence.display:
+        parts.append(evidence.display)
+    if evidence.original_unit and evidence.original_unit != evidence.unit and evidence.original_value is not None:
+        parts.append(f"(recorded as {fmt_number(evidence.original_value)} {evidence.original_unit})")
+    scores = []
+    if evidence.sds is not None:
+        scores.append(f"SDS {evidence.sds:+.2f}")
+    if evidence.centile is not None:
+        scores.append(f"centile {evidence.centile:.2f}")
+    if scores:
+        parts.append(f"({', '.join(scores)})")
+    if evidence.code and evidence.kind == "diagnosis":
+        parts.append(f"[{evidence.code}]")
+    parts.append(f"on {fmt_date(evidence.date)}")
+    if evidence.note:
+        parts.append(f"— {evidence.note}")
+    return " ".join(parts)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def coverage_summary(decision) -> str:
+    words = DETERMINATION_WORDS[decision.determination]
+    if decision.technical:
+        words = "Coverage not determined: record incomplete"
+    elif decision.sub_reason:
+        words = f"{words} ({SUB_REASON_WORDS[decision.sub_reason]})"
+    kind = "re-authorization" if decision.authorization == "re-authorization" else "initial"
+    summary = f"Mecasermin {kind}: {words} — {decision.policy.title}"
+    return summary if len(summary) < 140 else summary[:136].rstrip() + "…"
+
+
+def coverage_detail(decision, record) -> str:
+    lines = [f"**{DETERMINATION_WORDS[decision.determination]}** under *{decision.policy.title}* "
+             f"({_policy_choice_words(decision)}).", ""]
+    if decision.technical:
+        lines += ["The patient's record could not be read in full, so this is provisional:", ""]
+        lines += [f"- {gap}" for gap in decision.technical_gaps] + [""]
+    if not decision.policy.verified and decision.policy.verification_note:
+        lines += [f"> {decision.policy.verification_note}", ""]
+    lines += [f"- {reason}" for reason in decision.reasons]
+    lines += ["", "| Criterion | Status | Evidence | Threshold |", "|---|---|---|---|"]
+    for criterion in decision.criteria:
+        evidence = "; ".join(evidence_line(e) for e in criterion.evidence) or criterion.explanation
+        if criterion.status == "unknown" and criterion.documentation_needed:
+            evidence = f"{evidence} — needed: {criterion.documentation_needed}"
+        lines.append(f"| {_cell(criterion.title)} | {STATUS_MARK[criterion.status]} | {_cell(evidence)} | "
+                     f"{_cell(criterion.threshold)} |")
+    for exclusion in decision.exclusions:
+        lines += ["", f"**{exclusion.title}** ({exclusion.kind.replace('-', ' ')}): {exclusion.explanation}"]
+    lines += ["", *billing_lines(decision, record)]
+    return "\n".join(lines)
+
+
+def _policy_choice_words(decision) -> str:
+    choice = decision.policy_choice
+    if choice.reason == "coverage-payer" and choice.payer:
+        return f"matched to the patient's coverage with {choice.payer}"
+    return choice.detail
+
+
+def billing_lines(decision, record) -> list[str]:
+    kind = "re-authorization" if decision.authorization == "re-authorization" else "initial authorization"
+    lines = []
+    if decision.approval_months:
+        lines.append(f"- Approval length if granted: up to {decision.approval_months} months ({kind}).")
+    lines.append(f"- Bill HCPCS {decision.hcpcs or 'J2170'} (mecasermin, 1 mg): one billing unit per mg.")
+    if decision.recommended_icd10:
+        lines.append(f"- Diagnosis code to use: ICD-10-CM {decision.recommended_icd10}"
+                     " (R62.52 and E34.30 are not specific enough).")
+    if decision.coding_note:
+        lines.append(f"- {decision.coding_note}")
+    lines += [f"- {note}" for note in decision.benefit_notes]
+    lines.append("- Dispensed only through the manufacturer's closed network of specialty pharmacies.")
+    programme = record.coverage.government_programme if record.coverage else None
+    if programme:
+        lines.append(f"- Manufacturer support ({SUPPORT_URL}) can verify benefits and help with prior authorization "
+                     f"and appeals; copay assistance is not available to {programme} patients.")
+    else:
+        lines.append(f"- Manufacturer support ({SUPPORT_URL}) offers benefits verification, prior-authorization "
+                     "and appeal help, and copay assistance for commercially insured patients.")
+    return lines
+
+
+def crd_reason_text(decision, key: str) -> str:
+    if key == "technical":
+        return "technical: " + "; ".join(decision.technical_gaps)
+    return "; ".join(decision.reasons) or DETERMINATION_WORDS[decision.determination]
+
+
+def safety_summary(findings) -> str:
+    critical = [f for f in findings if f.severity == "critical"]
+    if critical:
+        first = critical[0].message.split(":")[0].split(".")[0]
+        more = f" (+{len(critical) - 1} more)" if len(critical) > 1 else ""
+        summary = f"Mecasermin contraindicated: {first}{more}"
+    else:
+        summary = f"Mecasermin: {len(findings)} safety point(s) to review before prescribing"
+    return summary if len(summary) < 140 else summary[:136].rstrip() + "…"
+
+
+def finding_lines(findings) -> list[str]:
+    lines = []
+    for finding in findings:
+        lines.append(f"- **{finding.message}**")
+        lines += [f"  - {evidence_line(e)}" for e in finding.evidence]
+    return lines
+
+
+def safety_detail(findings) -> str:
+    critical = [f for f in findings if f.severity == "critical"]
+    review = [f for f in findings if f.severity != "critical"]
+    lines = []
+    if critical:
+        lines += ["The label lists these as contraindications:", "", *finding_lines(critical)]
+    if review:
+        lines += ["", "Review before prescribing:", "", *finding_lines(review)]
+    lines += ["", f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
+    return "\n".join(lines).strip()
+
+
+DOSE_SUMMARY = {
+    "above-maximum": "Mecasermin dose {mg_per_kg} mg/kg exceeds the 0.12 mg/kg per dose maximum",
+    "above-start-range": "Mecasermin starting dose {mg_per_kg} mg/kg is above 0.04–0.08 mg/kg",
+    "below-range": "Mecasermin dose {mg_per_kg} mg/kg is below the labelled range",
+    "unknown": "Mecasermin dose could not be checked against weight",
+    "frequency": "Mecasermin should be given twice daily",
+}
+
+
+def dose_summary(dose, frequency_problem: bool) -> str:
+    key = dose.status if dose.status in DOSE_SUMMARY and dose.status != "ok" else "frequency"
+    mg_per_kg = fmt_number(round(dose.mg_per_kg, 3)) if dose.mg_per_kg is not None else "?"
+    return DOSE_SUMMARY[key].format(mg_per_kg=mg_per_kg)
+
+
+def dose_detail(dose, other_findings) -> str:
+    lines = [dose.message, ""]
+    if dose.dose_mg is not None:
+        ordered = f"{fmt_number(dose.dose_mg)} mg per dose"
+        if dose.original_unit and dose.original_unit != "mg" and dose.original_value is not None:
+            ordered += f" (ordered as {fmt_number(dose.original_value)} {dose.original_unit})"
+        lines.append(f"- Ordered: {ordered}, {dose.frequency_text or 'frequency not stated'}.")
+    if dose.weight_kg is not None:
+        lines.append(f"- Weight: {fmt_number(dose.weight_kg)} kg on {fmt_date(dose.weight_date)}.")
+    if dose.mg_per_kg is not None:
+        per_day = f"; {fmt_number(round(dose.mg_per_kg * dose.per_day, 3))} mg/kg per day" if dose.per_day else ""
+        lines.append(f"- That is {fmt_number(round(dose.mg_per_kg, 3))} mg/kg per dose{per_day}.")
+    lines.append(f"- Allowed ({dose.setting.replace('-', ' ')}): {dose.allowed}.")
+    if dose.proposed:
+        p = dose.proposed
+        lines.append(f"- Proposed: {fmt_number(p.dose_mg)} mg = {fmt_number(p.volume_ml)} mL of 10 mg/mL twice daily "
+                     f"({fmt_number(round(p.mg_per_kg, 3))} mg/kg per dose; {p.rule}).")
+    lines += [f"- {finding.message}" for finding in other_findings]
+    lines += ["", "Give within 20 minutes of a meal or snack; skip the dose if the meal is skipped.",
+              f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
+    return "\n".join(lines)
+
+
+def proposed_dose_label(proposed) -> str:
+    return f"Change to {fmt_number(proposed.dose_mg)} mg ({fmt_number(proposed.volume_ml)} mL) twice daily"
+
+
+def proposed_dose_text(proposed) -> str:
+    return (f"{fmt_number(proposed.dose_mg)} mg ({fmt_number(proposed.volume_ml)} mL of 10 mg/mL) subcutaneously "
+            "twice daily, within 20 minutes of a meal or snack")
+
+
+def monitoring_summary(findings) -> str:
+    interactions = sum(1 for f in findings if f.category == "interaction")
+    extra = f", {interactions} interaction(s) on file" if interactions else ""
+    return f"Mecasermin: what to monitor once treatment starts{extra}"
+
+
+def monitoring_detail(findings) -> str:
+    lines = ["Points to monitor on mecasermin:", "", *finding_lines(findings),
+             "", f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
+    return "\n".join(lines)
