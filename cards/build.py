@@ -80,7 +80,7 @@ def coverage_card(decision, record, order_reference: str, order: dict, smart_lin
 
 def dose_card(decision, record, order_reference: str, order: dict) -> Card | None:
     dose = decision.dose
-    frequency = [f for f in decision.label_findings if f.category == "dose"]
+    frequency = [f for f in decision.label_findings if f.category == "dose" and f.severity != "info"]
     if dose is None or (dose.status == "ok" and not frequency):
         return None
     options = []
@@ -98,8 +98,10 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
 
 
 def monitoring_card(decision) -> Card | None:
-    findings = [f for f in decision.label_findings if f.category in ("monitoring", "interaction")
-                or (f.category == "warning" and f.severity == "info")]
+    # Interactions first: they are specific to this child; the label's points follow.
+    findings = sorted((f for f in decision.label_findings if f.category in ("monitoring", "interaction")
+                       or (f.severity == "info" and f.category in ("warning", "dose"))),
+                      key=lambda f: f.category == "monitoring")
     if not findings:
         return None
     return _card("monitoring", text.monitoring_summary(findings), text.monitoring_detail(findings), "info",

@@ -71,7 +71,10 @@ def fmt_date(value: date | None) -> str:
 def evidence_line(evidence) -> str:
     """'100.4 cm (SDS −3.05, centile 0.11) on 2026-10-20' — value, original unit, date."""
     parts = []
-    if evidence.value is not None:
+    if evidence.kind == "diagnosis":
+        parts.append(f"{evidence.display or evidence.value} ({evidence.code})" if evidence.code
+                     else str(evidence.display or evidence.value))
+    elif evidence.value is not None:
         value = f"{evidence.comparator or ''}{fmt_number(evidence.value)}"
         parts.append(f"{value} {evidence.unit}".strip() if evidence.unit else value)
     elif evidence.display:
@@ -85,9 +88,8 @@ def evidence_line(evidence) -> str:
         scores.append(f"centile {evidence.centile:.2f}")
     if scores:
         parts.append(f"({', '.join(scores)})")
-    if evidence.code and evidence.kind == "diagnosis":
-        parts.append(f"[{evidence.code}]")
-    parts.append(f"on {fmt_date(evidence.date)}")
+    if evidence.date or evidence.kind != "diagnosis":
+        parts.append(f"on {fmt_date(evidence.date)}")
     if evidence.note:
         parts.append(f"— {evidence.note}")
     return " ".join(parts)
@@ -148,7 +150,8 @@ def billing_lines(decision, record) -> list[str]:
                      " (R62.52 and E34.30 are not specific enough).")
     if decision.coding_note:
         lines.append(f"- {decision.coding_note}")
-    lines += [f"- {note}" for note in decision.benefit_notes]
+    # The billing line above states the HCPCS unit; a policy note repeating it adds nothing.
+    lines += [f"- {note}" for note in decision.benefit_notes if (decision.hcpcs or "J2170") not in note]
     lines.append("- Dispensed only through the manufacturer's closed network of specialty pharmacies.")
     programme = record.coverage.government_programme if record.coverage else None
     if programme:
@@ -251,6 +254,11 @@ def monitoring_summary(findings) -> str:
 
 
 def monitoring_detail(findings) -> str:
-    lines = ["Points to monitor on mecasermin:", "", *finding_lines(findings),
-             "", f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
+    specific = [f for f in findings if f.category != "monitoring"]
+    general = [f for f in findings if f.category == "monitoring"]
+    lines = []
+    if specific:
+        lines += ["For this child:", "", *finding_lines(specific), ""]
+    lines += ["Points to monitor on mecasermin:", ""] + [f"- {f.message}" for f in general]
+    lines += ["", f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from service.logs import configure_logging
 from service.policy import PolicySet, load_policies
 from service.security.client_auth import ClientAuthenticator
 from service.settings import Settings
+from service import smart
 from service.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
     cors.register(app, settings.cors_origins)
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(smart.blueprint)
     app.register_blueprint(openapi.blueprint)
     if settings.auth_mode == "off":
         log.warning("CDS client authentication is OFF (CDS_AUTH_MODE=off): development use only")

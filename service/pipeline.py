@@ -12,11 +12,13 @@ from typing import Any, Iterator, Mapping
 
 from cards.build import smart_app_link
 from cards.response import build_response, crd_configuration
+from cards.screening import create_action, draft_order, screening_card, update_action
 from service.api.services import CdsService
 from service.fhir.gather import gather
 from service.fhir.resources import bundle_resources, normalise_quirks
 from service.policy import evaluate
 from service.record import build_record
+from service.screening import screen
 from service.trigger import order_is_mecasermin
 
 
@@ -71,6 +73,8 @@ def mecasermin_orders(hook: str, context: Mapping, rxnorm_codes) -> list[dict]:
 
 
 def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> HookOutcome:
+    if service.screening:
+        return answer_screening(service, body, deps)
     context = body["context"]
     settings = deps.settings
     orders = mecasermin_orders(service.hook, context, settings.rxnorm_codes)
@@ -101,6 +105,47 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
               "prefetched_keys": len(gathered.prefetched), "fetched_keys": len(gathered.fetched)}
     card_types = {c.body["uuid"]: c.kind for c in cards}
     return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types)
+
+
+def empty_selected_order(context: Mapping) -> dict | None:
+    """The selected draft MedicationRequest that names no drug yet (an order form just opened), if any."""
+    selected = set(context.get("selections") or ())
+    for resource in bundle_resources(context.get("draftOrders")):
+        order = normalise_quirks(resource)
+        if (order.get("resourceType") == "MedicationRequest" and f"MedicationRequest/{order.get('id')}" in selected
+                and "medicationCodeableConcept" not in order and "medicationReference" not in order):
+            return order
+    return None
+
+
+def answer_screening(service: CdsService, body: Mapping, deps) -> HookOutcome:
+    """The short-stature screen: patient-view, or order-select on an order that names no drug yet."""
+    context = body["context"]
+    settings = deps.settings
+    base_order = None
+    if service.hook == "order-select":
+        base_order = empty_selected_order(context)
+        if base_order is None:
+            return HookOutcome(response={"cards": []})
+    timings: dict[str, float] = {}
+    with _timed(timings, "gather"):
+        gathered = gather(body, settings, deps.fhir_client, service.prefetch)
+    today = deps.today()
+    counts = {"resources": len(gathered.resources), "invalid": gathered.invalid, "gaps": len(gathered.gaps),
+              "prefetched_keys": len(gathered.prefetched), "fetched_keys": len(gathered.fetched)}
+    patient_id = context.get("patientId")
+    if gathered.gaps:
+        # Without every key (a mecasermin order could be the one missing) the screen stays silent.
+        return HookOutcome({"cards": []}, patient_id, counts=counts, timings_ms=timings)
+    with _timed(timings, "evaluate"):
+        record = build_record(list(gathered.resources), None, today, rxnorm_codes=settings.rxnorm_codes)
+        finding = screen(record, today, deps.policies.label)
+    if finding is None:
+        return HookOutcome({"cards": []}, patient_id, counts=counts, timings_ms=timings)
+    order = draft_order(finding, today, context.get("userId"), base_order)
+    card = screening_card(finding, update_action(order) if base_order else create_action(order))
+    return HookOutcome({"cards": [card]}, patient_id, counts=counts, timings_ms=timings,
+                       card_types={card["uuid"]: "screening"})
 
 
 @contextmanager

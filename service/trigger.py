@@ -34,7 +34,7 @@ def ndc_to_11(code: str) -> str | None:
 
 
 def names_mecasermin(text: str | None) -> bool:
-    return bool(text) and bool(_NAME.search(text)) and not _LOOKALIKE.search(text)
+    return isinstance(text, str) and bool(_NAME.search(text)) and not _LOOKALIKE.search(text)
 
 
 def codeable_concept_is_mecasermin(concept: Mapping | None, rxnorm_codes: Iterable[str] = ()) -> bool:

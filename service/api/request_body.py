@@ -18,7 +18,9 @@ def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     raw = request.stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
+    # A chunked body (no Content-Length) comes through a stream Werkzeug stops at exactly
+    # MAX_CONTENT_LENGTH bytes; only the next read tells (RequestEntityTooLarge, also a 413).
+    if len(raw) > max_bytes or (len(raw) == max_bytes and request.stream.read(1)):
         raise _too_large(max_bytes)
     try:
         text = raw.decode("utf-8")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service import screening
 from service.fhir.prefetch import templates
 
 
@@ -12,20 +13,29 @@ class CdsService:
     hook: str
     title: str
     description: str
+    # A screening service (service.screening) reads less, answers with the short-stature card and
+    # returns no coverage information, so it offers no CRD configuration options.
+    screening: bool = False
+
+    @property
+    def prefetch(self) -> dict[str, str]:
+        return screening.templates() if self.screening else templates()
 
     def discovery_entry(self) -> dict:
-        return {
+        entry = {
             "hook": self.hook,
             "title": self.title,
             "description": self.description,
             "id": self.id,
-            "prefetch": templates(),
+            "prefetch": self.prefetch,
             "usageRequirements": (
                 "Send fhirServer with fhirAuthorization (patient/*.read) or prefetch the listed keys; "
                 "the service fetches any key that is missing."
             ),
-            "extension": {"davinci-crd.configuration-options": CRD_CONFIGURATION_OPTIONS},
         }
+        if not self.screening:
+            entry["extension"] = {"davinci-crd.configuration-options": CRD_CONFIGURATION_OPTIONS}
+        return entry
 
 
 # Da Vinci CRD STU 2.2 configuration options: booleans per card type and max-cards.
@@ -64,6 +74,28 @@ SERVICES = {
                 "the dose, returns Da Vinci CRD coverage information for prior authorization, and adds "
                 "the label's monitoring points."
             ),
+        ),
+        CdsService(
+            id="mecasermin-screen",
+            hook="patient-view",
+            title="Short-stature screen for mecasermin (Increlex)",
+            description=(
+                "When a child's chart is opened, flags a latest height at or below -2.25 SD (age 2 years or "
+                "more, no mecasermin on file), lists the work-up coverage asks for, and suggests a draft "
+                "mecasermin order at the label's starting dose; the order services then check that order."
+            ),
+            screening=True,
+        ),
+        CdsService(
+            id="mecasermin-screen-order-entry",
+            hook="order-select",
+            title="Short-stature screen on an empty medication order",
+            description=(
+                "For order-entry screens that call order-select before a drug is chosen (such as the CDS Hooks "
+                "sandbox's Rx View): the same short-stature screen, whose suggestion fills the open order in as "
+                "mecasermin at the starting dose. Silent once the order names a drug."
+            ),
+            screening=True,
         ),
     )
 }

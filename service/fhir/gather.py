@@ -42,10 +42,12 @@ def usable_prefetch(value: Any) -> bool:
     return value is None or (isinstance(value, dict) and value.get("resourceType") != "OperationOutcome")
 
 
-def gather(request: Mapping, settings: Settings, client: FhirClient) -> Gathered:
+def gather(request: Mapping, settings: Settings, client: FhirClient,
+           wanted: Mapping[str, str] | None = None) -> Gathered:
+    """`wanted`: the calling service's prefetch templates (default: the order services' ones)."""
     context = request.get("context") or {}
     prefetch = request.get("prefetch") or {}
-    wanted = templates()
+    wanted = dict(wanted) if wanted is not None else templates()
     present = {key: prefetch[key] for key in wanted if key in prefetch and usable_prefetch(prefetch[key])}
     missing = [key for key in wanted if key not in present]
 

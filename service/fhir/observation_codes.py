@@ -33,4 +33,4 @@ def observation_is_relevant(resource: dict[str, Any]) -> bool:
     codings = (resource.get("code") or {}).get("coding") if isinstance(resource.get("code"), dict) else None
     if not isinstance(codings, list):
         return False
-    return any(isinstance(c, dict) and c.get("code") in _RELEVANT for c in codings)
+    return any(isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"] in _RELEVANT for c in codings)

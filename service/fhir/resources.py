@@ -40,7 +40,7 @@ def is_read(resource: Any) -> bool:
     if not isinstance(resource, dict):
         return False
     resource_type = resource.get("resourceType")
-    if resource_type not in READ_TYPES:
+    if not isinstance(resource_type, str) or resource_type not in READ_TYPES:
         return False
     return resource_type != "Observation" or observation_is_relevant(resource)
 

@@ -84,6 +84,7 @@ class Diagnosis:
     active: bool                     # False for resolved/inactive/remission: history only
     onset: date | None = None
     recorded: date | None = None
+    verification_status: str | None = None   # confirmed | unconfirmed | provisional | differential | None
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class OrderFacts:
     dispense_value: float | None
     dispense_unit: str | None
     reasons: tuple[Diagnosis, ...] = ()
+    dose_note: str | None = None     # how dose_mg was derived (mL at 10 mg/mL, mg/kg × weight, range)
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class PatientRecord:
     coverage: CoverageFacts | None = None
     skipped: tuple[Skipped, ...] = ()
     notes: tuple[str, ...] = field(default=())    # e.g. "2 invalid resources skipped"
+    other_coverages: tuple[CoverageFacts, ...] = ()  # further usable coverages, in order of preference
 
     @property
     def reauthorization(self) -> bool:

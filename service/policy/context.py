@@ -1,0 +1,97 @@
+"""What every check needs to know about one evaluation, computed once."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from service.policy.decision import Evidence
+from service.policy.rules import LabelRules, Policy
+from service.record.model import Diagnosis, Measurement, MedicationFact, PatientRecord
+
+_LEADING_WORD = re.compile(r"\s*(?:GET\s+)?/?([A-Za-z]+)")
+ALL = "*"
+# Prefetch keys of the service's discovery document ("observations: HTTP 503") → resource type.
+_PREFETCH_KEYS = {"patient": "Patient", "conditions": "Condition", "observations": "Observation",
+                  "medications": "MedicationRequest", "medicationstatements": "MedicationStatement",
+                  "allergies": "AllergyIntolerance", "coverage": "Coverage", "reports": "DiagnosticReport"}
+_RESOURCE_TYPES = frozenset(_PREFETCH_KEYS.values()) | {"Medication", "Organization"}
+
+
+def gap_resource_types(gaps: tuple[str, ...]) -> frozenset[str]:
+    """Resource types the failed fetches were for: a prefetch key ("observations: timeout") or a
+    query ("Observation?code=…: HTTP 503"); '*' (everything) when it cannot be told."""
+    types = set()
+    for gap in gaps:
+        found = _LEADING_WORD.match(gap)
+        word = found.group(1) if found else ""
+        if word in _RESOURCE_TYPES:
+            types.add(word)
+        else:
+            types.add(_PREFETCH_KEYS.get(word.lower(), ALL))
+    return frozenset(types)
+
+
+def treatment_start(record: PatientRecord) -> date | None:
+    """The earliest dated mecasermin therapy on file (other than the draft order)."""
+    dates = [m.date for m in record.medications if m.category == "mecasermin" and m.date is not None]
+    return min(dates) if dates else None
+
+
+@dataclass(frozen=True)
+class Context:
+    record: PatientRecord
+    today: date
+    policy: Policy
+    label: LabelRules
+    reauthorization: bool
+    treatment_start: date | None
+    gaps: tuple[str, ...]
+    gap_types: frozenset[str]
+
+    @property
+    def sex(self) -> str | None:
+        return self.record.patient.sex if self.record.patient else None
+
+    @property
+    def age_years(self) -> float | None:
+        return self.record.patient.age_years if self.record.patient else None
+
+    def gaps_for(self, *resource_types: str) -> tuple[str, ...]:
+        """The failed queries that could have held data of these resource types."""
+        if ALL in self.gap_types:
+            return self.gaps
+        return tuple(g for g in self.gaps if gap_resource_types((g,)) & set(resource_types))
+
+    def active_medications(self, category: str) -> tuple[MedicationFact, ...]:
+        return tuple(m for m in self.record.medications if m.category == category and m.active)
+
+
+def months_between(earlier: date, later: date) -> int:
+    return max(0, (later - earlier).days * 12 // 365)
+
+
+def measurement_evidence(m: Measurement, kind: str | None = None, *, sds: float | None = None,
+                         centile: float | None = None, note: str | None = None) -> Evidence:
+    notes = [n for n in (note, "preliminary result" if m.preliminary else None,
+                         None if m.usable else f"not used: {m.reason or 'unusable'}") if n]
+    return Evidence(
+        kind=kind or m.kind, value=m.value, unit=m.unit, date=m.date, reference=m.reference,
+        original_value=m.original_value, original_unit=m.original_unit, comparator=m.comparator,
+        code=m.code, display=m.code_display,
+        sds=None if sds is None else round(sds, 2),
+        centile=None if centile is None else round(centile, 2),
+        note="; ".join(notes) or None,
+    )
+
+
+def diagnosis_evidence(d: Diagnosis, note: str | None = None) -> Evidence:
+    where = "order reason" if d.source == "order-reason" else f"condition ({d.clinical_status or 'status not stated'})"
+    return Evidence(kind="diagnosis", value=d.code or d.display, unit=None, date=d.onset or d.recorded,
+                    reference=d.reference, code=d.code, display=d.display,
+                    note="; ".join(n for n in (where, note) if n))
+
+
+def medication_evidence(m: MedicationFact, note: str | None = None) -> Evidence:
+    return Evidence(kind="medication", value=m.text, unit=None, date=m.date, reference=m.reference,
+                    display=m.text, note="; ".join(n for n in (f"{m.category}, status {m.status or 'not stated'}", note) if n))

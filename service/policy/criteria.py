@@ -1,0 +1,364 @@
+"""Measurement criteria: height SDS, IGF-1 SDS, stimulated GH peak, bone age, growth velocity, age.
+
+Each evaluator reads its thresholds from the policy file and returns a three-valued `Criterion`.
+Initial authorization uses the most recent usable value (subject to the criterion's `max_age_days`
+stale-data rule); at re-authorization, carried-over criteria use the baseline value: the latest one
+dated before the first mecasermin therapy (no stale-data rule: baseline values are old by nature).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any, Callable, Mapping
+
+from service.policy.compare import (MET, NOT_MET, UNKNOWN, centile_from_sds, compare, comparator_text,
+                                    format_centile, format_number, sds_from_centile)
+from service.policy.context import Context, measurement_evidence, months_between
+from service.policy.decision import Criterion, Evidence
+
+VERIFY = "The plan's limit is not known — verify with the plan."
+
+
+def _ask_plan(spec) -> str:
+    return f"Ask the plan for its current limit. {spec.get('verify_note', '')}".strip()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    date: date
+    score: float                  # the value compared (SDS, ug/L, years, cm/year)
+    comparator: str | None
+    evidence: Evidence
+    rank: int = 0                 # lower wins on the same date (reported scores before computed ones)
+
+
+@dataclass(frozen=True)
+class Selection:
+    chosen: Candidate | None
+    skipped: tuple[Evidence, ...]  # values on file that could not be used, with why
+    problem: str | None            # why nothing could be chosen
+    documentation: str | None = None
+    missing_test: str | None = None
+
+
+def _op_text(spec: Mapping[str, Any]) -> str:
+    return f"{spec['op']} {format_number(spec['threshold'])}"
+
+
+def threshold_text(spec: Mapping[str, Any], basis: str) -> str:
+    if spec.get("threshold_text"):
+        text = spec["threshold_text"]
+    elif spec["type"] == "bone_age":
+        parts = [f"{sex} {'not known' if spec[sex]['threshold'] is None else _op_text(spec[sex]) + ' y'}"
+                 for sex in ("female", "male")]
+        text = "bone age: " + ", ".join(parts)
+    elif spec.get("threshold") is None:
+        text = "limit not known — verify with the plan"
+    else:
+        label = {"height_sds": "height SDS", "igf1_sds": "IGF-1 SDS", "gh_peak": "peak stimulated GH",
+                 "growth_velocity": "growth velocity", "age": "age"}[spec["type"]]
+        unit = f" {spec['unit']}" if spec.get("unit") else ""
+        text = f"{label} {_op_text(spec)}{unit}"
+        if spec["type"] == "height_sds":
+            text += f" (centile {format_centile(centile_from_sds(spec['threshold']))})"
+    return text + (" (pre-treatment value)" if basis == "baseline" else "")
+
+
+def _select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[Candidate],
+            skipped: list[Evidence], what: str, missing_test: str | None) -> Selection:
+    """The value to judge: newest (current) or newest before treatment (baseline), with stale rule."""
+    if basis == "baseline":
+        if ctx.treatment_start is None:
+            return Selection(None, _relevant(skipped, None),
+                             f"The start date of the earlier mecasermin therapy is not on file, so the pre-treatment {what} cannot be identified.",
+                             f"The date mecasermin was started, and the pre-treatment {what}.")
+        before = [c for c in candidates if c.date < ctx.treatment_start]
+        later = [c.evidence for c in candidates if c.date >= ctx.treatment_start]
+        skipped = skipped + [_with_note(e, "during treatment, not a baseline value") for e in later]
+        if not before:
+            return Selection(None, _relevant(skipped, None),
+                             f"No {what} from before mecasermin was started ({ctx.treatment_start.isoformat()}) is on file.",
+                             f"The pre-treatment {what} (before {ctx.treatment_start.isoformat()}).")
+        candidates = before
+    if not candidates:
+        return Selection(None, _relevant(skipped, None), f"No usable {what} is on file.",
+                         f"A {what} result.", missing_test)
+    chosen = sorted(candidates, key=lambda c: (-c.date.toordinal(), c.rank))[0]
+    max_age = spec.get("max_age_days")
+    if basis == "current" and max_age and (ctx.today - chosen.date).days > max_age:
+        age = months_between(chosen.date, ctx.today)
+        return Selection(None, (_with_note(chosen.evidence, "too old to use"),) + _relevant(skipped, None),
+                         f"The latest {what} is from {chosen.date.isoformat()} ({age} months ago); the stale-data rule "
+                         f"needs one from the last {max_age} days.",
+                         f"A {what} from the last {max_age} days.", missing_test)
+    return Selection(chosen, _relevant(skipped, chosen), None)
+
+
+MAX_SKIPPED = 3
+
+
+def _relevant(skipped, chosen: Candidate | None) -> tuple[Evidence, ...]:
+    """Values passed over that a reader would expect to be used: newer than the one chosen, newest first."""
+    kept = [e for e in skipped if chosen is None or e.date is None or e.date >= chosen.date]
+    kept.sort(key=lambda e: e.date.toordinal() if e.date else 0, reverse=True)
+    return tuple(kept[:MAX_SKIPPED])
+
+
+def _with_note(evidence: Evidence, note: str) -> Evidence:
+    return replace(evidence, note="; ".join(n for n in (evidence.note, note) if n))
+
+
+def _unknown(spec, ctx, basis, evidence, explanation, documentation, missing_test) -> Criterion:
+    return Criterion(spec["id"], spec["title"], UNKNOWN, threshold_text(spec, basis), tuple(evidence), explanation,
+                     documentation, missing_test if basis == "current" else None, basis)
+
+
+def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate], str],
+           op: str | None = None, threshold: float | None = None, note: str | None = None) -> Criterion:
+    """Compare the selected candidate with the threshold and phrase the outcome."""
+    if op is None:
+        op, threshold = spec.get("op"), spec.get("threshold")
+    missing_test = spec.get("missing_test")
+    if selection.chosen is None:
+        return _unknown(spec, ctx, basis, selection.skipped, selection.problem, selection.documentation,
+                        selection.missing_test)
+    chosen = selection.chosen
+    evidence = (chosen.evidence,) + selection.skipped
+    shown = describe(chosen)
+    if threshold is None:
+        return _unknown(spec, ctx, basis, evidence, f"{shown} is on file. {VERIFY}", _ask_plan(spec), None)
+    status = compare(chosen.score, chosen.comparator, op, threshold)
+    limit = f"{op} {format_number(threshold)}"
+    if status == MET:
+        explanation = f"{shown} meets the limit ({limit})."
+    elif status == NOT_MET:
+        explanation = f"{shown} does not meet the limit ({limit})."
+    else:
+        explanation = f"{shown} is a bound that cannot show whether the value is {limit}."
+    if note and status != MET:
+        explanation += f" {note}"
+    if status == UNKNOWN:
+        return _unknown(spec, ctx, basis, evidence, explanation, "A result reported as an exact number.", missing_test)
+    return Criterion(spec["id"], spec["title"], status, threshold_text(spec, basis), evidence, explanation, None, None, basis)
+
+
+# ------------------------------------------------------------------------------------- height
+
+def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
+    candidates, skipped = [], []
+    for h in ctx.record.heights:
+        if not h.usable or h.sds is None or h.date is None:
+            why = (h.reason if not h.usable else h.sds_reason if h.sds is None else "no date") or "no SDS"
+            skipped.append(measurement_evidence(h, note=f"not used: {why}" if h.usable else None))
+            continue
+        centile = h.centile if h.centile is not None else centile_from_sds(h.sds)
+        candidates.append(Candidate(h.date, h.sds, None, measurement_evidence(
+            h, sds=h.sds, centile=centile, note="SDS computed from the CDC 2000 stature-for-age table"), 1))
+    mirrored = {(s.reference, s.date) for s in ctx.record.height_scores if s.kind == "height_sds"}
+    for s in ctx.record.height_scores:
+        if s.kind == "height_centile" and (s.reference, s.date) in mirrored:
+            continue   # the extractor also gives this centile as an SDS entry
+        if not s.usable or s.value is None or s.date is None:
+            skipped.append(measurement_evidence(s, note=None if not s.usable else "not used: no value or date"))
+            continue
+        if s.kind == "height_centile":
+            sds = sds_from_centile(s.value)
+            if sds is None:
+                skipped.append(measurement_evidence(s, note="not used: centile outside 0–100"))
+                continue
+            candidates.append(Candidate(s.date, sds, s.comparator, measurement_evidence(
+                s, sds=sds, centile=s.value, note="reported height-for-age centile"), 0))
+        else:
+            from_centile = s.original_unit == "%" or s.code in ("8303-0", "1153605006")
+            candidates.append(Candidate(s.date, s.value, s.comparator, measurement_evidence(
+                s, sds=s.value, centile=centile_from_sds(s.value),
+                note="reported height-for-age centile, as SDS" if from_centile else "reported height-for-age SDS"), 0))
+    return candidates, skipped
+
+
+def _describe_height(c: Candidate) -> str:
+    centile = c.evidence.centile if c.evidence.centile is not None else centile_from_sds(c.score)
+    measured = f"{format_number(c.evidence.value, 1)} cm, " if c.evidence.kind == "height" else ""
+    return (f"Height {measured}SDS {comparator_text(c.comparator)}{format_number(c.score)} "
+            f"(centile {format_centile(centile)}) on {c.date.isoformat()}")
+
+
+def height_sds(spec, ctx: Context, basis: str) -> Criterion:
+    candidates, skipped = _height_candidates(ctx)
+    selection = _select(ctx, spec, basis, candidates, skipped, "height SDS", "height")
+    note = None
+    amb = spec.get("ambiguity")
+    if selection.chosen and amb and amb["low"] <= round(selection.chosen.score, 2) <= amb["high"]:
+        note = amb["note"]
+    return _judge(spec, ctx, basis, selection, _describe_height, note=note)
+
+
+# -------------------------------------------------------------------------------------- IGF-1
+
+def _igf1_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
+    candidates, skipped = [], []
+    for r in ctx.record.igf1:
+        sds = r.sds   # for "<15" the extractor gives the SDS of the bound; the comparator stays with it
+        if not r.usable or sds is None or r.date is None:
+            why = (r.sds_reason or "no reference range and no z-score") if r.usable else None
+            skipped.append(measurement_evidence(r, note=f"not used: {why}" if why else None))
+            continue
+        ref = (f"SDS from the reference range {format_number(r.range_low)}–{format_number(r.range_high)} {r.unit}"
+               if r.range_low is not None and r.range_high is not None else "SDS as computed at extraction")
+        candidates.append(Candidate(r.date, sds, r.comparator, measurement_evidence(r, sds=sds, note=ref), 1))
+    for s in ctx.record.igf1_scores:
+        if not s.usable or s.value is None or s.date is None:
+            skipped.append(measurement_evidence(s))
+            continue
+        candidates.append(Candidate(s.date, s.value, s.comparator,
+                                    measurement_evidence(s, sds=s.value, note="reported IGF-1 z-score"), 0))
+    return candidates, skipped
+
+
+def _describe_igf1(c: Candidate) -> str:
+    e = c.evidence
+    value = (f"IGF-1 {comparator_text(e.comparator)}{format_number(e.value, 1)} {e.unit}, "
+             if e.kind == "igf1" else "IGF-1 ")
+    bound = "at most " if c.comparator in ("<", "<=") else "at least " if c.comparator in (">", ">=") else ""
+    return f"{value}SDS {bound}{format_number(c.score)} on {c.date.isoformat()}"
+
+
+def igf1_sds(spec, ctx: Context, basis: str) -> Criterion:
+    candidates, skipped = _igf1_candidates(ctx)
+    selection = _select(ctx, spec, basis, candidates, skipped, "IGF-1 with an SDS (reference range or z-score)", "igf1")
+    return _judge(spec, ctx, basis, selection, _describe_igf1, note=spec.get("note") if selection.chosen else None)
+
+
+# ----------------------------------------------------------------------------------------- GH
+
+def gh_peak(spec, ctx: Context, basis: str) -> Criterion:
+    stimulated, skipped = [], []
+    for g in ctx.record.gh_results:
+        if not g.usable or g.value is None or g.date is None:
+            skipped.append(measurement_evidence(g))
+        elif not g.stimulated:
+            skipped.append(measurement_evidence(g, note="baseline (unstimulated) GH, not a stimulation test"))
+        else:
+            stimulated.append(Candidate(g.date, g.value, g.comparator, measurement_evidence(g)))
+    if basis == "baseline":
+        if ctx.treatment_start is None:
+            return _unknown(spec, ctx, basis, skipped + [c.evidence for c in stimulated],
+                            "The start date of the earlier mecasermin therapy is not on file, so pre-treatment GH tests cannot be identified.",
+                            "The date mecasermin was started, and the pre-treatment GH stimulation test.", None)
+        stimulated = [c for c in stimulated if c.date < ctx.treatment_start]
+    if not stimulated:
+        problem = ("Only a baseline (unstimulated) GH is on file; the criterion needs a stimulation test."
+                   if any(not g.stimulated for g in ctx.record.gh_results) else "No GH stimulation test is on file.")
+        return _unknown(spec, ctx, basis, skipped, problem, "A GH stimulation test result (peak GH).", spec["missing_test"])
+    peak = max(stimulated, key=lambda c: (c.score, c.comparator in (">", ">=")))
+    evidence = tuple(c.evidence for c in sorted(stimulated, key=lambda c: -c.score)) + _relevant(skipped, None)
+    if spec.get("threshold") is None:
+        return _unknown(spec, ctx, basis, evidence,
+                        f"Peak stimulated GH {comparator_text(peak.comparator)}{format_number(peak.score)} ug/L on {peak.date.isoformat()} is on file. {VERIFY}",
+                        _ask_plan(spec), None)
+    statuses = [compare(c.score, c.comparator, spec["op"], spec["threshold"]) for c in stimulated]
+    limit = f"{spec['op']} {format_number(spec['threshold'])} ug/L"
+    tests = f"{len(stimulated)} stimulation test{'s' if len(stimulated) > 1 else ''}"
+    if MET in statuses:
+        best = stimulated[statuses.index(MET)]
+        return Criterion(spec["id"], spec["title"], MET, threshold_text(spec, basis), evidence,
+                         f"Stimulated GH {comparator_text(best.comparator)}{format_number(best.score)} ug/L on {best.date.isoformat()} meets the limit ({limit}).",
+                         None, None, basis)
+    if all(s == NOT_MET for s in statuses):
+        return Criterion(spec["id"], spec["title"], NOT_MET, threshold_text(spec, basis), evidence,
+                         f"The peak of {tests} is {comparator_text(peak.comparator)}{format_number(peak.score)} ug/L ({peak.date.isoformat()}), below the limit ({limit}).",
+                         None, None, basis)
+    return _unknown(spec, ctx, basis, evidence,
+                    f"The GH results are bounds that cannot show a peak {limit}.",
+                    "A stimulation test reported as exact numbers.", spec["missing_test"])
+
+
+# ----------------------------------------------------------------------------------- bone age
+
+def bone_age(spec, ctx: Context, basis: str) -> Criterion:
+    candidates, skipped = [], []
+    for b in ctx.record.bone_ages:
+        if not b.usable or b.value is None or b.date is None:
+            skipped.append(measurement_evidence(b))
+        else:
+            method = f"method: {b.method}" if b.method else None
+            candidates.append(Candidate(b.date, b.value, b.comparator, measurement_evidence(b, note=method)))
+    selection = _select(ctx, spec, basis, candidates, skipped, "bone age", "bone-age")
+    sex = ctx.sex
+    if sex not in ("female", "male"):
+        evidence = ((selection.chosen.evidence,) if selection.chosen else ()) + selection.skipped
+        return _unknown(spec, ctx, basis, evidence,
+                        "The patient's sex is not recorded as female or male, so the bone-age limit cannot be chosen.",
+                        "The patient's sex (birth sex) in the record.", None)
+    limit = spec[sex]
+
+    def describe(c: Candidate) -> str:
+        return f"Bone age {comparator_text(c.comparator)}{format_number(c.score, 1)} y ({sex}) on {c.date.isoformat()}"
+
+    if limit["threshold"] is None and selection.chosen is not None:
+        return _unknown(spec, ctx, basis, (selection.chosen.evidence,) + selection.skipped,
+                        f"{describe(selection.chosen)} is on file. {VERIFY}", _ask_plan(spec), None)
+    return _judge(spec, ctx, basis, selection, describe, op=limit.get("op"), threshold=limit["threshold"])
+
+
+# ---------------------------------------------------------------------------------- velocity
+
+def growth_velocity(spec, ctx: Context, basis: str) -> Criterion:
+    gv = ctx.record.growth_velocity
+    if gv is None or gv.cm_per_year is None or gv.end is None or gv.end.date is None:
+        why = (gv.reason if gv is not None and gv.reason else
+               "no two heights at least 6 months apart, the later one the most recent, are on file")
+        evidence = [measurement_evidence(h) for h in (gv.start, gv.end) if h is not None] if gv else []
+        return _unknown(spec, ctx, basis, evidence, f"Growth velocity cannot be computed: {why}.",
+                        "Two height measurements at least 6 months apart, the later one recent.", spec["missing_test"])
+    start, end = gv.start, gv.end
+    span = f"from {format_number(start.value, 1)} cm on {start.date.isoformat()} to {format_number(end.value, 1)} cm on {end.date.isoformat()}" \
+        if start is not None and start.date is not None else f"ending {end.date.isoformat()}"
+    note = None
+    if ctx.treatment_start and start is not None and start.date is not None and start.date < ctx.treatment_start:
+        note = f"The interval begins before mecasermin was started ({ctx.treatment_start.isoformat()})."
+    velocity = Evidence(kind="growth_velocity", value=round(gv.cm_per_year, 2), unit="cm/year", date=end.date,
+                        reference=end.reference, note=span)
+    candidate = Candidate(end.date, gv.cm_per_year, None, velocity)
+    skipped = [measurement_evidence(h) for h in (start, end) if h is not None]
+    max_age = spec.get("max_age_days")
+    if max_age and (ctx.today - end.date).days > max_age:
+        return _unknown(spec, ctx, basis, [velocity] + skipped,
+                        f"The latest height ({end.date.isoformat()}) is more than {max_age} days old, so the velocity is not current.",
+                        f"A height measurement from the last {max_age} days.", spec["missing_test"])
+    selection = Selection(candidate, tuple(skipped), None)
+    return _judge(spec, ctx, basis, selection,
+                  lambda c: f"Growth velocity {format_number(c.score, 2)} cm/year ({span})", note=note)
+
+
+# --------------------------------------------------------------------------------------- age
+
+def age(spec, ctx: Context, basis: str) -> Criterion:
+    patient = ctx.record.patient
+    if patient is None or patient.age_years is None:
+        return _unknown(spec, ctx, "current", [], "The patient's birth date is not on file.",
+                        "The patient's birth date.", None)
+    evidence = Evidence(kind="age", value=round(patient.age_years, 2), unit="years", date=ctx.today,
+                        reference=patient.reference, note=f"born {patient.birth_date.isoformat()}" if patient.birth_date else None)
+    selection = Selection(Candidate(ctx.today, patient.age_years, None, evidence), (), None)
+    return _judge(spec, ctx, "current", selection, lambda c: f"Age {format_number(c.score, 1)} years")
+
+
+EVALUATORS: dict[str, Callable[[Mapping[str, Any], Context, str], Criterion]] = {
+    "height_sds": height_sds,
+    "igf1_sds": igf1_sds,
+    "gh_peak": gh_peak,
+    "bone_age": bone_age,
+    "growth_velocity": growth_velocity,
+    "age": age,
+}
+
+# Which FHIR resource types each criterion type reads (for technical gaps).
+RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
+    "height_sds": ("Observation", "Patient"),
+    "igf1_sds": ("Observation",),
+    "gh_peak": ("Observation",),
+    "bone_age": ("Observation", "Patient"),
+    "growth_velocity": ("Observation",),
+    "age": ("Patient",),
+}

@@ -1,0 +1,167 @@
+"""The evaluator's answer: frozen dataclasses that cards, the SMART app, the CLI and the audit log render.
+
+Every criterion is met / not_met / unknown with the evidence it used (or the reason it is unknown);
+`Decision.to_jsonable()` gives plain JSON types (dates as ISO strings).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from service.record.model import to_jsonable
+
+# Criterion.status
+MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
+# Decision.determination
+MEETS = "meets-criteria"
+DOES_NOT_MEET = "does-not-meet"
+DOCUMENTATION_NEEDED = "documentation-needed"
+# Decision.sub_reason when determination is does-not-meet
+CRITERIA_NOT_MET = "criteria-not-met"
+NOT_MEDICALLY_NECESSARY = "not-medically-necessary"
+INVESTIGATIONAL = "investigational"
+# Criterion.missing_test: the test that would settle an unknown criterion
+MISSING_TESTS = ("igf1", "gh-stimulation", "bone-age", "height")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One fact a criterion or finding used, with where it came from."""
+
+    kind: str                        # height | height_sds | height_centile | igf1 | igf1_sds | gh | bone_age |
+    #                                  growth_velocity | weight | age | diagnosis | medication | allergy |
+    #                                  epiphyses | order | coverage
+    value: float | str | None
+    unit: str | None
+    date: date | None
+    reference: str
+    original_value: float | str | None = None
+    original_unit: str | None = None
+    comparator: str | None = None
+    code: str | None = None
+    display: str | None = None
+    sds: float | None = None         # height or IGF-1 SDS, rounded to 2 decimals
+    centile: float | None = None     # height centile (0–100)
+    note: str | None = None          # e.g. why the value was not used
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    title: str
+    status: str                      # met | not_met | unknown
+    threshold: str                   # the rule in words, e.g. "height SDS < -2.25"
+    evidence: tuple[Evidence, ...]
+    explanation: str                 # one line
+    documentation_needed: str | None = None   # when unknown: what would settle it
+    missing_test: str | None = None  # igf1 | gh-stimulation | bone-age | height, when a test would settle it
+    basis: str = "current"           # current | baseline (pre-treatment values at re-authorization)
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    id: str
+    title: str
+    kind: str                        # payer | label
+    source_title: str
+    source_url: str
+    verified: bool
+    verification_note: str | None
+    last_review_date: date | None
+    effective_date: date | None
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    reason: str                      # coverage-payer | default | requested
+    detail: str
+    coverage_reference: str | None = None
+    payer: str | None = None
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    id: str
+    kind: str                        # not-medically-necessary | investigational
+    title: str
+    effect: str                      # does-not-meet | documentation-needed
+    basis: str                       # order-reason | sole-diagnosis | recorded | medication
+    matched: str                     # the diagnosis or medication that matched
+    explanation: str
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class LabelFinding:
+    id: str
+    severity: str                    # critical | warning | info
+    category: str                    # contraindication | warning | dose | interaction | monitoring
+    message: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProposedDose:
+    dose_mg: float                   # rounded down to 0.1 mg
+    volume_ml: float                 # at the label concentration (10 mg/mL)
+    mg_per_kg: float                 # what the proposed dose gives
+    rule: str                        # e.g. "label maximum 0.12 mg/kg per dose"
+
+
+@dataclass(frozen=True)
+class DoseFinding:
+    status: str                      # ok | above-maximum | above-start-range | below-range | unknown
+    message: str
+    setting: str                     # new-start | continuing
+    dose_mg: float | None
+    original_value: float | None
+    original_unit: str | None
+    per_day: int | None
+    frequency_text: str | None
+    route: str | None
+    mg_per_kg: float | None
+    weight_kg: float | None
+    weight_reference: str | None
+    weight_date: date | None
+    allowed: str                     # the range that applies, in words
+    proposed: ProposedDose | None = None
+    order_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    policy: PolicyRef
+    policy_choice: PolicyChoice
+    authorization: str               # initial | re-authorization
+    treatment_start: date | None     # first mecasermin date (re-authorization baseline cut-off)
+    criteria: tuple[Criterion, ...]
+    exclusions: tuple[Exclusion, ...]
+    label_findings: tuple[LabelFinding, ...]
+    dose: DoseFinding | None
+    determination: str               # meets-criteria | does-not-meet | documentation-needed
+    sub_reason: str | None           # criteria-not-met | not-medically-necessary | investigational
+    reasons: tuple[str, ...]         # why documentation is needed / why it does not meet, one line each
+    summary: str
+    approval_months: int | None      # the length that would apply (initial or re-authorization)
+    recommended_icd10: str | None
+    coding_note: str | None          # e.g. legacy E34.3 on file
+    hcpcs: str | None
+    benefit_notes: tuple[str, ...]
+    missing_tests: tuple[str, ...]   # tests that would settle unknown criteria, in criterion order
+    technical: bool
+    technical_gaps: tuple[str, ...]
+    evaluated_on: date
+
+    def criterion(self, criterion_id: str) -> Criterion:
+        for criterion in self.criteria:
+            if criterion.id == criterion_id:
+                return criterion
+        raise KeyError(criterion_id)
+
+    def findings(self, *, severity: str | None = None, category: str | None = None) -> tuple[LabelFinding, ...]:
+        return tuple(f for f in self.label_findings
+                     if (severity is None or f.severity == severity) and (category is None or f.category == category))
+
+    def to_jsonable(self) -> dict[str, Any]:
+        return to_jsonable(self)

@@ -1,0 +1,165 @@
+"""Reading the diagnoses: what is being treated, and does it establish the indication?
+
+Rules (clinical spec §4):
+- The order's reasonCode/reasonReference says what is treated. Reasons that are non-specific
+  (R62.52, E34.30, …) or unrecognised say nothing, and the recorded active Conditions are read instead.
+- E34.321 / SNOMED 38196001 (or the policy's text patterns) qualify. SNOMED 71003000 qualifies only
+  when neutralising anti-GH antibodies are documented (text on any diagnosis); otherwise unknown.
+- Legacy E34.3 alone leaves the diagnosis unknown and suggests E34.321; E34.30, R62.52 and the
+  other non-specific codes do not establish it either.
+- A qualifying code recorded as provisional, differential or unconfirmed leaves the diagnosis unknown.
+- When the order's reasons are recognised excluded indications and none qualifies, the diagnosis
+  criterion is not met (the exclusion gives the determination).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from service.policy.codesets import CodeSet, any_match, describe, normalise_icd10, text_matches
+from service.policy.context import Context, diagnosis_evidence
+from service.policy.decision import MET, NOT_MET, UNKNOWN, Criterion
+from service.record.model import Diagnosis
+
+TENTATIVE = frozenset({"provisional", "differential", "unconfirmed"})
+
+@dataclass(frozen=True)
+class DiagnosisReading:
+    reasons: tuple[Diagnosis, ...]               # on the order
+    conditions: tuple[Diagnosis, ...]            # active Conditions
+    qualifying: tuple[Diagnosis, ...]            # establish the indication (incl. 71003000 with antibodies)
+    antibody_text: Diagnosis | None              # the diagnosis documenting neutralising antibodies
+    conditional_unmet: tuple[tuple[Diagnosis, str], ...]   # 71003000 without antibodies, with why
+    legacy: tuple[tuple[Diagnosis, str], ...]    # E34.3, with its note
+    nonspecific: tuple[Diagnosis, ...]
+    unconfirmed: tuple[Diagnosis, ...]           # qualifying codes recorded as provisional/differential/unconfirmed
+    excluded_reasons: tuple[Diagnosis, ...]      # order reasons matching an exclusion of the policy
+    claimed: frozenset[str]                      # references of resources the criterion itself recognised
+
+    def uses_text(self, d: Diagnosis) -> bool:
+        """Exclusion text patterns are not applied to resources the diagnosis criterion recognised."""
+        return d.reference not in self.claimed
+
+    @property
+    def qualifying_in_reasons(self) -> tuple[Diagnosis, ...]:
+        return tuple(d for d in self.qualifying if d.source == "order-reason")
+
+    @property
+    def specific_reasons(self) -> bool:
+        """The order states what is treated (a qualifying or an excluded diagnosis)."""
+        return bool(self.qualifying_in_reasons or self.excluded_reasons)
+
+    @property
+    def possibly_qualifying(self) -> bool:
+        """A diagnosis that may be the qualifying one once documented (legacy E34.3, 71003000)."""
+        return bool(self.legacy or self.conditional_unmet or self.unconfirmed)
+
+
+def _unique(diagnoses) -> tuple[Diagnosis, ...]:
+    seen, out = set(), []
+    for d in diagnoses:
+        key = (d.reference, d.system, d.code, d.display, d.source)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return tuple(out)
+
+
+def diagnosis_spec(policy_criteria) -> Mapping[str, Any] | None:
+    return next((c for c in policy_criteria if c["type"] == "diagnosis"), None)
+
+
+def read_diagnoses(ctx: Context) -> DiagnosisReading:
+    record = ctx.record
+    spec = diagnosis_spec(ctx.policy.initial) or {}
+    reasons = _unique([d for d in record.diagnoses if d.source == "order-reason"]
+                      + list(record.order.reasons if record.order else ()))
+    conditions = _unique(d for d in record.diagnoses if d.source != "order-reason" and d.active)
+    everything = reasons + conditions
+    qualifying_set = CodeSet.from_data(spec.get("qualifying"))
+    nonspecific_set = CodeSet.from_data(spec.get("nonspecific"))
+    legacy_codes = {normalise_icd10(item["icd10"]): item["note"] for item in spec.get("legacy", ())}
+
+    qualifying, conditional_unmet, legacy, nonspecific, unconfirmed, claimed = [], [], [], [], [], set()
+    antibody_text = None
+    for d in everything:
+        if qualifying_set.code_match(d):
+            (unconfirmed if d.verification_status in TENTATIVE else qualifying).append(d)
+            claimed.add(d.reference)
+            continue
+        rule = next((r for r in spec.get("conditional", ()) if CodeSet.from_data(r["match"]).code_match(d)), None)
+        code = normalise_icd10(d.code) if d.system == "icd10cm" else None
+        if rule is not None:
+            claimed.add(d.reference)
+            documented = next((o for o in record.diagnoses + reasons if text_matches(rule["requires_text"], o.display)), None)
+            if documented is not None:
+                qualifying.append(d)
+                antibody_text = documented
+            else:
+                conditional_unmet.append((d, rule["explanation"]))
+        elif code in legacy_codes:
+            legacy.append((d, legacy_codes[code]))
+            claimed.add(d.reference)
+        elif nonspecific_set.code_match(d):
+            nonspecific.append(d)
+        elif qualifying_set.text_match(d):
+            (unconfirmed if d.verification_status in TENTATIVE else qualifying).append(d)
+            claimed.add(d.reference)
+
+    excluded_reasons = tuple(
+        d for d in reasons
+        if any(any_match(rule.match, d, use_text=d.reference not in claimed)
+               for rule in ctx.policy.exclusions if rule.role != "combination"))
+    return DiagnosisReading(reasons, conditions, tuple(qualifying), antibody_text, tuple(conditional_unmet),
+                            tuple(legacy), tuple(nonspecific), tuple(unconfirmed), excluded_reasons, frozenset(claimed))
+
+
+def evaluate_diagnosis(spec: Mapping[str, Any], ctx: Context, reading: DiagnosisReading) -> Criterion:
+    threshold = spec.get("threshold_text") or spec["title"]
+    recommended = spec["recommended_icd10"]
+
+    def result(status, evidence, explanation, documentation=None):
+        gaps = ctx.gaps_for("Condition")
+        met_by_order = status == MET and any(d.source == "order-reason" for d in reading.qualifying)
+        if gaps and not met_by_order:
+            explanation = (f"Conditions could not be fetched from the EHR ({'; '.join(gaps)}), so the diagnosis "
+                           f"cannot be read completely. " + explanation)
+            status, documentation = UNKNOWN, "Retry once the EHR's Condition records are available."
+        return Criterion(spec["id"], spec["title"], status, threshold, tuple(evidence), explanation,
+                         documentation if status == UNKNOWN else None, None)
+
+    if reading.excluded_reasons and not reading.qualifying_in_reasons:
+        shown = ", ".join(describe(d) for d in reading.excluded_reasons)
+        return result(NOT_MET, [diagnosis_evidence(d) for d in reading.excluded_reasons],
+                      f"The order is for {shown}, which is not a qualifying diagnosis under this policy.")
+    if reading.qualifying:
+        evidence = [diagnosis_evidence(d) for d in reading.qualifying]
+        if reading.antibody_text is not None:
+            evidence.append(diagnosis_evidence(reading.antibody_text, "documents neutralising anti-GH antibodies"))
+        first = reading.qualifying_in_reasons[0] if reading.qualifying_in_reasons else reading.qualifying[0]
+        return result(MET, evidence, f"{describe(first)} establishes the indication.")
+    if reading.unconfirmed:
+        d = reading.unconfirmed[0]
+        return result(UNKNOWN, [diagnosis_evidence(d, f"verification status {d.verification_status}") for d in reading.unconfirmed],
+                      f"{describe(d)} is recorded as {d.verification_status}, not confirmed.",
+                      "Confirm the diagnosis (genetic or laboratory evidence) in the record.")
+    if reading.legacy:
+        d, note = reading.legacy[0]
+        return result(UNKNOWN, [diagnosis_evidence(d) for d, _ in reading.legacy],
+                      f"Only the legacy code {d.code} is on file; it does not establish severe primary IGF-1 deficiency. {note}",
+                      f"Confirm the diagnosis and code it as {recommended} if it is severe primary IGF-1 deficiency.")
+    if reading.conditional_unmet:
+        d, why = reading.conditional_unmet[0]
+        return result(UNKNOWN, [diagnosis_evidence(d) for d, _ in reading.conditional_unmet],
+                      f"{describe(d)} is on file but no neutralising anti-GH antibodies are documented. {why}",
+                      "Document the neutralising antibodies to GH (result and date).")
+    if reading.nonspecific:
+        shown = ", ".join(describe(d) for d in reading.nonspecific)
+        return result(UNKNOWN, [diagnosis_evidence(d) for d in reading.nonspecific],
+                      f"{shown} does not establish severe primary IGF-1 deficiency.",
+                      f"Document the specific diagnosis and code it as {recommended} where it applies.")
+    shown = ", ".join(describe(d) for d in reading.reasons)
+    explanation = (f"The order's reason ({shown}) is not a recognised qualifying diagnosis, and none is on file."
+                   if reading.reasons else "No qualifying diagnosis is on file or on the order.")
+    return result(UNKNOWN, [diagnosis_evidence(d) for d in reading.reasons], explanation,
+                  f"Record the diagnosis (severe primary IGF-1 deficiency: {recommended}) on the order.")

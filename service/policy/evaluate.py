@@ -1,0 +1,180 @@
+"""`evaluate(record, policies, today)` — a pure function from a patient record to a `Decision`.
+
+Steps: choose the policy (requested id, else the active Coverage's payer, else the default); read
+the diagnoses; evaluate the policy's criteria (initial, or re-authorization: carried-over criteria on
+baseline values plus the response criteria); find exclusions; run the label checks and the dose
+check; then determine:
+
+1. an exclusion with effect does-not-meet        → does-not-meet (investigational before not-medically-necessary)
+2. a criterion not met                           → does-not-meet / criteria-not-met
+3. a criterion unknown, an exclusion needing documentation, a legacy code, an unverified policy,
+   or failed FHIR queries                        → documentation-needed
+4. otherwise                                     → meets-criteria
+
+Label findings (contraindications, dose) are reported beside the determination and do not change it:
+the determination answers the coverage question, the findings the safety question.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from service.policy import criteria as measurement
+from service.policy.context import Context, gap_resource_types, treatment_start
+from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, INVESTIGATIONAL, MEETS,
+                                     NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision, PolicyChoice)
+from service.policy.diagnoses import DiagnosisReading, evaluate_diagnosis, read_diagnoses
+from service.policy.dosing import check_dose
+from service.policy.exclusions import find_exclusions
+from service.policy.label import label_findings
+from service.policy.rules import Policy, PolicySet
+from service.record.model import PatientRecord
+
+
+def choose_policy(record: PatientRecord, policies: PolicySet, policy_id: str | None, default_policy: str,
+                  gaps: tuple[str, ...]) -> tuple[Policy, PolicyChoice]:
+    if policy_id:
+        return policies.get(policy_id), PolicyChoice("requested", f"policy {policy_id} was requested explicitly")
+    coverage = record.coverage
+    coverage_gap = [g for g in gaps if gap_resource_types((g,)) & {"Coverage", "*"}]
+    suffix = f"; coverage could not be fetched ({'; '.join(coverage_gap)})" if coverage_gap else ""
+    if coverage is not None and (coverage.status or "active") == "active":
+        payer = ", ".join(coverage.payer_names) or ", ".join(coverage.payer_identifiers) or None
+        policy, detail = policies.for_coverage(coverage)
+        if policy is not None:
+            return policy, PolicyChoice("coverage-payer", f"{detail} on {coverage.reference}{suffix}",
+                                        coverage.reference, payer)
+        why = detail or f"no policy file matches payer {payer or '(not named)'}"
+        return policies.get(default_policy), PolicyChoice(
+            "default", f"{why}; the default policy {default_policy} applies{suffix}", coverage.reference, payer)
+    if coverage is not None:
+        detail = f"{coverage.reference} is {coverage.status}, not active; the default policy {default_policy} applies"
+        return policies.get(default_policy), PolicyChoice("default", detail + suffix, coverage.reference)
+    return policies.get(default_policy), PolicyChoice(
+        "default", f"no active coverage on file; the default policy {default_policy} applies{suffix}")
+
+
+def _technical(criterion: Criterion, ctx: Context, resource_types: tuple[str, ...]) -> Criterion:
+    gaps = ctx.gaps_for(*resource_types)
+    if not gaps:
+        return criterion
+    return Criterion(criterion.id, criterion.title, UNKNOWN, criterion.threshold, criterion.evidence,
+                     f"Some records could not be fetched from the EHR ({'; '.join(gaps)}), so this cannot be decided. "
+                     f"On file: {criterion.explanation}",
+                     "Retry once the EHR's records are available.", None, criterion.basis)
+
+
+def _evaluate_criteria(ctx: Context, reading: DiagnosisReading) -> tuple[Criterion, ...]:
+    policy = ctx.policy
+    if ctx.reauthorization:
+        carried = [c for c in policy.initial if c["id"] in policy.carry_over]
+        plan = [(c, "current" if c["type"] in ("diagnosis", "age") else "baseline") for c in carried]
+        plan += [(c, "current") for c in policy.reauthorization]
+    else:
+        plan = [(c, "current") for c in policy.initial]
+    results = []
+    for spec, basis in plan:
+        if spec["type"] == "diagnosis":
+            results.append(evaluate_diagnosis(spec, ctx, reading))
+        else:
+            criterion = measurement.EVALUATORS[spec["type"]](spec, ctx, basis)
+            results.append(_technical(criterion, ctx, measurement.RESOURCE_TYPES[spec["type"]]))
+    return tuple(results)
+
+
+def _determine(policy: Policy, criteria, exclusions, reading: DiagnosisReading, gaps) -> tuple[str, str | None, tuple[str, ...]]:
+    blocking = [e for e in exclusions if e.effect == DOES_NOT_MEET]
+    failed = [f"{c.title}: {c.explanation}" for c in criteria if c.status == NOT_MET]
+    if blocking:
+        kinds = {e.kind for e in blocking}
+        sub = INVESTIGATIONAL if INVESTIGATIONAL in kinds else NOT_MEDICALLY_NECESSARY
+        return DOES_NOT_MEET, sub, tuple(f"{e.title}: {e.explanation}" for e in blocking) + tuple(failed)
+    if failed:
+        return DOES_NOT_MEET, CRITERIA_NOT_MET, tuple(failed)
+    reasons = [f"{c.title}: {c.documentation_needed or c.explanation}" for c in criteria if c.status == UNKNOWN]
+    reasons += [f"{e.title}: {e.explanation}" for e in exclusions if e.effect == DOCUMENTATION_NEEDED]
+    legacy_on_order = [d for d, _ in reading.legacy if d.source == "order-reason"]
+    if legacy_on_order and reading.qualifying:
+        reasons.append(f"The order's diagnosis code {legacy_on_order[0].code} is not billable: {reading.legacy[0][1]}")
+    if not policy.verified:
+        reasons.append(policy.verification_note or f"The criteria of {policy.title} are unverified; verify them with the plan.")
+    if gaps:
+        reasons.append(f"Some records could not be fetched from the EHR: {'; '.join(gaps)}.")
+    if reasons:
+        return DOCUMENTATION_NEEDED, None, tuple(reasons)
+    return MEETS, None, ()
+
+
+def _summary(policy: Policy, determination: str, sub_reason: str | None, criteria, exclusions, authorization: str,
+             months: int | None, reading: DiagnosisReading, gaps: tuple[str, ...]) -> str:
+    which = "re-authorization" if authorization == "re-authorization" else "initial authorization"
+    if determination == MEETS:
+        length = f" (approval up to {months} months)" if months else ""
+        return f"Meets the {policy.title} criteria for {which}{length}."
+    if determination == DOES_NOT_MEET:
+        if sub_reason == CRITERIA_NOT_MET:
+            names = ", ".join(c.title for c in criteria if c.status == NOT_MET)
+            return f"Does not meet {policy.title} ({which}): {names}."
+        first = next(e for e in exclusions if e.effect == DOES_NOT_MEET and e.kind == sub_reason)
+        return f"Does not meet {policy.title}: {sub_reason.replace('-', ' ')} — {first.title} ({first.matched})."
+    unknown = [c.title for c in criteria if c.status == UNKNOWN]
+    parts = []
+    if unknown:
+        parts.append(f"{len(unknown)} criterion unknown" if len(unknown) == 1 else f"{len(unknown)} criteria unknown")
+    if any(e.effect == DOCUMENTATION_NEEDED for e in exclusions):
+        parts.append("another cause of short stature is recorded")
+    if any(d.source == "order-reason" for d, _ in reading.legacy) and reading.qualifying:
+        parts.append("the order's diagnosis code is not billable")
+    if not policy.verified:
+        parts.append("policy criteria unverified")
+    if gaps:
+        parts.append("some records could not be fetched")
+    return f"Documentation needed for {policy.title} ({which}): {'; '.join(parts)}."
+
+
+def _coding_note(reading: DiagnosisReading, recommended: str | None) -> str | None:
+    if reading.legacy:
+        return reading.legacy[0][1]
+    if recommended and reading.qualifying and not any(
+            d.system == "icd10cm" and (d.code or "").upper() == recommended for d in reading.qualifying):
+        return f"Code the diagnosis as ICD-10-CM {recommended} on the order and the claim."
+    return None
+
+
+def _ordered(findings):
+    """Critical first, then warnings, then information; the monitoring note last."""
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    return tuple(sorted(findings, key=lambda f: (f.category == "monitoring", rank[f.severity])))
+
+
+def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_id: str | None = None,
+             default_policy: str = "fda-label", technical_gaps: tuple[str, ...] = ()) -> Decision:
+    """Evaluate one patient record against one policy (see module docstring). Pure: no I/O, no clock."""
+    gaps = tuple(technical_gaps)
+    policy, choice = choose_policy(record, policies, policy_id, default_policy, gaps)
+    reauthorization = record.reauthorization
+    ctx = Context(record, today, policy, policies.label, reauthorization, treatment_start(record),
+                  gaps, gap_resource_types(gaps))
+    reading = read_diagnoses(ctx)
+    criteria = _evaluate_criteria(ctx, reading)
+    exclusions = find_exclusions(ctx, reading)
+    findings = label_findings(ctx)
+    dose, dose_findings = check_dose(ctx)
+    determination, sub_reason, reasons = _determine(policy, criteria, exclusions, reading, gaps)
+    authorization = "re-authorization" if reauthorization else "initial"
+    months = policy.approval_reauthorization_months if reauthorization else policy.approval_initial_months
+    recommended = policy.recommended_icd10
+    missing = []
+    for c in criteria:
+        if c.status == UNKNOWN and c.missing_test and c.missing_test not in missing:
+            missing.append(c.missing_test)
+    return Decision(
+        policy=policy.ref(), policy_choice=choice, authorization=authorization,
+        treatment_start=ctx.treatment_start if reauthorization else None,
+        criteria=criteria, exclusions=exclusions,
+        label_findings=_ordered(findings + dose_findings),
+        dose=dose, determination=determination, sub_reason=sub_reason, reasons=reasons,
+        summary=_summary(policy, determination, sub_reason, criteria, exclusions, authorization, months, reading, gaps),
+        approval_months=months, recommended_icd10=recommended, coding_note=_coding_note(reading, recommended),
+        hcpcs=policy.hcpcs, benefit_notes=policy.benefit_notes, missing_tests=tuple(missing),
+        technical=bool(gaps), technical_gaps=gaps, evaluated_on=today,
+    )

@@ -1,0 +1,80 @@
+"""Exclusions: not medically necessary / investigational uses, read the way the clinical spec says.
+
+For each exclusion rule of the policy (roles from the policy file):
+- combination (e.g. somatropin): an active order or statement → does not meet, always.
+- cause / indication on the order's reasons: → does not meet; but when the order also gives a
+  qualifying diagnosis → documentation needed (the plan will ask which is treated).
+- cause recorded as an active Condition or active medication (not on the order):
+  beside a qualifying (or possibly qualifying) diagnosis → documentation needed (the plan will ask
+  why the deficiency is primary); with no such diagnosis → does not meet (it is the only explanation
+  of the short stature on file). An `indication` rule is never triggered by a mere Condition.
+Text patterns are not applied to the resources the diagnosis criterion itself recognised (so the
+display "isolated growth hormone deficiency type IA" of 71003000 is not read as GH deficiency), and a
+recorded cause that is only provisional, differential or unconfirmed does not count.
+"""
+from __future__ import annotations
+
+from service.policy.codesets import describe
+from service.policy.context import Context, diagnosis_evidence, medication_evidence
+from service.policy.decision import Exclusion
+from service.policy.diagnoses import TENTATIVE, DiagnosisReading
+from service.policy.rules import ExclusionRule
+from service.record.model import Diagnosis
+
+DOES_NOT_MEET = "does-not-meet"
+DOCUMENTATION_NEEDED = "documentation-needed"
+
+
+def _hits(rule: ExclusionRule, diagnoses, reading: DiagnosisReading) -> list[Diagnosis]:
+    return [d for d in diagnoses if any(cs.matches(d, use_text=reading.uses_text(d)) for cs in rule.match)]
+
+
+def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion, ...]:
+    found: list[Exclusion] = []
+    qualifying_on_order = bool(reading.qualifying_in_reasons)
+    may_qualify = bool(reading.qualifying) or reading.possibly_qualifying
+    for rule in ctx.policy.exclusions:
+        medications = [m for m in ctx.record.medications
+                       if m.active and any(cs.medication_match(m) for cs in rule.match)]
+        if rule.role == "combination":
+            if medications:
+                m = medications[0]
+                found.append(Exclusion(
+                    rule.id, rule.kind, rule.title, DOES_NOT_MEET, "medication", m.text,
+                    f"Active {m.text} ({m.reference}) means mecasermin would be used together with it.",
+                    tuple(medication_evidence(x) for x in medications)))
+            continue
+        on_order = _hits(rule, reading.reasons, reading)
+        if on_order:
+            matched = ", ".join(describe(d) for d in on_order)
+            evidence = tuple(diagnosis_evidence(d) for d in on_order)
+            if qualifying_on_order:
+                found.append(Exclusion(
+                    rule.id, rule.kind, rule.title, DOCUMENTATION_NEEDED, "order-reason", matched,
+                    f"The order gives both a qualifying diagnosis and {matched}; the plan will ask which is treated "
+                    f"and why the IGF-1 deficiency is primary.", evidence))
+            else:
+                found.append(Exclusion(
+                    rule.id, rule.kind, rule.title, DOES_NOT_MEET, "order-reason", matched,
+                    f"The order is for {matched}: {rule.title.lower()} is {rule.kind.replace('-', ' ')} under this policy.",
+                    evidence))
+            continue
+        if rule.role != "cause":
+            continue
+        recorded = [d for d in _hits(rule, reading.conditions, reading) if d.verification_status not in TENTATIVE]
+        if not recorded and not medications:
+            continue
+        matched = ", ".join([describe(d) for d in recorded] + [m.text for m in medications])
+        evidence = tuple(diagnosis_evidence(d) for d in recorded) + tuple(medication_evidence(m) for m in medications)
+        if may_qualify:
+            found.append(Exclusion(
+                rule.id, rule.kind, rule.title, DOCUMENTATION_NEEDED, "recorded", matched,
+                f"{matched} is recorded beside the IGF-1 deficiency diagnosis; the plan will ask why the "
+                f"deficiency is primary rather than caused by it.", evidence))
+        else:
+            basis = "recorded" if reading.specific_reasons else "sole-diagnosis"
+            found.append(Exclusion(
+                rule.id, rule.kind, rule.title, DOES_NOT_MEET, basis, matched,
+                f"{matched} is on file and no qualifying diagnosis is: {rule.title.lower()} is "
+                f"{rule.kind.replace('-', ' ')} under this policy.", evidence))
+    return tuple(found)

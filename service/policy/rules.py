@@ -1,0 +1,223 @@
+"""Policies and label rules as typed, immutable values (built by `service.policy.loader`).
+
+Criteria stay as read-only mappings of the validated file data (each criterion type reads its own
+fields); metadata, payer matching, exclusions and label limits get typed fields.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from service.policy.codesets import CodeSet
+from service.policy.decision import PolicyRef
+from service.record.model import CoverageFacts
+
+
+class UnknownPolicy(KeyError):
+    """A policy id that no loaded file defines."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "unknown policy"
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class PayerMatch:
+    identifiers: tuple[str, ...]
+    name_patterns: tuple[str, ...]
+    exclude_name_patterns: tuple[str, ...]
+    exclude_programmes: tuple[str, ...]
+
+    def match(self, coverage: CoverageFacts) -> tuple[bool, str]:
+        """(matched, detail): which payer name/identifier matched, or why an apparent match is excluded."""
+        hit = None
+        for wanted in self.identifiers:
+            for have in coverage.payer_identifiers:
+                if have == wanted or ("|" not in wanted and have.rsplit("|", 1)[-1] == wanted):
+                    hit = f"payer identifier {have}"
+        for pattern in self.name_patterns:
+            for name in coverage.payer_names:
+                if hit is None and re.search(pattern, name, re.IGNORECASE):
+                    hit = f"payer {name}"
+        if hit is None:
+            return False, ""
+        programme = coverage.government_programme
+        if programme and programme.lower() in {p.lower() for p in self.exclude_programmes}:
+            return False, f"{hit} matched, but the policy does not apply to {programme} plans"
+        for pattern in self.exclude_name_patterns:
+            for name in coverage.payer_names + coverage.plan_names:
+                if re.search(pattern, name, re.IGNORECASE):
+                    return False, f"{hit} matched, but the policy does not apply to plan {name}"
+        return True, hit
+
+
+@dataclass(frozen=True)
+class ExclusionRule:
+    id: str
+    kind: str
+    role: str
+    title: str
+    match: tuple[CodeSet, ...]
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    title: str
+    kind: str
+    verified: bool
+    verification_note: str | None
+    source_title: str
+    source_url: str
+    source_note: str | None
+    last_review_date: date | None
+    effective_date: date | None
+    approval_initial_months: int | None
+    approval_reauthorization_months: int | None
+    benefit_notes: tuple[str, ...]
+    hcpcs: str | None
+    recommended_icd10: str | None
+    payer: PayerMatch
+    initial: tuple[Mapping[str, Any], ...]
+    carry_over: tuple[str, ...]
+    reauthorization: tuple[Mapping[str, Any], ...]
+    exclusions: tuple[ExclusionRule, ...]
+    path: str
+
+    @classmethod
+    def from_data(cls, data: Mapping, path: Path) -> "Policy":
+        frozen = _freeze(data)
+        payer = data["payer_match"]
+        exclude = payer.get("exclude") or {}
+        coding = data.get("coding") or {}
+        return cls(
+            id=data["id"], title=data["title"], kind=data["kind"], verified=data["verified"],
+            verification_note=data.get("verification_note"),
+            source_title=data["source"]["title"], source_url=data["source"]["url"],
+            source_note=data["source"].get("note"),
+            last_review_date=_date(data["last_review_date"]), effective_date=_date(data["effective_date"]),
+            approval_initial_months=data["approval_months"]["initial"],
+            approval_reauthorization_months=data["approval_months"]["reauthorization"],
+            benefit_notes=tuple(data["benefit_notes"]),
+            hcpcs=coding.get("hcpcs"), recommended_icd10=coding.get("recommended_icd10"),
+            payer=PayerMatch(tuple(payer["identifiers"]), tuple(payer["name_patterns"]),
+                             tuple(exclude.get("name_patterns", ())), tuple(exclude.get("government_programmes", ()))),
+            initial=frozen["criteria"]["initial"],
+            carry_over=frozen["criteria"]["reauthorization"]["carry_over"],
+            reauthorization=frozen["criteria"]["reauthorization"]["criteria"],
+            exclusions=tuple(ExclusionRule(e["id"], e["kind"], e["role"], e["title"],
+                                           tuple(CodeSet.from_data(m) for m in e["match"]), e.get("note"))
+                             for e in data["exclusions"]),
+            path=str(path),
+        )
+
+    def ref(self) -> PolicyRef:
+        return PolicyRef(self.id, self.title, self.kind, self.source_title, self.source_url, self.verified,
+                         self.verification_note, self.last_review_date, self.effective_date)
+
+
+@dataclass(frozen=True)
+class DosingRules:
+    start_low: float
+    start_high: float
+    titration_step: float
+    maximum: float
+    doses_per_day: int
+    weight_max_age_days: int
+    concentration_mg_per_ml: float
+    round_down_mg: float
+
+
+@dataclass(frozen=True)
+class InteractionRule:
+    id: str
+    medication_category: str
+    severity: str
+    category: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LabelRules:
+    source_title: str
+    source_url: str
+    hypersensitivity_substances: tuple[str, ...]
+    ignore_verification: tuple[str, ...]
+    malignancy: CodeSet
+    malignancy_history: bool
+    minimum_age_years: float
+    routes_allowed: tuple[str, ...]
+    routes_contraindicated: tuple[str, ...]
+    in_situ_neoplasm: CodeSet
+    advanced_bone_age: Mapping[str, float]
+    dosing: DosingRules
+    interactions: tuple[InteractionRule, ...]
+    monitoring: tuple[str, ...]
+    path: str
+
+    @classmethod
+    def from_data(cls, data: Mapping, path: Path) -> "LabelRules":
+        contra, warn, dose = data["contraindications"], data["warnings"], data["dosing"]
+        return cls(
+            source_title=data["source"]["title"], source_url=data["source"]["url"],
+            hypersensitivity_substances=tuple(contra["hypersensitivity"]["substances"]),
+            ignore_verification=tuple(contra["hypersensitivity"]["ignore_verification"]),
+            malignancy=CodeSet.from_data(contra["malignancy"]["match"]),
+            malignancy_history=contra["malignancy"]["include_history"],
+            minimum_age_years=contra["minimum_age_years"],
+            routes_allowed=tuple(contra["route"]["allowed"]),
+            routes_contraindicated=tuple(contra["route"]["contraindicated"]),
+            in_situ_neoplasm=CodeSet.from_data(warn["in_situ_neoplasm"]["match"]),
+            advanced_bone_age=MappingProxyType(dict(warn["advanced_bone_age"])),
+            dosing=DosingRules(dose["start_range_mg_per_kg"][0], dose["start_range_mg_per_kg"][1],
+                               dose["titration_step_mg_per_kg"], dose["maximum_mg_per_kg"], dose["doses_per_day"],
+                               dose["weight_max_age_days"], dose["concentration_mg_per_ml"], dose["round_down_mg"]),
+            interactions=tuple(InteractionRule(**i) for i in data["interactions"]),
+            monitoring=tuple(data["monitoring"]),
+            path=str(path),
+        )
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    policies: tuple[Policy, ...]
+    label: LabelRules
+    folder: str
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(p.id for p in self.policies)
+
+    def get(self, policy_id: str) -> Policy:
+        for policy in self.policies:
+            if policy.id == policy_id:
+                return policy
+        raise UnknownPolicy(f"no policy {policy_id!r}; loaded: {', '.join(self.ids)}")
+
+    def for_coverage(self, coverage: CoverageFacts) -> tuple[Policy | None, str]:
+        """The first payer policy (by id) matching the coverage, or None with the reason."""
+        notes = []
+        for policy in self.policies:
+            if policy.kind != "payer":
+                continue
+            matched, detail = policy.payer.match(coverage)
+            if matched:
+                return policy, detail
+            if detail:
+                notes.append(f"{policy.id}: {detail}")
+        return None, "; ".join(notes)

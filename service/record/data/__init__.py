@@ -1,0 +1,1 @@
+"""Package data: reference tables read at run time through importlib.resources."""

@@ -1,0 +1,110 @@
+"""Evidence that the epiphyses are open or closed, found in free text (spec §2: no standard code).
+
+Closed epiphyses contraindicate mecasermin, so a phrase that denies closure ("no epiphyseal
+fusion", "epiphyses not yet closed") must never read as closure: open/negated phrases are
+matched first and removed before closure is looked for. Hedged phrases ("partially fused",
+"closing") are neither and yield nothing.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Iterable, Mapping
+
+from .codes import as_list
+from .dates import parse_date
+from .model import EpiphysesEvidence
+
+_PLATES = r"(?:epiphys(?:es|is|eal\s+plates?|eal\s+growth\s+plates?)|growth\s+plates?|physes|physeal\s+plates?)"
+_CLOSURE = r"(?:closure|fusion)"
+_HEDGE = re.compile(r"\b(?:partial(?:ly)?|near(?:ly)?|almost|incomplete(?:ly)?|beginning|early|closing|fusing)\W+$",
+                    re.IGNORECASE)
+
+_OPEN = re.compile("|".join([
+    rf"\b(?:open|unfused|patent)\s+{_PLATES}",
+    rf"\b{_PLATES}\s+(?:are\s+|is\s+|remain\s+|remains\s+)?(?:still\s+)?(?:open|unfused|patent|not\s+(?:yet\s+)?(?:closed|fused))\b",
+    rf"\b(?:no|without)\s+(?:evidence\s+of\s+|signs?\s+of\s+)?(?:epiphyseal|physeal|growth\s+plate)\s+{_CLOSURE}",
+]), re.IGNORECASE)
+
+_CLOSED = re.compile("|".join([
+    rf"\b(?:closed|fused)\s+{_PLATES}",
+    rf"\b{_PLATES}\s+(?:are\s+|is\s+|have\s+|has\s+)?(?:now\s+)?(?:completely\s+|fully\s+)?(?:closed|fused)\b",
+    rf"\b(?:complete\s+)?(?:epiphyseal|physeal|growth\s+plate)\s+{_CLOSURE}",
+]), re.IGNORECASE)
+
+# "Epiphyseal closure: not yet", "epiphyseal fusion absent" deny the closure that precedes them.
+_DENIED_AFTER = re.compile(r"^\W*(?:is\s+|has\s+)?(?:not|absent|none|pending|no)\b", re.IGNORECASE)
+
+# A cheap test before the regexes: most resources never mention growth plates.
+_HINT = re.compile(r"epiphys|physe|physes|growth\s+plate", re.IGNORECASE)
+
+
+def find(texts: Iterable[str], reference: str, when: date | None) -> list[EpiphysesEvidence]:
+    """Evidence from the given texts of one resource: at most one "open" and one "closed"."""
+    texts = list(texts)
+    if not _HINT.search(" | ".join(texts)):
+        return []
+    found: dict[str, EpiphysesEvidence] = {}
+    for text in texts:
+        if not text or not _HINT.search(text):
+            continue
+        remainder = text
+        for match in _OPEN.finditer(text):
+            found.setdefault("open", EpiphysesEvidence("open", match.group(0), reference, when))
+            remainder = remainder.replace(match.group(0), " ")
+        for match in _CLOSED.finditer(remainder):
+            if _HEDGE.search(remainder[: match.start()]) or _DENIED_AFTER.match(remainder[match.end():]):
+                continue
+            found.setdefault("closed", EpiphysesEvidence("closed", match.group(0), reference, when))
+    return list(found.values())
+
+
+def texts_of(resource: dict) -> list[str]:
+    """Every human-readable text of an Observation, Condition or DiagnosticReport that may
+    describe the growth plates: code, values, conclusion, notes, interpretation. Read straight
+    from the JSON (no code-system look-ups): this runs on most resources of a chart."""
+    out: list[str] = []
+    _strings(resource.get("code"), out)
+    _strings(resource.get("valueCodeableConcept"), out)
+    for field in ("valueString", "conclusion"):
+        value = resource.get(field)
+        if isinstance(value, str):
+            out.append(value)
+    for field in ("conclusionCode", "interpretation", "note", "component"):
+        for item in as_list(resource.get(field)):
+            if isinstance(item, dict):
+                if isinstance(item.get("text"), str):
+                    out.append(item["text"])
+                _strings(item.get("code"), out)
+                _strings(item.get("valueCodeableConcept"), out)
+                if isinstance(item.get("valueString"), str):
+                    out.append(item["valueString"])
+                for coding in as_list(item.get("coding")):
+                    if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+                        out.append(coding["display"])
+    return out
+
+
+def _strings(concept: object, out: list[str]) -> None:
+    if not isinstance(concept, dict):
+        return
+    if isinstance(concept.get("text"), str):
+        out.append(concept["text"])
+    for coding in as_list(concept.get("coding")):
+        if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+            out.append(coding["display"])
+
+
+def text_date(resource: Mapping) -> date | None:
+    """The date a text finding refers to (effective, issued, onset, recorded)."""
+    for field in ("effectiveDateTime", "issued", "onsetDateTime", "recordedDate"):
+        when, _ = parse_date(resource.get(field), allow_partial=True)
+        if when is not None:
+            return when
+    period = resource.get("effectivePeriod")
+    if isinstance(period, dict):
+        for field in ("end", "start"):
+            when, _ = parse_date(period.get(field), allow_partial=True)
+            if when is not None:
+                return when
+    return None

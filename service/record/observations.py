@@ -1,0 +1,316 @@
+"""Observations → measurements: height, weight, IGF-1, GH, bone age and reported scores.
+
+Which codes mean what is data (the tables below); the reading of value, unit, date and status
+is the same for every kind. A value that cannot be used is still returned, with `usable=False`
+and the reason, so that the clinician sees why a number on file did not count.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Mapping
+
+from . import units
+from .codes import as_list, codings, concept_text, concept_words
+from .dates import age_years, effective_date
+from .growth import height_sds, sds_from_centile
+from .model import BoneAge, GhResult, Height, Igf1, Measurement
+
+# GH (somatotropin) results: the LOINC codes of clinical spec §2. Every code is read as a
+# stimulation-test result except the baseline (unstimulated) one.
+GH_LOINC = ("2963-7", "14146-5", "40301-4", "47760-4", "48128-3", "40302-2", "46408-1", "40298-2", "56571-3", "12253-1")
+GH_BASELINE_LOINC = frozenset({"12253-1"})
+
+# (system short name, code) → kind. Heights: body height (8302-2) and its standing form (8308-9),
+# the measure the CDC stature reference is built on.
+KIND_BY_CODE: dict[tuple[str, str], str] = {
+    ("loinc", "8302-2"): "height",
+    ("loinc", "8308-9"): "height",
+    ("loinc", "29463-7"): "weight",
+    ("loinc", "3141-9"): "weight",
+    ("loinc", "2484-4"): "igf1",
+    ("loinc", "73561-3"): "igf1_sds",
+    ("snomed", "1153604005"): "height_sds",
+    ("loinc", "8303-0"): "height_centile",
+    ("snomed", "1153605006"): "height_centile",
+    ("loinc", "85151-9"): "bone_age",
+    ("loinc", "85150-1"): "bone_age_method",
+    **{("loinc", code): "gh" for code in GH_LOINC},
+}
+
+# Normalised unit and conversion table per kind; scores are unitless.
+_UNITS: dict[str, tuple[str, Mapping[str, float]]] = {
+    "height": ("cm", units.LENGTH_CM),
+    "weight": ("kg", units.MASS_KG),
+    "igf1": ("ng/mL", units.IGF1_NG_ML),
+    "gh": ("ug/L", units.GH_UG_L),
+    "bone_age": ("a", units.AGE_YEARS),
+}
+_SCORE_UNITS = frozenset({"1", "{sd}", "sd", "{sds}", "sds", "{z-score}", "{zscore}", "z-score", "zscore", "{score}",
+                          "{std_dev}"})
+_CENTILE_UNITS = frozenset({"%", "{percentile}", "percentile", "{centile}", "centile"})
+
+# Values outside these bounds are recording errors (usually a unit mix-up such as m entered as cm),
+# and would give absurd SDS or doses.
+_PLAUSIBLE = {"height": (30.0, 250.0), "weight": (0.5, 350.0), "bone_age": (0.0, 25.0), "igf1": (0.0, 5000.0),
+              "gh": (0.0, 1000.0), "height_sds": (-15.0, 15.0), "igf1_sds": (-15.0, 15.0),
+              "height_centile": (0.0, 100.0)}
+
+# Comparators make sense for laboratory results ("<15"), not for a measured height or weight.
+_COMPARATOR_OK = frozenset({"igf1", "gh", "igf1_sds", "height_sds", "height_centile"})
+_IGNORED_STATUS = {"entered-in-error": "entered in error", "cancelled": "cancelled",
+                   "registered": "registered, no result yet"}
+_BASELINE_TEXT = re.compile(r"\b(baseline|basal|unstimulated|pre-?stimulation)\b", re.IGNORECASE)
+_VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>|\u2264|\u2265)?\s*([0-9]*\.?[0-9]+)\s*([^\s0-9].*)?$")
+_RANGE_TEXT = re.compile(r"([0-9]*\.?[0-9]+)\s*(?:-|\u2013|to)\s*([0-9]*\.?[0-9]+)\s*([^\s0-9].*)?$")
+_COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "\u2264": "<=", "\u2265": ">="}
+
+
+@dataclass(frozen=True)
+class Context:
+    today: date
+    birth_date: date | None
+    sex: str | None
+
+
+@dataclass
+class ObservationFacts:
+    heights: list[Height] = dataclasses.field(default_factory=list)
+    height_scores: list[Measurement] = dataclasses.field(default_factory=list)
+    weights: list[Measurement] = dataclasses.field(default_factory=list)
+    igf1: list[Igf1] = dataclasses.field(default_factory=list)
+    igf1_scores: list[Measurement] = dataclasses.field(default_factory=list)
+    gh_results: list[GhResult] = dataclasses.field(default_factory=list)
+    bone_ages: list[BoneAge] = dataclasses.field(default_factory=list)
+    bone_age_methods: list[tuple[date | None, str]] = dataclasses.field(default_factory=list)
+
+
+def kind_of(concept: Any) -> tuple[str, str, str | None] | None:
+    """(kind, code, display) of the first coding this module knows, else None."""
+    for system, code, display in codings(concept):
+        kind = KIND_BY_CODE.get((system, code))  # type: ignore[arg-type]
+        if kind is not None:
+            return kind, code, display
+    return None
+
+
+def ignored_status(resource: Mapping) -> str | None:
+    """Why a result must not be used at all (entered in error, cancelled, not yet resulted)."""
+    status = resource.get("status")
+    return _IGNORED_STATUS.get(status) if isinstance(status, str) else None
+
+
+# Kinds whose Observations are numbers from a lab or a stadiometer, never a radiology narrative.
+NUMERIC_KINDS = frozenset({"height", "weight", "igf1", "igf1_sds", "gh", "height_sds", "height_centile"})
+
+
+def read_observation(resource: Mapping, reference: str, ctx: Context, out: ObservationFacts) -> set[str]:
+    """Add the facts of one Observation (and of its components) to `out`; the kinds found."""
+    kinds: set[str] = set()
+    holders = [resource] + [c for c in as_list(resource.get("component")) if isinstance(c, dict)]
+    for holder in holders:
+        identified = kind_of(holder.get("code"))
+        if identified is None:
+            continue
+        kinds.add(identified[0])
+        _read_value(resource, holder, identified, reference, ctx, out)
+    return kinds
+
+
+def _read_value(resource: Mapping, holder: Mapping, identified: tuple[str, str, str | None],
+                reference: str, ctx: Context, out: ObservationFacts) -> None:
+    kind, code, display = identified
+    when, date_reason = effective_date(resource)
+    if kind == "bone_age_method":
+        method = _method_text(holder)
+        if method:
+            out.bone_age_methods.append((when, method))
+        return
+    base: dict[str, Any] = {
+        "reference": reference, "date": when, "code": code,
+        "code_display": display or concept_text(holder.get("code")) or None,
+        "preliminary": resource.get("status") == "preliminary",
+        "age_years": _rounded_age(ctx.birth_date, when),
+    }
+    raw, comparator, shown, unit_keys, value_reason = _raw_value(holder)
+    base.update(comparator=comparator, original_value=raw, original_unit=shown)
+    value, reason = None, value_reason
+    normalised_unit = "1"
+    if raw is not None:
+        value, reason, normalised_unit = _normalise(kind, raw, unit_keys, shown)
+    if reason is None and comparator and kind not in _COMPARATOR_OK:
+        reason = f"value has comparator {comparator!r}"
+    if reason is None and value is not None:
+        low, high = _PLAUSIBLE[kind]
+        if not low <= value <= high:
+            reason = f"implausible value {value:g} {normalised_unit}"
+    if reason is None and when is None:
+        reason = date_reason or "no date"
+    if reason is None and when is not None and when > ctx.today:
+        reason = f"dated {when.isoformat()}, after today"
+    base.update(value=value, unit=normalised_unit, usable=reason is None, reason=reason)
+    _store(kind, base, resource, holder, unit_keys, ctx, out)
+
+
+def _store(kind: str, base: dict[str, Any], resource: Mapping, holder: Mapping, unit_keys: list[str],
+           ctx: Context, out: ObservationFacts) -> None:
+    if kind == "height":
+        out.heights.append(_height(base, ctx, resource))
+    elif kind == "weight":
+        out.weights.append(Measurement(kind="weight", **base))
+    elif kind == "igf1":
+        out.igf1.append(_igf1(base, holder, unit_keys))
+    elif kind == "igf1_sds":
+        out.igf1_scores.append(Measurement(kind="igf1_sds", **base))
+    elif kind == "gh":
+        words = concept_words(holder.get("code"))
+        stimulated = base["code"] not in GH_BASELINE_LOINC and not _BASELINE_TEXT.search(words)
+        out.gh_results.append(GhResult(kind="gh", stimulated=stimulated, **base))
+    elif kind == "bone_age":
+        out.bone_ages.append(BoneAge(kind="bone_age", method=_method_of(resource), **base))
+    elif kind == "height_sds":
+        out.height_scores.append(Measurement(kind="height_sds", **base))
+    elif kind == "height_centile":
+        out.height_scores.append(Measurement(kind="height_centile", **base))
+        if base["usable"]:
+            # The same result as an SDS, so that a reported centile can be compared with SDS thresholds.
+            z = sds_from_centile(base["value"])
+            out.height_scores.append(Measurement(**{
+                **base, "kind": "height_sds", "value": z, "unit": "1", "usable": z is not None,
+                "reason": None if z is not None else "a centile of 0 or 100 has no finite SDS"}))
+
+
+def _height(base: dict[str, Any], ctx: Context, resource: Mapping) -> Height:
+    if not base["usable"]:
+        return Height(kind="height", sds_reason="height not usable", **base)
+    exact_age = age_years(ctx.birth_date, base["date"])
+    if exact_age is None:
+        reason = "birth date unknown" if ctx.birth_date is None else "measured before the birth date"
+        return Height(kind="height", sds_reason=reason, **base)
+    sds, centile, reason = height_sds(base["value"], ctx.sex, exact_age)
+    return Height(kind="height", sds=sds, centile=centile, sds_reason=reason, **base)
+
+
+def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str]) -> Igf1:
+    low, high, range_reason = _reference_range(holder, value_units)
+    sds, sds_reason = None, None
+    if not base["usable"]:
+        sds_reason = "IGF-1 result not usable"
+    elif range_reason:
+        sds_reason = range_reason
+    elif base["value"] <= 0:
+        sds_reason = "IGF-1 value is not positive"
+    else:
+        # Spec §3: the reference range is read as ±2 SD of the log values. A result "<25" gets the
+        # SDS of 25 and keeps its comparator: the true SDS is at most that, for the evaluator to weigh.
+        mid = (math.log(low) + math.log(high)) / 2
+        sd = (math.log(high) - math.log(low)) / 4
+        sds = round((math.log(base["value"]) - mid) / sd, 2)
+    return Igf1(kind="igf1", range_low=low, range_high=high, sds=sds, sds_reason=sds_reason, **base)
+
+
+def _reference_range(holder: Mapping, value_units: list[str]) -> tuple[float | None, float | None, str | None]:
+    """The first referenceRange with a low and a high, both in ng/mL. A bound without its own unit
+    is in the result's unit; a range given only as text ("60-300 ng/mL") is read too."""
+    ranges = [r for r in as_list(holder.get("referenceRange")) if isinstance(r, dict)]
+    if not ranges:
+        return None, None, "no reference range on the result"
+    for entry in ranges:
+        bounds = []
+        for bound in (entry.get("low"), entry.get("high")):
+            if isinstance(bound, dict) and units.number(bound.get("value")) is not None:
+                keys = units.quantity_units(bound) or value_units
+                bounds.append(units.convert(units.number(bound["value"]), keys, units.IGF1_NG_ML,
+                                            units.shown_unit(bound)))
+        if len(bounds) < 2 and isinstance(entry.get("text"), str):
+            match = _RANGE_TEXT.search(entry["text"])
+            if match:
+                keys = [units.unit_key(match.group(3))] if match.group(3) else value_units
+                bounds = [units.convert(float(match.group(i)), keys, units.IGF1_NG_ML, match.group(3)) for i in (1, 2)]
+        if len(bounds) < 2:
+            continue
+        (low, low_reason), (high, high_reason) = bounds
+        if low is None or high is None:
+            return None, None, f"reference range unusable: {low_reason or high_reason}"
+        if not 0 < low < high:
+            return low, high, f"reference range {low:g}–{high:g} ng/mL is not a positive interval"
+        return low, high, None
+    return None, None, "reference range has no low and high"
+
+
+def _raw_value(holder: Mapping) -> tuple[float | None, str | None, str | None, list[str], str | None]:
+    """(number, comparator, unit as shown, unit keys, reason when there is no number)."""
+    quantity = holder.get("valueQuantity")
+    if isinstance(quantity, dict):
+        value = units.number(quantity.get("value"))
+        if value is None:
+            return None, None, units.shown_unit(quantity), [], "quantity has no numeric value"
+        symbol = quantity.get("comparator")
+        comparator = _COMPARATORS.get(symbol) if isinstance(symbol, str) else None
+        return value, comparator, units.shown_unit(quantity), units.quantity_units(quantity), None
+    for field in ("valueInteger", "valueDecimal"):
+        value = units.number(holder.get(field))
+        if value is not None:
+            return value, None, None, [], None
+    text = holder.get("valueString")
+    if isinstance(text, str):
+        match = _VALUE_STRING.match(text)
+        if not match:
+            return None, None, None, [], "text value is not a number"
+        comparator, digits, unit_text = match.groups()
+        unit_text = unit_text.strip() if unit_text else None
+        keys = [units.unit_key(unit_text)] if unit_text else []
+        return float(digits), _COMPARATORS.get(comparator) if comparator else None, unit_text, keys, None
+    absent = concept_text(holder.get("dataAbsentReason"))
+    return None, None, None, [], f"no value ({absent})" if absent else "no value"
+
+
+def _normalise(kind: str, raw: float, unit_keys: list[str], shown: str | None) -> tuple[float | None, str | None, str]:
+    if kind in ("height_sds", "igf1_sds"):
+        if unit_keys and not set(unit_keys) & _SCORE_UNITS:
+            return None, f"unit {shown!r} is not a score unit", "1"
+        return raw, None, "1"
+    if kind == "height_centile":
+        if unit_keys and not set(unit_keys) & _CENTILE_UNITS:
+            return None, f"unit {shown!r} is not a percentile unit", "%"
+        return raw, None, "%"
+    unit, table = _UNITS[kind]
+    value, reason = units.convert(raw, unit_keys, table, shown)
+    return value, reason, unit
+
+
+def _method_text(holder: Mapping) -> str | None:
+    text = holder.get("valueString")
+    if isinstance(text, str) and text.strip():
+        return text.strip()
+    return concept_text(holder.get("valueCodeableConcept")) or None
+
+
+def _method_of(resource: Mapping) -> str | None:
+    """Bone-age method on the same Observation: a 85150-1 component, else `Observation.method`."""
+    for component in as_list(resource.get("component")):
+        if isinstance(component, dict):
+            identified = kind_of(component.get("code"))
+            if identified and identified[0] == "bone_age_method":
+                return _method_text(component)
+    return concept_text(resource.get("method")) or None
+
+
+def attach_methods(out: ObservationFacts) -> None:
+    """Give a bone age without a method the one reported by a separate 85150-1 Observation of the
+    same date (EHRs often file the method as its own result of the same study)."""
+    if not out.bone_age_methods:
+        return
+    by_date = {}
+    for when, method in out.bone_age_methods:
+        by_date.setdefault(when, method)
+    out.bone_ages = [b if b.method or b.date not in by_date else dataclasses.replace(b, method=by_date[b.date])
+                     for b in out.bone_ages]
+
+
+def _rounded_age(birth: date | None, when: date | None) -> float | None:
+    age = age_years(birth, when)
+    return None if age is None else round(age, 3)

@@ -1,0 +1,197 @@
+"""The draft mecasermin order: dose in mg, administrations per day, route, mg/kg, dispense."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Mapping, Sequence
+
+from . import units
+from .codes import as_list, codings, concept_text, concept_words
+from .model import Diagnosis, Measurement, OrderFacts
+from .resources import ResourceIndex, reference_of
+from .medications import medication_words
+
+# Increlex is one strength only: 10 mg/mL (40 mg / 4 mL vial), so a dose in mL converts exactly.
+MG_PER_ML = 10.0
+# A weight older than this cannot check a weight-based dose (spec §3).
+WEIGHT_MAX_AGE_DAYS = 90
+
+ROUTE_CODES: dict[tuple[str, str], str] = {
+    ("snomed", "34206005"): "subcutaneous",
+    ("snomed", "47625008"): "intravenous",
+    ("ncit", "C38299"): "subcutaneous",   # FDA SPL route terminology
+    ("ncit", "C38276"): "intravenous",
+    ("v3-route", "SQ"): "subcutaneous",
+}
+_ROUTE_TEXT = (
+    ("subcutaneous", re.compile(r"(?<![a-z])(subcut\w*|sub-?q|s\.c\.?|sc|sq|under the skin)(?![a-z])", re.IGNORECASE)),
+    ("intravenous", re.compile(r"(?<![a-z])(intravenous\w*|i\.v\.?|iv)(?![a-z])", re.IGNORECASE)),
+)
+
+# HL7 v3 GTS abbreviations (FHIR Timing.code) → administrations per day.
+TIMING_CODES: dict[str, int] = {
+    "QD": 1, "AM": 1, "PM": 1, "BED": 1, "BID": 2, "TID": 3, "QID": 4,
+    "Q12H": 2, "Q8H": 3, "Q6H": 4, "Q4H": 6, "Q3H": 8, "Q2H": 12, "Q1H": 24,
+}
+# Free-text frequencies, most specific first ("twice daily" before "daily").
+_FREQUENCY_PHRASES = (
+    (2, [r"b\.?i\.?d\.?", r"twice\s+(a\s+|per\s+|each\s+)?day", r"twice\s+daily", r"two\s+times\s+(a\s+|per\s+)?day",
+         r"every\s+12\s+hours", r"q\s?12\s?h"]),
+    (3, [r"t\.?i\.?d\.?", r"three\s+times\s+(a\s+|per\s+)?day", r"every\s+8\s+hours", r"q\s?8\s?h"]),
+    (4, [r"q\.?i\.?d\.?", r"four\s+times\s+(a\s+|per\s+)?day", r"every\s+6\s+hours", r"q\s?6\s?h"]),
+    (1, [r"q\.?d\.?", r"once\s+(a\s+|per\s+)?day", r"once\s+daily", r"daily", r"every\s+day", r"every\s+24\s+hours",
+         r"nightly", r"at\s+bedtime"]),
+)
+_FREQUENCY_TEXT = tuple((n, re.compile(r"(?<![a-z])(" + "|".join(p) + r")(?![a-z])", re.IGNORECASE))
+                        for n, p in _FREQUENCY_PHRASES)
+_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.4375, "a": 365.25}
+
+
+def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measurement], today: date,
+               reasons: Sequence[Diagnosis]) -> OrderFacts:
+    reference = reference_of(order)
+    dosage = _first_dosage(order)
+    per_day, frequency_text = _frequency(dosage)
+    route, route_text = _route(dosage)
+    weight, weight_reason = _weight(weights, today)
+    dose = _dose(dosage, None if weight_reason else weight, weight_reason)
+    mg_per_kg, mg_per_kg_reason = dose["mg_per_kg"], None
+    if mg_per_kg is None:
+        if dose["mg"] is None:
+            mg_per_kg_reason = f"dose unknown: {dose['reason']}"
+        elif weight_reason:
+            mg_per_kg_reason = weight_reason
+        else:
+            mg_per_kg = round(dose["mg"] / weight.value, 4)
+    dispense = order.get("dispenseRequest")
+    quantity = dispense.get("quantity") if isinstance(dispense, dict) else None
+    dispense_value = units.number(quantity.get("value")) if isinstance(quantity, dict) else None
+    return OrderFacts(
+        reference=reference,
+        resource_id=order.get("id") if isinstance(order.get("id"), str) else None,
+        medication_text=medication_words(order, index)[0],
+        dose_mg=dose["mg"], dose_original_value=dose["value"], dose_original_unit=dose["unit"],
+        dose_reason=dose["reason"], dose_note=dose["note"],
+        per_day=per_day, frequency_text=frequency_text, route=route, route_text=route_text,
+        weight_kg=weight.value if weight else None, weight_reference=weight.reference if weight else None,
+        weight_date=weight.date if weight else None,
+        mg_per_kg=mg_per_kg, mg_per_kg_reason=mg_per_kg_reason,
+        dispense_value=dispense_value,
+        dispense_unit=units.shown_unit(quantity) if isinstance(quantity, dict) else None,
+        reasons=tuple(reasons),
+    )
+
+
+def _first_dosage(order: Mapping) -> Mapping:
+    for dosage in as_list(order.get("dosageInstruction")):
+        if isinstance(dosage, dict):
+            return dosage
+    return {}
+
+
+def _weight(weights: Sequence[Measurement], today: date) -> tuple[Measurement | None, str | None]:
+    """The most recent usable weight (with its staleness as a reason), newest-first input."""
+    for weight in weights:
+        if weight.usable and weight.date is not None and weight.value:
+            age = (today - weight.date).days
+            if age > WEIGHT_MAX_AGE_DAYS:
+                return weight, (f"latest weight ({weight.value:g} kg on {weight.date.isoformat()}) is {age} days old; "
+                                f"a weight from the last {WEIGHT_MAX_AGE_DAYS} days is needed")
+            return weight, None
+    return None, "no usable weight on file"
+
+
+def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"mg": None, "value": None, "unit": None, "reason": None, "note": None, "mg_per_kg": None}
+    quantity, note = None, None
+    for dose_and_rate in as_list(dosage.get("doseAndRate")):
+        if not isinstance(dose_and_rate, dict):
+            continue
+        if isinstance(dose_and_rate.get("doseQuantity"), dict):
+            quantity = dose_and_rate["doseQuantity"]
+            break
+        dose_range = dose_and_rate.get("doseRange")
+        if isinstance(dose_range, dict) and isinstance(dose_range.get("high"), dict):
+            # A range is checked at its top: the highest dose the order allows must be safe.
+            quantity, note = dose_range["high"], "dose range on the order: its upper bound is used"
+            break
+    if quantity is None:
+        out["reason"] = "no dose quantity on the order"
+        return out
+    value = units.number(quantity.get("value"))
+    out["value"], out["unit"] = value, units.shown_unit(quantity)
+    if value is None or value <= 0:
+        out["reason"] = "dose has no positive numeric value"
+        return out
+    keys = units.quantity_units(quantity)
+    if set(keys) & units.DOSE_MG_PER_KG:
+        out["mg_per_kg"] = value
+        if weight is None or weight.date is None:
+            out["reason"] = f"ordered as {value:g} mg/kg, and mg cannot be computed: {weight_reason}"
+        else:
+            out["mg"] = round(value * weight.value, 4)
+            note = _join(note, f"ordered as {value:g} mg/kg; {out['mg']:g} mg computed from the weight "
+                               f"{weight.value:g} kg of {weight.date.isoformat()}")
+    elif any(k in units.DOSE_MG for k in keys):
+        mg, _ = units.convert(value, keys, units.DOSE_MG, out["unit"])
+        out["mg"] = mg
+        if mg != value:
+            note = _join(note, f"{value:g} {out['unit']} = {mg:g} mg")
+    elif set(keys) & units.DOSE_ML:
+        out["mg"] = round(value * MG_PER_ML, 4)
+        note = _join(note, f"{value:g} mL × {MG_PER_ML:g} mg/mL = {out['mg']:g} mg")
+    else:
+        shown = out["unit"] or "none"
+        out["reason"] = f"dose unit {shown!r} cannot be converted to mg"
+    out["note"] = note
+    return out
+
+
+def _join(first: str | None, second: str) -> str:
+    return f"{first}; {second}" if first else second
+
+
+def _frequency(dosage: Mapping) -> tuple[int | None, str | None]:
+    timing = dosage.get("timing") if isinstance(dosage.get("timing"), dict) else {}
+    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
+    frequency, period = units.number(repeat.get("frequency")), units.number(repeat.get("period"))
+    unit = repeat.get("periodUnit")
+    if frequency and period and isinstance(unit, str) and unit in _PERIOD_DAYS:
+        per_day = frequency / (period * _PERIOD_DAYS[unit])
+        text = f"{frequency:g} per {period:g} {unit}"
+        return (round(per_day), text) if round(per_day) >= 1 and abs(per_day - round(per_day)) < 0.01 else (None, text)
+    for key in ("timeOfDay", "when"):
+        moments = as_list(repeat.get(key))
+        if moments and not period:
+            return len(moments), f"at {', '.join(str(m) for m in moments)}"
+    code = timing.get("code")
+    for _, value, display in codings(code):
+        if value.upper() in TIMING_CODES:
+            return TIMING_CODES[value.upper()], display or value.upper()
+    for text in (concept_words(code), dosage.get("text"), dosage.get("patientInstruction")):
+        if isinstance(text, str) and text:
+            for per_day, pattern in _FREQUENCY_TEXT:
+                match = pattern.search(text)
+                if match:
+                    return per_day, match.group(0)
+    return None, concept_text(code) or None
+
+
+def _route(dosage: Mapping) -> tuple[str | None, str | None]:
+    concept = dosage.get("route")
+    shown = concept_text(concept) or None
+    for system, code, display in codings(concept):
+        route = ROUTE_CODES.get((system, code))  # type: ignore[arg-type]
+        if route is None and system == "v3-route" and code.upper().startswith("IV"):
+            route = "intravenous"
+        if route:
+            return route, shown or display or code
+    for text in (concept_words(concept), dosage.get("text")):
+        if isinstance(text, str) and text:
+            for route, pattern in _ROUTE_TEXT:
+                match = pattern.search(text)
+                if match:
+                    return route, shown or match.group(0)
+    if isinstance(concept, dict) and (shown or any(True for _ in codings(concept))):
+        return "other", shown
+    return None, None

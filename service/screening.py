@@ -1,0 +1,105 @@
+"""Short-stature screening for the `patient-view` hook: is this a child who might need mecasermin?
+
+Pure: a PatientRecord (built by service.record from Patient, heights, weights and medication
+requests), `today` and the label's rules (label.yaml) in, a ScreeningFinding or None out. A child
+is flagged when
+
+- the child is at least 2 years old today (the drug is not established under 2),
+- the latest usable height has a CDC 2000 height SDS (so it was measured at 2–20 years), and that
+  SDS is at or below −2.25 (the payer's "more than 2.25 SD below the mean", centile 1.2), and
+- no mecasermin therapy is on file (active, on-hold, completed or stopped; a draft order does not
+  count, so the card does not vanish while an order is being written).
+
+The screen says nothing about the indication itself (severe primary IGF-1 deficiency): the
+order-select and order-sign services check that once an order exists.
+
+The suggested starting dose is the lowest 0.1 mg step inside the label's starting range
+(0.04–0.08 mg/kg per injection, label.yaml) for a weight of the last 90 days: 0.04 mg/kg rounded
+UP to 0.1 mg. Rounding down would fall below 0.04 mg/kg, and the dose check of the order services
+would then flag the service's own suggestion as below the labelled range.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+from service.policy.rules import LabelRules
+from service.record.model import Height, Measurement, PatientRecord
+
+SCREEN_SDS = -2.25          # at or below: flagged
+
+LOINC = "http://loinc.org"
+HEIGHT_CODE = "8302-2"
+WEIGHT_CODE = "29463-7"
+
+
+def templates() -> dict[str, str]:
+    """Prefetch of the screening services: the Patient, heights and weights, medication requests."""
+    codes = f"{LOINC}|{HEIGHT_CODE},{LOINC}|{WEIGHT_CODE}"
+    return {
+        "patient": "Patient/{{context.patientId}}",
+        "growth": f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date&_count=100",
+        "medications": "MedicationRequest?patient={{context.patientId}}&_count=100",
+    }
+
+
+@dataclass(frozen=True)
+class StartingDose:
+    dose_mg: float          # per injection, twice daily
+    volume_ml: float        # of the 10 mg/mL solution
+    mg_per_kg: float        # what dose_mg gives for the weight
+    weight: Measurement     # the weight it was computed from
+
+
+@dataclass(frozen=True)
+class ScreeningFinding:
+    patient_reference: str
+    age_years: float
+    sex: str
+    height: Height                     # the latest usable height, with its SDS
+    dose: StartingDose | None          # None: no weight from the last 90 days
+    weight_note: str | None            # why there is no dose
+
+
+def screen(record: PatientRecord, today: date, label: LabelRules) -> ScreeningFinding | None:
+    patient = record.patient
+    if (patient is None or patient.age_years is None or patient.age_years < label.minimum_age_years
+            or patient.sex is None):
+        return None
+    if record.reauthorization:          # mecasermin already given or prescribed
+        return None
+    height = _latest_height(record)
+    if height is None or height.sds is None or height.sds > SCREEN_SDS:
+        return None
+    dose, note = starting_dose(record, today, label)
+    return ScreeningFinding(patient.reference, patient.age_years, patient.sex, height, dose, note)
+
+
+def _latest_height(record: PatientRecord) -> Height | None:
+    """The newest usable, dated height (record.heights is newest first)."""
+    for height in record.heights:
+        if height.usable and height.date is not None and height.value:
+            return height
+    return None
+
+
+def starting_dose(record: PatientRecord, today: date, label: LabelRules) -> tuple[StartingDose | None, str | None]:
+    """The lowest 0.1 mg step at or above 0.04 mg/kg, from a weight of the last 90 days."""
+    rules = label.dosing
+    for weight in record.weights:
+        if not (weight.usable and weight.date is not None and weight.value):
+            continue
+        age_days = (today - weight.date).days
+        if age_days > rules.weight_max_age_days:
+            return None, (f"the latest weight ({weight.value:g} kg on {weight.date.isoformat()}) is {age_days} days "
+                          f"old; weigh the child to compute the dose")
+        steps = math.ceil(round(weight.value * rules.start_low / rules.round_down_mg, 6))
+        dose_mg = round(steps * rules.round_down_mg, 1)
+        mg_per_kg = dose_mg / weight.value
+        if round(mg_per_kg, 3) > rules.start_high:
+            return None, (f"no {rules.round_down_mg:g} mg step lies within {rules.start_low:g}–{rules.start_high:g} "
+                          f"mg/kg for {weight.value:g} kg")
+        return StartingDose(dose_mg, round(dose_mg / rules.concentration_mg_per_ml, 3), round(mg_per_kg, 4),
+                            weight), None
+    return None, "no weight on file; weigh the child to compute the dose"

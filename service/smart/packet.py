@@ -1,0 +1,156 @@
+"""The prior-authorization packet: sentences for the letter of medical necessity, and the same
+letter as a FHIR R4 DocumentReference. Pure: the caller passes the clock reading and the HTML."""
+from __future__ import annotations
+
+import base64
+from datetime import date, datetime
+from typing import Any, Mapping
+
+from service.policy.decision import MET, NOT_MET, Criterion, Decision, Evidence
+
+LOINC = "http://loinc.org"
+LETTER_TITLE = "Letter of medical necessity: mecasermin (Increlex)"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+# UCUM codes as a reader expects to see them.
+UNIT_WORDS = {"a": "years", "mo": "months", "ug/L": "\u00b5g/L", "[in_i]": "in", "[lb_av]": "lb", "1": ""}
+
+
+def unit_text(unit: str | None) -> str:
+    return UNIT_WORDS.get(unit, unit) if unit else ""
+
+
+def evidence_text(e: Evidence) -> str:
+    """One piece of evidence in words: value, unit, date, score, source."""
+    parts = []
+    label = e.display or e.kind.replace("_", " ")
+    if e.kind == "diagnosis":
+        code = e.code or (e.value if isinstance(e.value, str) else None)
+        parts.append(f"{label} ({code})" if code and code not in label else label)
+    elif e.value is not None:
+        value = f"{e.comparator or ''}{_number(e.value)}"
+        unit = unit_text(e.unit)
+        parts.append(f"{label}: {value}{' ' + unit if unit else ''}")
+    else:
+        parts.append(label)
+    if e.original_value is not None and e.original_unit and e.original_unit != e.unit:
+        parts.append(f"(reported as {_number(e.original_value)} {unit_text(e.original_unit)})")
+    if e.date:
+        parts.append(f"on {e.date.isoformat()}")
+    scores = []
+    if e.sds is not None:
+        scores.append(f"SDS {e.sds:+.2f}")
+    if e.centile is not None:
+        scores.append(f"centile {e.centile:g}")
+    if scores:
+        parts.append("(" + ", ".join(scores) + ")")
+    text = " ".join(parts)
+    if e.note:
+        text += f" — {e.note}"
+    return text
+
+
+def criterion_sentence(c: Criterion) -> str:
+    """How the letter states a criterion against the patient's record (sources are cited at the end)."""
+    refs = ", ".join(dict.fromkeys(e.reference for e in c.evidence if e.reference))
+    cited = f" (see {refs})" if refs else ""
+    explanation = c.explanation.strip()
+    if cited and explanation.endswith("."):
+        explanation = explanation[:-1]
+    end = "." if cited else ""
+    if c.status == MET:
+        return f"Met: {explanation}{cited}{end}"
+    if c.status == NOT_MET:
+        return f"Not met on the current record: {explanation}{cited}{end}"
+    return f"Still to be documented before sending: {c.documentation_needed or c.explanation}"
+
+
+def frequency_words(per_day: int | None, text: str | None) -> str | None:
+    words = {1: "once daily", 2: "twice daily", 3: "three times daily"}
+    if per_day in words:
+        return words[per_day]
+    return text
+
+
+def patient_name(patient: Mapping[str, Any]) -> str:
+    names = [n for n in patient.get("name") or () if isinstance(n, Mapping)]
+    names.sort(key=lambda n: {"official": 0, "usual": 1}.get(n.get("use"), 2))
+    for name in names:
+        if isinstance(name.get("text"), str) and name["text"].strip():
+            return name["text"].strip()
+        given = " ".join(g for g in name.get("given") or () if isinstance(g, str))
+        family = name.get("family") if isinstance(name.get("family"), str) else ""
+        if given or family:
+            return f"{given} {family}".strip()
+    return "the patient"
+
+
+def member_id(coverage: Mapping[str, Any] | None) -> str | None:
+    if not coverage:
+        return None
+    if isinstance(coverage.get("subscriberId"), str):
+        return coverage["subscriberId"]
+    for identifier in coverage.get("identifier") or ():
+        if isinstance(identifier, Mapping) and isinstance(identifier.get("value"), str):
+            return identifier["value"]
+    return None
+
+
+def requester_display(order: Mapping[str, Any] | None) -> str | None:
+    requester = (order or {}).get("requester")
+    if isinstance(requester, Mapping) and isinstance(requester.get("display"), str):
+        return requester["display"]
+    return None
+
+
+def supporting_references(decision: Decision) -> list[tuple[str, str]]:
+    """(reference, what it is and when) for every record the criteria used, in criterion order, once each."""
+    seen: dict[str, str] = {}
+    for c in decision.criteria:
+        for e in c.evidence:
+            if e.reference and e.reference not in seen and "/" in e.reference:
+                what = e.display or e.kind.replace("_", " ")
+                seen[e.reference] = f"{what}, {e.date.isoformat()}" if e.date else what
+    return list(seen.items())
+
+
+def document_reference(html: str, *, patient_id: str, order_reference: str | None, created: datetime,
+                       determination: str) -> dict[str, Any]:
+    """The letter as an R4 DocumentReference (status current, docStatus preliminary: a draft to sign)."""
+    stamp = created.replace(microsecond=0).isoformat()
+    resource: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "docStatus": "preliminary",
+        "type": {"coding": [{"system": LOINC, "code": "51852-2", "display": "Letter"}], "text": LETTER_TITLE},
+        "category": [{"coding": [{"system": LOINC, "code": "51851-4", "display": "Administrative note"}],
+                      "text": "Prior authorization"}],
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "date": stamp,
+        "description": f"Draft {LETTER_TITLE.lower()} prepared from the EHR record (policy check: {determination}).",
+        "content": [{
+            "attachment": {
+                "contentType": "text/html; charset=utf-8",
+                "language": "en-US",
+                "data": base64.b64encode(html.encode("utf-8")).decode("ascii"),
+                "title": f"{LETTER_TITLE} (draft)",
+                "creation": stamp,
+            },
+        }],
+    }
+    if order_reference:
+        resource["context"] = {"related": [{"reference": order_reference, "display": "The mecasermin order"}]}
+    return resource
+
+
+def age_text(birth_date: date | None, today: date) -> str | None:
+    if birth_date is None:
+        return None
+    months = (today.year - birth_date.year) * 12 + today.month - birth_date.month - (today.day < birth_date.day)
+    return f"{months // 12} years {months % 12} months"

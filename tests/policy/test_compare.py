@@ -1,0 +1,69 @@
+"""Three-valued comparison of censored values, and the score helpers."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.policy.codesets import icd10_entry_matches
+from service.policy.compare import centile_from_sds, compare, sds_from_centile
+
+
+@pytest.mark.parametrize("value, comparator, op, threshold, expected", [
+    (-3.0, None, "<=", -3.0, "met"),          # the boundary belongs to "<="
+    (-2.25, None, "<", -2.25, "not_met"),     # and not to "<"
+    (-4.41, "<", "<=", -3.0, "met"),          # IGF-1 "<15": at most -4.41
+    (-2.66, "<", "<=", -3.0, "unknown"),      # "<30": at most -2.66 cannot decide
+    (-3.0, "<", "<", -3.0, "met"),            # strictly below -3.0
+    (-3.0, "<=", "<", -3.0, "unknown"),       # could be exactly -3.0
+    (40.0, ">", ">=", 10.0, "met"),           # GH ">40"
+    (0.5, "<", ">=", 10.0, "not_met"),        # GH "<0.5"
+    (12.0, "<", ">=", 10.0, "unknown"),       # GH "<12"
+    (10.0, ">=", ">=", 10.0, "met"),
+    (10.0, "<", ">=", 10.0, "not_met"),
+    (10.0, "<=", ">=", 10.0, "unknown"),
+    (-2.999999, None, "<=", -3.0, "met"),     # rounded to 2 decimals as shown
+])
+def test_compare(value, comparator, op, threshold, expected):
+    assert compare(value, comparator, op, threshold) == expected
+
+
+_numbers = st.floats(min_value=-20, max_value=20, allow_nan=False).map(lambda x: round(x, 2))
+
+
+@given(value=_numbers, threshold=_numbers, comparator=st.sampled_from([None, "<", "<=", ">", ">="]),
+       op=st.sampled_from(["<", "<=", ">", ">="]), offset=st.floats(min_value=0, max_value=30, allow_nan=False))
+def test_a_decided_bound_agrees_with_every_value_it_allows(value, threshold, comparator, op, offset):
+    """met ⇒ every true value the bound allows meets the criterion; not_met ⇒ none does."""
+    result = compare(value, comparator, op, threshold)
+    if comparator is None:
+        samples = [value]
+    else:
+        step = round(max(offset, 0.01), 2)
+        below, above = round(value - step, 2), round(value + step, 2)
+        samples = {"<": [below], "<=": [below, value], ">": [above], ">=": [above, value]}[comparator]
+    truth = {"<": lambda x: x < threshold, "<=": lambda x: x <= threshold,
+             ">": lambda x: x > threshold, ">=": lambda x: x >= threshold}[op]
+    if result == "met":
+        assert all(truth(x) for x in samples)
+    elif result == "not_met":
+        assert not any(truth(x) for x in samples)
+    else:
+        assert comparator is not None
+
+
+def test_centiles_of_the_spec():
+    assert centile_from_sds(-1.88) == pytest.approx(3.0, abs=0.01)
+    assert centile_from_sds(-2.25) == pytest.approx(1.22, abs=0.01)
+    assert centile_from_sds(-3.0) == pytest.approx(0.13, abs=0.01)
+    assert sds_from_centile(3.0) == pytest.approx(-1.88, abs=0.01)
+    assert sds_from_centile(0) is None and sds_from_centile(100) is None
+
+
+@pytest.mark.parametrize("entry, code, expected", [
+    ("E34.321", "E34.321", True), ("E34.3", "E34.321", False), ("E03*", "E03.9", True), ("E03*", "E04.1", False),
+    ("C00-C96", "C7A.010", True), ("C00-C96", "D03.9", False), ("N18.4-N18.6", "N18.30", False),
+    ("N18.4-N18.6", "N18.6", True), ("F50.0*", "F50.02", True), ("Z85*", "Z85.841", True),
+])
+def test_icd10_entries(entry, code, expected):
+    assert icd10_entry_matches(entry, code) is expected
