@@ -366,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
             database = workdir / "demo.sqlite3"
             service, service_base = start_service(database, fhir_base)
             stack.callback(service.stop)
-            print(style("mecasermin-cds demo", "1") + f" — {len(charts)} patients, today {today}")
+            print(style("mecasermin-cds demo", "1") + f" — {len(charts)} patient{'s' if len(charts) != 1 else ''}, "
+                  f"today {today}")
             print(f"   FHIR server  {fhir_base} (the demo Bundles of sandbox-config/patients)")
             print(f"   CDS service  {service_base}/cds-services (gunicorn), audit log in {database}")
             print("   Each request carries fhirServer and a dummy bearer token, no prefetch: the service reads the chart.")

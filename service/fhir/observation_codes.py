@@ -1,36 +1,42 @@
-"""Observation codes the evaluation reads: used to build the prefetch query and to drop
-irrelevant Observations (vitals, other labs) before the costly R4 validation."""
+"""Observation codes the evaluation reads: they build the prefetch query and drop irrelevant
+Observations (vitals, other labs) before the costly R4 validation.
+
+The codes come from the record builder's own table (`KIND_BY_CODE`), so what is fetched and
+what is read can never drift apart. Imaging Observations are kept whatever their code: a
+radiologist's "physes are fused" is a contraindication wherever it is filed.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
+from service.record.observations import KIND_BY_CODE
 
-# (system, code) pairs, from the clinical spec §2.
-OBSERVATION_CODES: tuple[tuple[str, str], ...] = (
-    (LOINC, "8302-2"),        # body height
-    (LOINC, "8303-0"),        # body height percentile
-    (SNOMED, "1153604005"),   # height-for-age z-score
-    (SNOMED, "1153605006"),   # height-for-age percentile
-    (LOINC, "29463-7"),       # body weight
-    (LOINC, "2484-4"),        # IGF-1 mass/volume
-    (LOINC, "73561-3"),       # IGF-1 z-score
-    (LOINC, "2963-7"), (LOINC, "14146-5"), (LOINC, "40301-4"), (LOINC, "47760-4"), (LOINC, "48128-3"),
-    (LOINC, "40302-2"), (LOINC, "46408-1"), (LOINC, "40298-2"), (LOINC, "56571-3"),  # GH (stimulated)
-    (LOINC, "12253-1"),       # GH baseline
-    (LOINC, "85151-9"),       # bone age
-    (LOINC, "85150-1"),       # bone age method
-)
-_RELEVANT = frozenset(code for _, code in OBSERVATION_CODES)
+SYSTEM_URIS = {"loinc": "http://loinc.org", "snomed": "http://snomed.info/sct"}
+
+_RELEVANT = frozenset(code for _, code in KIND_BY_CODE)
 
 
 def prefetch_observation_codes() -> list[str]:
-    return [f"{system}|{code}" for system, code in OBSERVATION_CODES]
+    return [f"{SYSTEM_URIS[system]}|{code}" for system, code in KIND_BY_CODE]
 
 
 def observation_is_relevant(resource: dict[str, Any]) -> bool:
-    codings = (resource.get("code") or {}).get("coding") if isinstance(resource.get("code"), dict) else None
+    """A relevant code on the Observation or one of its components (a GH stimulation panel filed
+    under a local code), or an imaging Observation."""
+    components = resource.get("component") if isinstance(resource.get("component"), list) else ()
+    return (_has_relevant_code(resource.get("code"))
+            or any(isinstance(c, dict) and _has_relevant_code(c.get("code")) for c in components)
+            or _is_imaging(resource.get("category")))
+
+
+def _has_relevant_code(code: Any) -> bool:
+    codings = code.get("coding") if isinstance(code, dict) else None
     if not isinstance(codings, list):
         return False
     return any(isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"] in _RELEVANT for c in codings)
+
+
+def _is_imaging(category: Any) -> bool:
+    categories = category if isinstance(category, list) else [category]
+    return any(isinstance(cat, dict) and isinstance(cat.get("coding"), list) and any(
+        isinstance(c, dict) and c.get("code") == "imaging" for c in cat["coding"]) for cat in categories)

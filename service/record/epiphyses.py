@@ -30,6 +30,7 @@ _CLOSED = re.compile("|".join([
     rf"\b(?:closed|fused)\s+{_PLATES}",
     rf"\b{_PLATES}\s+(?:are\s+|is\s+|have\s+|has\s+)?(?:now\s+)?(?:completely\s+|fully\s+)?(?:closed|fused)\b",
     rf"\b(?:complete\s+)?(?:epiphyseal|physeal|growth\s+plate)\s+{_CLOSURE}",
+    rf"\b(?:complete\s+)?{_CLOSURE}\s+of\s+(?:the\s+)?{_PLATES}",
 ]), re.IGNORECASE)
 
 # "Epiphyseal closure: not yet", "epiphyseal fusion absent" deny the closure that precedes them.

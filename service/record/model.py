@@ -19,7 +19,8 @@ from typing import Any
 class Measurement:
     """One observed value, normalised, with where it came from.
 
-    `value`/`unit` are normalised (cm, kg, ng/mL, ug/L, a, or "1" for scores);
+    `value`/`unit` are normalised (cm, kg, ng/mL, ug/L, a, "1" for z-scores, "%" for a
+    reported centile; a reported centile is also given as a `height_sds` entry);
     `original_value`/`original_unit` are as recorded. `comparator` keeps "<", "<=",
     ">", ">=" from the source; consumers use such values conservatively.
     """

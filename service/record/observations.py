@@ -20,9 +20,11 @@ from .growth import height_sds, sds_from_centile
 from .model import BoneAge, GhResult, Height, Igf1, Measurement
 
 # GH (somatotropin) results: the LOINC codes of clinical spec §2. Every code is read as a
-# stimulation-test result except the baseline (unstimulated) one.
+# stimulation-test result except the baseline (unstimulated) ones. Beyond the spec's 12253-1,
+# LOINC names 40302-2 "pre dose arginine", 46408-1 "15 min pre dose arginine" and 40298-2
+# "pre dose clonidine": samples drawn before the stimulus, so they cannot show a stimulated peak.
 GH_LOINC = ("2963-7", "14146-5", "40301-4", "47760-4", "48128-3", "40302-2", "46408-1", "40298-2", "56571-3", "12253-1")
-GH_BASELINE_LOINC = frozenset({"12253-1"})
+GH_BASELINE_LOINC = frozenset({"12253-1", "40302-2", "46408-1", "40298-2"})
 
 # (system short name, code) → kind. Heights: body height (8302-2) and its standing form (8308-9),
 # the measure the CDC stature reference is built on.

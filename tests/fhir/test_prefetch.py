@@ -39,3 +39,24 @@ def test_values_are_url_encoded():
 ])
 def test_user_and_context_tokens(template, expected):
     assert fill(template, CONTEXT, CONTEXT["userId"]) == expected
+
+
+def test_prefetch_asks_for_every_code_the_record_reads():
+    from service.record.observations import KIND_BY_CODE
+    query = fill(templates()["observations"], CONTEXT)
+    codes = parse_qs(urlsplit(query).query)["code"][0].split(",")
+    assert {c.split("|")[1] for c in codes} == {code for _, code in KIND_BY_CODE}
+
+
+@pytest.mark.parametrize("resource,kept", [
+    ({"code": {"coding": [{"system": "http://loinc.org", "code": "8308-9"}]}}, True),
+    ({"code": {"coding": [{"system": "urn:oid:1.2.3", "code": "GHSTIM"}]},
+      "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "40301-4"}]}}]}, True),
+    ({"code": {"coding": [{"system": "urn:oid:1.2.3", "code": "XR-HAND"}]},
+      "category": [{"coding": [{"code": "imaging"}]}]}, True),
+    ({"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+      "category": [{"coding": [{"code": "vital-signs"}]}]}, False),
+])
+def test_observation_prefilter(resource, kept):
+    from service.fhir.observation_codes import observation_is_relevant
+    assert observation_is_relevant({"resourceType": "Observation", **resource}) is kept

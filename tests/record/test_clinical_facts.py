@@ -285,6 +285,7 @@ def test_rxnorm_codes_are_passed_to_the_trigger(build):
     ("Complete epiphyseal fusion at the wrist.", "closed"),
     ("Physeal closure noted.", "closed"),
     ("Growth plates have fused.", "closed"),
+    ("Closure of the epiphyses at the knee.", "closed"),
     ("Open epiphyses. Bone age 4 years.", "open"),
     ("The growth plates remain open.", "open"),
     ("No evidence of epiphyseal fusion.", "open"),

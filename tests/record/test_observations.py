@@ -198,18 +198,24 @@ def test_baseline_named_in_text_is_not_stimulated(build):
     assert record.gh_results[0].stimulated is False and peak_gh(record) is None
 
 
-@pytest.mark.parametrize("code", ["2963-7", "14146-5", "40301-4", "47760-4", "48128-3", "40302-2", "46408-1",
-                                  "40298-2", "56571-3"])
+@pytest.mark.parametrize("code", ["2963-7", "14146-5", "40301-4", "47760-4", "48128-3", "56571-3"])
 def test_every_stimulation_code_is_read(build, code):
     record = build(b.gh("g1", "2024-01-20", 12.0, code=code))
     assert peak_gh(record).code == code
 
 
+@pytest.mark.parametrize("code", ["12253-1", "40302-2", "46408-1", "40298-2"])
+def test_pre_dose_codes_are_baseline_not_a_peak(build, code):
+    # LOINC: 40302-2 / 46408-1 pre dose arginine, 40298-2 pre dose clonidine.
+    record = build(b.gh("g1", "2024-01-20", 12.0, code=code))
+    assert record.gh_results[0].stimulated is False and peak_gh(record) is None
+
+
 def test_peak_gh_prefers_exact_over_less_than_and_ignores_unusable(build):
     less_than = b.gh("g1", "2024-01-20", 12.0, code="40301-4")
     less_than["valueQuantity"]["comparator"] = "<"
-    record = build(less_than, b.gh("g2", "2024-01-20", 12.0, code="40302-2"),
-                   b.gh("g3", "2024-01-20", 99.0, code="46408-1", unit="pmol/L"))
+    record = build(less_than, b.gh("g2", "2024-01-20", 12.0, code="47760-4"),
+                   b.gh("g3", "2024-01-20", 99.0, code="48128-3", unit="pmol/L"))
     assert peak_gh(record).reference == "Observation/g2"
 
 
@@ -222,8 +228,8 @@ def test_gh_panel_components_are_each_read(build):
                           system="urn:oid:1.2.840.114350.1.13.0.1.7.2.768282")
     panel["component"] = [
         {"code": b.concept(b.LOINC, "12253-1", "Somatotropin baseline"), "valueQuantity": b.quantity(1.2, "ng/mL")},
-        {"code": b.concept(b.LOINC, "40301-4", "Somatotropin post arginine"), "valueQuantity": b.quantity(9.1, "ng/mL")},
-        {"code": b.concept(b.LOINC, "40302-2", "Somatotropin post clonidine"), "valueQuantity": b.quantity(13.5, "ng/mL")},
+        {"code": b.concept(b.LOINC, "47760-4", "Somatotropin 1 Hr post dose arginine"), "valueQuantity": b.quantity(9.1, "ng/mL")},
+        {"code": b.concept(b.LOINC, "40301-4", "Somatotropin 2 Hr post dose clonidine"), "valueQuantity": b.quantity(13.5, "ng/mL")},
     ]
     record = build(panel)
     assert len(record.gh_results) == 3
