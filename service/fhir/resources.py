@@ -7,6 +7,10 @@ and counted, never fatal. The raw dicts (not the models) go on to the record bui
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -45,12 +49,50 @@ def is_read(resource: Any) -> bool:
     return resource_type != "Observation" or observation_is_relevant(resource)
 
 
-def is_valid_r4(resource: dict) -> bool:
+def _validates(resource: dict) -> bool:
     try:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
     except (ValidationError, ValueError, TypeError, KeyError):
         return False
     return True
+
+
+class _VerdictCache:
+    """Remembers validation verdicts by a digest of the resource's canonical JSON.
+
+    order-select fires on every edit of the order, resending the same chart each time; hashing a
+    resource costs a few microseconds, validating it a tenth of a millisecond or more.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.verdicts: OrderedDict[bytes, bool] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def is_valid(self, resource: dict) -> bool:
+        try:
+            canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):
+            return False
+        key = hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+        with self.lock:
+            verdict = self.verdicts.get(key)
+            if verdict is not None:
+                self.verdicts.move_to_end(key)
+                return verdict
+        verdict = _validates(resource)
+        with self.lock:
+            self.verdicts[key] = verdict
+            if len(self.verdicts) > self.size:
+                self.verdicts.popitem(last=False)
+        return verdict
+
+
+_verdicts = _VerdictCache(size=50_000)   # about 4 MB at most
+
+
+def is_valid_r4(resource: dict) -> bool:
+    return _verdicts.is_valid(resource)
 
 
 @dataclass(frozen=True)
