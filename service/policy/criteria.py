@@ -260,7 +260,7 @@ def gh_peak(spec, ctx: Context, basis: str) -> Criterion:
     limit = f"{spec['op']} {format_number(spec['threshold'])} ug/L"
     tests = f"{len(stimulated)} stimulation test{'s' if len(stimulated) > 1 else ''}"
     if MET in statuses:
-        best = stimulated[statuses.index(MET)]
+        best = max((c for c, status in zip(stimulated, statuses) if status == MET), key=lambda c: c.score)
         return Criterion(spec["id"], spec["title"], MET, threshold_text(spec, basis), evidence,
                          f"Stimulated GH {comparator_text(best.comparator)}{format_number(best.score)} ug/L on {best.date.isoformat()} meets the limit ({limit}).",
                          None, None, basis)
