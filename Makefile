@@ -11,7 +11,7 @@ FHIR_HOST ?= 127.0.0.1
 FHIR_PORT ?= 8090
 FHIR_NODE := fhir-server/node_modules/.bin/node
 
-.PHONY: run test bench clean fhir chromium
+.PHONY: run test bench clean fhir chromium demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ fhir-server/node_modules: fhir-server/package.json fhir-server/package-lock.json
 # The demo patients in a local FHIR R4 server at http://$(FHIR_HOST):$(FHIR_PORT)/fhir (foreground).
 fhir: fhir-server/node_modules
 	$(FHIR_NODE) fhir-server/server.mjs --host $(FHIR_HOST) --port $(FHIR_PORT)
+
+# Every demo patient through order-select and order-sign: starts the FHIR server and the service
+# (gunicorn) on free loopback ports, prints the cards and determinations, stops both (sandbox-config/README.md).
+demo: $(STAMP) fhir-server/node_modules
+	$(BIN)/python sandbox-config/demo.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info fhir-server/node_modules

@@ -71,6 +71,6 @@ def add_months(start: date, months: int) -> date:
 def annotated_order(order: dict, extension: dict) -> dict:
     """A copy of the draft order carrying the coverage-information extension (replacing an older one)."""
     annotated = dict(order)
-    kept = [e for e in order.get("extension") or () if e.get("url") != EXTENSION_URL]
+    kept = [e for e in order.get("extension") or () if isinstance(e, dict) and e.get("url") != EXTENSION_URL]
     annotated["extension"] = kept + [extension]
     return annotated

@@ -9,10 +9,11 @@ summary, the coverage checklist) and the coverage determination (from the servic
 the Da Vinci CRD `covered` code of the systemAction), and stops both servers when done, on an
 error, or on Ctrl-C.
 
-    .venv/bin/python sandbox-config/demo.py [--patient demo-laron-icd10 ...] [--no-color]
+    .venv/bin/python sandbox-config/demo.py [--patient demo-laron-icd10 ...] [--today YYYY-MM-DD] [--no-color]
 
-"today" is this machine's date, the service's clock. The expected outcomes in
-patients/expected.json are for 2026-11-21; on another date ages and the 90-day weight window move.
+"today" is this machine's date, the service's clock, unless --today pins it (`mecasermin-cds serve
+--today`). The expected outcomes in patients/expected.json are for 2026-11-21; on another date ages
+and the 90-day weight window move.
 """
 from __future__ import annotations
 
@@ -172,7 +173,7 @@ def start_fhir_server(data: Path = PATIENTS) -> tuple[ManagedProcess, str]:
 
 
 def start_service(database: Path, fhir_base: str, port: int | None = None, workers: int = 2,
-                  extra_env: dict[str, str] | None = None) -> tuple[ManagedProcess, str]:
+                  extra_env: dict[str, str] | None = None, today: date | None = None) -> tuple[ManagedProcess, str]:
     """The service under gunicorn (`mecasermin-cds serve`); returns it and its base URL."""
     port = port or free_port()
     console_script = Path(sys.executable).parent / "mecasermin-cds"
@@ -186,8 +187,10 @@ def start_service(database: Path, fhir_base: str, port: int | None = None, worke
         "CDS_LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     })
-    service = ManagedProcess("CDS service", [str(console_script), "serve", "--host", "127.0.0.1", "--port", str(port),
-                                             "--workers", str(workers)], env=env)
+    args = [str(console_script), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if today is not None:
+        args += ["--today", today.isoformat()]
+    service = ManagedProcess("CDS service", args, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -350,13 +353,15 @@ def _interrupt(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--patient", action="append", help="only this demo patient id (repeatable)")
+    parser.add_argument("--today", metavar="YYYY-MM-DD", type=date.fromisoformat,
+                        help="the service's evaluation date (default: this machine's date)")
     parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
     args = parser.parse_args(argv)
     style = Style(sys.stdout.isatty() and not args.no_color and os.environ.get("NO_COLOR") is None)
     # SIGTERM ends the demo like Ctrl-C does: through the clean-up that stops both servers.
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
-    today = date.today()
+    today = args.today or date.today()
     try:
         charts = load_charts(args.patient)
         with ExitStack() as stack:
@@ -364,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             fhir, fhir_base = start_fhir_server()
             stack.callback(fhir.stop)
             database = workdir / "demo.sqlite3"
-            service, service_base = start_service(database, fhir_base)
+            service, service_base = start_service(database, fhir_base, today=args.today)
             stack.callback(service.stop)
             print(style("mecasermin-cds demo", "1") + f" — {len(charts)} patient{'s' if len(charts) != 1 else ''}, "
                   f"today {today}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 
 from service.settings import Settings, SettingsError
 
@@ -31,7 +32,8 @@ def _serve(args: argparse.Namespace) -> int:
 
         def load(self):
             # Built in each worker: SQLite connections and thread pools must not cross a fork.
-            return create_app(settings)
+            pinned = args.today
+            return create_app(settings, today=(lambda: pinned) if pinned else None)
 
     _Gunicorn().run()
     return 0
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default CDS_PORT)")
     serve.add_argument("--workers", type=int, help="worker processes (default CDS_WORKERS)")
+    serve.add_argument("--today", metavar="YYYY-MM-DD", type=date.fromisoformat,
+                       help="evaluate as of this date instead of the system date (demos and tests)")
     serve.set_defaults(handler=_serve)
     add_record(commands)
     add_evaluate(commands)

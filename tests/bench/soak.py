@@ -7,6 +7,8 @@ Open loop: request i is sent at start + i/rate whatever the previous ones are do
 server shows up as latency (and as "late" sends when every client thread is busy), not as a
 politely lower rate. The mix is what an EHR sends: mecasermin order-select and order-sign with a
 full prefetch, order-select for other drugs (most calls in real life), discovery and feedback.
+Each mecasermin call carries a different patient (new ids, jittered values) unless
+`--same-patient`, so caches keyed by content fill up and a leak cannot hide behind them.
 
 Prints a line every `--every` seconds and a summary: requests, errors (non-2xx, timeouts,
 connection failures), latency p50/p95/p99/max and the resident memory (RSS) of the server's
@@ -57,13 +59,36 @@ def _feedback() -> dict:
                           "outcomeTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]}
 
 
+def _varied(body: dict) -> dict:
+    """Another patient each time: new ids and slightly different values, so that no per-content
+    cache can hide a leak (every resource hashes differently)."""
+    suffix = uuid.uuid4().hex[:10]
+    jitter = random.Random(suffix)
+    text = json.dumps(body).replace('"p1"', f'"p-{suffix}"').replace("Patient/p1", f"Patient/p-{suffix}")
+    body = json.loads(text)
+    for value in (body.get("prefetch") or {}).values():
+        for entry in (value or {}).get("entry", []) if isinstance(value, dict) else ():
+            resource = entry.get("resource", {})
+            resource["id"] = f"{resource.get('id', 'r')}-{suffix}"
+            quantity = resource.get("valueQuantity")
+            if isinstance(quantity, dict) and isinstance(quantity.get("value"), (int, float)):
+                quantity["value"] = round(quantity["value"] * jitter.uniform(0.98, 1.02), 1)
+    return body
+
+
+VARY = True
+
 MIX = [  # (weight, label, method, path, body factory)
-    (35, "select-mecasermin", "POST", SELECT, lambda: order_select_request()),
-    (15, "sign-mecasermin", "POST", SIGN, lambda: order_sign_request()),
+    (35, "select-mecasermin", "POST", SELECT, lambda: _maybe_varied(order_select_request())),
+    (15, "sign-mecasermin", "POST", SIGN, lambda: _maybe_varied(order_sign_request())),
     (35, "select-other-drug", "POST", SELECT, _other_drug),
     (10, "discovery", "GET", "/cds-services", None),
     (5, "feedback", "POST", SELECT + "/feedback", _feedback),
 ]
+
+
+def _maybe_varied(body: dict) -> dict:
+    return _varied(body) if VARY else body
 
 
 def pick(rng: random.Random) -> tuple:
@@ -282,7 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="client timeout per request, seconds")
     parser.add_argument("--every", type=float, default=60.0, help="seconds between progress lines")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--same-patient", action="store_true",
+                        help="send the same chart every time (default: a different patient per call)")
     args = parser.parse_args(argv)
+    global VARY
+    VARY = not args.same_patient
 
     if args.url:
         return run(args.url.rstrip("/"), args.rate, args.minutes * 60, args.every, args.pid, args.threads,

@@ -8,7 +8,8 @@
   `lenient=True` to store resources without R4 validation). They are stopped at teardown.
 - `cds_service`: the CDS service as a real process — gunicorn through the `mecasermin-cds serve`
   console script, like `make run` — on a free loopback port, one per test module, with its own
-  SQLite database (`.database`) and the session's `fhir_server` as its only allowed FHIR server.
+  SQLite database (`.database`), the session's `fhir_server` as its only allowed FHIR server, and
+  its clock pinned (`serve --today`) to DEMO_TODAY, the date the demo patients were built for.
 
 When fhir-server/node_modules is missing (a fresh clone), the fixture runs
 `make fhir-server/node_modules` first, which needs npm and the npm registry.
@@ -26,6 +27,7 @@ import tempfile
 import threading
 import time
 from contextlib import closing
+from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -37,6 +39,7 @@ SERVER_DIR = ROOT / "fhir-server"
 NODE = SERVER_DIR / "node_modules" / ".bin" / "node"
 DEMO_PATIENTS = ROOT / "sandbox-config" / "patients"
 START_TIMEOUT_S = 60
+DEMO_TODAY = date(2026, 11, 21)
 _LISTENING = re.compile(r"^listening (http://\S+/fhir)\s*$")
 
 
@@ -129,7 +132,8 @@ def fhir_server_factory() -> Iterator[Callable[..., str]]:
 class CdsServiceProcess:
     """The service under gunicorn (`mecasermin-cds serve`), started in __init__, stopped by stop()."""
 
-    def __init__(self, database: Path, fhir_base: str, env: Mapping[str, str] | None = None, workers: int = 2):
+    def __init__(self, database: Path, fhir_base: str, env: Mapping[str, str] | None = None, workers: int = 2,
+                 today: date | None = None):
         console_script = Path(sys.executable).parent / "mecasermin-cds"
         if not console_script.exists():
             pytest.fail(f"{console_script} is missing: install the project into this venv (make test does)")
@@ -142,9 +146,11 @@ class CdsServiceProcess:
         process_env.update({"CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_FHIR_ALLOWLIST": fhir_base,
                             "CDS_AUTH_MODE": "off", "CDS_LOG_LEVEL": "WARNING", **(env or {})})
         self.stderr = tempfile.TemporaryFile()
+        args = [str(console_script), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
+        if today is not None:
+            args += ["--today", today.isoformat()]
         self.process = subprocess.Popen(
-            [str(console_script), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=process_env, cwd=ROOT,
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=process_env, cwd=ROOT,
             start_new_session=True)
         self._wait_until_healthy()
 
@@ -176,7 +182,7 @@ class CdsServiceProcess:
 
 @pytest.fixture(scope="module")
 def cds_service(fhir_server, tmp_path_factory) -> Iterator[CdsServiceProcess]:
-    service = CdsServiceProcess(tmp_path_factory.mktemp("cds-service") / "cds.sqlite3", fhir_server)
+    service = CdsServiceProcess(tmp_path_factory.mktemp("cds-service") / "cds.sqlite3", fhir_server, today=DEMO_TODAY)
     try:
         yield service
     finally:

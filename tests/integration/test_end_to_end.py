@@ -1,7 +1,8 @@
 """End to end, as an EHR would use it: the demo FHIR server and the service as real processes.
 
 The service runs under gunicorn through its console script (the `cds_service` fixture, one per
-module) and reads from the demo FHIR server (`fhir_server`). Every demo patient goes through
+module, its clock pinned to 2026-11-21, the date the demo data were built for) and reads from the
+demo FHIR server (`fhir_server`). Every demo patient goes through
 order-select and order-sign twice:
 
 - prefetch mode: the test plays the EHR and fulfils the discovery document's prefetch templates by
@@ -25,7 +26,6 @@ import sys
 import uuid
 from contextlib import closing
 from datetime import date
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -36,7 +36,7 @@ from cards.coverage_information import CRD_CODES
 from cards.text import DETERMINATION_WORDS
 from service.validation import violations
 from tests.conftest import assert_valid_cds_response
-from tests.integration.conftest import DEMO_PATIENTS, ROOT
+from tests.integration.conftest import DEMO_PATIENTS, DEMO_TODAY, ROOT, CdsServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -59,11 +59,9 @@ _USER_TYPES = {"userPractitionerId": "Practitioner", "userPractitionerRoleId": "
                "userPatientId": "Patient", "userRelatedPersonId": "RelatedPerson"}
 
 
-def test_the_demo_data_are_for_today():
-    # The service's clock is the machine's; expected.json was computed for 2026-11-21.
-    if date.today() != demo.EXPECTED_FOR:
-        pytest.skip(f"expected.json is for {demo.EXPECTED_FOR}; today is {date.today()}")
+def test_every_demo_chart_has_an_expected_outcome_for_the_pinned_date():
     assert set(CHARTS) == set(EXPECTED)
+    assert DEMO_TODAY == demo.EXPECTED_FOR
 
 
 # ----------------------------------------------------------------------------- playing the EHR
@@ -195,8 +193,7 @@ def test_both_hooks_in_prefetch_and_fetch_mode_give_the_expected_determination(p
             critical = {topic(c) for c in cards if c["indicator"] == "critical"}
             assert ("contraindication" in critical) == expected["contraindication"], (mode, hook, critical)
             assert ("off-guideline" in critical) == expected["dose_critical"], (mode, hook, critical)
-        if date.today() == demo.EXPECTED_FOR:
-            assert determination == expected["determination"], hook
+        assert determination == expected["determination"], hook
 
 
 # ----------------------------------------------------------------------------- patient-view screen
@@ -242,7 +239,7 @@ def test_empty_order_form_is_filled_in_as_mecasermin(fhir_server, cds_service, d
     """The CDS Hooks sandbox's Rx View fires order-select before a drug is chosen (no Bundle.type)."""
     chart = CHARTS["demo-laron-icd10"]
     empty = {"resourceType": "MedicationRequest", "id": "request-123", "status": "draft",
-             "subject": {"reference": f"Patient/{chart.patient_id}"}, "authoredOn": date.today().isoformat()}
+             "subject": {"reference": f"Patient/{chart.patient_id}"}, "authoredOn": DEMO_TODAY.isoformat()}
     body = screen_request(chart, hook="order-select", fhir_base=fhir_server, draft=empty)
     assert call(cds_service, ORDER_SERVICES["order-select"], body) == {"cards": []}
     (card,) = call(cds_service, SCREEN_ORDER_ENTRY, body)["cards"]
@@ -274,6 +271,19 @@ def test_browser_preflight_and_feedback_on_the_screen(cds_service):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
+def test_serve_today_pins_the_evaluation_date(fhir_server, tmp_path):
+    later = CdsServiceProcess(tmp_path / "later.sqlite3", fhir_server, today=date(2027, 6, 1), workers=1)
+    try:
+        (card,) = call(later, SCREEN, screen_request(CHARTS["demo-laron-icd10"], fhir_base=fhir_server))["cards"]
+    finally:
+        later.stop()
+        later.stderr.close()
+    order = card["suggestions"][0]["actions"][0]["resource"]
+    assert order["authoredOn"] == "2027-06-01"
+    # The chart's latest weight (2026-11-05) is over 90 days old by then: no dose in mg.
+    assert card["suggestions"][0]["label"] == "Draft mecasermin 0.04 mg/kg twice daily"
+
+
 # ----------------------------------------------------------------------------- make demo
 
 def _refused(port: int) -> bool:
@@ -284,7 +294,8 @@ def _refused(port: int) -> bool:
 
 def test_demo_script_prints_cards_and_determination_and_stops_its_servers():
     result = subprocess.run([sys.executable, str(ROOT / "sandbox-config" / "demo.py"), "--patient", "demo-overdose",
-                             "--no-color"], capture_output=True, text=True, timeout=180, cwd=ROOT)
+                             "--today", DEMO_TODAY.isoformat(), "--no-color"],
+                            capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     out = result.stdout
     assert "order-select" in out and "order-sign" in out
@@ -292,5 +303,6 @@ def test_demo_script_prints_cards_and_determination_and_stops_its_servers():
     assert "determination meets-criteria; CRD covered: covered" in out
     assert "✅ met" in out                                          # the coverage checklist
     assert "both servers stopped" in out
+    assert re.search(r"demo-overdose +meets-criteria +covered +off-guideline +meets-criteria ✓", out), out[-800:]
     ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)/", out)]
     assert len(set(ports)) == 2 and all(_refused(port) for port in ports)

@@ -57,6 +57,9 @@ def test_ehr_launch_shows_the_checklist_and_chart(ehr, make_app, flow_for):
         assert curve in page
     assert "Tobi Okafor" in page                                        # patient banner
     assert "No mecasermin order was named" in page                      # no appContext: no dose
+    monitoring = re.search(r'<details class="monitoring">.*?</details>', page, re.S).group(0)
+    assert page.count('<details class="monitoring">') == 1 and monitoring.count("<li>") >= 5
+    assert "Intracranial hypertension" in monitoring
     # Every FHIR request carried the bearer token from the token response.
     fhir_calls = [(m, p, h) for m, p, h in ehr.requests if p.startswith("/fhir/") and "well-known" not in p
                   and not p.startswith("/fhir/metadata")]
