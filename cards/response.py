@@ -30,8 +30,21 @@ def crd_configuration(body: Mapping) -> dict[str, Any]:
     return options
 
 
+def without_empty(value: Any) -> Any:
+    """`value` without null, "", [] or {} anywhere (CDS Hooks forbids them in a response).
+
+    Suggestions and the systemAction echo the client's own draft order, which may carry them."""
+    if isinstance(value, dict):
+        pruned = {key: without_empty(item) for key, item in value.items()}
+        return {key: item for key, item in pruned.items() if item not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [item for item in map(without_empty, value) if item not in (None, "", [], {})]
+    return value
+
+
 def build_response(decision, record, *, hook: str, options: Mapping[str, Any], monitoring_hooks: tuple[str, ...],
                    order: dict, today: date, smart_link: dict | None = None) -> CardSet:
+    order = without_empty(order)
     order_reference = f"MedicationRequest/{order.get('id')}"
     wanted = {
         "contraindications": options.get("contraindications", True),

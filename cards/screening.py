@@ -11,6 +11,7 @@ import copy
 import uuid
 from datetime import date
 
+from cards.response import without_empty
 from cards.suggestions import SUBCUTANEOUS, UCUM
 from cards.text import LABEL_TITLE, LABEL_URL, fmt_date, fmt_number
 from service.policy.compare import centile_from_sds, format_centile
@@ -51,7 +52,7 @@ def draft_order(finding: ScreeningFinding, today: date, requester: str | None = 
     `base`: an empty draft order to fill in (an order-entry form opened without a drug), whose id,
     subject and other elements are kept; otherwise a new order with a fresh id.
     """
-    order = copy.deepcopy(base) if base else {
+    order = without_empty(base) if base else {
         "resourceType": "MedicationRequest", "id": f"mecasermin-{uuid.uuid4().hex[:12]}"}
     order.update({"status": "draft", "intent": order.get("intent") or "order",
                   "medicationCodeableConcept": copy.deepcopy(MEDICATION)})

@@ -5,6 +5,7 @@ pick no indicator. Numbers are shown with their unit, date and, where relevant, 
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 
 LABEL_TITLE = "Increlex (mecasermin) prescribing information"
@@ -169,10 +170,19 @@ def crd_reason_text(decision, key: str) -> str:
     return "; ".join(decision.reasons) or DETERMINATION_WORDS[decision.determination]
 
 
+# A finding's headline ends at a colon, a dash or a full stop followed by a space — not at the
+# decimal point of "age 1.6 y".
+_HEADLINE_END = re.compile(r":\s|\s—\s|\.\s|\.$")
+
+
+def headline(message: str) -> str:
+    return _HEADLINE_END.split(message, maxsplit=1)[0]
+
+
 def safety_summary(findings) -> str:
     critical = [f for f in findings if f.severity == "critical"]
     if critical:
-        first = critical[0].message.split(":")[0].split(".")[0]
+        first = headline(critical[0].message)
         more = f" (+{len(critical) - 1} more)" if len(critical) > 1 else ""
         summary = f"Mecasermin contraindicated: {first}{more}"
     else:
@@ -232,7 +242,7 @@ def dose_detail(dose, other_findings) -> str:
         p = dose.proposed
         lines.append(f"- Proposed: {fmt_number(p.dose_mg)} mg = {fmt_number(p.volume_ml)} mL of 10 mg/mL twice daily "
                      f"({fmt_number(round(p.mg_per_kg, 3))} mg/kg per dose; {p.rule}).")
-    lines += [f"- {finding.message}" for finding in other_findings]
+    lines += [f"- {finding.message}" for finding in other_findings if finding.message != dose.message]
     lines += ["", "Give within 20 minutes of a meal or snack; skip the dose if the meal is skipped.",
               f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
     return "\n".join(lines)

@@ -13,12 +13,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from service.app import create_app
     from service.policy import PolicyError, load_policies
+    from service.security.client_auth import check_auth_settings
 
     settings = Settings.from_env()
     host = args.host
-    try:
-        load_policies(settings.policy_dir, default_policy=settings.default_policy)   # fail fast, before forking workers
-    except PolicyError as exc:
+    try:   # fail fast with one clear line, before forking workers
+        load_policies(settings.policy_dir, default_policy=settings.default_policy)
+        check_auth_settings(settings)
+    except (PolicyError, SettingsError) as exc:
         print(f"mecasermin-cds: {exc}", file=sys.stderr)
         return 2
 

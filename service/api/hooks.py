@@ -42,7 +42,7 @@ def call_service(service_id: str):
     except PatientUnavailable as exc:
         raise ApiError(412, "patient-unavailable", str(exc)) from None
     deps.store.record_audit(outcome.audit(service.id, body, elapsed_ms=(time.perf_counter() - started) * 1000))
-    return jsonify(_without_empty_in_resources(outcome.response))
+    return jsonify(outcome.response)
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")
@@ -103,24 +103,3 @@ def _schema_error(problems) -> ApiError:
     return ApiError(400, "invalid-request", f"{first.path}: {first.rule}",
                     violations=[p.to_json() for p in problems[:20]])
 
-
-def _without_empty_in_resources(response: dict) -> dict:
-    """Drop null, "", [] and {} from the FHIR resources of actions (CDS Hooks forbids them).
-
-    Those resources are mostly the client's own draft order echoed back with changes, and a client
-    may have sent empty values in it; the service's own card fields are left untouched.
-    """
-    def prune(value):
-        if isinstance(value, dict):
-            value = {key: prune(item) for key, item in value.items()}
-            return {key: item for key, item in value.items() if item not in (None, "", [], {})}
-        if isinstance(value, list):
-            return [item for item in map(prune, value) if item not in (None, "", [], {})]
-        return value
-
-    actions = [a for card in response.get("cards", []) for s in card.get("suggestions", [])
-               for a in s.get("actions", [])] + list(response.get("systemActions", []))
-    for action in actions:
-        if isinstance(action.get("resource"), dict):
-            action["resource"] = prune(action["resource"])
-    return response

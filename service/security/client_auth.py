@@ -374,6 +374,28 @@ class SqliteReplayCache:
             raise AuthenticationFailed("replay-cache-unavailable") from None
 
 
+def check_auth_settings(settings: Any) -> list:
+    """The trusted issuers, after checking that the auth settings can work; raises SettingsError.
+
+    Cheap and side-effect free, so `mecasermin-cds serve` runs it before forking workers."""
+    mode = settings.auth_mode
+    if mode not in ("required", "optional", "off"):
+        raise SettingsError(f"CDS_AUTH_MODE must be required, optional or off, not {mode!r}")
+    issuers = load_trusted_issuers(settings.trusted_issuers_file, settings.trust_sandbox)
+    if mode == "required" and not issuers:
+        raise SettingsError(
+            "CDS_AUTH_MODE=required needs CDS_TRUSTED_ISSUERS_FILE (or CDS_TRUST_SANDBOX for development)")
+    if mode != "off" and not getattr(settings, "public_base_url", ""):
+        # Without it the caller's Host header decides the URL that `aud` is compared with, so a
+        # token minted for another service could be replayed here under that service's name.
+        message = ("CDS_PUBLIC_BASE_URL is empty: the JWT `aud` is compared with a URL built from the "
+                   "request's Host header")
+        if mode == "required":
+            raise SettingsError(f"CDS_AUTH_MODE=required needs CDS_PUBLIC_BASE_URL ({message})")
+        log.warning(message)
+    return issuers
+
+
 class ClientAuthenticator:
     """`authenticate(header, audience_url)` per `CDS_AUTH_MODE` (required | optional | off)."""
 
@@ -386,20 +408,7 @@ class ClientAuthenticator:
         clock: Callable[[], float] = time.time,
     ):
         self.mode = settings.auth_mode
-        if self.mode not in ("required", "optional", "off"):
-            raise SettingsError(f"CDS_AUTH_MODE must be required, optional or off, not {self.mode!r}")
-        self.issuers = load_trusted_issuers(settings.trusted_issuers_file, settings.trust_sandbox)
-        if self.mode == "required" and not self.issuers:
-            raise SettingsError(
-                "CDS_AUTH_MODE=required needs CDS_TRUSTED_ISSUERS_FILE (or CDS_TRUST_SANDBOX for development)")
-        if self.mode != "off" and not getattr(settings, "public_base_url", ""):
-            # Without it the caller's Host header decides the URL that `aud` is compared with, so a
-            # token minted for another service could be replayed here under that service's name.
-            message = ("CDS_PUBLIC_BASE_URL is empty: the JWT `aud` is compared with a URL built from the "
-                       "request's Host header")
-            if self.mode == "required":
-                raise SettingsError(f"CDS_AUTH_MODE=required needs CDS_PUBLIC_BASE_URL ({message})")
-            log.warning(message)
+        self.issuers = check_auth_settings(settings)
         self._jwks = jwks_cache if jwks_cache is not None else JwksCache()
         self._replay = replay_cache if replay_cache is not None else self._default_replay_cache(settings, clock)
         self._clock = clock

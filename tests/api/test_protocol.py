@@ -170,3 +170,21 @@ def test_audit_row_without_patient_id_or_token(client, store):
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json()["status"] == "ok"
+
+
+def test_empty_values_in_the_echoed_draft_order_are_dropped(client):
+    body = order_sign_request()
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order.update(note=[], identifier=[{"system": "urn:ehr:orders", "value": ""}], priority=None)
+    result = client.post(SIGN, json=body).get_json()   # CheckingClient rejects any empty value
+    (action,) = result["systemActions"]
+    assert "note" not in action["resource"] and "priority" not in action["resource"]
+    assert action["resource"]["identifier"] == [{"system": "urn:ehr:orders"}]
+
+
+def test_serve_refuses_unusable_auth_settings_before_starting(monkeypatch, capsys):
+    from service.cli import main
+    monkeypatch.setenv("CDS_AUTH_MODE", "required")
+    monkeypatch.delenv("CDS_TRUSTED_ISSUERS_FILE", raising=False)
+    assert main(["serve", "--port", "1"]) == 2
+    assert "CDS_TRUSTED_ISSUERS_FILE" in capsys.readouterr().err
