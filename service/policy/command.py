@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from datetime import date
-from pathlib import Path
 from typing import Any, Mapping
 
 from service.policy.evaluate import evaluate
@@ -18,13 +17,11 @@ from service.policy.loader import PolicyError, UnknownPolicy, load_policies
 from service.policy.render import render_text
 from service.record import build_record, resources_from_bundle
 from service.settings import Settings, SettingsError
-from service.trigger import order_is_mecasermin
+from service.cli_input import InputError, draft_order, iso_date, read_json
 
 PROG = "mecasermin-cds evaluate"
 
 
-class InputError(Exception):
-    """A file the user named cannot be used; the message says why."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -34,7 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--order", metavar="ORDER.json",
                         help="the draft mecasermin MedicationRequest (default: the first mecasermin draft in the bundle)")
     parser.add_argument("--policy", metavar="ID", help="evaluate under this policy id instead of the coverage's")
-    parser.add_argument("--today", metavar="YYYY-MM-DD", type=_iso_date, help="evaluation date (default: the system date)")
+    parser.add_argument("--today", metavar="YYYY-MM-DD", type=iso_date, help="evaluation date (default: the system date)")
     parser.add_argument("--format", choices=("json", "text"), default="json", help="output format (default json)")
     parser.add_argument("--policies", metavar="DIR", help="policy folder (default: CDS_POLICY_DIR)")
     parser.set_defaults(handler=run)
@@ -45,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
         policies = load_policies(args.policies or settings.policy_dir, default_policy=settings.default_policy)
-        bundle = _read_json(args.bundle)
+        bundle = read_json(args.bundle)
         resources = resources_from_bundle(bundle)
         if not resources:
             raise InputError(f"{args.bundle}: no FHIR resources found")
-        order = _read_json(args.order) if args.order else _draft_order(resources)
+        order = read_json(args.order) if args.order else draft_order(resources)
         if args.order and (not isinstance(order, Mapping) or order.get("resourceType") != "MedicationRequest"):
             raise InputError(f"{args.order}: not a MedicationRequest")
         today = args.today or date.today()   # the command line is an edge: the clock is read only here
@@ -74,32 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     return args.handler(args)
 
 
-def _read_json(path: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
 
 
-def _draft_order(resources: list[dict]) -> dict | None:
-    medications = {f"Medication/{r['id']}": r for r in resources
-                   if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
-    for resource in resources:
-        if (resource.get("resourceType") == "MedicationRequest" and resource.get("status") == "draft"
-                and order_is_mecasermin(resource, medications)):
-            return resource
-    return None
 
 
-def _iso_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
 
 
 if __name__ == "__main__":

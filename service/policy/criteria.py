@@ -8,7 +8,6 @@ dated before the first mecasermin therapy (no stale-data rule: baseline values a
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Any, Callable, Mapping
 
 from service.policy.compare import (MET, NOT_MET, UNKNOWN, centile_from_sds, compare, comparator_text,

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 import requests
 
 from service.app import create_app
+from service.pipeline import mecasermin_orders
 from service.settings import Settings
 from tests.fixtures import (fhir_bundle, height_observation, laron_prefetch, order_select_request,
                             weight_observation)
@@ -82,6 +83,16 @@ def bench_in_process(body: dict, database: str, cold: bool = False) -> list[floa
     return samples
 
 
+def bench_trigger(body: dict) -> list[float]:
+    """The service's own decision that an order is not mecasermin (no HTTP, no schema check)."""
+    samples = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        assert mecasermin_orders(body["hook"], body["context"], ()) == []
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -127,7 +138,8 @@ def main() -> None:
         non_mecasermin = order_select_request(prefetch=None)
         non_mecasermin["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"] = {
             "text": "amoxicillin 500 MG Oral Capsule"}
-        report("non-mecasermin order", bench_in_process(non_mecasermin, f"{tmp}/c.db"))
+        report("non-mecasermin order (HTTP)", bench_in_process(non_mecasermin, f"{tmp}/c.db"))
+        report("non-mecasermin: trigger only", bench_trigger(non_mecasermin))
 
 
 if __name__ == "__main__":

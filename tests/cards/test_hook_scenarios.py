@@ -13,7 +13,7 @@ import responses
 from fhir.resources.R4B import get_fhir_model_class
 
 from cards.coverage_information import EXTENSION_URL
-from tests.fixtures import (ICD10, SNOMED, bone_age_observation, condition, coverage, fhir_bundle,
+from tests.fixtures import (condition, coverage, fhir_bundle,
                             laron_prefetch, mecasermin_order, order_select_request, weight_observation)
 
 BASE = "http://127.0.0.1:9999/fhir"

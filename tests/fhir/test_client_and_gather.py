@@ -1,6 +1,5 @@
 """Data gathering against a mocked FHIR server: partial prefetch, OperationOutcome, paging,
 timeouts, errors and invalid resources."""
-import json
 import re
 
 import pytest
