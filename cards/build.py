@@ -88,7 +88,7 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
         options.append(s.suggestion(text.proposed_dose_label(dose.proposed), [{
             "type": "update", "description": text.proposed_dose_label(dose.proposed),
             "resource": s.with_dose(order, dose.proposed)}], recommended=True))
-    elif dose.status == "unknown" and record.patient:
+    elif dose.status == "unknown" and dose.dose_mg is not None and record.patient:   # the weight is what is missing
         options.append(s.suggestion(text.MISSING_TEST_TITLES["weight"], [
             s.create_test_action("weight", record.patient.reference, order.get("requester"), order_reference)]))
     indicator = "critical" if dose.status == "above-maximum" else "warning"

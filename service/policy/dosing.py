@@ -77,7 +77,9 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
     status, proposed = "ok", None
     if mg_per_kg is None:
         status = "unknown"
-        message = f"The dose per kg cannot be checked: {why}. Record a current weight to check it against the label."
+        advice = ("State the dose in mg, or in mL of the 10 mg/mL solution." if order.dose_mg is None
+                  else "Record a current weight to check it against the label.")
+        message = f"The dose per kg cannot be checked: {why}. {advice}"
         findings.append(LabelFinding("dose-unchecked", WARNING, "dose", message, tuple(evidence)))
     else:
         per_kg = round(mg_per_kg, 3)

@@ -262,3 +262,16 @@ def test_intravenous_route_suggests_subcutaneous_and_removal(client):
     update = next(a for s in safety["suggestions"] for a in s["actions"] if a["type"] == "update")
     assert update["resource"]["dosageInstruction"][0]["route"]["coding"][0]["code"] == "34206005"
     assert all(r["display"] for r in safety["overrideReasons"])
+
+
+def test_dose_in_pills_asks_for_mg_not_for_a_weight(client):
+    # The public sandbox's Rx View sends "1 {pill}" whatever the drug.
+    order = mecasermin_order()
+    order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] = {
+        "value": 1, "unit": "{pill}", "system": "http://unitsofmeasure.org", "code": "{pill}"}
+    body, _ = request_for(Scenario("", "", "", None, order=order), "order-select", "prefetch")
+    dose = card_of(client.post(SERVICES["order-select"], json=body).get_json()["cards"], "off-guideline")
+    assert dose["indicator"] == "warning" and "could not be checked" in dose["summary"]
+    assert "State the dose in mg" in dose["detail"] and "Record a current weight" not in dose["detail"]
+    assert "suggestions" not in dose
+    assert dose["detail"].count("cannot be checked") == 1
