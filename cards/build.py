@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from cards import suggestions as s
+from cards.assessment import crd_key
 from cards import text
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
@@ -52,9 +53,11 @@ def safety_card(decision, order_reference: str, order: dict) -> Card | None:
     critical = any(f.severity == "critical" for f in findings)
     options = [s.suggestion("Remove the mecasermin order", [s.delete_action(order_reference)], recommended=critical)]
     if any(f.id == "intravenous-route" for f in findings):
+        also_dose = decision.dose is not None and decision.dose.proposed is not None
+        description = "Change the route to subcutaneous" + (
+            f" and the dose to {text.fmt_number(decision.dose.proposed.dose_mg)} mg" if also_dose else "")
         options.insert(0, s.suggestion("Give subcutaneously instead of intravenously", [{
-            "type": "update", "description": "Change the route to subcutaneous",
-            "resource": s.with_subcutaneous_route(order)}]))
+            "type": "update", "description": description, "resource": s.corrected_order(order, decision)}]))
     return _card("safety", text.safety_summary(findings), text.safety_detail(findings),
                  "critical" if critical else "warning", _label_source("contraindication", "Contraindication"),
                  suggestions=options, selectionBehavior="at-most-one",
@@ -71,7 +74,7 @@ def coverage_card(decision, record, order_reference: str, order: dict, smart_lin
              {"label": text.LABEL_TITLE, "url": text.LABEL_URL, "type": "absolute"}]
     if smart_link:
         links.append(smart_link)
-    indicator = "info" if decision.determination == "meets-criteria" and not decision.technical else "warning"
+    indicator = "info" if crd_key(decision) == "meets-criteria" else "warning"
     return _card("coverage", text.coverage_summary(decision), text.coverage_detail(decision, record), indicator,
                  {"label": policy.title, "url": policy.source_url, "topic": _topic("coverage-info", "Coverage Information")},
                  suggestions=options, selectionBehavior="any", links=links,
@@ -87,7 +90,7 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
     if dose.proposed:
         options.append(s.suggestion(text.proposed_dose_label(dose.proposed), [{
             "type": "update", "description": text.proposed_dose_label(dose.proposed),
-            "resource": s.with_dose(order, dose.proposed)}], recommended=True))
+            "resource": s.corrected_order(order, decision)}], recommended=True))
     elif dose.status == "unknown" and dose.dose_mg is not None and record.patient:   # the weight is what is missing
         options.append(s.suggestion(text.MISSING_TEST_TITLES["weight"], [
             s.create_test_action("weight", record.patient.reference, order.get("requester"), order_reference)]))

@@ -12,6 +12,7 @@ import uuid
 from datetime import date
 
 from cards import text
+from cards.assessment import crd_key
 
 EXTENSION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -23,11 +24,10 @@ CRD_CODES: dict[str, tuple[str, str | None, str | None, str | None, str | None]]
     "documentation-needed": ("conditional", "auth-needed", "clinical", "OTH", "withpa"),
     "does-not-meet": ("not-covered", None, None, None, None),
     "technical": ("indeterminate", None, None, None, None),
+    # The patient's plan has no policy file: only the label's indication was checked, so nothing
+    # can be said about this plan's coverage beyond "it depends on its criteria".
+    "plan-criteria-unknown": ("conditional", None, None, "OTH", None),
 }
-
-
-def crd_key(decision) -> str:
-    return "technical" if decision.technical else decision.determination
 
 
 def coverage_information(decision, coverage_reference: str, today: date) -> dict:

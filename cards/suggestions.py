@@ -75,6 +75,17 @@ def with_subcutaneous_route(order: dict) -> dict:
     return updated
 
 
+def corrected_order(order: dict, decision) -> dict:
+    """The draft order with every one-click fix applied (route and dose), so that accepting the
+    route suggestion and the dose suggestion, in either order, never undoes the other."""
+    fixed = order
+    if any(f.id == "intravenous-route" for f in decision.label_findings):
+        fixed = with_subcutaneous_route(fixed)
+    if decision.dose is not None and decision.dose.proposed is not None:
+        fixed = with_dose(fixed, decision.dose.proposed)
+    return fixed
+
+
 def delete_action(order_reference: str) -> dict:
     return {"type": "delete", "description": "Remove the draft mecasermin order", "resourceId": [order_reference]}
 

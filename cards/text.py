@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from cards.assessment import plan_criteria_unknown
+
 LABEL_TITLE = "Increlex (mecasermin) prescribing information"
 LABEL_URL = ("https://www.ipsen.com/websites/Ipsen_Online/wp-content/uploads/sites/9/2020/01/02171430/"
              "Increlex_Full_Prescribing_Information.pdf")
@@ -32,6 +34,7 @@ CRD_REASONS = {
     "documentation-needed": ("documentation-needed", "Documentation needed before a determination"),
     "does-not-meet": ("criteria-not-met", "Coverage criteria not met"),
     "technical": ("technical", "Technical problem: the patient's record could not be read in full"),
+    "plan-criteria-unknown": ("plan-criteria-unknown", "The plan's own coverage criteria are not on file"),
 }
 
 OVERRIDE_REASONS_SAFETY = (
@@ -69,6 +72,13 @@ def fmt_date(value: date | None) -> str:
     return value.isoformat() if value else "no date"
 
 
+UNIT_WORDS = {"a": "y", "mo": "months", "1": ""}   # UCUM codes a reader would trip on
+
+
+def fmt_centile(centile: float) -> str:
+    return "<0.01" if centile < 0.01 else f"{centile:.2f}"
+
+
 def evidence_line(evidence) -> str:
     """'100.4 cm (SDS −3.05, centile 0.11) on 2026-10-20' — value, original unit, date."""
     parts = []
@@ -77,7 +87,8 @@ def evidence_line(evidence) -> str:
                      else str(evidence.display or evidence.value))
     elif evidence.value is not None:
         value = f"{evidence.comparator or ''}{fmt_number(evidence.value)}"
-        parts.append(f"{value} {evidence.unit}".strip() if evidence.unit else value)
+        unit = UNIT_WORDS.get(evidence.unit, evidence.unit)
+        parts.append(f"{value} {unit}".strip() if unit else value)
     elif evidence.display:
         parts.append(evidence.display)
     if evidence.original_unit and evidence.original_unit != evidence.unit and evidence.original_value is not None:
@@ -86,7 +97,7 @@ def evidence_line(evidence) -> str:
     if evidence.sds is not None:
         scores.append(f"SDS {evidence.sds:+.2f}")
     if evidence.centile is not None:
-        scores.append(f"centile {evidence.centile:.2f}")
+        scores.append(f"centile {fmt_centile(evidence.centile)}")
     if scores:
         parts.append(f"({', '.join(scores)})")
     if evidence.date or evidence.kind != "diagnosis":
@@ -104,16 +115,35 @@ def coverage_summary(decision) -> str:
     words = DETERMINATION_WORDS[decision.determination]
     if decision.technical:
         words = "Coverage not determined: record incomplete"
+    elif plan_criteria_unknown(decision):
+        payer = decision.policy_choice.payer or "the plan"
+        words = f"{LABEL_INDICATION_WORDS[decision.determination]}; {payer}'s own criteria not on file"
+        return _short(f"Mecasermin: {words}")
     elif decision.sub_reason:
         words = f"{words} ({SUB_REASON_WORDS[decision.sub_reason]})"
     kind = "re-authorization" if decision.authorization == "re-authorization" else "initial"
-    summary = f"Mecasermin {kind}: {words} — {decision.policy.title}"
+    return _short(f"Mecasermin {kind}: {words} — {decision.policy.title}")
+
+
+def _short(summary: str) -> str:
+    """CDS Hooks asks for summaries under 140 characters."""
     return summary if len(summary) < 140 else summary[:136].rstrip() + "…"
+
+
+LABEL_INDICATION_WORDS = {
+    "meets-criteria": "within the labelled indication",
+    "documentation-needed": "labelled indication not yet documented",
+    "does-not-meet": "outside the labelled indication",
+}
+
 
 
 def coverage_detail(decision, record) -> str:
     lines = [f"**{DETERMINATION_WORDS[decision.determination]}** under *{decision.policy.title}* "
              f"({_policy_choice_words(decision)}).", ""]
+    if plan_criteria_unknown(decision):
+        lines += [f"No coverage policy is on file for {decision.policy_choice.payer or 'this plan'}: the FDA-labelled "
+                  "indication was checked instead. Ask the plan for its own mecasermin criteria.", ""]
     if decision.technical:
         lines += ["The patient's record could not be read in full, so this is provisional:", ""]
         lines += [f"- {gap}" for gap in decision.technical_gaps] + [""]
@@ -152,7 +182,8 @@ def billing_lines(decision, record) -> list[str]:
     if decision.coding_note:
         lines.append(f"- {decision.coding_note}")
     # The billing line above states the HCPCS unit; a policy note repeating it adds nothing.
-    lines += [f"- {note}" for note in decision.benefit_notes if (decision.hcpcs or "J2170") not in note]
+    lines += [f"- {note}" for note in decision.benefit_notes
+              if (decision.hcpcs or "J2170") not in note and "specialty pharmac" not in note.lower()]
     lines.append("- Dispensed only through the manufacturer's closed network of specialty pharmacies.")
     programme = record.coverage.government_programme if record.coverage else None
     if programme:
@@ -167,6 +198,10 @@ def billing_lines(decision, record) -> list[str]:
 def crd_reason_text(decision, key: str) -> str:
     if key == "technical":
         return "technical: " + "; ".join(decision.technical_gaps)
+    if key == "plan-criteria-unknown":
+        return (f"No coverage policy on file for {decision.policy_choice.payer or 'this plan'}; the FDA-labelled "
+                f"indication was checked instead ({DETERMINATION_WORDS[decision.determination].lower()}). "
+                "Ask the plan for its mecasermin criteria.")
     return "; ".join(decision.reasons) or DETERMINATION_WORDS[decision.determination]
 
 

@@ -7,8 +7,11 @@ is flagged when
 - the child is at least 2 years old today (the drug is not established under 2),
 - the latest usable height has a CDC 2000 height SDS (so it was measured at 2–20 years), and that
   SDS is at or below −2.25 (the payer's "more than 2.25 SD below the mean", centile 1.2), and
+- that height was measured in the last 12 months (an older one says little about the child now),
 - no mecasermin therapy is on file (active, on-hold, completed or stopped; a draft order does not
-  count, so the card does not vanish while an order is being written).
+  count, so the card does not vanish while an order is being written), and
+- no growth hormone (somatropin) is active: a child on GH is being treated for another cause, and
+  mecasermin alongside GH is not a covered combination.
 
 The screen says nothing about the indication itself (severe primary IGF-1 deficiency): the
 order-select and order-sign services check that once an order exists.
@@ -28,6 +31,7 @@ from service.policy.rules import LabelRules
 from service.record.model import Height, Measurement, PatientRecord
 
 SCREEN_SDS = -2.25          # at or below: flagged
+MAX_HEIGHT_AGE_DAYS = 365   # an older height does not describe the child now
 
 LOINC = "http://loinc.org"
 HEIGHT_CODE = "8302-2"
@@ -69,8 +73,12 @@ def screen(record: PatientRecord, today: date, label: LabelRules) -> ScreeningFi
         return None
     if record.reauthorization:          # mecasermin already given or prescribed
         return None
+    if any(m.category == "somatropin" and m.active for m in record.medications):
+        return None
     height = _latest_height(record)
     if height is None or height.sds is None or height.sds > SCREEN_SDS:
+        return None
+    if (today - height.date).days > MAX_HEIGHT_AGE_DAYS:
         return None
     dose, note = starting_dose(record, today, label)
     return ScreeningFinding(patient.reference, patient.age_years, patient.sex, height, dose, note)

@@ -7,6 +7,10 @@ ICD-10-CM entries are written three ways in the files:
                  N18.30 is not in N18.4-N18.6).
 SNOMED codes are compared exactly (no hierarchy: no terminology server is available). Text patterns
 are Python regular expressions matched case-insensitively against a diagnosis's display or text.
+
+Every text-pattern match in the policy layer goes through `text_matches`, which ignores negated
+mentions (`is_negated`): "no evidence of malignancy", "not idiopathic short stature", "anti-GH
+antibodies not detected", "ISS ruled out" do not count as the thing they name.
 """
 from __future__ import annotations
 
@@ -39,14 +43,43 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-def text_matches(patterns: Iterable[str], text: str | None) -> str | None:
-    """The first pattern's matched text, or None."""
+# Negation cues, looked for within the same clause (no , ; . : | ( ) in between) as the match.
+NEGATION_WINDOW_WORDS = 4
+_CLAUSE_BREAK = re.compile(r"[,;.:|()\[\]]")
+_NEGATION_BEFORE = re.compile(
+    r"\b(no|not|without|negative\s+for|ruled\s+out|rule\s+out|r/o|absence\s+of|free\s+of|denies)\b",
+    re.IGNORECASE)
+_NEGATION_AFTER = re.compile(
+    r"^\w*[\s-]*(?:\S+\s+){0,%d}?(?:(?<!not )(?:not\s+(?:detected|found|present|seen|identified)|negative|absent|"
+    r"ruled\s+out|excluded))\b" % (NEGATION_WINDOW_WORDS - 1), re.IGNORECASE)
+_NEGATING_PREFIX = re.compile(r"\bnon[- ]?$", re.IGNORECASE)
+
+
+def is_negated(text: str, start: int, end: int) -> bool:
+    """Is the mention text[start:end] negated? True when, within the same clause, it is preceded within
+    a few words by no / not / without / negative for / ruled out (or directly by "non-"), or followed
+    within a few words by not detected / negative / absent / ruled out / excluded."""
+    before = _CLAUSE_BREAK.split(text[:start])[-1]
+    if _NEGATING_PREFIX.search(before):
+        return True
+    words = before.split()[-NEGATION_WINDOW_WORDS:]
+    if words and _NEGATION_BEFORE.search(" ".join(words)):
+        return True
+    after = _CLAUSE_BREAK.split(text[end:])[0]
+    return _NEGATION_AFTER.search(after) is not None
+
+
+def text_matches(patterns: Iterable[str], text: str | None, exclude: Iterable[str] = ()) -> str | None:
+    """The first pattern's matched text that is not negated, or None (also None when the text matches
+    one of the `exclude` patterns, e.g. "family history of")."""
     if not text:
         return None
+    if any(_regex(pattern).search(text) for pattern in exclude):
+        return None
     for pattern in patterns:
-        found = _regex(pattern).search(text)
-        if found:
-            return found.group(0)
+        for found in _regex(pattern).finditer(text):
+            if found.group(0) and not is_negated(text, found.start(), found.end()):
+                return found.group(0)
     return None
 
 
@@ -57,12 +90,14 @@ class CodeSet:
     text: tuple[str, ...] = ()
     requires_text: tuple[str, ...] = ()
     medication_categories: tuple[str, ...] = ()
+    exclude_text: tuple[str, ...] = ()      # a text match does not count when the text also matches one of these
 
     @classmethod
     def from_data(cls, data: Mapping | None) -> "CodeSet":
         data = data or {}
         return cls(**{key: tuple(str(v) for v in data.get(key, ())) for key in
-                      ("icd10", "snomed", "text", "requires_text", "medication_categories")})
+                      ("icd10", "snomed", "text", "requires_text", "medication_categories",
+                                  "exclude_text")})
 
     def code_match(self, diagnosis: Diagnosis) -> bool:
         """Matched by its code (ignoring text patterns), honouring `requires_text`."""
@@ -77,7 +112,7 @@ class CodeSet:
         return hit
 
     def text_match(self, diagnosis: Diagnosis) -> str | None:
-        return text_matches(self.text, diagnosis.display)
+        return text_matches(self.text, diagnosis.display, self.exclude_text)
 
     def matches(self, diagnosis: Diagnosis, *, use_text: bool = True) -> bool:
         return self.code_match(diagnosis) or (use_text and self.text_match(diagnosis) is not None)

@@ -1,15 +1,17 @@
 """Label checks applied under every policy (thresholds and codes from label.yaml).
 
 Contraindications are critical findings with their evidence: hypersensitivity to mecasermin or
-benzyl alcohol, closed epiphyses, malignancy (active or history), age under 2, intravenous route.
-Warnings: in-situ neoplasm, advanced bone age (confirm open epiphyses), conflicting epiphysis records,
-an unusual route. Interactions and concurrent somatropin come from label.yaml, plus one consolidated
+benzyl alcohol, closed epiphyses, malignancy (active or history, coded), age under 2, intravenous route.
+Warnings: a possible malignancy named only in a Condition's text (label.yaml text patterns; negated
+mentions, family history and screening do not count), in-situ neoplasm, advanced bone age (confirm
+open epiphyses), conflicting epiphysis records, an unusual route. Every finding except the monitoring
+points carries a short `title` for card summaries. Interactions and concurrent somatropin come from label.yaml, plus one consolidated
 monitoring note. When FHIR queries failed, a warning says which checks are incomplete.
 """
 from __future__ import annotations
 
 from service.policy.codesets import describe
-from service.policy.compare import format_number
+from service.policy.compare import format_age, format_number
 from service.policy.context import Context, diagnosis_evidence, measurement_evidence, medication_evidence
 from service.policy.decision import Evidence, LabelFinding
 
@@ -24,14 +26,25 @@ def _allergy_findings(ctx: Context) -> list[LabelFinding]:
                      if a.substance == substance and (a.verification_status or "") not in rules.ignore_verification]
         if allergies:
             name = substance.replace("-", " ")
-            evidence = tuple(Evidence(kind="allergy", value=a.text, unit=None, date=a.recorded, reference=a.reference,
-                                      display=a.text, note=f"criticality {a.criticality or 'not stated'}, "
-                                                           f"verification {a.verification_status or 'not stated'}")
+            evidence = tuple(Evidence(kind="allergy", value=(a.text or "").strip() or f"{name} (coded)", unit=None,
+                                      date=a.recorded, reference=a.reference,
+                                      display=(a.text or "").strip() or name,
+                                      note=f"criticality {a.criticality or 'not stated'}, "
+                                           f"verification {a.verification_status or 'not stated'}")
                              for a in allergies)
             what = "mecasermin" if substance == "mecasermin" else f"{name}, a preservative in the vial,"
+            first = allergies[0]
+            details = []
+            text = (first.text or "").strip()
+            if text and text.lower() != name.lower():
+                details.append(f"recorded as '{text}'")
+            if first.recorded:
+                details.append(f"on {first.recorded.isoformat()}")
+            details.append(first.reference)
             findings.append(LabelFinding(
                 f"hypersensitivity-{substance}", CRITICAL, "contraindication",
-                f"Contraindicated: recorded hypersensitivity to {what} ({allergies[0].text}).", evidence))
+                f"Contraindicated: recorded hypersensitivity to {what} ({', '.join(details)}).", evidence,
+                title=f"Allergy to {name}"))
     return findings
 
 
@@ -48,9 +61,11 @@ def _epiphysis_findings(ctx: Context) -> list[LabelFinding]:
     if later_open:
         return [LabelFinding("epiphyses-conflicting", WARNING, "contraindication",
                              f"Closed epiphyses were recorded{when} ('{latest_closed.text}') but a later record says open; "
-                             f"confirm the growth plates are open before treating.", evidence)]
+                             f"confirm the growth plates are open before treating.", evidence,
+                             title="Epiphyses possibly closed")]
     return [LabelFinding("closed-epiphyses", CRITICAL, "contraindication",
-                         f"Contraindicated: closed epiphyses recorded{when} ('{latest_closed.text}').", evidence)]
+                         f"Contraindicated: closed epiphyses recorded{when} ('{latest_closed.text}').", evidence,
+                         title="Closed epiphyses")]
 
 
 def _neoplasm_findings(ctx: Context) -> list[LabelFinding]:
@@ -66,13 +81,28 @@ def _neoplasm_findings(ctx: Context) -> list[LabelFinding]:
         findings.append(LabelFinding(
             "malignancy", CRITICAL, "contraindication",
             f"Contraindicated: {which} on file ({describe(malignant[0])}); mecasermin is not used with malignant "
-            f"neoplasia or a history of it.", tuple(diagnosis_evidence(d) for d in malignant)))
+            f"neoplasia or a history of it.", tuple(diagnosis_evidence(d) for d in malignant),
+            title="Active malignancy" if active else "History of malignancy"))
     in_situ = [d for d in ctx.record.diagnoses if rules.in_situ_neoplasm.code_match(d)]
+    # A malignancy named only in words (an uncoded Condition, a SNOMED concept other than the two listed,
+    # free text): a warning to confirm, unless the same resource is already coded as malignant or in situ.
+    coded = {d.reference for d in malignant} | {d.reference for d in in_situ}
+    worded = [d for d in pool if d.reference not in coded and d.verification_status not in ("refuted", "entered-in-error")
+              and rules.malignancy.text_match(d) is not None]
+    if worded:
+        first = worded[0]
+        findings.append(LabelFinding(
+            "possible-malignancy", WARNING, "contraindication",
+            f"Possible malignancy on file — confirm before prescribing: '{first.display}' ({first.reference}) names "
+            f"a malignancy but is not coded as one (ICD-10-CM C00–C96/Z85). Malignant neoplasia, active or past, "
+            f"contraindicates mecasermin.", tuple(diagnosis_evidence(d) for d in worded),
+            title="Possible malignancy"))
     if in_situ:
         findings.append(LabelFinding(
             "in-situ-neoplasm", WARNING, "warning",
             f"In-situ neoplasm on file ({describe(in_situ[0])}): review with oncology before starting; the label "
-            f"contraindicates malignant neoplasia.", tuple(diagnosis_evidence(d) for d in in_situ)))
+            f"contraindicates malignant neoplasia.", tuple(diagnosis_evidence(d) for d in in_situ),
+            title="In-situ neoplasm"))
     return findings
 
 
@@ -81,14 +111,16 @@ def _age_findings(ctx: Context) -> list[LabelFinding]:
     minimum = ctx.label.minimum_age_years
     if patient is None or patient.age_years is None:
         return [LabelFinding("age-unknown", WARNING, "contraindication",
-                             f"The patient's age is not on file; the label is for children {format_number(minimum)} years and older.")]
+                             f"The patient's age is not on file; the label is for children {format_number(minimum)} years and older.",
+                             title="Age not on file")]
     if patient.age_years < minimum:
-        evidence = (Evidence(kind="age", value=round(patient.age_years, 2), unit="years", date=ctx.today,
-                             reference=patient.reference),)
+        shown = format_age(patient.age_years, birth_date=patient.birth_date, today=ctx.today)
+        evidence = (Evidence(kind="age", value=round(patient.age_years, 4), unit="years", date=ctx.today,
+                             reference=patient.reference, display=shown),)
         return [LabelFinding("age-under-minimum", CRITICAL, "contraindication",
-                             f"Not for children under {format_number(minimum)} years (age {format_number(patient.age_years, 1)} "
-                             f"years): not established, and the benzyl alcohol preservative can cause gasping syndrome "
-                             f"in neonates and infants.", evidence)]
+                             f"Not for children under {format_number(minimum)} years (age {shown}): not established, "
+                             f"and the benzyl alcohol preservative can cause gasping syndrome in neonates and infants.",
+                             evidence, title=f"Under {format_number(minimum)} years old")]
     return []
 
 
@@ -100,11 +132,11 @@ def _route_findings(ctx: Context) -> list[LabelFinding]:
     if order.route in ctx.label.routes_contraindicated:
         return [LabelFinding("intravenous-route", CRITICAL, "contraindication",
                              f"Contraindicated route: {order.route_text or order.route}. Mecasermin is given subcutaneously only.",
-                             evidence)]
+                             evidence, title="Intravenous route")]
     if order.route not in ctx.label.routes_allowed:
         return [LabelFinding("route-not-subcutaneous", WARNING, "dose",
                              f"Route '{order.route_text or order.route}' is not subcutaneous; the label allows subcutaneous use only.",
-                             evidence)]
+                             evidence, title="Route not subcutaneous")]
     return []
 
 
@@ -125,7 +157,7 @@ def _bone_age_findings(ctx: Context, closed_found: bool) -> list[LabelFinding]:
     return [LabelFinding("advanced-bone-age", WARNING, "warning",
                          f"Bone age {format_number(latest.value, 1)} y on {latest.date.isoformat()} ({who}) is at or above "
                          f"{format_number(limit)} y: confirm the epiphyses are open before treating.",
-                         (measurement_evidence(latest),))]
+                         (measurement_evidence(latest),), title="Advanced bone age")]
 
 
 def _medication_findings(ctx: Context) -> list[LabelFinding]:
@@ -135,7 +167,7 @@ def _medication_findings(ctx: Context) -> list[LabelFinding]:
         if meds:
             findings.append(LabelFinding(rule.id, rule.severity, rule.category,
                                          f"{rule.message} ({', '.join(m.text for m in meds)})",
-                                         tuple(medication_evidence(m) for m in meds)))
+                                         tuple(medication_evidence(m) for m in meds), title=rule.title))
     return findings
 
 
@@ -157,7 +189,7 @@ def _gap_findings(ctx: Context) -> list[LabelFinding]:
     affected = sorted({_CHECK_SOURCES[t] for t in _CHECK_SOURCES if ctx.gaps_for(t)})
     return [LabelFinding("label-checks-incomplete", WARNING, "warning",
                          f"Some records could not be fetched ({'; '.join(gaps)}): the checks for {', '.join(affected)} "
-                         f"are incomplete.")]
+                         f"are incomplete.", title="Label checks incomplete")]
 
 
 def label_findings(ctx: Context) -> tuple[LabelFinding, ...]:

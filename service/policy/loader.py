@@ -134,7 +134,7 @@ def _fail(path: Path, messages: list[str]) -> None:
 
 # ------------------------------------------------------------------------------- semantic checks
 
-_REGEX_KEYS = {"name_patterns", "text", "requires_text"}
+_REGEX_KEYS = {"name_patterns", "text", "requires_text", "exclude_text"}
 
 
 def _walk(data: Any, parts: tuple = ()) -> Iterator[tuple[tuple, Any]]:

@@ -184,7 +184,9 @@ class _Extraction:
             allergies=tuple(found_allergies),
             medications=tuple(found_medications),
             order=order_facts,
-            growth_velocity=growth_velocity(heights),
+            growth_velocity=growth_velocity(
+                heights, prior_therapy=any(m.category == "mecasermin" for m in found_medications),
+                treatment_start=medications.treatment_start(found_medications)),
             coverage=coverages[0] if coverages else None,
             other_coverages=tuple(coverages[1:]),
             skipped=tuple(self.skipped),

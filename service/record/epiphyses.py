@@ -3,7 +3,8 @@
 Closed epiphyses contraindicate mecasermin, so a phrase that denies closure ("no epiphyseal
 fusion", "epiphyses not yet closed") must never read as closure: open/negated phrases are
 matched first and removed before closure is looked for. Hedged phrases ("partially fused",
-"closing") are neither and yield nothing.
+"closing", "closure is nearly complete") are neither and yield nothing. Report-style lines with
+a colon or dash ("Growth plates: closed", "Epiphyses - fused") are read like prose.
 """
 from __future__ import annotations
 
@@ -17,24 +18,34 @@ from .model import EpiphysesEvidence
 
 _PLATES = r"(?:epiphys(?:es|is|eal\s+plates?|eal\s+growth\s+plates?)|growth\s+plates?|physes|physeal\s+plates?)"
 _CLOSURE = r"(?:closure|fusion)"
+# Between the growth plates and what is said of them: a space, or a colon or dash as in a
+# structured report line ("Growth plates: closed", "Epiphyses - fused").
+_SEP = r"(?:\s*[:\-\u2013\u2014]\s*|\s+)"
 _HEDGE = re.compile(r"\b(?:partial(?:ly)?|near(?:ly)?|almost|incomplete(?:ly)?|beginning|early|closing|fusing)\W+$",
                     re.IGNORECASE)
 
 _OPEN = re.compile("|".join([
     rf"\b(?:open|unfused|patent)\s+{_PLATES}",
-    rf"\b{_PLATES}\s+(?:are\s+|is\s+|remain\s+|remains\s+)?(?:still\s+)?(?:open|unfused|patent|not\s+(?:yet\s+)?(?:closed|fused))\b",
+    rf"\b{_PLATES}{_SEP}(?:are\s+|is\s+|remain\s+|remains\s+)?(?:still\s+)?(?:open|unfused|patent|not\s+(?:yet\s+)?(?:closed|fused))\b",
     rf"\b(?:no|without)\s+(?:evidence\s+of\s+|signs?\s+of\s+)?(?:epiphyseal|physeal|growth\s+plate)\s+{_CLOSURE}",
 ]), re.IGNORECASE)
 
 _CLOSED = re.compile("|".join([
     rf"\b(?:closed|fused)\s+{_PLATES}",
-    rf"\b{_PLATES}\s+(?:are\s+|is\s+|have\s+|has\s+)?(?:now\s+)?(?:completely\s+|fully\s+)?(?:closed|fused)\b",
+    rf"\b{_PLATES}{_SEP}(?:are\s+|is\s+|have\s+|has\s+)?(?:now\s+)?(?:completely\s+|fully\s+)?(?:closed|fused)\b",
     rf"\b(?:complete\s+)?(?:epiphyseal|physeal|growth\s+plate)\s+{_CLOSURE}",
     rf"\b(?:complete\s+)?{_CLOSURE}\s+of\s+(?:the\s+)?{_PLATES}",
 ]), re.IGNORECASE)
 
 # "Epiphyseal closure: not yet", "epiphyseal fusion absent" deny the closure that precedes them.
 _DENIED_AFTER = re.compile(r"^\W*(?:is\s+|has\s+)?(?:not|absent|none|pending|no)\b", re.IGNORECASE)
+# "Epiphyseal closure is nearly complete", "epiphyseal fusion is incomplete", "… appears to be
+# partial": a hedge within the next few words of the same clause makes the closure partial.
+_HEDGED_AFTER = re.compile(
+    r"^[^\w.;,\n]*(?:[\w-]+[^\w.;,\n]+){0,3}?"
+    r"(?:near(?:ly)?|almost|partial(?:ly)?|partly|incomplete(?:ly)?|not\s+(?:yet\s+)?(?:complete|full)|"
+    r"beginning|begun|early|ongoing|underway|in\s+progress|progressing|starting|impending)\b",
+    re.IGNORECASE)
 
 # A cheap test before the regexes: most resources never mention growth plates.
 _HINT = re.compile(r"epiphys|physe|physes|growth\s+plate", re.IGNORECASE)
@@ -54,7 +65,8 @@ def find(texts: Iterable[str], reference: str, when: date | None) -> list[Epiphy
             found.setdefault("open", EpiphysesEvidence("open", match.group(0), reference, when))
             remainder = remainder.replace(match.group(0), " ")
         for match in _CLOSED.finditer(remainder):
-            if _HEDGE.search(remainder[: match.start()]) or _DENIED_AFTER.match(remainder[match.end():]):
+            after = remainder[match.end():]
+            if _HEDGE.search(remainder[: match.start()]) or _DENIED_AFTER.match(after) or _HEDGED_AFTER.match(after):
                 continue
             found.setdefault("closed", EpiphysesEvidence("closed", match.group(0), reference, when))
     return list(found.values())

@@ -6,6 +6,7 @@ name lists are data below. Prior mecasermin is recognised as the trigger recogni
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any, Iterable, Mapping
 
 from ..trigger import order_is_mecasermin
@@ -159,12 +160,28 @@ def read_medication(resource: Mapping, reference: str, index: ResourceIndex,
 
 
 def _date_of(resource: Mapping) -> Any:
-    for field in ("authoredOn", "effectiveDateTime", "dateAsserted"):
-        when, _ = parse_date(resource.get(field), allow_partial=True)
+    """When the therapy began, as best the resource says: the period it was taken
+    (effectivePeriod.start, effectiveDateTime — MedicationStatement), else when it was ordered
+    (authoredOn, dispenseRequest.validityPeriod.start — MedicationRequest), and only last when the
+    statement was recorded (dateAsserted), which is often long after the therapy started."""
+    period = resource.get("effectivePeriod")
+    dispense = resource.get("dispenseRequest")
+    validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
+    candidates = (
+        period.get("start") if isinstance(period, dict) else None,
+        resource.get("effectiveDateTime"),
+        resource.get("authoredOn"),
+        validity.get("start") if isinstance(validity, dict) else None,
+        resource.get("dateAsserted"),
+    )
+    for value in candidates:
+        when, _ = parse_date(value, allow_partial=True)
         if when is not None:
             return when
-    period = resource.get("effectivePeriod")
-    if isinstance(period, dict):
-        when, _ = parse_date(period.get("start"), allow_partial=True)
-        return when
     return None
+
+
+def treatment_start(medications: Iterable[MedicationFact]) -> date | None:
+    """The earliest date of prior mecasermin therapy on file (the draft order is never in the list)."""
+    dates = [m.date for m in medications if m.category == "mecasermin" and m.date is not None]
+    return min(dates) if dates else None

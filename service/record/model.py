@@ -139,7 +139,7 @@ class GrowthVelocity:
     cm_per_year: float | None
     start: Height | None
     end: Height | None
-    reason: str | None               # why unknown
+    reason: str | None               # why unknown; when cm_per_year is set, a caveat (e.g. treatment start unknown)
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,13 @@ class PatientRecord:
     def reauthorization(self) -> bool:
         """Prior mecasermin therapy on file (other than the draft) marks a re-authorization."""
         return any(m.category == "mecasermin" for m in self.medications)
+
+    @property
+    def treatment_start(self) -> date | None:
+        """The earliest dated prior mecasermin therapy (MedicationRequest/MedicationStatement other
+        than the draft), dated as `MedicationFact.date`; None when there is none or none is dated."""
+        dates = [m.date for m in self.medications if m.category == "mecasermin" and m.date is not None]
+        return min(dates) if dates else None
 
 
 def to_jsonable(obj: Any) -> Any:

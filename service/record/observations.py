@@ -214,33 +214,55 @@ def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str]) -> Igf1
     return Igf1(kind="igf1", range_low=low, range_high=high, sds=sds, sds_reason=sds_reason, **base)
 
 
+# A reference-range bound recorded without a unit is read in the result's unit only when the range
+# this gives is one an IGF-1 assay could have (ng/mL): labs that report in nmol/L often keep their
+# range in ng/mL numbers ("57-316"), which read as nmol/L would be 436-2417 ng/mL.
+IGF1_PLAUSIBLE_LOW = (5.0, 400.0)
+IGF1_PLAUSIBLE_HIGH = (50.0, 1500.0)
+
+
 def _reference_range(holder: Mapping, value_units: list[str]) -> tuple[float | None, float | None, str | None]:
     """The first referenceRange with a low and a high, both in ng/mL. A bound without its own unit
-    is in the result's unit; a range given only as text ("60-300 ng/mL") is read too."""
+    is taken to be in the result's unit when the range this gives is plausible for IGF-1; a range
+    given only as text ("60-300 ng/mL") is read too."""
     ranges = [r for r in as_list(holder.get("referenceRange")) if isinstance(r, dict)]
     if not ranges:
         return None, None, "no reference range on the result"
     for entry in ranges:
-        bounds = []
+        bounds, raw, assumed = [], [], False
         for bound in (entry.get("low"), entry.get("high")):
             if isinstance(bound, dict) and units.number(bound.get("value")) is not None:
-                keys = units.quantity_units(bound) or value_units
-                bounds.append(units.convert(units.number(bound["value"]), keys, units.IGF1_NG_ML,
+                own = units.quantity_units(bound)
+                assumed = assumed or not own
+                raw.append(units.number(bound["value"]))
+                bounds.append(units.convert(units.number(bound["value"]), own or value_units, units.IGF1_NG_ML,
                                             units.shown_unit(bound)))
         if len(bounds) < 2 and isinstance(entry.get("text"), str):
             match = _RANGE_TEXT.search(entry["text"])
             if match:
                 keys = [units.unit_key(match.group(3))] if match.group(3) else value_units
+                assumed = not match.group(3)
+                raw = [float(match.group(i)) for i in (1, 2)]
                 bounds = [units.convert(float(match.group(i)), keys, units.IGF1_NG_ML, match.group(3)) for i in (1, 2)]
         if len(bounds) < 2:
             continue
         (low, low_reason), (high, high_reason) = bounds
         if low is None or high is None:
             return None, None, f"reference range unusable: {low_reason or high_reason}"
+        if assumed and not _plausible_igf1_range(low, high):
+            shown = next((k for k in value_units), None) or "no unit"
+            return None, None, (f"reference range units unclear: the range {raw[0]:g}–{raw[1]:g} has no unit of its own, "
+                                f"and read in the result's unit ({shown}) it would be {low:g}–{high:g} ng/mL, "
+                                f"which is not a plausible IGF-1 range")
         if not 0 < low < high:
             return low, high, f"reference range {low:g}–{high:g} ng/mL is not a positive interval"
         return low, high, None
     return None, None, "reference range has no low and high"
+
+
+def _plausible_igf1_range(low: float, high: float) -> bool:
+    return (IGF1_PLAUSIBLE_LOW[0] <= low <= IGF1_PLAUSIBLE_LOW[1]
+            and IGF1_PLAUSIBLE_HIGH[0] <= high <= IGF1_PLAUSIBLE_HIGH[1] and low < high)
 
 
 def _raw_value(holder: Mapping) -> tuple[float | None, str | None, str | None, list[str], str | None]:

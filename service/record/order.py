@@ -50,11 +50,18 @@ _PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.
 def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measurement], today: date,
                reasons: Sequence[Diagnosis]) -> OrderFacts:
     reference = reference_of(order)
-    dosage = _first_dosage(order)
-    per_day, frequency_text = _frequency(dosage)
-    route, route_text = _route(dosage)
     weight, weight_reason = _weight(weights, today)
-    dose = _dose(dosage, None if weight_reason else weight, weight_reason)
+    lines = dosage_lines(order)
+    doses = [_dose(dosage, None if weight_reason else weight, weight_reason) for dosage in lines]
+    chosen, lines_note, lines_reason = _highest_line(doses, weight_reason)
+    dosage = lines[chosen] if lines else {}
+    dose = doses[chosen] if lines else _dose({}, None, weight_reason)
+    if lines_reason:
+        dose = {**dose, "mg": None, "mg_per_kg": None, "reason": lines_reason}
+    if lines_note:
+        dose = {**dose, "note": _join(lines_note, dose["note"]) if dose["note"] else lines_note}
+    per_day, frequency_text = _frequency(dosage)
+    route, route_text = _order_route(lines, chosen)
     mg_per_kg, mg_per_kg_reason = dose["mg_per_kg"], None
     if mg_per_kg is None:
         if dose["mg"] is None:
@@ -82,11 +89,62 @@ def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measureme
     )
 
 
-def _first_dosage(order: Mapping) -> Mapping:
-    for dosage in as_list(order.get("dosageInstruction")):
-        if isinstance(dosage, dict):
-            return dosage
-    return {}
+def dosage_lines(order: Mapping) -> list[Mapping]:
+    """Every dosageInstruction of the order that is a JSON object, in order."""
+    return [d for d in as_list(order.get("dosageInstruction")) if isinstance(d, dict)]
+
+
+def _highest_line(doses: list[dict[str, Any]], weight_reason: str | None) -> tuple[int, str | None, str | None]:
+    """(index of the line whose facts describe the order, note, reason the dose is unknown).
+
+    An order with several dosage lines (a titration, a morning and an evening dose) is checked at
+    its highest dose per administration: the dose the label maximum must hold for. Lines are
+    compared in mg/kg when every dosed line is ordered in mg/kg, else in mg. A line whose dose is
+    stated but cannot be read leaves the highest dose unknown; lines without any dose are passed over.
+    """
+    count = len(doses)
+    if count <= 1:
+        return 0, None, None
+    numbers = ", ".join(f"line {i + 1}: {_shown(d)}" for i, d in enumerate(doses))
+    dosed = [i for i, d in enumerate(doses) if d["quantity"]]
+    if not dosed:
+        return 0, f"the order has {count} dosage lines and none states a dose; line 1 is used", None
+    unreadable = [i for i in dosed if doses[i]["mg"] is None and doses[i]["mg_per_kg"] is None]
+    if unreadable:
+        i = unreadable[0]
+        return i, f"the order has {count} dosage lines ({numbers})", (
+            f"dosage line {i + 1} of {count}: {doses[i]['reason']}, so the highest dose on the order cannot be known")
+    if all(doses[i]["mg_per_kg"] is not None for i in dosed):
+        key, basis = "mg_per_kg", "mg/kg"
+    elif all(doses[i]["mg"] is not None for i in dosed):
+        key, basis = "mg", "mg"
+    else:
+        i = next(i for i in dosed if doses[i]["mg"] is None)
+        return i, f"the order has {count} dosage lines ({numbers})", (
+            f"its dosage lines are ordered in mg and in mg/kg and cannot be compared: {weight_reason}")
+    chosen = max(dosed, key=lambda i: (doses[i][key], -i))
+    return chosen, (f"the order has {count} dosage lines ({numbers}); line {chosen + 1}, the highest dose per "
+                    f"administration (compared in {basis}), is used"), None
+
+
+def _shown(dose: Mapping[str, Any]) -> str:
+    if dose["value"] is None:
+        return "no dose"
+    return f"{dose['value']:g} {dose['unit']}" if dose["unit"] else f"{dose['value']:g}"
+
+
+def _order_route(lines: list[Mapping], chosen: int) -> tuple[str | None, str | None]:
+    """The route of the chosen line, else the first line that states one. Intravenous on any line
+    wins: the drug is for subcutaneous use only, and that must not hide behind another line."""
+    routes = [_route(dosage) for dosage in lines]
+    if not routes:
+        return None, None
+    for i, (route, text) in enumerate(routes):
+        if route == "intravenous" and i != chosen and routes[chosen][0] != "intravenous":
+            return route, f"{text} (dosage line {i + 1} of {len(lines)})"
+    if routes[chosen][0] is not None:
+        return routes[chosen]
+    return next((r for r in routes if r[0] is not None), (None, None))
 
 
 def _weight(weights: Sequence[Measurement], today: date) -> tuple[Measurement | None, str | None]:
@@ -102,7 +160,8 @@ def _weight(weights: Sequence[Measurement], today: date) -> tuple[Measurement | 
 
 
 def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"mg": None, "value": None, "unit": None, "reason": None, "note": None, "mg_per_kg": None}
+    out: dict[str, Any] = {"mg": None, "value": None, "unit": None, "reason": None, "note": None, "mg_per_kg": None,
+                           "quantity": False}
     quantity, note = None, None
     for dose_and_rate in as_list(dosage.get("doseAndRate")):
         if not isinstance(dose_and_rate, dict):
@@ -118,6 +177,7 @@ def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None
     if quantity is None:
         out["reason"] = "no dose quantity on the order"
         return out
+    out["quantity"] = True
     value = units.number(quantity.get("value"))
     out["value"], out["unit"] = value, units.shown_unit(quantity)
     if value is None or value <= 0:

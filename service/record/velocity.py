@@ -1,6 +1,12 @@
-"""Growth velocity in cm/year for re-authorization (spec §3 and §5)."""
+"""Growth velocity in cm/year for re-authorization (spec §3 and §5).
+
+At re-authorization the velocity must show the response to mecasermin, so when the treatment
+start is known only heights measured on treatment (on or after the start) are paired: a pair
+that began before the start would mostly measure the growth that led to treatment.
+"""
 from __future__ import annotations
 
+from datetime import date
 from typing import Sequence
 
 from .model import GrowthVelocity, Height
@@ -8,12 +14,46 @@ from .model import GrowthVelocity, Height
 MIN_SPAN_DAYS = 182          # "at least 6 months apart"
 TARGET_SPAN_DAYS = 365.25    # a pair spanning about a year evens out seasonal variation in growth
 
+START_UNKNOWN_NOTE = ("the mecasermin start date is unknown, so the interval may include growth before "
+                      "treatment")
 
-def growth_velocity(heights: Sequence[Height]) -> GrowthVelocity:
+
+def growth_velocity(heights: Sequence[Height], *, prior_therapy: bool = False,
+                    treatment_start: date | None = None) -> GrowthVelocity:
     """From the most recent usable height and the earlier one whose distance in time is closest
-    to 12 months among those at least 182 days before it; (Δcm / Δdays) × 365.25."""
+    to 12 months among those at least 182 days before it; (Δcm / Δdays) × 365.25.
+
+    With prior mecasermin and a known `treatment_start`, both heights must be dated on or after
+    it. With prior mecasermin and no known start, the velocity is computed as without therapy and
+    `reason` carries a note that the start is unknown (a caveat: `cm_per_year` is still set).
+    """
     usable = sorted((h for h in heights if h.usable and h.date is not None and h.value is not None),
                     key=lambda h: h.date, reverse=True)
+    if treatment_start is not None:
+        return _on_treatment(usable, treatment_start)
+    velocity = _pair(usable)
+    if prior_therapy:
+        reason = f"{velocity.reason}; {START_UNKNOWN_NOTE}" if velocity.reason else START_UNKNOWN_NOTE
+        return GrowthVelocity(velocity.cm_per_year, velocity.start, velocity.end, reason)
+    return velocity
+
+
+def _on_treatment(usable: list[Height], start_date: date) -> GrowthVelocity:
+    on_treatment = [h for h in usable if h.date >= start_date]
+    velocity = _pair(on_treatment)
+    if velocity.cm_per_year is not None:
+        return velocity
+    count = len(on_treatment)
+    detail = f"{count} usable height{'s' if count != 1 else ''} on or after that date"
+    if count >= 2:
+        detail += f", {(on_treatment[0].date - on_treatment[-1].date).days} days apart at most"
+    return GrowthVelocity(None, velocity.start, velocity.end,
+                          "response not yet measurable: fewer than 6 months of heights on mecasermin since "
+                          f"{start_date.isoformat()} ({detail}; at least {MIN_SPAN_DAYS} days are needed)")
+
+
+def _pair(usable: list[Height]) -> GrowthVelocity:
+    """The velocity from newest-first usable heights, or the reason there is none."""
     if len(usable) < 2:
         return GrowthVelocity(None, usable[0] if usable else None, None,
                               f"{len(usable)} usable height{'s' if len(usable) != 1 else ''} on file; two are needed")

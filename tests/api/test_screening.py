@@ -67,6 +67,13 @@ def prior_mecasermin(status: str) -> dict:
     return order
 
 
+def active_somatropin() -> dict:
+    order = mecasermin_order(order_id="mr-gh")
+    order.update(status="active", authoredOn="2026-06-01",
+                 medicationCodeableConcept={"text": "somatropin 5 MG/1.5ML Cartridge [Genotropin]"})
+    return order
+
+
 # ----------------------------------------------------------------------------- discovery
 
 def test_discovery_lists_the_screens_with_their_own_prefetch(client):
@@ -172,6 +179,8 @@ def test_threshold_is_at_or_below_minus_2_25(client, sds, screened):
     pytest.param(lambda p: p.update(medications=fhir_bundle([prior_mecasermin("active")])), id="on mecasermin"),
     pytest.param(lambda p: p.update(medications=fhir_bundle([prior_mecasermin("completed")])), id="had mecasermin"),
     pytest.param(lambda p: p.update(medications=fhir_bundle([prior_mecasermin("on-hold")])), id="mecasermin on hold"),
+    pytest.param(lambda p: p.update(medications=fhir_bundle([active_somatropin()])), id="on growth hormone"),
+    pytest.param(lambda p: p.update(growth=growth(heights=(("h1", "2025-09-30", 96.0),))), id="height over a year old"),
 ])
 def test_not_screened(client, store, change):
     body = prefetch()

@@ -32,6 +32,7 @@ class Scenario:
     safety: str | None = None            # indicator of the safety card, when one is expected
     dose: str | None = None              # indicator of the dose card, when one is expected
     tests: tuple[str, ...] = ()          # ServiceRequest LOINC/CPT codes suggested
+    crd: tuple | None = None             # (pa-needed, doc-needed, doc-purpose) when not the usual for `covered`
 
 
 def observations(prefetch):
@@ -100,6 +101,9 @@ SCENARIOS = [
              change=both(drop_observations("w1"), add("observations", weight_observation("w0", "2025-01-10", 13.9)))),
     Scenario("no coverage on file: label policy, no systemAction", "meets-criteria", "info", None,
              change=set_key("coverage", fhir_bundle([]))),
+    Scenario("plan without a policy file: label checked, coverage conditional", "meets-criteria", "warning",
+             "conditional", change=set_key("coverage", fhir_bundle([coverage(payer="Regence BlueShield of Idaho")])),
+             crd=(None, None, None)),
     Scenario("legacy E34.3", "documentation-needed", "warning", "conditional",
              change=set_key("conditions", fhir_bundle([condition("c1", "E34.3", "Short stature due to endocrine disorder")])),
              order=mecasermin_order(reason=("E34.3", "Short stature due to endocrine disorder"))),
@@ -133,7 +137,7 @@ def card_of(cards, topic):
     return found[0] if found else None
 
 
-def check_crd(extension: dict, expected_covered: str):
+def check_crd(extension: dict, expected_covered: str, expected_codes: tuple | None = None):
     parts = {}
     for part in extension["extension"]:
         parts.setdefault(part["url"], []).append(part)
@@ -150,7 +154,7 @@ def check_crd(extension: dict, expected_covered: str):
         assert "reason" in parts
     expected = {"covered": ("auth-needed", "clinical", "withpa"), "conditional": ("auth-needed", "clinical", "withpa"),
                 "not-covered": (None, None, None), "indeterminate": (None, None, None)}[expected_covered]
-    assert (codes.get("pa-needed"), codes.get("doc-needed"), codes.get("doc-purpose")) == expected
+    assert (codes.get("pa-needed"), codes.get("doc-needed"), codes.get("doc-purpose")) == (expected_codes or expected)
 
 
 def assert_valid_r4(resource: dict):
@@ -201,7 +205,7 @@ def test_scenario(client, store, scenario, hook, mode):
         assert action["type"] == "update" and action["resource"]["id"] == scenario.order["id"]
         assert_valid_r4(action["resource"])
         (extension,) = [e for e in action["resource"]["extension"] if e["url"] == EXTENSION_URL]
-        check_crd(extension, scenario.covered)
+        check_crd(extension, scenario.covered, scenario.crd)
 
     (row,) = store.query("SELECT determination, card_uuids FROM audit")
     assert row[0] == scenario.determination
@@ -275,3 +279,17 @@ def test_dose_in_pills_asks_for_mg_not_for_a_weight(client):
     assert "State the dose in mg" in dose["detail"] and "Record a current weight" not in dose["detail"]
     assert "suggestions" not in dose
     assert dose["detail"].count("cannot be checked") == 1
+
+
+def test_route_and_dose_suggestions_carry_each_others_fix(client):
+    body, _ = request_for(Scenario("", "", "", None, order=mecasermin_order(dose_mg=3.0, route_code="47625008",
+                                                                           route="Intravenous route")),
+                          "order-sign", "prefetch")
+    cards = client.post(SERVICES["order-sign"], json=body).get_json()["cards"]
+    updates = [a["resource"] for c in cards for s in c.get("suggestions", []) for a in s["actions"]
+               if a["type"] == "update"]
+    assert len(updates) == 2
+    for resource in updates:
+        dosage = resource["dosageInstruction"][0]
+        assert dosage["route"]["coding"][0]["code"] == "34206005"
+        assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1.8
