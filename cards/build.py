@@ -30,6 +30,8 @@ def _card(kind: str, summary: str, detail: str, indicator: str, source: dict, **
     body.update({k: v for k, v in extra.items() if v})
     if body.get("suggestions"):
         body.setdefault("selectionBehavior", "at-most-one")
+    else:
+        body.pop("selectionBehavior", None)     # CDS Hooks: only alongside suggestions
     return Card(kind, body)
 
 
@@ -94,7 +96,8 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
     elif dose.status == "unknown" and dose.dose_mg is not None and record.patient:   # the weight is what is missing
         options.append(s.suggestion(text.MISSING_TEST_TITLES["weight"], [
             s.create_test_action("weight", record.patient.reference, order.get("requester"), order_reference)]))
-    indicator = "critical" if dose.status == "above-maximum" else "warning"
+    critical = dose.status == "above-maximum" or any(f.severity == "critical" for f in frequency)
+    indicator = "critical" if critical else "warning"
     return _card("dose", text.dose_summary(dose, bool(frequency)), text.dose_detail(dose, frequency), indicator,
                  _label_source("off-guideline", "Off Guideline"), suggestions=options,
                  overrideReasons=_override(text.OVERRIDE_REASONS_DOSE))

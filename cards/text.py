@@ -100,7 +100,7 @@ def evidence_line(evidence) -> str:
         scores.append(f"centile {fmt_centile(evidence.centile)}")
     if scores:
         parts.append(f"({', '.join(scores)})")
-    if evidence.date or evidence.kind != "diagnosis":
+    if evidence.date:
         parts.append(f"on {fmt_date(evidence.date)}")
     if evidence.note:
         parts.append(f"— {evidence.note}")
@@ -215,14 +215,24 @@ def headline(message: str) -> str:
 
 
 def safety_summary(findings) -> str:
+    """'Mecasermin contraindicated: closed epiphyses, history of malignancy' — every critical
+    finding by its short title, as many as fit."""
     critical = [f for f in findings if f.severity == "critical"]
-    if critical:
-        first = headline(critical[0].message)
-        more = f" (+{len(critical) - 1} more)" if len(critical) > 1 else ""
-        summary = f"Mecasermin contraindicated: {first}{more}"
-    else:
-        summary = f"Mecasermin: {len(findings)} safety point(s) to review before prescribing"
-    return summary if len(summary) < 140 else summary[:136].rstrip() + "…"
+    if not critical:
+        return _short(f"Mecasermin: {len(findings)} safety point(s) to review before prescribing")
+    titles = [_title(f) for f in critical]
+    prefix = "Mecasermin contraindicated: "
+    for shown in range(len(titles), 0, -1):
+        rest = len(titles) - shown
+        summary = prefix + ", ".join(titles[:shown]) + (f" (+{rest} more)" if rest else "")
+        if len(summary) < 140:
+            return summary
+    return _short(prefix + titles[0])
+
+
+def _title(finding) -> str:
+    title = getattr(finding, "title", None) or headline(finding.message)
+    return title[:1].lower() + title[1:] if title[:2] != title[:2].upper() else title
 
 
 def finding_lines(findings) -> list[str]:
@@ -257,7 +267,7 @@ DOSE_SUMMARY = {
 def dose_summary(dose, frequency_problem: bool) -> str:
     key = dose.status if dose.status in DOSE_SUMMARY and dose.status != "ok" else "frequency"
     mg_per_kg = fmt_number(round(dose.mg_per_kg, 3)) if dose.mg_per_kg is not None else "?"
-    return DOSE_SUMMARY[key].format(mg_per_kg=mg_per_kg)
+    return _short(DOSE_SUMMARY[key].format(mg_per_kg=mg_per_kg))
 
 
 def dose_detail(dose, other_findings) -> str:

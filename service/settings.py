@@ -57,7 +57,7 @@ class Settings:
     fhir_retries: int = _setting(
         "CDS_FHIR_RETRIES", 2, int, "Retries of a FHIR request answered 429/502/503/504 (with back-off).")
     fhir_max_pages: int = _setting(
-        "CDS_FHIR_MAX_PAGES", 5, int, "Most `Bundle.link[next]` pages followed per search.")
+        "CDS_FHIR_MAX_PAGES", 5, int, "Most pages read per FHIR search: the first plus its `Bundle.link[next]` pages.")
     fhir_max_response_bytes: int = _setting(
         "CDS_FHIR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, int,
         "Largest FHIR response body read; a larger one is a technical gap.")
@@ -77,7 +77,8 @@ class Settings:
         "CDS_DEFAULT_POLICY", "fda-label", str, "Policy id used when no Coverage payer matches a policy.")
     rxnorm_codes: tuple[str, ...] = _setting(
         "CDS_RXNORM_CODES", (), _csv,
-        "RxNorm codes that also identify mecasermin (unverified offline, so empty by default; never used alone).")
+        "RxNorm codes that also identify mecasermin. The RXCUIs could not be verified offline, so the list is "
+        "empty by default; text, NDC and HCPCS matching always apply.")
     database_url: str = _setting(
         "CDS_DATABASE_URL", "sqlite:///var/mecasermin-cds.sqlite3", str,
         "Where feedback and the audit log are stored (`sqlite:///relative/path` or `sqlite:////absolute/path`).")
@@ -144,6 +145,16 @@ class Settings:
             raise SettingsError("FHIR timeouts and deadline must be positive")
         if self.smart_session_lifetime <= 0 or self.smart_launch_timeout <= 0:
             raise SettingsError("CDS_SMART_SESSION_LIFETIME and CDS_SMART_LAUNCH_TIMEOUT must be positive")
+        from service.security.fhir_allowlist import check_allowlist   # here: security imports settings
+
+        try:   # a typo would otherwise silently stop every FHIR fetch
+            check_allowlist(self.fhir_allowlist)
+        except ValueError as exc:
+            raise SettingsError(f"CDS_FHIR_ALLOWLIST: {exc}") from None
+        if self.auth_mode == "required" and not self.audit_hash_key:
+            # Kept beside the hashes, a generated key would let whoever holds the database file
+            # recover patient ids by trying likely ones.
+            raise SettingsError("CDS_AUTH_MODE=required (production) needs CDS_AUDIT_HASH_KEY, kept outside the database")
 
     @property
     def database_path(self) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,34 @@ def _json_path(parts: Any, prefix: str) -> str:
     return path
 
 
+MAX_VIOLATIONS = 20
+
+
 def violations(name: str, instance: Any, prefix: str = "$") -> list[SchemaViolation]:
-    """Every violation of schema `name`, most specific first, as (path, rule)."""
-    found = []
-    for error in sorted(validator(name).iter_errors(instance), key=lambda e: (-len(e.absolute_path), str(e.path))):
-        found.append(SchemaViolation(_json_path(error.absolute_path, prefix), f"{error.validator}: {error.message[:300]}"))
-    return found
+    """Up to 20 violations of schema `name`, most specific first, as (path, rule).
+
+    Only the first 20 are generated: a body with a million bad items must not cost a million errors.
+    """
+    errors = list(islice(validator(name).iter_errors(instance), MAX_VIOLATIONS))
+    errors.sort(key=lambda e: (-len(e.absolute_path), str(e.path)))
+    return [SchemaViolation(_json_path(e.absolute_path, prefix), _rule(e)) for e in errors]
+
+
+def _rule(error) -> str:
+    """The failed rule in words, built from the schema, never from the value: a 400 must not echo
+    a token that was sent in the wrong place."""
+    keyword, expected = error.validator, error.validator_value
+    if keyword == "required":
+        missing = [p for p in expected if isinstance(error.instance, dict) and p not in error.instance]
+        return f"required: missing {', '.join(repr(p) for p in missing) or 'a required property'}"
+    wording = {"type": "must be of type", "enum": "must be one of", "const": "must equal", "pattern": "must match",
+               "format": "must be a valid", "minLength": "must have at least this many characters:",
+               "maxLength": "must have at most this many characters:", "minItems": "must have at least this many items:",
+               "maxItems": "must have at most this many items:", "minimum": "must be at least",
+               "maximum": "must be at most", "minProperties": "must have at least this many properties:",
+               "dependentRequired": "needs these properties alongside:"}
+    if keyword in wording:
+        return f"{keyword}: {wording[keyword]} {json.dumps(expected)[:200]}"
+    if keyword == "additionalProperties":
+        return "additionalProperties: a property is not allowed here"
+    return f"{keyword}: the value does not match the schema"

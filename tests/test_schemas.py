@@ -79,3 +79,29 @@ def test_feedback_schema():
     bad = {"feedback": [{"card": "c1", "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:00:00Z",
                          "overrideReason": {"reason": {"code": "x"}}}]}
     assert violations("feedback.schema.json", bad)
+
+
+def test_a_400_never_echoes_the_offending_value():
+    body = order_select_request()
+    body.update(fhirServer="http://127.0.0.1:9/fhir", fhirAuthorization="Bearer SECRET-TOKEN-abc")
+    rules = " ".join(v.rule for v in violations("cds-request.schema.json", body))
+    assert "SECRET" not in rules and "must be of type" in rules
+
+
+def test_at_most_twenty_violations_are_reported():
+    context = order_select_request()["context"]
+    context["selections"] = ["not a reference"] * 100_000
+    assert len(violations("order-select-context.schema.json", context)) == 20
+
+
+@pytest.mark.parametrize("patient_id", ["..", "."])
+def test_dot_ids_are_rejected(patient_id):
+    context = order_select_request()["context"]
+    context["patientId"] = patient_id
+    assert "$.patientId" in paths("order-select-context.schema.json", context)
+
+
+def test_draft_orders_need_an_id():
+    context = order_sign_request()["context"]
+    del context["draftOrders"]["entry"][0]["resource"]["id"]
+    assert "$.draftOrders.entry[0].resource" in paths("order-sign-context.schema.json", context)

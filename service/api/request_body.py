@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -28,7 +29,7 @@ def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
         raise ApiError(400, "invalid-json", f"The body is not UTF-8 (byte {exc.start}).") from None
     _check_depth(text, max_depth)
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid-json",
                        f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
@@ -38,6 +39,13 @@ def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
 
 def _too_large(max_bytes: int) -> ApiError:
     return ApiError(413, "payload-too-large", f"The body is larger than the limit of {max_bytes} bytes.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"The body is not valid JSON for this service: the number {text[:40]} is out of range.")
+    return value
 
 
 def _reject_constant(name: str) -> Any:

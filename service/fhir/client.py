@@ -77,7 +77,7 @@ class FhirClient:
             pages = []
             next_url = _next_link(body)
             while next_url and len(pages) + 1 < self.settings.fhir_max_pages:
-                if not _same_origin(next_url, base_url):
+                if not _under_base(next_url, base_url):
                     break
                 page = self._get_json(next_url, token, deadline)
                 pages.append(page)
@@ -170,6 +170,9 @@ def _next_link(body: Any) -> str | None:
     return None
 
 
-def _same_origin(url: str, base_url: str) -> bool:
+def _under_base(url: str, base_url: str) -> bool:
+    """A next link is followed only below the allowlisted base: the bearer token goes nowhere else."""
     a, b = urlsplit(url), urlsplit(base_url)
-    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+    base_path = b.path.rstrip("/") + "/"
+    return ((a.scheme, a.netloc) == (b.scheme, b.netloc) and a.path.startswith(base_path)
+            and "/../" not in a.path + "/" and not a.username and not a.password)

@@ -2,12 +2,14 @@
 
 A result such as IGF-1 "<15 ng/mL" says only that the true value lies below 15. Compared with a
 criterion, the answer is `met` when every value in that interval satisfies it, `not_met` when none
-does, and `unknown` when the bound cannot decide. Scores are rounded to 2 decimals before comparing,
-so the decision agrees with the value shown to the clinician.
+does, and `unknown` when the bound cannot decide. Values are compared unrounded (an age of 1.997 years
+is under 2); rounding is for display only, and `format_against` shows a value with enough decimals
+that the shown number never lands on the other side of the threshold (12.99 is not shown as "13").
 """
 from __future__ import annotations
 
 import math
+from datetime import date
 from statistics import NormalDist
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
@@ -34,10 +36,15 @@ def _satisfied(x: float, op: str, threshold: float) -> bool:
     return {"<": x < threshold, "<=": x <= threshold, ">": x > threshold, ">=": x >= threshold}[op]
 
 
-def compare(value: float, comparator: str | None, op: str, threshold: float, digits: int = 2) -> str:
-    """met / not_met / unknown for 'true value `op` threshold' given `value` with `comparator`."""
-    value = round(value, digits)
-    threshold = round(threshold, digits)
+# Only binary floating-point noise is removed before comparing (e.g. -3.0000000000000004).
+_NOISE_DIGITS = 9
+
+
+def compare(value: float, comparator: str | None, op: str, threshold: float) -> str:
+    """met / not_met / unknown for 'true value `op` threshold' given `value` with `comparator`.
+    The values are compared as they are, not rounded for display."""
+    value = round(value, _NOISE_DIGITS)
+    threshold = round(threshold, _NOISE_DIGITS)
     low, low_closed, high, high_closed = _interval(value, comparator)
     if low == high:
         return MET if _satisfied(value, op, threshold) else NOT_MET
@@ -77,6 +84,35 @@ def format_number(value: float | None, digits: int = 2) -> str:
         return "?"
     text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def format_against(value: float | None, op: str | None, threshold: float | None, digits: int = 1,
+                   max_digits: int = 4) -> str:
+    """`value` with `digits` decimals (fewer when exact: 13.0 → '13'), but with more decimals when the
+    rounded figure would fall on the other side of `op threshold` than the value itself
+    (12.99 against < 13 → '12.99', not '13')."""
+    if value is None:
+        return "?"
+    if op is None or threshold is None:
+        return format_number(value, digits)
+    truth = _satisfied(round(value, _NOISE_DIGITS), op, threshold)
+    for n in range(digits, max_digits + 1):
+        text = format_number(value, n)
+        if _satisfied(float(text), op, threshold) == truth:
+            return text
+    return repr(round(value, _NOISE_DIGITS))
+
+
+def format_age(years: float, *, birth_date: date | None = None, today: date | None = None) -> str:
+    """'1 y 11 mo' under 3 years (whole months, never rounded up), else '6.4 years'."""
+    if years >= 3:
+        return f"{format_number(years, 1)} years"
+    if birth_date is not None and today is not None:
+        months = (today.year - birth_date.year) * 12 + (today.month - birth_date.month) - (today.day < birth_date.day)
+    else:
+        months = math.floor(round(years * 12, 6))
+    months = max(months, 0)
+    return f"{months // 12} y {months % 12} mo"
 
 
 def format_centile(centile: float) -> str:

@@ -7,11 +7,12 @@ dated before the first mecasermin therapy (no stale-data rule: baseline values a
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from service.policy.compare import (MET, NOT_MET, UNKNOWN, centile_from_sds, compare, comparator_text,
-                                    format_centile, format_number, sds_from_centile)
+from service.policy.compare import (MET, NOT_MET, UNKNOWN, centile_from_sds, compare, comparator_text, format_against,
+                                    format_age, format_centile, format_number, sds_from_centile)
 from service.policy.context import Context, measurement_evidence, months_between
 from service.policy.decision import Criterion, Evidence
 
@@ -29,6 +30,7 @@ class Candidate:
     comparator: str | None
     evidence: Evidence
     rank: int = 0                 # lower wins on the same date (reported scores before computed ones)
+    reference_range: tuple[float, float, str] | None = None   # IGF-1: (low, high, unit) of the lab range
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,10 @@ def _unknown(spec, ctx, basis, evidence, explanation, documentation, missing_tes
 
 
 def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate], str],
-           op: str | None = None, threshold: float | None = None, note: str | None = None) -> Criterion:
-    """Compare the selected candidate with the threshold and phrase the outcome."""
+           op: str | None = None, threshold: float | None = None, note: str | None = None,
+           unknown_note: Callable[[Candidate], str | None] | None = None) -> Criterion:
+    """Compare the selected candidate with the threshold and phrase the outcome. `note` is added when
+    the criterion is not met; `unknown_note` (given the candidate) when a bound cannot decide."""
     if op is None:
         op, threshold = spec.get("op"), spec.get("threshold")
     missing_test = spec.get("missing_test")
@@ -134,7 +138,10 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
         explanation = f"{shown} does not meet the limit ({limit})."
     else:
         explanation = f"{shown} is a bound that cannot show whether the value is {limit}."
-    if note and status != MET:
+        extra = unknown_note(chosen) if unknown_note else None
+        if extra:
+            explanation += f" {extra}"
+    if note and status == NOT_MET:
         explanation += f" {note}"
     if status == UNKNOWN:
         return _unknown(spec, ctx, basis, evidence, explanation, "A result reported as an exact number.", missing_test)
@@ -175,10 +182,10 @@ def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
     return candidates, skipped
 
 
-def _describe_height(c: Candidate) -> str:
+def _describe_height(c: Candidate, op: str | None = None, threshold: float | None = None) -> str:
     centile = c.evidence.centile if c.evidence.centile is not None else centile_from_sds(c.score)
     measured = f"{format_number(c.evidence.value, 1)} cm, " if c.evidence.kind == "height" else ""
-    return (f"Height {measured}SDS {comparator_text(c.comparator)}{format_number(c.score)} "
+    return (f"Height {measured}SDS {comparator_text(c.comparator)}{format_against(c.score, op, threshold, 2)} "
             f"(centile {format_centile(centile)}) on {c.date.isoformat()}")
 
 
@@ -189,7 +196,8 @@ def height_sds(spec, ctx: Context, basis: str) -> Criterion:
     amb = spec.get("ambiguity")
     if selection.chosen and amb and amb["low"] <= round(selection.chosen.score, 2) <= amb["high"]:
         note = amb["note"]
-    return _judge(spec, ctx, basis, selection, _describe_height, note=note)
+    return _judge(spec, ctx, basis, selection, lambda c: _describe_height(c, spec.get("op"), spec.get("threshold")),
+                  note=note)
 
 
 # -------------------------------------------------------------------------------------- IGF-1
@@ -204,7 +212,9 @@ def _igf1_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
             continue
         ref = (f"SDS from the reference range {format_number(r.range_low)}–{format_number(r.range_high)} {r.unit}"
                if r.range_low is not None and r.range_high is not None else "SDS as computed at extraction")
-        candidates.append(Candidate(r.date, sds, r.comparator, measurement_evidence(r, sds=sds, note=ref), 1))
+        has_range = r.range_low is not None and r.range_high is not None
+        candidates.append(Candidate(r.date, sds, r.comparator, measurement_evidence(r, sds=sds, note=ref), 1,
+                                    (r.range_low, r.range_high, r.unit) if has_range else None))
     for s in ctx.record.igf1_scores:
         if not s.usable or s.value is None or s.date is None:
             skipped.append(measurement_evidence(s))
@@ -214,18 +224,47 @@ def _igf1_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
     return candidates, skipped
 
 
-def _describe_igf1(c: Candidate) -> str:
+def _describe_igf1(c: Candidate, op: str | None = None, threshold: float | None = None) -> str:
     e = c.evidence
     value = (f"IGF-1 {comparator_text(e.comparator)}{format_number(e.value, 1)} {e.unit}, "
              if e.kind == "igf1" else "IGF-1 ")
     bound = "at most " if c.comparator in ("<", "<=") else "at least " if c.comparator in (">", ">=") else ""
-    return f"{value}SDS {bound}{format_number(c.score)} on {c.date.isoformat()}"
+    return f"{value}SDS {bound}{format_against(c.score, op, threshold, 2)} on {c.date.isoformat()}"
+
+
+def igf1_value_at_sds(low: float, high: float, sds: float) -> float | None:
+    """The IGF-1 concentration at `sds` for a reference range read as ±2 SD of the log values (spec §3)."""
+    if low <= 0 or high <= low:
+        return None
+    mid = (math.log(low) + math.log(high)) / 2
+    sd = (math.log(high) - math.log(low)) / 4
+    return math.exp(mid + sds * sd)
+
+
+def _igf1_unknown_note(spec) -> Callable[[Candidate], str | None]:
+    """For a '<x' result that cannot decide: the value is below the lab's reporting limit, and what the
+    threshold SDS corresponds to for the reference range, when it can be computed."""
+    def note(c: Candidate) -> str | None:
+        if c.comparator not in ("<", "<="):
+            return None
+        threshold = spec.get("threshold")
+        text = "The result is below the laboratory's reporting limit, so its exact SDS is not known."
+        if threshold is not None and c.reference_range is not None:
+            low, high, unit = c.reference_range
+            at = igf1_value_at_sds(low, high, threshold)
+            if at is not None:
+                text += (f" For the reference range {format_number(low)}–{format_number(high)} {unit}, "
+                         f"{format_number(threshold, 1)} SD corresponds to about {format_number(at, 1)} {unit}; "
+                         f"a result reported to that level would settle it.")
+        return text
+    return note
 
 
 def igf1_sds(spec, ctx: Context, basis: str) -> Criterion:
     candidates, skipped = _igf1_candidates(ctx)
     selection = _select(ctx, spec, basis, candidates, skipped, "IGF-1 with an SDS (reference range or z-score)", "igf1")
-    return _judge(spec, ctx, basis, selection, _describe_igf1, note=spec.get("note") if selection.chosen else None)
+    return _judge(spec, ctx, basis, selection, lambda c: _describe_igf1(c, spec.get("op"), spec.get("threshold")),
+                  note=spec.get("note"), unknown_note=_igf1_unknown_note(spec))
 
 
 # ----------------------------------------------------------------------------------------- GH
@@ -292,7 +331,8 @@ def bone_age(spec, ctx: Context, basis: str) -> Criterion:
     limit = spec[sex]
 
     def describe(c: Candidate) -> str:
-        return f"Bone age {comparator_text(c.comparator)}{format_number(c.score, 1)} y ({sex}) on {c.date.isoformat()}"
+        shown = format_against(c.score, limit.get("op"), limit.get("threshold"), 1)
+        return f"Bone age {comparator_text(c.comparator)}{shown} y ({sex}) on {c.date.isoformat()}"
 
     if limit["threshold"] is None and selection.chosen is not None:
         return _unknown(spec, ctx, basis, (selection.chosen.evidence,) + selection.skipped,
@@ -337,10 +377,12 @@ def age(spec, ctx: Context, basis: str) -> Criterion:
     if patient is None or patient.age_years is None:
         return _unknown(spec, ctx, "current", [], "The patient's birth date is not on file.",
                         "The patient's birth date.", None)
-    evidence = Evidence(kind="age", value=round(patient.age_years, 2), unit="years", date=ctx.today,
-                        reference=patient.reference, note=f"born {patient.birth_date.isoformat()}" if patient.birth_date else None)
+    shown = format_age(patient.age_years, birth_date=patient.birth_date, today=ctx.today)
+    evidence = Evidence(kind="age", value=round(patient.age_years, 4), unit="years", date=ctx.today,
+                        reference=patient.reference, display=shown,
+                        note=f"born {patient.birth_date.isoformat()}" if patient.birth_date else None)
     selection = Selection(Candidate(ctx.today, patient.age_years, None, evidence), (), None)
-    return _judge(spec, ctx, "current", selection, lambda c: f"Age {format_number(c.score, 1)} years")
+    return _judge(spec, ctx, "current", selection, lambda c: f"Age {shown}")
 
 
 EVALUATORS: dict[str, Callable[[Mapping[str, Any], Context, str], Criterion]] = {

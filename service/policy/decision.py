@@ -99,6 +99,7 @@ class LabelFinding:
     category: str                    # contraindication | warning | dose | interaction | monitoring
     message: str
     evidence: tuple[Evidence, ...] = ()
+    title: str | None = None         # a few words for card summaries, e.g. "Allergy to benzyl alcohol"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Rules (clinical spec §4):
 - The order's reasonCode/reasonReference says what is treated. Reasons that are non-specific
   (R62.52, E34.30, …) or unrecognised say nothing, and the recorded active Conditions are read instead.
 - E34.321 / SNOMED 38196001 (or the policy's text patterns) qualify. SNOMED 71003000 qualifies only
-  when neutralising anti-GH antibodies are documented (text on any diagnosis); otherwise unknown.
+  when neutralising anti-GH antibodies are documented (text on any diagnosis; a negated mention such
+  as "anti-GH antibodies not detected" or "no neutralizing antibodies" does not count); otherwise unknown.
 - Legacy E34.3 alone leaves the diagnosis unknown and suggests E34.321; E34.30, R62.52 and the
   other non-specific codes do not establish it either.
 - A qualifying code recorded as provisional, differential or unconfirmed leaves the diagnosis unknown.

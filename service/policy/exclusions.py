@@ -1,16 +1,20 @@
 """Exclusions: not medically necessary / investigational uses, read the way the clinical spec says.
 
 For each exclusion rule of the policy (roles from the policy file):
-- combination (e.g. somatropin): an active order or statement → does not meet, always.
+- combination (e.g. somatropin): an active order or statement → does not meet, always (and the
+  reason says to discontinue the somatropin order before signing if it is being stopped).
 - cause / indication on the order's reasons: → does not meet; but when the order also gives a
   qualifying diagnosis → documentation needed (the plan will ask which is treated).
 - cause recorded as an active Condition or active medication (not on the order):
-  beside a qualifying (or possibly qualifying) diagnosis → documentation needed (the plan will ask
-  why the deficiency is primary); with no such diagnosis → does not meet (it is the only explanation
+  beside a qualifying (or possibly qualifying) diagnosis → documentation needed (secondary causes:
+  the plan will ask why the deficiency is primary rather than caused by it; other conditions such as
+  idiopathic short stature, Turner, Prader-Willi or Noonan syndrome: the plan will ask how severe
+  primary IGF-1 deficiency was established despite it); with no such diagnosis → does not meet (it is the only explanation
   of the short stature on file). An `indication` rule is never triggered by a mere Condition.
 Text patterns are not applied to the resources the diagnosis criterion itself recognised (so the
-display "isolated growth hormone deficiency type IA" of 71003000 is not read as GH deficiency), and a
-recorded cause that is only provisional, differential or unconfirmed does not count.
+display "isolated growth hormone deficiency type IA" of 71003000 is not read as GH deficiency), negated
+mentions ("ISS ruled out", "not idiopathic short stature") never match, and a recorded cause that is
+only provisional, differential or unconfirmed does not count.
 """
 from __future__ import annotations
 
@@ -23,6 +27,18 @@ from service.record.model import Diagnosis
 
 DOES_NOT_MEET = "does-not-meet"
 DOCUMENTATION_NEEDED = "documentation-needed"
+# Exclusions that are conditions in their own right, not causes of a secondary IGF-1 deficiency.
+NOT_A_CAUSE = frozenset({"idiopathic-short-stature", "turner", "prader-willi", "noonan"})
+
+
+def lower_first(title: str) -> str:
+    """'Secondary IGF-1 deficiency — …' → 'secondary IGF-1 deficiency — …'; acronyms keep their case
+    ('AIDS-associated wasting'), and nothing else is lowered."""
+    first = title.split(" ", 1)[0]
+    letters = [c for c in first if c.isalpha()]
+    if len(letters) > 1 and all(c.isupper() for c in letters[:2]):
+        return title
+    return title[:1].lower() + title[1:]
 
 
 def _hits(rule: ExclusionRule, diagnoses, reading: DiagnosisReading) -> list[Diagnosis]:
@@ -41,7 +57,8 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
                 m = medications[0]
                 found.append(Exclusion(
                     rule.id, rule.kind, rule.title, DOES_NOT_MEET, "medication", m.text,
-                    f"Active {m.text} ({m.reference}) means mecasermin would be used together with it.",
+                    f"Active {m.text} ({m.reference}) means mecasermin would be used together with it. "
+                    f"If somatropin is being stopped, discontinue that order before signing.",
                     tuple(medication_evidence(x) for x in medications)))
             continue
         on_order = _hits(rule, reading.reasons, reading)
@@ -56,7 +73,7 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
             else:
                 found.append(Exclusion(
                     rule.id, rule.kind, rule.title, DOES_NOT_MEET, "order-reason", matched,
-                    f"The order is for {matched}: {rule.title.lower()} is {rule.kind.replace('-', ' ')} under this policy.",
+                    f"The order is for {matched}: {lower_first(rule.title)} is {rule.kind.replace('-', ' ')} under this policy.",
                     evidence))
             continue
         if rule.role != "cause":
@@ -67,14 +84,18 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
         matched = ", ".join([describe(d) for d in recorded] + [m.text for m in medications])
         evidence = tuple(diagnosis_evidence(d) for d in recorded) + tuple(medication_evidence(m) for m in medications)
         if may_qualify:
+            if rule.id in NOT_A_CAUSE:
+                why = (f"{matched} is also recorded; the plan will ask how severe primary IGF-1 deficiency was "
+                       f"established despite it.")
+            else:
+                why = (f"{matched} is recorded beside the IGF-1 deficiency diagnosis; the plan will ask why the "
+                       f"deficiency is primary rather than caused by it.")
             found.append(Exclusion(
-                rule.id, rule.kind, rule.title, DOCUMENTATION_NEEDED, "recorded", matched,
-                f"{matched} is recorded beside the IGF-1 deficiency diagnosis; the plan will ask why the "
-                f"deficiency is primary rather than caused by it.", evidence))
+                rule.id, rule.kind, rule.title, DOCUMENTATION_NEEDED, "recorded", matched, why, evidence))
         else:
             basis = "recorded" if reading.specific_reasons else "sole-diagnosis"
             found.append(Exclusion(
                 rule.id, rule.kind, rule.title, DOES_NOT_MEET, basis, matched,
-                f"{matched} is on file and no qualifying diagnosis is: {rule.title.lower()} is "
+                f"{matched} is on file and no qualifying diagnosis is: {lower_first(rule.title)} is "
                 f"{rule.kind.replace('-', ' ')} under this policy.", evidence))
     return tuple(found)

@@ -11,7 +11,7 @@ monitoring note. When FHIR queries failed, a warning says which checks are incom
 from __future__ import annotations
 
 from service.policy.codesets import describe
-from service.policy.compare import format_age, format_number
+from service.policy.compare import format_against, format_age, format_number
 from service.policy.context import Context, diagnosis_evidence, measurement_evidence, medication_evidence
 from service.policy.decision import Evidence, LabelFinding
 
@@ -155,7 +155,7 @@ def _bone_age_findings(ctx: Context, closed_found: bool) -> list[LabelFinding]:
         return []
     who = sex if sex in limits else "sex not recorded; the lower limit is used"
     return [LabelFinding("advanced-bone-age", WARNING, "warning",
-                         f"Bone age {format_number(latest.value, 1)} y on {latest.date.isoformat()} ({who}) is at or above "
+                         f"Bone age {format_against(latest.value, '>=', limit, 1)} y on {latest.date.isoformat()} ({who}) is at or above "
                          f"{format_number(limit)} y: confirm the epiphyses are open before treating.",
                          (measurement_evidence(latest),), title="Advanced bone age")]
 

@@ -151,6 +151,7 @@ class InteractionRule:
     severity: str
     category: str
     message: str
+    title: str | None = None
 
 
 @dataclass(frozen=True)

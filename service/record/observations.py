@@ -197,7 +197,7 @@ def _height(base: dict[str, Any], ctx: Context, resource: Mapping) -> Height:
 
 
 def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str]) -> Igf1:
-    low, high, range_reason = _reference_range(holder, value_units)
+    low, high, range_reason = _reference_range(holder, value_units, base.get("original_unit"))
     sds, sds_reason = None, None
     if not base["usable"]:
         sds_reason = "IGF-1 result not usable"
@@ -221,7 +221,8 @@ IGF1_PLAUSIBLE_LOW = (5.0, 400.0)
 IGF1_PLAUSIBLE_HIGH = (50.0, 1500.0)
 
 
-def _reference_range(holder: Mapping, value_units: list[str]) -> tuple[float | None, float | None, str | None]:
+def _reference_range(holder: Mapping, value_units: list[str],
+                     value_shown: str | None = None) -> tuple[float | None, float | None, str | None]:
     """The first referenceRange with a low and a high, both in ng/mL. A bound without its own unit
     is taken to be in the result's unit when the range this gives is plausible for IGF-1; a range
     given only as text ("60-300 ng/mL") is read too."""
@@ -250,9 +251,9 @@ def _reference_range(holder: Mapping, value_units: list[str]) -> tuple[float | N
         if low is None or high is None:
             return None, None, f"reference range unusable: {low_reason or high_reason}"
         if assumed and not _plausible_igf1_range(low, high):
-            shown = next((k for k in value_units), None) or "no unit"
+            shown = value_shown or next(iter(value_units), "no unit")
             return None, None, (f"reference range units unclear: the range {raw[0]:g}–{raw[1]:g} has no unit of its own, "
-                                f"and read in the result's unit ({shown}) it would be {low:g}–{high:g} ng/mL, "
+                                f"and read in the result's unit ({shown}) it would be {low:.0f}–{high:.0f} ng/mL, "
                                 f"which is not a plausible IGF-1 range")
         if not 0 < low < high:
             return low, high, f"reference range {low:g}–{high:g} ng/mL is not a positive interval"

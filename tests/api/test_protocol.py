@@ -188,3 +188,14 @@ def test_serve_refuses_unusable_auth_settings_before_starting(monkeypatch, capsy
     monkeypatch.delenv("CDS_TRUSTED_ISSUERS_FILE", raising=False)
     assert main(["serve", "--port", "1"]) == 2
     assert "CDS_TRUSTED_ISSUERS_FILE" in capsys.readouterr().err
+
+
+def test_non_finite_numbers_are_400(client):
+    body = json.dumps(order_select_request()).replace('"value": 0.8', '"value": 1e400', 1)
+    response = client.post(SELECT, data=body, content_type="application/json")
+    assert response.status_code == 400 and "out of range" in response.get_json()["message"]
+
+
+def test_no_selection_behavior_without_suggestions(client):
+    for card in client.post(SIGN, json=order_sign_request()).get_json()["cards"]:
+        assert ("selectionBehavior" in card) == ("suggestions" in card)

@@ -293,3 +293,21 @@ def test_route_and_dose_suggestions_carry_each_others_fix(client):
         dosage = resource["dosageInstruction"][0]
         assert dosage["route"]["coding"][0]["code"] == "34206005"
         assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1.8
+
+
+def test_three_times_daily_above_the_daily_maximum_is_a_critical_dose_card(client):
+    # 0.1 mg/kg three times a day = 0.3 mg/kg/day, above 2 × 0.12 mg/kg.
+    body, _ = request_for(Scenario("", "", "", None, order=mecasermin_order(dose_mg=1.5, per_day=3)),
+                          "order-sign", "prefetch")
+    dose = card_of(client.post(SERVICES["order-sign"], json=body).get_json()["cards"], "off-guideline")
+    assert dose["indicator"] == "critical"
+
+
+def test_safety_summary_names_each_contraindication_by_title(client):
+    body, _ = request_for(Scenario("", "", "", None, order=iv_order(), change=add(
+        "conditions", condition("c8", "Z85.830", "Personal history of malignant neoplasm of bone", status="resolved"))),
+        "order-select", "prefetch")
+    safety = card_of(client.post(SERVICES["order-select"], json=body).get_json()["cards"], "contraindication")
+    assert safety["summary"].startswith("Mecasermin contraindicated: ")
+    assert "malignan" in safety["summary"].lower() and "intravenous" in safety["summary"].lower()
+    assert len(safety["summary"]) < 140

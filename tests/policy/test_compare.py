@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.policy.codesets import icd10_entry_matches
-from service.policy.compare import centile_from_sds, compare, sds_from_centile
+from service.policy.compare import centile_from_sds, compare, format_against, format_age, sds_from_centile
 
 
 @pytest.mark.parametrize("value, comparator, op, threshold, expected", [
@@ -22,7 +22,10 @@ from service.policy.compare import centile_from_sds, compare, sds_from_centile
     (10.0, ">=", ">=", 10.0, "met"),
     (10.0, "<", ">=", 10.0, "not_met"),
     (10.0, "<=", ">=", 10.0, "unknown"),
-    (-2.999999, None, "<=", -3.0, "met"),     # rounded to 2 decimals as shown
+    (-2.999999, None, "<=", -3.0, "not_met"), # compared unrounded: just above -3
+    (-3.0000000000000004, None, "<=", -3.0, "met"),   # binary floating-point noise is ignored
+    (1.997, None, ">=", 2.0, "not_met"),      # age 1.997 y is under 2, even though it rounds to 2.00
+    (12.99, None, "<", 13.0, "met"),
 ])
 def test_compare(value, comparator, op, threshold, expected):
     assert compare(value, comparator, op, threshold) == expected
@@ -67,3 +70,24 @@ def test_centiles_of_the_spec():
 ])
 def test_icd10_entries(entry, code, expected):
     assert icd10_entry_matches(entry, code) is expected
+
+
+@pytest.mark.parametrize("value, op, threshold, digits, shown", [
+    (12.99, "<", 13, 1, "12.99"),       # never "13" beside "meets (< 13)"
+    (12.5, "<", 13, 1, "12.5"),
+    (13.0, "<", 13, 1, "13"),           # exact: no decimals
+    (14.96, ">=", 15, 1, "14.96"),
+    (-2.2501, "<", -2.25, 2, "-2.2501"),
+    (-3.95, "<=", -3.0, 2, "-3.95"),
+    (4.5, None, None, 1, "4.5"),
+])
+def test_display_never_rounds_across_the_threshold(value, op, threshold, digits, shown):
+    assert format_against(value, op, threshold, digits) == shown
+
+
+def test_ages_under_3_years_are_shown_in_years_and_months():
+    from datetime import date
+    assert format_age(1.997, birth_date=date(2023, 3, 5), today=date(2025, 3, 3)) == "1 y 11 mo"
+    assert format_age(1.997) == "1 y 11 mo"
+    assert format_age(2.5) == "2 y 6 mo"
+    assert format_age(6.45) in ("6.4 years", "6.5 years")

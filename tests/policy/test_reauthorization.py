@@ -19,7 +19,8 @@ def reauth_boy(*, latest_height: float = 116.6, bone_age: float = 7.4) -> Chart:
     chart.gh("gh-2023-11", "2023-11-20", 19.0)
     chart.bone_age("ba-2023-12", "2023-12-04", 5.8)
     chart.prior_mecasermin(START)
-    # on treatment
+    # on treatment (the velocity pairs heights measured on mecasermin only)
+    chart.height("ht-2024-03", "2024-03-04", 109.0)
     chart.igf1("igf1-2025-02", "2025-02-10", 140.0)             # normal on treatment: not a baseline value
     chart.height("ht-2025-02", "2025-02-10", latest_height)
     chart.weight("wt-2025-02", "2025-02-10", 21.0)
@@ -43,7 +44,7 @@ def test_reauthorization_with_good_response_meets_criteria(policies):
     assert igf1.evidence[0].reference == "Observation/igf1-2023-11"     # not the on-treatment 140 ng/mL
     assert any("during treatment" in (e.note or "") for e in igf1.evidence)
     velocity = decision.criterion("growth-velocity")
-    assert velocity.evidence[0].value == pytest.approx(7.82, abs=0.01)
+    assert velocity.evidence[0].value == pytest.approx(8.09, abs=0.01)     # 109.0 → 116.6 cm over 343 days
     assert velocity.evidence[0].unit == "cm/year"
     assert decision.dose.setting == "continuing" and decision.dose.status == "ok"
     assert "0.12 mg/kg step" in decision.dose.message
@@ -54,7 +55,7 @@ def test_reauthorization_fails_on_growth_velocity_below_2_5(policies):
 
     velocity = decision.criterion("growth-velocity")
     assert velocity.status == "not_met"
-    assert velocity.evidence[0].value == pytest.approx(1.91, abs=0.01)
+    assert velocity.evidence[0].value == pytest.approx(1.81, abs=0.01)
     assert decision.determination == "does-not-meet" and decision.sub_reason == "criteria-not-met"
 
 
@@ -87,12 +88,11 @@ def test_reauthorization_without_pre_treatment_igf1_is_unknown_and_no_test_can_s
     assert decision.determination == "documentation-needed"
 
 
-def test_reauthorization_with_a_stale_latest_height_cannot_show_current_velocity(policies):
+def test_reauthorization_without_a_recent_height_on_treatment_cannot_show_a_response(policies):
     chart = reauth_boy().drop("Observation/ht-2025-02").height("ht-2023-03", "2023-03-01", 104.4)
     decision = chart.decide(policies)
 
-    # a velocity can be computed (2023-03-01 → 2024-02-12), but its later height is over a year old
+    # pre-treatment heights (2023-03-01 → 2024-02-12) do not show a response; only 2024-03-04 is on treatment
     velocity = decision.criterion("growth-velocity")
     assert velocity.status == "unknown" and velocity.missing_test == "height"
-    assert "2024-02-12" in velocity.explanation and "more than 365 days old" in velocity.explanation
-    assert velocity.evidence[0].value == pytest.approx(4.62, abs=0.01)
+    assert "2024-02-19" in velocity.explanation and "not yet measurable" in velocity.explanation

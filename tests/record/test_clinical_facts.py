@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from service.policy.context import treatment_start as policy_treatment_start
 from tests.record import builders as b
 
 
@@ -277,6 +278,55 @@ def test_rxnorm_codes_are_passed_to_the_trigger(build):
     assert build(previous, rxnorm_codes=["999999"]).reauthorization
 
 
+# --- therapy dates and the treatment start --------------------------------------------------------
+
+INCRELEX = b.MECASERMIN_CONCEPT
+
+
+@pytest.mark.parametrize("resource, expected", [
+    # MedicationStatement: the period taken wins over when the statement was recorded
+    (b.medication_statement("ms1", dict(INCRELEX), route="subcutaneous", effective="2023-09-01",
+                            effectiveDateTime=b.DROP, effectivePeriod={"start": "2022-11-07", "end": "2023-11-07"},
+                            dateAsserted="2024-01-20"), "2022-11-07"),
+    (b.medication_statement("ms1", dict(INCRELEX), route="subcutaneous", effective="2022-11-07",
+                            dateAsserted="2024-01-20"), "2022-11-07"),
+    (b.medication_statement("ms1", dict(INCRELEX), route="subcutaneous", effective="2022-11",   # partial date
+                            dateAsserted="2024-01-20"), "2022-11-01"),
+    (b.medication_statement("ms1", dict(INCRELEX), route="subcutaneous", effectiveDateTime=b.DROP,
+                            dateAsserted="2024-01-20"), "2024-01-20"),                         # last resort
+    # MedicationRequest: authoredOn, else the start of the dispense validity period
+    (b.medication_request("mr1", dict(INCRELEX), route="subcutaneous", authored="2022-11-03",
+                          dispenseRequest={"validityPeriod": {"start": "2022-11-10", "end": "2023-11-10"}}), "2022-11-03"),
+    (b.medication_request("mr1", dict(INCRELEX), route="subcutaneous", authoredOn=b.DROP,
+                          dispenseRequest={"validityPeriod": {"start": "2022-11-10", "end": "2023-11-10"}}), "2022-11-10"),
+    (b.medication_request("mr1", dict(INCRELEX), route="subcutaneous", authoredOn=b.DROP), None),
+])
+def test_therapy_date_prefers_when_it_was_taken(build, resource, expected):
+    record = build(resource)
+    (m,) = record.medications
+    assert m.category == "mecasermin"
+    assert (m.date.isoformat() if m.date else None) == expected
+    assert (record.treatment_start.isoformat() if record.treatment_start else None) == expected
+
+
+def test_treatment_start_is_the_earliest_prior_mecasermin(build):
+    renewal = b.medication_request("mr-2024", dict(INCRELEX), status="active", route="subcutaneous", authored="2024-02-01")
+    first = b.medication_statement("ms-2022", dict(INCRELEX), status="completed", route="subcutaneous",
+                                   effectiveDateTime=b.DROP, effectivePeriod={"start": "2022-11-07", "end": "2023-02-01"},
+                                   dateAsserted="2023-02-01")
+    somatropin = b.medication_request("mr-gh", "Genotropin 12 MG Cartridge", status="stopped", authored="2020-05-01")
+    order = b.mecasermin_order()
+    record = build(renewal, first, somatropin, order=order)
+    assert record.treatment_start == date(2022, 11, 7)
+    assert policy_treatment_start(record) == record.treatment_start     # the policy layer's reading agrees
+
+
+def test_no_treatment_start_without_prior_mecasermin(build):
+    record = build(b.medication_request("mr-gh", "Genotropin 12 MG Cartridge", authored="2020-05-01"),
+                   order=b.mecasermin_order())
+    assert record.treatment_start is None and not record.reauthorization
+
+
 # --- epiphyses ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, status", [
@@ -302,6 +352,39 @@ def test_epiphyses_in_report_conclusion(build, text, status):
 ])
 def test_hedged_or_absent_phrases_give_no_evidence(build, text):
     assert build(b.diagnostic_report("dr1", "2024-02-01", text)).epiphyses == ()
+
+
+@pytest.mark.parametrize("text", [
+    # a hedge after the phrase: closure is not complete
+    "Bone age 14 years 6 months (Greulich and Pyle). Epiphyseal closure is nearly complete.",
+    "Epiphyseal closure is almost complete at the distal radius.",
+    "Epiphyseal fusion appears to be nearly complete.",
+    "Epiphyseal fusion is incomplete.",
+    "Epiphyseal fusion in progress at the distal ulna.",
+    "The growth plates are partially fused.",
+    "Growth plates: partially fused.",
+    "Distal radial and ulnar epiphyses closing.",
+    "Near-complete epiphyseal fusion.",
+])
+def test_hedge_after_the_phrase_gives_no_closed_evidence(build, text):
+    epiphyses = build(b.diagnostic_report("dr1", "2024-02-01", text)).epiphyses
+    assert all(e.status != "closed" for e in epiphyses)
+
+
+@pytest.mark.parametrize("text, status", [
+    # structured report lines: a colon or a dash between the growth plates and the finding
+    ("FINDINGS:\nBone age: 16 years.\nGrowth plates: closed.", "closed"),
+    ("Epiphyses - fused.", "closed"),
+    ("Epiphyses \u2013 fused.", "closed"),
+    ("Physes: fused", "closed"),
+    ("Growth plates: open.", "open"),
+    ("Epiphyses: open", "open"),
+    ("Growth plates: not fused.", "open"),
+    ("Epiphyseal closure is complete.", "closed"),
+])
+def test_report_lines_with_a_colon_or_dash(build, text, status):
+    (e,) = build(b.diagnostic_report("dr1", "2024-02-01", text)).epiphyses
+    assert e.status == status and e.reference == "DiagnosticReport/dr1"
 
 
 def test_epiphyses_in_observation_note_and_condition(build):

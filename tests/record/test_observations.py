@@ -121,6 +121,46 @@ def test_igf1_range_bound_without_unit_takes_the_value_unit(build):
     assert i.range_low == pytest.approx(59.97, abs=0.01) and i.sds == pytest.approx(-4.18, abs=0.01)
 
 
+@pytest.mark.parametrize("value, unit, reference_range, low, high, sds, reason_part", [
+    # nmol/L result, bounds without a unit that are ng/mL numbers: 57–316 "nmol/L" = 436–2417 ng/mL, absurd
+    (3.27, "nmol/L", [{"low": {"value": 57}, "high": {"value": 316}}], None, None, None,
+     "reference range units unclear"),
+    (3.27, "nmol/L", [{"text": "57-316"}], None, None, None, "reference range units unclear"),
+    # nmol/L result with nmol/L numbers and no unit: 7.84–39.22 nmol/L = 60–300 ng/mL, plausible
+    (3.27, "nmol/L", [{"low": {"value": 7.84}, "high": {"value": 39.22}}], 59.97, 300.0, -4.18, None),
+    (3.27, "nmol/L", [{"text": "7.84 - 39.22"}], 59.97, 300.0, -4.18, None),
+    # ng/mL result, bounds without a unit
+    (25.0, "ng/mL", [{"low": {"value": 60}, "high": {"value": 300}}], 60.0, 300.0, -4.18, None),
+    (25.0, "ng/mL", [{"low": {"value": 0.5}, "high": {"value": 3}}], None, None, None, "reference range units unclear"),
+    (25.0, "ng/mL", [{"low": {"value": 600}, "high": {"value": 3000}}], None, None, None, "reference range units unclear"),
+    # one bound with a unit, one without (read in the result's unit, then checked)
+    (25.0, "ng/mL", [{"low": b.quantity(60, "ng/mL"), "high": {"value": 300}}], 60.0, 300.0, -4.18, None),
+    # bounds with their own unit are not second-guessed
+    (3.27, "nmol/L", [{"low": b.quantity(57, "ng/mL"), "high": b.quantity(316, "ng/mL")}], 57.0, 316.0, None, None),
+])
+def test_igf1_range_bounds_without_a_unit_must_be_plausible(build, value, unit, reference_range, low, high, sds,
+                                                           reason_part):
+    resource = b.igf1("i1", "2024-01-05", value, unit=unit, low=None)
+    resource["referenceRange"] = reference_range
+    (i,) = build(resource).igf1
+    assert i.usable
+    if reason_part:
+        assert i.sds is None and i.range_low is None and i.range_high is None and reason_part in i.sds_reason
+    else:
+        assert i.range_low == pytest.approx(low, abs=0.01) and i.range_high == pytest.approx(high, abs=0.01)
+        assert i.sds_reason is None
+        if sds is not None:
+            assert i.sds == pytest.approx(sds, abs=0.01)
+
+
+def test_igf1_range_units_unclear_names_the_numbers(build):
+    resource = b.igf1("i1", "2024-01-05", 3.27, unit="nmol/L", low=None)
+    resource["referenceRange"] = [{"low": {"value": 57}, "high": {"value": 316}, "text": "57-316"}]
+    (i,) = build(resource).igf1
+    assert i.sds_reason == ("reference range units unclear: the range 57–316 has no unit of its own, and read in the "
+                            "result's unit (nmol/L) it would be 436–2417 ng/mL, which is not a plausible IGF-1 range")
+
+
 def test_igf1_range_as_text(build):
     resource = b.igf1("i1", "2024-01-05", 25, low=None)
     resource["referenceRange"] = [{"text": "60 - 300 ng/mL"}]

@@ -182,3 +182,114 @@ def test_malformed_order_does_not_break_the_record(build):
              "reasonCode": 5, "dispenseRequest": {"quantity": "four"}}
     record = build(b.height("h1", "2024-03-01", 104.0), order=order)
     assert record.heights and record.order is not None and record.order.dose_mg is None
+
+
+# --- several dosage lines: the highest dose per administration is checked -------------------------
+
+def _line(sequence: int, dose: dict | None, timing: dict, text: str, route: str | None = "subcutaneous",
+          dose_range: bool = False) -> dict:
+    """One dosageInstruction as an EHR sends it for a titration or a split morning/evening dose."""
+    line: dict = {"sequence": sequence, "text": text, "timing": timing}
+    if route is not None:
+        line["route"] = b.ROUTES[route]
+    if dose is not None:
+        kind = "doseRange" if dose_range else "doseQuantity"
+        line["doseAndRate"] = [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/dose-rate-type",
+                                                     "code": "ordered", "display": "Ordered"}]}, kind: dose}]
+    return line
+
+
+def _bid(weeks: int | None = None) -> dict:
+    timing = b.bid_timing()
+    if weeks:
+        timing = {**timing, "repeat": {**timing["repeat"], "boundsDuration": {
+            "value": weeks, "unit": "wk", "system": b.UCUM, "code": "wk"}}}
+    return timing
+
+
+MORNING = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["CM"]}}
+EVENING = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["CV"]}}
+
+
+@pytest.mark.parametrize("lines, weight, mg, mg_per_kg, per_day, used, note_parts", [
+    # titration: 0.04 mg/kg twice a day for a week, then 0.08 mg/kg twice a day
+    ([_line(1, b.quantity(0.04, "mg/kg"), _bid(1), "0.04 mg/kg subcut BID with meals for 1 week"),
+      _line(2, b.quantity(0.08, "mg/kg"), _bid(), "then 0.08 mg/kg subcut BID with meals")],
+     FRESH_WEIGHT, 1.6, 0.08, 2, 2, ["2 dosage lines", "line 2", "compared in mg/kg", "ordered as 0.08 mg/kg"]),
+    # mg/kg lines without a weight are still compared (in mg/kg); mg stays unknown
+    ([_line(1, b.quantity(0.08, "mg/kg"), _bid(), "0.08 mg/kg BID"),
+      _line(2, b.quantity(0.04, "mg/kg"), _bid(), "0.04 mg/kg BID")],
+     None, None, 0.08, 2, 1, ["2 dosage lines", "line 1,"]),
+    # split dose: 0.8 mg at breakfast, 1.2 mg at dinner — each line once a day
+    ([_line(1, b.quantity(0.8, "mg"), MORNING, "0.8 mg with breakfast"),
+      _line(2, b.quantity(1.2, "mg"), EVENING, "1.2 mg with dinner")],
+     FRESH_WEIGHT, 1.2, 0.06, 1, 2, ["line 1: 0.8 mg", "line 2: 1.2 mg", "compared in mg"]),
+    # mixed units: 0.12 mL (1.2 mg) beats 800 mcg (0.8 mg)
+    ([_line(1, b.quantity(800, "mcg"), _bid(), "800 mcg BID"),
+      _line(2, b.quantity(0.12, "mL"), _bid(), "0.12 mL BID")],
+     FRESH_WEIGHT, 1.2, 0.06, 2, 2, ["line 2,", "0.12 mL × 10 mg/mL"]),
+    # mg against mg/kg with a current weight: 0.1 mg/kg × 20 kg = 2 mg beats 1 mg
+    ([_line(1, b.quantity(1.0, "mg"), _bid(), "1 mg BID"),
+      _line(2, b.quantity(0.1, "mg/kg"), _bid(), "0.1 mg/kg BID")],
+     FRESH_WEIGHT, 2.0, 0.1, 2, 2, ["line 2,", "compared in mg"]),
+    # a dose range on the second line is checked at its top
+    ([_line(1, b.quantity(0.8, "mg"), _bid(), "0.8 mg BID"),
+      _line(2, {"low": b.quantity(0.8, "mg"), "high": b.quantity(1.6, "mg")}, _bid(), "0.8-1.6 mg BID", dose_range=True)],
+     FRESH_WEIGHT, 1.6, 0.08, 2, 2, ["line 2,", "upper bound"]),
+    # an instruction-only line (no dose) is passed over
+    ([_line(1, None, {}, "Give within 20 minutes of a meal or snack; skip the dose if the meal is skipped"),
+      _line(2, b.quantity(1.0, "mg"), _bid(), "1 mg BID")],
+     FRESH_WEIGHT, 1.0, 0.05, 2, 2, ["line 1: no dose", "line 2,"]),
+    # equal doses: the first line is used
+    ([_line(1, b.quantity(1.0, "mg"), _bid(), "1 mg BID"),
+      _line(2, b.quantity(1.0, "mg"), {"code": {"text": "three times a day"}}, "1 mg TID")],
+     FRESH_WEIGHT, 1.0, 0.05, 2, 1, ["line 1,"]),
+])
+def test_several_dosage_lines_use_the_highest_dose(build, lines, weight, mg, mg_per_kg, per_day, used, note_parts):
+    order = b.mecasermin_order()
+    order["dosageInstruction"] = lines
+    facts = build(*([weight] if weight else []), order=order).order
+    assert facts.dose_mg == (pytest.approx(mg) if mg is not None else None)
+    assert facts.mg_per_kg == pytest.approx(mg_per_kg)
+    assert facts.per_day == per_day
+    assert f"line {used}" in facts.dose_note
+    for part in note_parts:
+        assert part in facts.dose_note
+
+
+@pytest.mark.parametrize("lines, weight, reason_part", [
+    # a line with a dose that cannot be read: the highest dose on the order is unknown
+    ([_line(1, b.quantity(0.8, "mg"), _bid(), "0.8 mg BID"),
+      _line(2, b.quantity(1, "{pill}"), _bid(), "1 pill BID")],
+     FRESH_WEIGHT, "dosage line 2 of 2: dose unit '{pill}' cannot be converted"),
+    # mg against mg/kg without a weight cannot be compared
+    ([_line(1, b.quantity(1.0, "mg"), _bid(), "1 mg BID"),
+      _line(2, b.quantity(0.08, "mg/kg"), _bid(), "0.08 mg/kg BID")],
+     None, "ordered in mg and in mg/kg and cannot be compared: no usable weight"),
+])
+def test_several_dosage_lines_that_cannot_be_compared(build, lines, weight, reason_part):
+    order = b.mecasermin_order()
+    order["dosageInstruction"] = lines
+    facts = build(*([weight] if weight else []), order=order).order
+    assert facts.dose_mg is None and facts.mg_per_kg is None
+    assert reason_part in facts.dose_reason and facts.mg_per_kg_reason.startswith("dose unknown")
+    assert "the order has 2 dosage lines" in facts.dose_note
+
+
+def test_single_dosage_line_has_no_lines_note(build):
+    assert _order(build, FRESH_WEIGHT).dose_note is None
+
+
+@pytest.mark.parametrize("routes, route, text_part", [
+    (("subcutaneous", "subcutaneous"), "subcutaneous", "Subcutaneous"),
+    (("subcutaneous", "intravenous"), "intravenous", "Intravenous"),          # the line used (1.2 mg) is IV
+    (("intravenous", "subcutaneous"), "intravenous", "dosage line 1 of 2"),   # IV on another line is reported too
+    (("intravenous", None), "intravenous", "Intravenous (dosage line 1 of 2)"),  # used line: route only in text
+    ((None, None), "subcutaneous", "subcutaneous"),                           # from the line's text
+])
+def test_route_across_dosage_lines(build, routes, route, text_part):
+    order = b.mecasermin_order()
+    order["dosageInstruction"] = [_line(1, b.quantity(0.8, "mg"), _bid(), "0.8 mg", route=routes[0]),
+                                  _line(2, b.quantity(1.2, "mg"), _bid(), "1.2 mg subcutaneously", route=routes[1])]
+    facts = build(FRESH_WEIGHT, order=order).order
+    assert facts.route == route and text_part in facts.route_text

@@ -53,6 +53,82 @@ def test_velocity_unknown_with_reason(build, heights, reason_part):
     assert gv.cm_per_year is None and reason_part in gv.reason
 
 
+# --- growth velocity on treatment (re-authorization) ----------------------------------------------
+
+def _prior_mecasermin(start: str, resource_type: str = "MedicationRequest", **extra) -> dict:
+    """A previous Increlex prescription (or a statement that the child takes it) since `start`."""
+    if resource_type == "MedicationRequest":
+        return b.medication_request("mr-incr-2023", dict(b.MECASERMIN_CONCEPT), status="active",
+                                    route="subcutaneous", authored=start, **extra)
+    return b.medication_statement("ms-incr", dict(b.MECASERMIN_CONCEPT), status="active", route="subcutaneous",
+                                  effective=start, **extra)
+
+
+HEIGHTS_AROUND_START = (
+    b.height("pre-1", "2022-03-10", 94.0),     # a year before treatment: growth 3 cm/year
+    b.height("pre-2", "2023-03-02", 97.0),     # the height taken at the start visit (before the start)
+    b.height("on-1", "2023-09-14", 100.5),     # ~6 months on treatment
+    b.height("on-2", "2024-03-12", 104.0),     # ~12 months on treatment
+)
+
+
+@pytest.mark.parametrize("start, heights, velocity, pair, reason_part", [
+    # on treatment since 2023-03-06: only on-1 → on-2 (180 days) … too short: not yet measurable
+    ("2023-03-06", HEIGHTS_AROUND_START, None, ("on-1", "on-2"),
+     "response not yet measurable: fewer than 6 months of heights on mecasermin since 2023-03-06"),
+    # started 2023-03-02: the start-visit height counts (on or after the start), a year on treatment
+    ("2023-03-02", HEIGHTS_AROUND_START, 7.0 / 376 * 365.25, ("pre-2", "on-2"), None),
+    # started 2023-09-14: a single height on treatment
+    ("2023-09-14", HEIGHTS_AROUND_START, None, (None, "on-1"),
+     "fewer than 6 months of heights on mecasermin since 2023-09-14 (2 usable heights"),
+    # started after every height on file
+    ("2024-03-13", HEIGHTS_AROUND_START, None, (None, None), "(0 usable heights on or after that date"),
+    # started long before: the usual pair closest to a year
+    ("2021-01-04", HEIGHTS_AROUND_START, 7.0 / 376 * 365.25, ("pre-2", "on-2"), None),
+])
+def test_velocity_uses_only_heights_since_the_treatment_start(build, start, heights, velocity, pair, reason_part):
+    record = build(_prior_mecasermin(start), *heights)
+    gv = record.growth_velocity
+    assert record.treatment_start.isoformat() == start
+    if velocity is None:
+        assert gv.cm_per_year is None and reason_part in gv.reason
+    else:
+        assert gv.cm_per_year == pytest.approx(velocity, abs=0.01) and gv.reason is None
+    refs = tuple(h.reference.split("/")[1] if h else None for h in (gv.start, gv.end))
+    if pair[0] is None and pair[1] is not None:
+        assert refs[0] == pair[1] or refs[1] == pair[1]
+    elif pair != (None, None):
+        assert refs == pair
+
+
+def test_velocity_one_on_treatment_height_reason(build):
+    gv = build(_prior_mecasermin("2023-09-14"), *HEIGHTS_AROUND_START).growth_velocity
+    assert gv.reason == ("response not yet measurable: fewer than 6 months of heights on mecasermin since 2023-09-14 "
+                         "(2 usable heights on or after that date, 180 days apart at most; at least 182 days are needed)")
+
+
+def test_velocity_start_from_a_medication_statement_period(build):
+    statement = _prior_mecasermin("2023-09-01", "MedicationStatement", effectivePeriod={"start": "2023-03-02"},
+                                  effectiveDateTime=b.DROP, dateAsserted="2024-01-15")
+    record = build(statement, *HEIGHTS_AROUND_START)
+    assert record.treatment_start.isoformat() == "2023-03-02"
+    assert record.growth_velocity.start.reference == "Observation/pre-2"
+
+
+def test_velocity_with_an_undated_prior_mecasermin_notes_the_unknown_start(build):
+    undated = _prior_mecasermin("2023-03-02", authoredOn=b.DROP)
+    record = build(undated, *HEIGHTS_AROUND_START)
+    gv = record.growth_velocity
+    assert record.reauthorization and record.treatment_start is None
+    assert gv.cm_per_year is not None and gv.end.reference == "Observation/on-2"   # as without a start
+    assert "mecasermin start date is unknown" in gv.reason
+
+
+def test_velocity_without_prior_mecasermin_has_no_start_note(build):
+    gv = build(*HEIGHTS_AROUND_START).growth_velocity
+    assert gv.cm_per_year is not None and gv.reason is None
+
+
 # --- coverage -------------------------------------------------------------------------------------
 
 def test_coverage_payer_identifiers_and_plan(build):

@@ -26,7 +26,7 @@ def ehr_key():
 def secured(make_app, tmp_path, ehr_key):
     issuers = tmp_path / "issuers.json"
     issuers.write_text(json.dumps([{"iss": EHR_ISS, "jwks": {"keys": [public_jwk(ehr_key, "ehr-1", "ES384")]}}]))
-    app = make_app(auth_mode="required", trusted_issuers_file=str(issuers), public_base_url=BASE_URL,
+    app = make_app(auth_mode="required", audit_hash_key="k-test-0123456789", trusted_issuers_file=str(issuers), public_base_url=BASE_URL,
                    log_level="WARNING")
     return app.test_client()
 
