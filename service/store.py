@@ -5,8 +5,6 @@ stored only as a keyed hash (HMAC-SHA256); tokens never reach this module.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import sqlite3
@@ -14,6 +12,8 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from service.logs import patient_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,7 +86,7 @@ class Store:
         return value.encode()
 
     def patient_hash(self, patient_id: str) -> str:
-        return hmac.new(self._hash_key, patient_id.encode(), hashlib.sha256).hexdigest()[:32]
+        return patient_hash(patient_id, self._hash_key)
 
     def ping(self) -> bool:
         try:

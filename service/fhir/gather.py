@@ -32,10 +32,6 @@ class Gathered:
     gaps: tuple[str, ...]             # keys that could not be had, with the reason
     invalid: int                      # resources skipped as invalid R4
 
-    @property
-    def technical_failure(self) -> bool:
-        return bool(self.gaps)
-
 
 def usable_prefetch(value: Any) -> bool:
     """`null` and resources/Bundles count; an OperationOutcome stands for a failed prefetch."""

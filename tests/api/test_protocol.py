@@ -187,6 +187,9 @@ def test_serve_refuses_unusable_auth_settings_before_starting(monkeypatch, capsy
     monkeypatch.setenv("CDS_AUTH_MODE", "required")
     monkeypatch.delenv("CDS_TRUSTED_ISSUERS_FILE", raising=False)
     assert main(["serve", "--port", "1"]) == 2
+    assert "CDS_AUDIT_HASH_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("CDS_AUDIT_HASH_KEY", "0123456789abcdef")
+    assert main(["serve", "--port", "1"]) == 2
     assert "CDS_TRUSTED_ISSUERS_FILE" in capsys.readouterr().err
 
 
