@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 from cards.assessment import plan_criteria_unknown
+from service.policy.evidence_text import evidence_text, fmt_number
 
 LABEL_TITLE = "Increlex (mecasermin) prescribing information"
 LABEL_URL = ("https://www.ipsen.com/websites/Ipsen_Online/wp-content/uploads/sites/9/2020/01/02171430/"
@@ -62,49 +63,12 @@ MISSING_TEST_TITLES = {
 }
 
 
-def fmt_number(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
-    return str(value)
-
-
 def fmt_date(value: date | None) -> str:
     return value.isoformat() if value else "no date"
 
 
-UNIT_WORDS = {"a": "y", "mo": "months", "1": ""}   # UCUM codes a reader would trip on
-
-
-def fmt_centile(centile: float) -> str:
-    return "<0.01" if centile < 0.01 else f"{centile:.2f}"
-
-
 def evidence_line(evidence) -> str:
-    """'100.4 cm (SDS −3.05, centile 0.11) on 2026-10-20' — value, original unit, date."""
-    parts = []
-    if evidence.kind == "diagnosis":
-        parts.append(f"{evidence.display or evidence.value} ({evidence.code})" if evidence.code
-                     else str(evidence.display or evidence.value))
-    elif evidence.value is not None:
-        value = f"{evidence.comparator or ''}{fmt_number(evidence.value)}"
-        unit = UNIT_WORDS.get(evidence.unit, evidence.unit)
-        parts.append(f"{value} {unit}".strip() if unit else value)
-    elif evidence.display:
-        parts.append(evidence.display)
-    if evidence.original_unit and evidence.original_unit != evidence.unit and evidence.original_value is not None:
-        parts.append(f"(recorded as {fmt_number(evidence.original_value)} {evidence.original_unit})")
-    scores = []
-    if evidence.sds is not None:
-        scores.append(f"SDS {evidence.sds:+.2f}")
-    if evidence.centile is not None:
-        scores.append(f"centile {fmt_centile(evidence.centile)}")
-    if scores:
-        parts.append(f"({', '.join(scores)})")
-    if evidence.date:
-        parts.append(f"on {fmt_date(evidence.date)}")
-    if evidence.note:
-        parts.append(f"— {evidence.note}")
-    return " ".join(parts)
+    return evidence_text(evidence)
 
 
 def _cell(text: str) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from service.policy.compare import format_number
 from service.policy.decision import Decision, Evidence
+from service.policy.evidence_text import evidence_text
 
 MARKS = {"met": "[x]", "not_met": "[ ]", "unknown": "[?]"}
 DETERMINATIONS = {"meets-criteria": "MEETS CRITERIA", "does-not-meet": "DOES NOT MEET",
@@ -10,20 +11,7 @@ DETERMINATIONS = {"meets-criteria": "MEETS CRITERIA", "does-not-meet": "DOES NOT
 
 
 def _evidence(e: Evidence) -> str:
-    value = e.value if isinstance(e.value, str) else format_number(e.value, 3)
-    parts = [f"{e.comparator or ''}{value}" + (f" {e.unit}" if e.unit and e.unit != "1" else "")]
-    if e.sds is not None:
-        parts.append(f"SDS {format_number(e.sds)}")
-    if e.centile is not None:
-        parts.append(f"centile {format_number(e.centile, 2)}")
-    if e.original_unit and e.original_unit != e.unit and e.original_value is not None:
-        parts.append(f"recorded {format_number(e.original_value, 3)} {e.original_unit}")
-    if e.date:
-        parts.append(e.date.isoformat())
-    parts.append(e.reference)
-    if e.note:
-        parts.append(e.note)
-    return ", ".join(parts)
+    return evidence_text(e, reference=True)
 
 
 def render_text(decision: Decision) -> str:

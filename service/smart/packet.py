@@ -7,53 +7,15 @@ from datetime import date, datetime
 from typing import Any, Mapping
 
 from service.policy.decision import MET, NOT_MET, Criterion, Decision, Evidence
+from service.policy.evidence_text import evidence_text as shared_evidence_text
 
 LOINC = "http://loinc.org"
 LETTER_TITLE = "Letter of medical necessity: mecasermin (Increlex)"
 
 
-def _number(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
-    return str(value)
-
-
-# UCUM codes as a reader expects to see them.
-UNIT_WORDS = {"a": "years", "mo": "months", "ug/L": "\u00b5g/L", "[in_i]": "in", "[lb_av]": "lb", "1": ""}
-
-
-def unit_text(unit: str | None) -> str:
-    return UNIT_WORDS.get(unit, unit) if unit else ""
-
-
 def evidence_text(e: Evidence) -> str:
-    """One piece of evidence in words: value, unit, date, score, source."""
-    parts = []
-    label = e.display or e.kind.replace("_", " ")
-    if e.kind == "diagnosis":
-        code = e.code or (e.value if isinstance(e.value, str) else None)
-        parts.append(f"{label} ({code})" if code and code not in label else label)
-    elif e.value is not None:
-        value = f"{e.comparator or ''}{_number(e.value)}"
-        unit = unit_text(e.unit)
-        parts.append(f"{label}: {value}{' ' + unit if unit else ''}")
-    else:
-        parts.append(label)
-    if e.original_value is not None and e.original_unit and e.original_unit != e.unit:
-        parts.append(f"(reported as {_number(e.original_value)} {unit_text(e.original_unit)})")
-    if e.date:
-        parts.append(f"on {e.date.isoformat()}")
-    scores = []
-    if e.sds is not None:
-        scores.append(f"SDS {e.sds:+.2f}")
-    if e.centile is not None:
-        scores.append(f"centile {e.centile:g}")
-    if scores:
-        parts.append("(" + ", ".join(scores) + ")")
-    text = " ".join(parts)
-    if e.note:
-        text += f" — {e.note}"
-    return text
+    """One piece of evidence in words, as the cards and the command line word it."""
+    return shared_evidence_text(e, label=True)
 
 
 def criterion_sentence(c: Criterion) -> str:

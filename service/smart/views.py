@@ -32,9 +32,10 @@ from service.smart.chart import Point, growth_chart
 from service.smart.discovery import DiscoveryError, IssNotAllowed, discover
 from service.smart.oauth import (OAuthError, authorize_url, can_write_documents, exchange_code, order_reference,
                                  pkce_pair, requested_scopes, valid_order_reference)
+from service.policy.evidence_text import unit_text
 from service.smart.packet import (LETTER_TITLE, age_text, criterion_sentence, document_reference, evidence_text,
                                   frequency_words,
-                                  member_id, patient_name, requester_display, supporting_references, unit_text)
+                                  member_id, patient_name, requester_display, supporting_references)
 from service.smart.sessions import SmartSessions
 from service.smart.workup import FhirUnavailable, Workup, work_up
 
