@@ -66,8 +66,12 @@ _COMPARATOR_OK = frozenset({"igf1", "gh", "igf1_sds", "height_sds", "height_cent
 _IGNORED_STATUS = {"entered-in-error": "entered in error", "cancelled": "cancelled",
                    "registered": "registered, no result yet"}
 _BASELINE_TEXT = re.compile(r"\b(baseline|basal|unstimulated|pre-?stimulation)\b", re.IGNORECASE)
-_VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>|\u2264|\u2265)?\s*([0-9]*\.?[0-9]+)\s*([^\s0-9].*)?$")
-_RANGE_TEXT = re.compile(r"([0-9]*\.?[0-9]+)\s*(?:-|\u2013|to)\s*([0-9]*\.?[0-9]+)\s*([^\s0-9].*)?$")
+# A number is written so that a regex engine cannot backtrack over a long run of digits
+# (`[0-9]*\.?[0-9]+` is cubic on "1111…"); text longer than MAX_TEXT is not a value or a range.
+_NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
+_VALUE_STRING = re.compile(rf"^\s*(<=|>=|<|>|\u2264|\u2265)?\s*{_NUMBER}\s*([^\s0-9].*)?$")
+_RANGE_TEXT = re.compile(rf"{_NUMBER}\s*(?:-|\u2013|to)\s*{_NUMBER}\s*([^\s0-9].*)?$")
+MAX_TEXT = 100
 _COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "\u2264": "<=", "\u2265": ">="}
 
 
@@ -238,7 +242,7 @@ def _reference_range(holder: Mapping, value_units: list[str],
                 raw.append(units.number(bound["value"]))
                 bounds.append(units.convert(units.number(bound["value"]), own or value_units, units.IGF1_NG_ML,
                                             units.shown_unit(bound)))
-        if len(bounds) < 2 and isinstance(entry.get("text"), str):
+        if len(bounds) < 2 and isinstance(entry.get("text"), str) and len(entry["text"]) <= MAX_TEXT:
             match = _RANGE_TEXT.search(entry["text"])
             if match:
                 keys = [units.unit_key(match.group(3))] if match.group(3) else value_units
@@ -282,7 +286,7 @@ def _raw_value(holder: Mapping) -> tuple[float | None, str | None, str | None, l
             return value, None, None, [], None
     text = holder.get("valueString")
     if isinstance(text, str):
-        match = _VALUE_STRING.match(text)
+        match = _VALUE_STRING.match(text) if len(text) <= MAX_TEXT else None
         if not match:
             return None, None, None, [], "text value is not a number"
         comparator, digits, unit_text = match.groups()

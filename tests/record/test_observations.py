@@ -168,6 +168,19 @@ def test_igf1_range_as_text(build):
     assert (i.range_low, i.range_high) == (60.0, 300.0) and i.sds == pytest.approx(-4.18, abs=0.01)
 
 
+def test_overlong_range_text_and_value_string_are_not_parsed(build):
+    # A hostile or garbled text must not be read (nor cost seconds of regex backtracking).
+    resource = b.igf1("i1", "2024-01-05", 25, low=None)
+    resource["referenceRange"] = [{"text": "1" * 5000 + " - 300 ng/mL"}]
+    (i,) = build(resource).igf1
+    assert i.range_low is None and i.sds is None
+    text_value = b.igf1("i2", "2024-01-05", None, low=None)
+    text_value.pop("valueQuantity", None)
+    text_value["valueString"] = "<" + "1" * 5000 + " ng/mL"
+    (j,) = [x for x in build(text_value).igf1 if x.reference == "Observation/i2"]
+    assert j.usable is False
+
+
 @pytest.mark.parametrize("reference_range, reason_part", [
     (None, "no reference range"),
     ([{"low": b.quantity(60, "ng/mL")}], "no low and high"),
