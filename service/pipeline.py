@@ -101,8 +101,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
             cards.extend(card_set.cards)
             actions.extend(card_set.system_actions)
     result = {"cards": [c.body for c in cards], **({"systemActions": actions} if actions else {})}
-    counts = {"resources": len(gathered.resources), "invalid": gathered.invalid, "gaps": len(gathered.gaps),
-              "prefetched_keys": len(gathered.prefetched), "fetched_keys": len(gathered.fetched)}
+    counts = data_counts(gathered)
     card_types = {c.body["uuid"]: c.kind for c in cards}
     return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types)
 
@@ -131,8 +130,7 @@ def answer_screening(service: CdsService, body: Mapping, deps) -> HookOutcome:
     with _timed(timings, "gather"):
         gathered = gather(body, settings, deps.fhir_client, service.prefetch)
     today = deps.today()
-    counts = {"resources": len(gathered.resources), "invalid": gathered.invalid, "gaps": len(gathered.gaps),
-              "prefetched_keys": len(gathered.prefetched), "fetched_keys": len(gathered.fetched)}
+    counts = data_counts(gathered)
     patient_id = context.get("patientId")
     if gathered.gaps:
         # Without every key (a mecasermin order could be the one missing) the screen stays silent.
@@ -146,6 +144,12 @@ def answer_screening(service: CdsService, body: Mapping, deps) -> HookOutcome:
     card = screening_card(finding, update_action(order) if base_order else create_action(order))
     return HookOutcome({"cards": [card]}, patient_id, counts=counts, timings_ms=timings,
                        card_types={card["uuid"]: "screening"})
+
+
+def data_counts(gathered) -> dict[str, int]:
+    """How much data a call used, for the audit log (counts only: no patient data)."""
+    return {"resources": len(gathered.resources), "invalid": gathered.invalid, "gaps": len(gathered.gaps),
+            "prefetched_keys": len(gathered.prefetched), "fetched_keys": len(gathered.fetched)}
 
 
 @contextmanager
