@@ -87,7 +87,8 @@ def detail(finding: ScreeningFinding) -> str:
     lines = [
         f"**Latest height {fmt_number(height.value)} cm{recorded} on {fmt_date(height.date)}{age_then}: "
         f"SDS {height.sds:+.2f}, centile {format_centile(centile)}** (CDC 2000 stature-for-age, {finding.sex}). "
-        f"That is at or below the {SCREEN_SDS:+.2f} SD (1.2nd centile) threshold payers use for mecasermin.",
+        f"That is at or below {SCREEN_SDS:+.2f} SD (1.2nd centile), near the height limit of the primary plan's "
+        "mecasermin policy (below −2.25 SD); other plans set their own.",
         "",
         "Short stature alone does not make a child a candidate. Mecasermin (Increlex) is for severe primary "
         "IGF-1 deficiency — height SDS and baseline IGF-1 SDS at or below -3.0 with normal or high growth "

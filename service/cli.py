@@ -13,7 +13,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from service.app import create_app
     from service.policy import PolicyError, load_policies
-    from service.security.client_auth import check_auth_settings
+    from service.security.issuers import check_auth_settings
 
     settings = Settings.from_env()
     host = args.host

@@ -12,7 +12,7 @@ from service.api.request_log import bind_hook_instance
 from service.api.services import SERVICES, CdsService
 from service.fhir.gather import PatientUnavailable
 from service.pipeline import answer_hook, count_resources
-from service.security.client_auth import AuthenticationFailed
+from service.security.auth_errors import AuthenticationFailed
 from service.validation import CONTEXT_SCHEMAS, violations
 
 log = logging.getLogger(__name__)

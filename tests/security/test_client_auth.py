@@ -15,10 +15,11 @@ from tests.security.jwt_helpers import (
     AUDIENCE, EHR_ISS, EHR_JKU, PARTNER_ISS, PARTNER_JKU,
     claims, ec_key, hmac_signed, public_jwk, rsa_key, sign, unsigned,
 )
-from service.security.client_auth import (
-    MAX_JWKS_BYTES, SANDBOX_ISSUER, SANDBOX_JKU,
-    AuthenticationFailed, ClientAuthenticator, JwksCache, ReplayCache, SqliteReplayCache, load_trusted_issuers,
-)
+from service.security.auth_errors import AuthenticationFailed
+from service.security.client_auth import ClientAuthenticator
+from service.security.issuers import SANDBOX_ISSUER, SANDBOX_JKU, load_trusted_issuers
+from service.security.jwks import MAX_JWKS_BYTES, JwksCache
+from service.security.replay import ReplayCache, SqliteReplayCache
 from service.settings import Settings, SettingsError
 
 

@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from datetime import date
 from pathlib import Path
 
 import pytest
