@@ -2,8 +2,10 @@
 Decision the CDS service computes — criteria checklist, growth chart, labs, label findings —
 and drafts the prior-authorization letter (HTML, FHIR DocumentReference, optional write-back).
 
-`blueprint` is registered by `service.app.create_app`; routes are listed in `views`.
+`blueprint` (defined in `smart.blueprint`) is registered by `service.app.create_app`; its routes are
+in `launch_views` (launch, OAuth callback, sign-out) and `views` (app, packet, packet.json, write-back).
 """
-from service.smart.views import blueprint
+from service.smart import launch_views, views  # importing them registers their routes
+from service.smart.blueprint import blueprint
 
-__all__ = ["blueprint"]
+__all__ = ["blueprint", "launch_views", "views"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+import datetime
 from statistics import NormalDist
 from typing import Iterable
 from xml.sax.saxutils import escape, quoteattr
@@ -37,7 +37,7 @@ LEFT, RIGHT, TOP, BOTTOM = 60, 96, 40, 54
 class Point:
     age_years: float
     height_cm: float
-    date: date | None
+    date: datetime.date | None
     sds: float | None = None
     centile: float | None = None
 

@@ -29,7 +29,7 @@ import time
 from contextlib import closing
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import IO, Callable, Iterator, Mapping, Sequence
 
 import pytest
 import requests
@@ -41,6 +41,41 @@ DEMO_PATIENTS = ROOT / "sandbox-config" / "patients"
 START_TIMEOUT_S = 60
 DEMO_TODAY = date(2026, 11, 21)
 _LISTENING = re.compile(r"^listening (http://\S+/fhir)\s*$")
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_process(args: Sequence[str], **popen_kwargs) -> tuple[subprocess.Popen, IO[bytes]]:
+    """Starts `args` in its own process group (so stop_process reaches its children too), its stderr
+    captured in a temporary file; returns the process and that file (close it after stop_process)."""
+    stderr = tempfile.TemporaryFile()
+    process = subprocess.Popen(args, stderr=stderr, start_new_session=True, **popen_kwargs)
+    return process, stderr
+
+
+def read_stderr(stderr: IO[bytes]) -> str:
+    stderr.seek(0)
+    return stderr.read().decode("utf-8", "replace")
+
+
+def stop_process(process: subprocess.Popen, term_timeout: float) -> None:
+    """SIGTERM to the process group, SIGKILL if it is still running after `term_timeout` seconds;
+    then closes the pipes to it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=term_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    for stream in (process.stdin, process.stdout):
+        if stream:
+            stream.close()
 
 
 def ensure_installed() -> Path:
@@ -70,9 +105,7 @@ class FhirServerProcess:
         if lenient:
             args.append("--lenient")
         args += list(extra)
-        self.stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
-                                        text=True, start_new_session=True)
+        self.process, self.stderr = start_process(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.base_url = self._wait_for_listening()
 
     def _wait_for_listening(self) -> str:
@@ -88,20 +121,10 @@ class FhirServerProcess:
         return match.group(1)
 
     def stderr_text(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read().decode("utf-8", "replace")
+        return read_stderr(self.stderr)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream:
-                stream.close()
+        stop_process(self.process, term_timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -137,21 +160,17 @@ class CdsServiceProcess:
         console_script = Path(sys.executable).parent / "mecasermin-cds"
         if not console_script.exists():
             pytest.fail(f"{console_script} is missing: install the project into this venv (make test does)")
-        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.database = database
         self.base_url = f"http://127.0.0.1:{self.port}"
         process_env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
         process_env.update({"CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_FHIR_ALLOWLIST": fhir_base,
                             "CDS_AUTH_MODE": "off", "CDS_LOG_LEVEL": "WARNING", **(env or {})})
-        self.stderr = tempfile.TemporaryFile()
         args = [str(console_script), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
         if today is not None:
             args += ["--today", today.isoformat()]
-        self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=process_env, cwd=ROOT,
-            start_new_session=True)
+        self.process, self.stderr = start_process(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                  env=process_env, cwd=ROOT)
         self._wait_until_healthy()
 
     def _wait_until_healthy(self) -> None:
@@ -167,17 +186,10 @@ class CdsServiceProcess:
         pytest.fail(f"the CDS service did not start on port {self.port}: {self.stderr_text()[-2000:]!r}")
 
     def stderr_text(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read().decode("utf-8", "replace")
+        return read_stderr(self.stderr)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process(self.process, term_timeout=15)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tests.policy.charts import PATIENT_REF, SNOMED, UNII, Chart, laron_boy
+from tests.policy.charts import PATIENT_REF, UNII, Chart, laron_boy
 
 
 def finding(decision, finding_id):

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from service.smart.oauth import pkce_challenge
-from service.smart.views import COOKIE
+from service.smart.browser_session import COOKIE
 from tests.smart.fake_ehr import FakeEhr
 
 

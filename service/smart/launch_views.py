@@ -1,0 +1,166 @@
+"""The SMART launch and sign-in routes (blueprint `smart`, under /smart).
+
+GET  /smart/launch      EHR launch (iss + launch) or standalone launch (iss, or CDS_SMART_DEFAULT_ISS)
+GET  /smart/callback    the OAuth redirect URI: checks state, exchanges the code (PKCE S256)
+POST /smart/sign-out    ends the session
+
+Every failure is an HTML page with its HTTP status; tokens, codes and patient ids are never logged.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+
+from flask import make_response, redirect, render_template, request, url_for
+
+from service.security.fhir_allowlist import fhir_server_allowed
+from service.smart.blueprint import CSP, PageError, app_deps, blueprint, fhir_origin, smart_sessions
+from service.smart.browser_session import (COOKIE, active_session, callback_url, check_csrf,
+                                           set_session_cookie)
+from service.smart.discovery import DiscoveryError, IssNotAllowed, discover
+from service.smart.oauth import (OAuthError, authorize_url, can_write_documents, exchange_code, order_reference,
+                                 pkce_pair, requested_scopes, valid_order_reference)
+
+log = logging.getLogger("service.smart.views")   # the name these log lines have always had
+
+
+@blueprint.get("/launch")
+def launch():
+    deps = app_deps()
+    settings = deps.settings
+    launch_token = request.args.get("launch") or None
+    iss = request.args.get("iss") or (None if launch_token else settings.smart_default_iss) or None
+    if launch_token and not iss:
+        raise PageError(400, "Launch is missing its FHIR server",
+                        "The EHR started the app without saying which FHIR server to use (no iss parameter).",
+                        hint="Ask the EHR administrator to check the app's launch URL.", relaunch=False)
+    if not iss:
+        page = make_response(render_template("smart/choose_server.html", order=request.args.get("order", "")))
+        # The form goes to /smart/launch, which redirects to the EHR's sign-in page on another origin.
+        page.headers["Content-Security-Policy"] = CSP.replace("form-action 'self'", "form-action 'self' https: http:")
+        return page
+    if len(iss) > 2048 or (launch_token and len(launch_token) > 4096):
+        raise PageError(400, "Launch parameters too long", "The launch parameters are longer than any EHR sends.")
+    if not fhir_server_allowed(iss, settings.fhir_allowlist):
+        log.warning("SMART launch refused: iss not on the FHIR allowlist")
+        raise PageError(403, "FHIR server not allowed",
+                        "This service only connects to the FHIR servers its administrator has allowed, and the "
+                        "server named in this launch is not one of them. No request was sent to it.",
+                        hint="If this EHR should be allowed, add its FHIR base URL to CDS_FHIR_ALLOWLIST.",
+                        relaunch=False)
+    order = request.args.get("order") or None
+    order_note = None
+    if order and not valid_order_reference(order):
+        order, order_note = None, "The launch named an order that is not a MedicationRequest reference; it was ignored."
+    try:
+        config = discover(iss, settings, deps.fhir_client)
+    except IssNotAllowed:
+        raise PageError(403, "FHIR server not allowed", "The FHIR server is not on this service's allowlist.",
+                        relaunch=False) from None
+    except DiscoveryError as exc:
+        log.warning("SMART discovery failed", extra={"fhir_origin": fhir_origin(iss)})
+        raise PageError(502, "Sign-in service not found",
+                        f"The EHR's FHIR server did not say where to sign in: {exc}.",
+                        hint="Try again in a moment; if it keeps failing, the EHR may not support SMART launch.") \
+            from None
+    verifier, challenge = pkce_pair()
+    state = secrets.token_urlsafe(24)
+    redirect_uri = callback_url()
+    standalone = launch_token is None
+    scope = requested_scopes(config, standalone=standalone, write=settings.smart_request_write)
+    pending = {
+        "phase": "pending", "state": state, "verifier": verifier, "iss": iss, "redirect_uri": redirect_uri,
+        "token_endpoint": config.token_endpoint, "scope": scope, "launch_kind": "standalone" if standalone else "ehr",
+        "scope_version": "v2" if config.supports_v2_scopes else "v1", "order": order, "order_note": order_note,
+    }
+    session_id = smart_sessions().create(pending, settings.smart_launch_timeout)
+    target = authorize_url(config, client_id=settings.smart_client_id, redirect_uri=redirect_uri, scope=scope,
+                           state=state, code_challenge=challenge, aud=iss, launch=launch_token)
+    log.info("SMART launch started", extra={"launch": pending["launch_kind"], "scope_version": pending["scope_version"],
+                                            "discovery": config.source, "fhir_origin": fhir_origin(iss)})
+    response = redirect(target, 302)
+    set_session_cookie(response, session_id, settings.smart_launch_timeout)
+    return response
+
+
+@blueprint.get("/callback")
+def callback():
+    deps = app_deps()
+    settings = deps.settings
+    sessions = smart_sessions()
+    session_id = request.cookies.get(COOKIE)
+    loaded = sessions.load(session_id)
+    if loaded is None or loaded[0].get("phase") != "pending":
+        raise PageError(401, "This sign-in has expired",
+                        "The sign-in took too long, or it was started in another browser or tab that has since "
+                        "moved on, so it cannot be completed here.",
+                        hint="Open the app again from the patient's chart in the EHR.",
+                        headers={"WWW-Authenticate": 'SMART-launch realm="mecasermin-cds", launch="/smart/launch"'})
+    pending, _ = loaded
+    state = request.args.get("state", "")
+    if not state or not hmac.compare_digest(state.encode(), pending["state"].encode()):
+        log.warning("SMART callback refused: state does not match")
+        raise PageError(400, "Sign-in could not be verified",
+                        "The answer from the sign-in service does not belong to the sign-in this browser started "
+                        "(its state parameter is missing or different), so it was not used.",
+                        hint="Open the app again from the patient's chart in the EHR.")
+    error = request.args.get("error")
+    if error:
+        sessions.delete(session_id)
+        if error == "access_denied":
+            log.info("SMART sign-in declined by the user or the EHR")
+            raise PageError(403, "Access was not granted",
+                            "The app was not given permission to read this patient's record, so it cannot show the "
+                            "coverage checklist.",
+                            hint="To use the app, open it again and approve the access it asks for.")
+        code_text = error if error.replace("_", "").isalpha() and len(error) <= 40 else "unrecognised error"
+        description = request.args.get("error_description", "")[:300]
+        log.warning("SMART sign-in failed at the authorization server", extra={"oauth_error": code_text})
+        raise PageError(400, "Sign-in failed",
+                        f"The EHR's sign-in service answered with the error “{code_text}”."
+                        + (f" It said: {description}" if description else ""))
+    code = request.args.get("code")
+    if not code or len(code) > 4096:
+        sessions.delete(session_id)
+        raise PageError(400, "Sign-in failed", "The sign-in service sent no authorization code.")
+    try:
+        tokens = exchange_code(
+            deps.fhir_client.session, pending["token_endpoint"], code=code, redirect_uri=pending["redirect_uri"],
+            verifier=pending["verifier"], client_id=settings.smart_client_id,
+            client_secret=settings.smart_client_secret, requested_scope=pending["scope"],
+            timeout=(settings.fhir_connect_timeout, max(settings.fhir_read_timeout, 5.0)))
+    except OAuthError as exc:
+        sessions.delete(session_id)
+        log.warning("SMART token exchange failed", extra={"reason": str(exc)})
+        raise PageError(502, "Sign-in could not be completed",
+                        f"The EHR's token service did not give the app access: {exc}.") from None
+    order, source = order_reference(tokens.app_context, tokens.fhir_context, pending.get("order"))
+    lifetime = float(settings.smart_session_lifetime)
+    if tokens.expires_in is not None:
+        lifetime = min(lifetime, float(tokens.expires_in))
+    active = {
+        "phase": "active", "iss": pending["iss"], "access_token": tokens.access_token, "scope": tokens.scope,
+        "patient": tokens.patient, "need_patient_banner": tokens.need_patient_banner, "order": order,
+        "order_source": source, "order_note": pending.get("order_note"), "csrf": secrets.token_urlsafe(24),
+        "launch_kind": pending["launch_kind"], "signed_in_at": time.time(),
+    }
+    sessions.delete(session_id)   # a fresh id after sign-in: the pre-sign-in cookie is worth nothing
+    new_id = sessions.create(active, lifetime)
+    log.info("SMART sign-in complete", extra={
+        "launch": pending["launch_kind"], "write_scope": can_write_documents(tokens.scope),
+        "order_source": source, "session_seconds": int(lifetime)})
+    response = redirect(url_for("smart.app_page"), 303)
+    set_session_cookie(response, new_id, lifetime)
+    return response
+
+
+@blueprint.post("/sign-out")
+def sign_out():
+    active = active_session()
+    check_csrf(active)
+    smart_sessions().delete(active.session_id)
+    response = make_response(render_template("smart/signed_out.html"))
+    response.delete_cookie(COOKIE, path="/smart")
+    return response
