@@ -7,8 +7,9 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_readme_table():
-    for env, _, _ in documented_settings():
+    for env, _, doc in documented_settings():
         assert f"| `{env}` |" in README, env
+        assert f" | {doc} |" in README, f"{env}: the README's meaning differs from service/settings.py"
 
 
 def test_quick_start_is_the_two_make_commands():
