@@ -7,10 +7,11 @@
 // client needs around the router: the /fhir base path, JSON bodies, status codes and
 // headers, paging links, CORS for browser clients (the CDS Hooks sandbox), a
 // CapabilityStatement at /fhir/metadata, strict rejection of unknown search parameters,
-// all-or-nothing transactions, and loading the demo Bundles at start.
+// all-or-nothing transactions, and loading the demo Bundles at start, dated relative to the
+// day they are loaded (date-relative.mjs).
 //
 // Usage: node server.mjs [--host 127.0.0.1] [--port 8090] [--data DIR ...] [--page-size 20]
-//                        [--lenient] [--log-requests] [--exit-on-stdin-eof]
+//                        [--today YYYY-MM-DD] [--lenient] [--log-requests] [--exit-on-stdin-eof]
 // The first line on stdout is "listening http://HOST:PORT/fhir" once the data is loaded.
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -18,6 +19,8 @@ import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+
+import { isDateRelative, localDay, parseDay, shiftBundle, shiftDays } from './date-relative.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(join(HERE, 'package.json'), 'utf8'));
@@ -52,6 +55,7 @@ function options() {
       port: { type: 'string', default: process.env.FHIR_PORT || '8090' },
       data: { type: 'string', multiple: true },
       'page-size': { type: 'string', default: '20' },
+      today: { type: 'string' },
       lenient: { type: 'boolean', default: false },
       'log-requests': { type: 'boolean', default: false },
       'exit-on-stdin-eof': { type: 'boolean', default: false },
@@ -67,6 +71,8 @@ function options() {
         '  --data          folder of Bundle JSON files to load at start; repeatable\n' +
         '                  (default ../sandbox-config/patients; `--data none` loads nothing)\n' +
         '  --page-size     searchset page size when a search has no _count (default 20)\n' +
+        '  --today         the day date-relative demo Bundles are dated to (default: this\n' +
+        '                  machine\'s date; the CDS service\'s `serve --today` to match)\n' +
         '  --lenient       store resources without validating them against the R4 definitions\n' +
         '  --log-requests  one stderr line per request: method, interaction, type, status, ms\n' +
         '  --exit-on-stdin-eof  stop when standard input closes (a test harness that dies takes\n' +
@@ -82,11 +88,18 @@ function options() {
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_COUNT) {
     throw new Error(`--page-size must be an integer 1-${MAX_COUNT}, got ${values['page-size']}`);
   }
+  const today = values.today ?? localDay();
+  try {
+    parseDay(today);
+  } catch (err) {
+    throw new Error(`--today: ${err.message}`);
+  }
   const data = values.data ?? [join(HERE, '..', 'sandbox-config', 'patients')];
   return {
     host: values.host,
     port,
     pageSize,
+    today,
     lenient: values.lenient,
     logRequests: values['log-requests'],
     exitOnStdinEof: values['exit-on-stdin-eof'],
@@ -204,6 +217,8 @@ async function main() {
   const loadStarted = Date.now();
   let loadedResources = 0;
   let loadedBundles = 0;
+  let datedBundles = 0;
+  let datedDays = 0;
   for (const dir of opts.dataDirs) {
     const files = readdirSync(dir)
       .filter((f) => f.endsWith('.json') && statSync(join(dir, f)).isFile())
@@ -223,6 +238,15 @@ async function main() {
       if (body.type !== 'transaction' && body.type !== 'batch') {
         throw new Error(`${path}: Bundle.type must be transaction or batch, not ${body.type}`);
       }
+      if (isDateRelative(body)) {
+        try {
+          datedDays = shiftDays(body, opts.today);
+        } catch (err) {
+          throw new Error(`${path}: ${err.message}`);
+        }
+        body = shiftBundle(body, datedDays);
+        datedBundles += 1;
+      }
       const [outcome, result] = await callRouter('POST', '', body);
       const failed = (result?.entry ?? []).find((e) => !String(e.response?.status ?? '').startsWith('2'));
       if (!core.isOk(outcome) || failed) {
@@ -235,7 +259,8 @@ async function main() {
   process.stderr.write(
     `loaded ${loadedResources} resources from ${loadedBundles} bundles in ${Date.now() - loadStarted} ms` +
       (opts.dataDirs.length ? ` (${opts.dataDirs.join(', ')})` : '') +
-      '\n'
+      '\n' +
+      (datedBundles ? `dated ${datedBundles} date-relative bundles to ${opts.today} (${datedDays} days from their anchor)\n` : '')
   );
 
   // ---------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ below holds the CDC 2000 LMS values every half year (US federal public-domain da
 reference ranges are typical pediatric laboratory ranges for the age; they are demo data,
 not a laboratory's published range.
 
-The demo "today" is 2026-11-21: every weight used for dosing is within 90 days of it.
+The charts are built as of the anchor day TODAY (2026-11-21, every weight used for dosing within
+90 days of it) and tagged date-relative: the demo FHIR server moves every date by the days between
+the anchor and the day it loads them (fhir-server/date-relative.mjs), so they never go stale.
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-TODAY = date(2026, 11, 21)
+TODAY = date(2026, 11, 21)      # the anchor day: the charts as they stand on it
+DATE_RELATIVE_TAG = {"system": "urn:mecasermin-cds:CodeSystem:demo-data", "code": "date-relative",
+                     "display": "Dates move with the day the Bundle is loaded; Bundle.timestamp is the anchor"}
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "patients"
 
@@ -325,7 +329,10 @@ class Chart:
         return age_years(self.birth, on)
 
     def bundle(self) -> dict:
-        return {"resourceType": "Bundle", "type": "transaction", "entry": self.entries}
+        # Dated as of TODAY, its timestamp: the demo FHIR server moves every date so that this day
+        # becomes the day it loads the Bundle (fhir-server/date-relative.mjs).
+        return {"resourceType": "Bundle", "meta": {"tag": [DATE_RELATIVE_TAG]}, "type": "transaction",
+                "timestamp": f"{TODAY.isoformat()}T12:00:00Z", "entry": self.entries}
 
     # -- resources ----------------------------------------------------------------------
     def patient_resource(self) -> dict:
@@ -801,7 +808,7 @@ def malignancy_history() -> tuple[Chart, Expectation]:
     c.condition([E34_321], LARON_TEXT, onset=date(2021, 10, 19), recorded=date(2021, 10, 19))
     c.condition([(ICD10CM, "C71.6", "Malignant neoplasm of cerebellum")], "Medulloblastoma",
                 onset=date(2022, 3, 8), recorded=date(2022, 3, 8), status="resolved", abatement=date(2023, 6, 30),
-                note="Resection and chemotherapy completed June 2023; no evidence of disease on surveillance MRI.")
+                note="Resection and chemotherapy completed at 4 years of age; no evidence of disease on surveillance MRI.")
     c.condition([(ICD10CM, "Z85.841", "Personal history of malignant neoplasm of brain")],
                 "History of medulloblastoma", onset=date(2023, 6, 30), recorded=date(2023, 7, 12))
     c.growth(date(2021, 11, 2), date(2026, 11, 3), [(date(2021, 11, 2), -3.3), (date(2026, 11, 3), -3.45)], bmi=15.7)

@@ -11,9 +11,12 @@ error, or on Ctrl-C.
 
     .venv/bin/python sandbox-config/demo.py [--patient demo-laron-icd10 ...] [--today YYYY-MM-DD] [--no-color]
 
-"today" is this machine's date, the service's clock, unless --today pins it (`mecasermin-cds serve
---today`). The expected outcomes in patients/expected.json are for 2026-11-21; on another date ages
-and the 90-day weight window move.
+"today" is this machine's date unless --today pins it; both servers get it (`server.mjs --today`,
+`mecasermin-cds serve --today`). The demo charts are date-relative: the FHIR server moves their
+dates so that their anchor day becomes today, and the demo takes each chart's Patient and draft
+order from that server, so the outcomes never depend on the date. Every outcome (determination of
+each hook, CRD `covered` code, critical cards, the patient-view screening card) is checked against
+patients/expected.json, and the exit status is 1 on any difference.
 """
 from __future__ import annotations
 
@@ -41,11 +44,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PATIENTS = ROOT / "sandbox-config" / "patients"
 NODE = ROOT / "fhir-server" / "node_modules" / ".bin" / "node"
 FHIR_SERVER = ROOT / "fhir-server" / "server.mjs"
-EXPECTED_FOR = date(2026, 11, 21)
+EXPECTED = PATIENTS / "expected.json"
 START_TIMEOUT_S = 60
 DUMMY_TOKEN = "demo-token-the-demo-fhir-server-does-not-check"
 CRD_EXTENSION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 SERVICES = {"order-select": "mecasermin-order-select", "order-sign": "mecasermin-order-sign"}
+SCREEN = "mecasermin-screen"
 
 
 class DemoError(RuntimeError):
@@ -84,6 +88,7 @@ def load_chart(path: Path) -> Chart:
 
 
 def load_charts(only: list[str] | None = None) -> list[Chart]:
+    """The demo charts as the Bundle files hold them (dated as of their anchor day)."""
     charts = [load_chart(path) for path in sorted(PATIENTS.glob("demo-*.json"))]
     if only:
         unknown = set(only) - {c.patient_id for c in charts}
@@ -91,6 +96,27 @@ def load_charts(only: list[str] | None = None) -> list[Chart]:
             raise DemoError(f"no demo patient {', '.join(sorted(unknown))}")
         charts = [c for c in charts if c.patient_id in only]
     return charts
+
+
+def chart_from_server(session: requests.Session, fhir_base: str, chart: Chart) -> Chart:
+    """The chart's Patient and draft order as the FHIR server holds them: dated to its today."""
+    def read(reference: str) -> dict:
+        answer = session.get(f"{fhir_base}/{reference}", headers={"Accept": "application/fhir+json"}, timeout=10)
+        if answer.status_code != 200:
+            raise DemoError(f"the FHIR server answered {reference} with HTTP {answer.status_code}")
+        return answer.json()
+    return Chart(read(f"Patient/{chart.patient_id}"), read(f"MedicationRequest/{chart.order['id']}"))
+
+
+def load_expected() -> dict[str, dict]:
+    """patients/expected.json: {patient id: {determination, crd_covered, contraindication, dose_critical,
+    screening}}, the outcomes every demo run is checked against."""
+    return json.loads(EXPECTED.read_text(encoding="utf-8"))
+
+
+def fhir_authorization(chart: Chart) -> dict:
+    return {"access_token": DUMMY_TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
+            "subject": "mecasermin-cds-demo", "patient": chart.patient_id}
 
 
 def hook_request(chart: Chart, hook: str, fhir_base: str | None = None, prefetch: dict | None = None) -> dict:
@@ -106,13 +132,18 @@ def hook_request(chart: Chart, hook: str, fhir_base: str | None = None, prefetch
     body: dict[str, Any] = {"hookInstance": str(uuid.uuid4()), "hook": hook}
     if fhir_base:
         body["fhirServer"] = fhir_base
-        body["fhirAuthorization"] = {"access_token": DUMMY_TOKEN, "token_type": "Bearer", "expires_in": 300,
-                                     "scope": "patient/*.read", "subject": "mecasermin-cds-demo",
-                                     "patient": chart.patient_id}
+        body["fhirAuthorization"] = fhir_authorization(chart)
     body["context"] = context
     if prefetch is not None:
         body["prefetch"] = prefetch
     return body
+
+
+def screen_request(chart: Chart, fhir_base: str) -> dict:
+    """A patient-view request for the chart, the service fetching what it needs."""
+    return {"hookInstance": str(uuid.uuid4()), "hook": "patient-view", "fhirServer": fhir_base,
+            "fhirAuthorization": fhir_authorization(chart),
+            "context": {"userId": chart.user_id, "patientId": chart.patient_id}}
 
 
 # --------------------------------------------------------------------------- the two servers
@@ -153,12 +184,14 @@ class ManagedProcess:
         self.stderr.close()
 
 
-def start_fhir_server(data: Path = PATIENTS) -> tuple[ManagedProcess, str]:
-    """The demo FHIR server on a free loopback port; returns it and its base URL."""
+def start_fhir_server(today: date, data: Path = PATIENTS, extra: list[str] | None = None) -> tuple[ManagedProcess, str]:
+    """The demo FHIR server on a free loopback port, its date-relative charts dated to `today`;
+    returns it and its base URL."""
     if not NODE.exists():
         raise DemoError(f"{NODE.relative_to(ROOT)} is missing: run `make fhir-server/node_modules` (or `make demo`)")
     server = ManagedProcess("FHIR server", [str(NODE), str(FHIR_SERVER), "--host", "127.0.0.1", "--port", "0",
-                                            "--data", str(data), "--exit-on-stdin-eof"])
+                                            "--data", str(data), "--today", today.isoformat(),
+                                            "--exit-on-stdin-eof", *(extra or [])])
     line: list[str] = []
     try:
         reader = threading.Thread(target=lambda: line.append(server.process.stdout.readline()), daemon=True)
@@ -296,12 +329,23 @@ class Outcome:
     determinations: dict[str, str | None]
     covered: str | None
     critical: list[str]
+    screening: bool
+
+
+def post(session: requests.Session, service_base: str, service_id: str, body: dict) -> tuple[dict, float]:
+    started = time.perf_counter()
+    answer = session.post(f"{service_base}/cds-services/{service_id}", json=body, timeout=30)
+    elapsed = (time.perf_counter() - started) * 1000
+    if answer.status_code != 200:
+        raise DemoError(f"{service_id} for {body['context']['patientId']}: HTTP {answer.status_code} {answer.text[:500]}")
+    return answer.json(), elapsed
 
 
 def run(charts: list[Chart], fhir_base: str, service_base: str, database: Path, style: Style) -> list[Outcome]:
     outcomes = []
     session = requests.Session()
     for chart in charts:
+        chart = chart_from_server(session, fhir_base, chart)
         patient = chart.patient
         print()
         print(style(f"━━ {chart.patient_id}", "1;34") + f" — {patient.get('gender', '?')}, born {patient.get('birthDate')}"
@@ -310,40 +354,57 @@ def run(charts: list[Chart], fhir_base: str, service_base: str, database: Path, 
         covered, critical = None, []
         for hook in ("order-select", "order-sign"):
             body = hook_request(chart, hook, fhir_base=fhir_base)
-            started = time.perf_counter()
-            answer = session.post(f"{service_base}/cds-services/{SERVICES[hook]}", json=body, timeout=30)
-            elapsed = (time.perf_counter() - started) * 1000
-            if answer.status_code != 200:
-                raise DemoError(f"{hook} for {chart.patient_id}: HTTP {answer.status_code} {answer.text[:500]}")
-            response = answer.json()
+            response, elapsed = post(session, service_base, SERVICES[hook], body)
             found[hook] = determination(database, body["hookInstance"])
             print_answer(style, hook, response, elapsed, found[hook], show_checklist=hook == "order-select")
             covered = crd_covered(response) or covered
             critical = sorted(set(critical) | {topic(c) for c in response["cards"] if c["indicator"] == "critical"})
-        outcomes.append(Outcome(chart.patient_id, found, covered, critical))
+        screen, elapsed = post(session, service_base, SCREEN, screen_request(chart, fhir_base))
+        print(f"   {style('patient-view', '1')} — {elapsed:.0f} ms — screening: "
+              + (" / ".join(card["summary"] for card in screen["cards"]) or "no card"))
+        outcomes.append(Outcome(chart.patient_id, found, covered, critical, bool(screen["cards"])))
     return outcomes
 
 
-def print_summary(style: Style, outcomes: list[Outcome], today: date) -> int:
-    expected = json.loads((PATIENTS / "expected.json").read_text(encoding="utf-8"))
-    check = today == EXPECTED_FOR
+def expected_critical(want: dict) -> set[str]:
+    return ({"contraindication"} if want.get("contraindication") else set()) | \
+        ({"off-guideline"} if want.get("dose_critical") else set())
+
+
+def differences(outcome: Outcome, want: dict | None) -> list[str]:
+    """Each way the outcome differs from what patients/expected.json says (empty: it agrees)."""
+    if want is None:
+        return ["no expected outcome in patients/expected.json"]
+    found = [f"{hook}: determination {got or 'none'}, expected {want['determination']}"
+             for hook, got in outcome.determinations.items() if got != want["determination"]]
+    if outcome.covered != want["crd_covered"]:
+        found.append(f"CRD covered {outcome.covered or 'none'}, expected {want['crd_covered'] or 'none'}")
+    extra, missing = set(outcome.critical) - expected_critical(want), expected_critical(want) - set(outcome.critical)
+    found += [f"unexpected critical card ({name})" for name in sorted(extra)]
+    found += [f"missing critical card ({name})" for name in sorted(missing)]
+    if outcome.screening != want["screening"]:
+        found.append("screening card shown, expected none" if outcome.screening else "no screening card, expected one")
+    return found
+
+
+def print_summary(style: Style, outcomes: list[Outcome], expected: dict[str, dict]) -> int:
+    """The summary table, each outcome checked; returns how many patients differ."""
     print()
-    print(style("Summary", "1") + ("" if check else
-          f"  (expected.json is for {EXPECTED_FOR}; today is {today}, so it is shown but not checked)"))
-    print(f"   {'patient':<26}{'determination':<22}{'CRD covered':<14}{'critical cards':<32}expected")
-    mismatches = 0
+    print(style("Summary", "1") + f"  (checked against {EXPECTED.relative_to(ROOT)})")
+    print(f"   {'patient':<26}{'determination':<22}{'CRD covered':<14}{'critical cards':<32}{'screen':<8}expected")
+    differing = 0
     for outcome in outcomes:
-        want = expected.get(outcome.patient_id, {})
+        want = expected.get(outcome.patient_id)
+        problems = differences(outcome, want)
+        differing += bool(problems)
+        mark = style(" ✗", "1;31") if problems else style(" ✓", "32")
         got = outcome.determinations.get("order-sign")
-        wanted_critical = sorted((["contraindication"] if want.get("contraindication") else [])
-                                 + (["off-guideline"] if want.get("dose_critical") else []))
-        agrees = (got == want.get("determination") and outcome.determinations.get("order-select") == got
-                  and set(wanted_critical) <= set(outcome.critical))
-        mark = "" if not check else (style(" ✓", "32") if agrees else style(" ✗", "1;31"))
-        mismatches += check and not agrees
         print(f"   {outcome.patient_id:<26}{got or 'none':<22}{outcome.covered or '—':<14}"
-              f"{', '.join(outcome.critical) or '—':<32}{want.get('determination', '?')}{mark}")
-    return mismatches
+              f"{', '.join(outcome.critical) or '—':<32}{'card' if outcome.screening else '—':<8}"
+              f"{(want or {}).get('determination', '?')}{mark}")
+        for problem in problems:
+            print(style(f"      ✗ {problem}", "31"))
+    return differing
 
 
 def _interrupt(signum, frame) -> None:
@@ -364,23 +425,27 @@ def main(argv: list[str] | None = None) -> int:
     today = args.today or date.today()
     try:
         charts = load_charts(args.patient)
+        expected = load_expected()
         with ExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mecasermin-demo-")))
-            fhir, fhir_base = start_fhir_server()
+            fhir, fhir_base = start_fhir_server(today)
             stack.callback(fhir.stop)
             database = workdir / "demo.sqlite3"
-            service, service_base = start_service(database, fhir_base, today=args.today)
+            service, service_base = start_service(database, fhir_base, today=today)
             stack.callback(service.stop)
             print(style("mecasermin-cds demo", "1") + f" — {len(charts)} patient{'s' if len(charts) != 1 else ''}, "
                   f"today {today}")
-            print(f"   FHIR server  {fhir_base} (the demo Bundles of sandbox-config/patients)")
+            print(f"   FHIR server  {fhir_base} (the demo Bundles of sandbox-config/patients, dated to today)")
             print(f"   CDS service  {service_base}/cds-services (gunicorn), audit log in {database}")
             print("   Each request carries fhirServer and a dummy bearer token, no prefetch: the service reads the chart.")
             outcomes = run(charts, fhir_base, service_base, database, style)
-            mismatches = print_summary(style, outcomes, today)
-        print(f"\n{len(outcomes) * 2} hook calls; demo finished in {time.perf_counter() - started:.1f} s "
+            differing = print_summary(style, outcomes, expected)
+        print(f"\n{len(outcomes) * 3} hook calls; demo finished in {time.perf_counter() - started:.1f} s "
               "(both servers stopped).")
-        return 1 if mismatches else 0
+        if differing:
+            print(f"{differing} patient{'s' if differing != 1 else ''} differ from {EXPECTED.relative_to(ROOT)}",
+                  file=sys.stderr)
+        return 1 if differing else 0
     except KeyboardInterrupt:
         print("\ninterrupted: both servers stopped.", file=sys.stderr)
         return 130
