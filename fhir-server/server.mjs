@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { isDateRelative, localDay, parseDay, shiftBundle, shiftDays } from './date-relative.mjs';
+import { createSmartAuth } from './smart-auth.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(join(HERE, 'package.json'), 'utf8'));
@@ -57,6 +58,10 @@ function options() {
       'page-size': { type: 'string', default: '20' },
       today: { type: 'string' },
       lenient: { type: 'boolean', default: false },
+      smart: { type: 'boolean', default: false },
+      'smart-client-id': { type: 'string', default: 'mecasermin-cds' },
+      'smart-redirect-uri': { type: 'string', multiple: true },
+      'smart-launch-url': { type: 'string' },
       'log-requests': { type: 'boolean', default: false },
       'exit-on-stdin-eof': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -74,6 +79,11 @@ function options() {
         '  --today         the day date-relative demo Bundles are dated to (default: this\n' +
         '                  machine\'s date; the CDS service\'s `serve --today` to match)\n' +
         '  --lenient       store resources without validating them against the R4 definitions\n' +
+        '  --smart         a SMART authorization server (/auth, /ehr) and a bearer token on every\n' +
+        '                  FHIR request; without it the server is open (no authentication)\n' +
+        '  --smart-client-id ID      the registered public client (default mecasermin-cds)\n' +
+        '  --smart-redirect-uri URI  its registered redirect URI, exact; repeatable\n' +
+        '  --smart-launch-url URL    the app\'s launch URL, for EHR launches from /ehr\n' +
         '  --log-requests  one stderr line per request: method, interaction, type, status, ms\n' +
         '  --exit-on-stdin-eof  stop when standard input closes (a test harness that dies takes\n' +
         '                  the server with it)\n'
@@ -101,6 +111,9 @@ function options() {
     pageSize,
     today,
     lenient: values.lenient,
+    smart: values.smart
+      ? { clientId: values['smart-client-id'], redirectUris: values['smart-redirect-uri'] ?? [], launchUrl: values['smart-launch-url'] }
+      : undefined,
     logRequests: values['log-requests'],
     exitOnStdinEof: values['exit-on-stdin-eof'],
     dataDirs: data.filter((d) => d !== 'none').map((d) => resolve(d)),
@@ -182,6 +195,20 @@ async function main() {
 
   const repo = new DemoRepository();
   const router = new FhirRouter();
+  const smart = opts.smart
+    ? createSmartAuth({
+        clients: new Map([[opts.smart.clientId, { redirectUris: opts.smart.redirectUris }]]),
+        launchUrl: opts.smart.launchUrl,
+        readResource: async (type, id) => {
+          const [outcome, resource] = await callRouter('GET', `${type}/${encodeURIComponent(id)}`);
+          return core.isOk(outcome) ? resource : undefined;
+        },
+        searchResources: async (type, query) => {
+          const [, bundle] = await callRouter('GET', `${type}?${query}`);
+          return (bundle?.entry ?? []).map((e) => e.resource).sort((a, b) => a.id.localeCompare(b.id));
+        },
+      })
+    : undefined;
 
   // Requests run one at a time: a transaction's entries are awaited one by one, and no
   // other request may see (or change) the store half-way through.
@@ -293,8 +320,17 @@ async function main() {
     rest: [
       {
         mode: 'server',
-        documentation: 'Open demo server: no authentication, data kept in memory only.',
-        security: { cors: true, description: 'No authentication. Demo data only.' },
+        documentation: smart
+          ? 'Demo server with a SMART authorization server: a bearer token on every request; data in memory only.'
+          : 'Open demo server: no authentication, data kept in memory only.',
+        security: smart
+          ? {
+              cors: true,
+              service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+              extension: [smart.oauthUris(base)],
+              description: 'SMART App Launch (EHR and standalone), PKCE S256, public clients. Demo data only.',
+            }
+          : { cors: true, description: 'No authentication. Demo data only.' },
         resource: capabilityResources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
       },
@@ -341,11 +377,16 @@ async function main() {
     }
 
     const url = new URL(req.url, 'http://placeholder');
+    const origin = `http://${req.headers.host ?? hostPort(opts.host, server.address().port)}`;
+    if (smart && (url.pathname.startsWith('/auth/') || url.pathname === '/ehr' || url.pathname === '/ehr/launch')) {
+      await handleSmart(req, res, url, origin + BASE_PATH);
+      return;
+    }
     if (url.pathname !== BASE_PATH && !url.pathname.startsWith(BASE_PATH + '/')) {
       send(req, res, 404, operationOutcome('not-found', `Not found: the FHIR base is ${BASE_PATH}`));
       return;
     }
-    const base = `http://${req.headers.host ?? hostPort(opts.host, server.address().port)}${BASE_PATH}`;
+    const base = origin + BASE_PATH;
     const path = url.pathname.slice(BASE_PATH.length).replace(/^\/+|\/+$/g, '');
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     const segments = path ? path.split('/') : [];
@@ -357,6 +398,11 @@ async function main() {
         return;
       }
       send(req, res, 200, capabilityStatement(base));
+      return;
+    }
+    if (smart && path === '.well-known/smart-configuration') {
+      res.locals.interaction = 'smart-configuration';
+      sendJson(res, 200, smart.configuration(base));
       return;
     }
     if (segments.length > 0 && !resourceTypes.has(segments[0]) && !/^[$_]/.test(segments[0])) {
@@ -389,6 +435,22 @@ async function main() {
           send(req, res, 400, operationOutcome('structure', `Request body is not valid JSON: ${err.message}`));
           return;
         }
+      }
+    }
+
+    let grant;
+    if (smart) {
+      const checked = smart.authorizeFhir(req.headers.authorization, method, segments, params);
+      if (checked.status) {
+        res.locals.interaction = 'refused';
+        if (checked.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="demo-ehr"');
+        send(req, res, checked.status, operationOutcome(checked.status === 401 ? 'login' : 'forbidden', checked.text));
+        return;
+      }
+      grant = checked.grant;
+      if (body && !smart.inCompartment(grant, body)) {
+        send(req, res, 403, operationOutcome('forbidden', 'The resource does not belong to the patient in context'));
+        return;
       }
     }
 
@@ -435,7 +497,60 @@ async function main() {
       body,
       req.headers
     );
+    if (grant && resource && resource.resourceType !== 'OperationOutcome' && !smart.inCompartment(grant, resource)) {
+      send(req, res, 403, operationOutcome('forbidden', 'The resource does not belong to the patient in context'));
+      return;
+    }
     respond(req, res, outcome, resource, base, responseOptions);
+  }
+
+  async function handleSmart(req, res, url, base) {
+    res.locals.interaction = `smart ${url.pathname}`;
+    const form = async () => {
+      const raw = await readBody(req);
+      return new URLSearchParams(raw === null ? '' : raw.toString('utf8'));
+    };
+    let answer;
+    if (req.method === 'GET' && url.pathname === '/ehr') {
+      answer = { status: 200, html: await smart.ehrPage() };
+    } else if (req.method === 'GET' && url.pathname === '/ehr/launch') {
+      answer = await smart.ehrLaunch(url.searchParams);
+      if (typeof answer.location === 'function') answer.location = answer.location(base);
+    } else if (req.method === 'GET' && url.pathname === '/auth/authorize') {
+      answer = await smart.authorize(url.searchParams, base);
+    } else if (req.method === 'POST' && url.pathname === '/auth/authorize') {
+      answer = await smart.decide(await form());
+    } else if (req.method === 'POST' && url.pathname === '/auth/token') {
+      const { status, body } = smart.token(await form(), base);
+      res.setHeader('Pragma', 'no-cache');
+      sendJson(res, status, body);
+      return;
+    } else if (req.method === 'GET' && url.pathname === '/auth/jwks') {
+      sendJson(res, 200, smart.jwks());
+      return;
+    } else {
+      sendJson(res, 404, { error: 'not_found' });
+      return;
+    }
+    if (answer.location) {
+      res.writeHead(302, { Location: answer.location, 'Cache-Control': 'no-store', 'Content-Length': '0' });
+      res.end();
+      return;
+    }
+    res.writeHead(answer.status, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Length': Buffer.byteLength(answer.html),
+      'Cache-Control': 'no-store',
+      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.end(answer.html);
+  }
+
+  function sendJson(res, status, body) {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+    res.end(text);
   }
 
   function respond(req, res, outcome, resource, base, responseOptions) {

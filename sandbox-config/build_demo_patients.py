@@ -32,6 +32,7 @@ DATE_RELATIVE_TAG = {"system": "urn:mecasermin-cds:CodeSystem:demo-data", "code"
                      "display": "Dates move with the day the Bundle is loaded; Bundle.timestamp is the anchor"}
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "patients"
+EXPECTED_FILE = "expected.json"     # kept by hand: the outcomes the service must give (not built here)
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -278,9 +279,9 @@ GH_CODES = {
 
 @dataclass
 class Expectation:
-    determination: str            # meets-criteria | documentation-needed | does-not-meet
-    contraindication: bool
-    dose_critical: bool
+    """What a chart shows, for people (--summary); the outcomes the service must give are in
+    patients/expected.json, the one file `make demo` and the tests check them against."""
+
     path: str                     # what the patient demonstrates (README)
     why: str                      # why that determination (README)
     critical: str                 # expected critical findings (README), "none" when none
@@ -658,7 +659,6 @@ def laron_icd10() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=0.8, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "meets-criteria", False, False,
         "Qualifies: Laron syndrome coded in ICD-10-CM (E34.321); starting dose 0.04 mg/kg.",
         "All five initial criteria met: diagnosis E34.321, height SDS < -2.25, IGF-1 SDS <= -3 from the lab range, "
         "stimulated GH peak >= 10 ug/L, bone age < 15 years (male).",
@@ -677,7 +677,6 @@ def laron_snomed() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=0.06, dose_unit="mL", reason=[LARON_SCT],
                        reason_text="Laron syndrome", bid_code=False, draft=True)
     return c, Expectation(
-        "meets-criteria", False, False,
         "Qualifies: Laron syndrome coded only in SNOMED CT (38196001); IGF-1 in nmol/L, GH in mIU/L, bone age in "
         "months, dose in mL with timing as frequency 2 per day.",
         "All five initial criteria met after unit conversion (IGF-1 nmol/L x 7.649; GH mIU/L / 3; bone age 36 months "
@@ -696,7 +695,6 @@ def no_bone_age() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=0.9, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=False, draft=True)
     return c, Expectation(
-        "documentation-needed", False, False,
         "Documentation missing: no bone age on file.",
         "Diagnosis, height, IGF-1 and GH criteria met; the bone-age criterion is unknown (no bone age study).",
         "none", "Premera Blue Cross")
@@ -713,7 +711,6 @@ def igf1_no_range() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=0.7, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "documentation-needed", False, False,
         "Documentation missing: IGF-1 reported without a reference range and with no IGF-1 z-score.",
         "The IGF-1 criterion is unknown: 19 ng/mL cannot be turned into an SDS without the laboratory's range. "
         "Every other criterion is met.",
@@ -733,7 +730,6 @@ def idiopathic_short_stature() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=1.0, dose_unit="mg", reason=[r62],
                        reason_text="Idiopathic short stature", bid_code=True, draft=True)
     return c, Expectation(
-        "does-not-meet", False, False,
         "Idiopathic short stature: order reason 'Idiopathic short stature' (R62.52); heights in inches, weights "
         "in pounds.",
         "Not medically necessary under the policy (idiopathic short stature); IGF-1 is normal for age and R62.52 "
@@ -753,7 +749,6 @@ def gh_deficiency() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=0.8, dose_unit="mg", reason=[e230],
                        reason_text="Growth hormone deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "does-not-meet", False, False,
         "Growth hormone deficiency (E23.0): a secondary IGF-1 deficiency; no coverage on file.",
         "Investigational use (secondary IGF-1 deficiency); both stimulation tests peak below 10 ug/L, so the GH "
         "criterion is not met either. With no Coverage the service's default policy (FDA label) applies and "
@@ -776,7 +771,6 @@ def turner() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=1.2, dose_unit="mg", reason=[q969],
                        reason_text="Turner syndrome", bid_code=True, draft=True)
     return c, Expectation(
-        "does-not-meet", False, False,
         "Turner syndrome (Q96.9, a girl): growth failure with another identifiable cause; early heights in "
         "inches; a 'no known allergy' entry.",
         "Investigational use (growth failure due to Turner syndrome); the IGF-1 is normal for age and the diagnosis "
@@ -795,7 +789,6 @@ def laron_aetna() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=0.8, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "documentation-needed", False, False,
         "Second payer: a child who meets the primary policy on every criterion, covered by Aetna (CPB 0711), "
         "whose current criteria text is not known.",
         "The Aetna height-for-age and IGF-1 thresholds are unknown, so those criteria are 'verify with the plan'; "
@@ -819,7 +812,6 @@ def malignancy_history() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=0.8, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "meets-criteria", True, False,
         "Contraindication: history of malignancy (resolved C71.6 medulloblastoma and Z85.841) in an otherwise "
         "qualifying child.",
         "The coverage criteria (which do not list contraindications) are met; the history of malignant neoplasia "
@@ -841,7 +833,6 @@ def closed_epiphyses() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=3.6, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "does-not-meet", True, False,
         "Contraindication: closed epiphyses (bone age report 'Epiphyses fused') in a 15-year-old.",
         "Bone age 16.5 years is not < 15 years (male), and closed epiphyses are a labeled contraindication.",
         "Contraindication: closed epiphyses (bone-age report text).", "Premera Blue Cross")
@@ -859,7 +850,6 @@ def overdose() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=4.0, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "meets-criteria", False, True,
         "Overdosed order: 4 mg twice daily for a 20 kg child (0.2 mg/kg per dose).",
         "The coverage criteria are met; the dose is a safety problem, not a coverage criterion.",
         "Dose above the labeled maximum of 0.12 mg/kg twice daily (about 0.2 mg/kg per dose).", "Premera Blue Cross")
@@ -882,7 +872,6 @@ def reauth_good() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=2.4, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "meets-criteria", False, False,
         "Re-authorization with a good response: mecasermin since 2025-11-18 (completed order), growth velocity "
         "about 8 cm/year.",
         "Baseline (pre-treatment) height, IGF-1 and GH meet the initial criteria; growth velocity >= 2.5 cm/year "
@@ -908,7 +897,6 @@ def reauth_poor() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=2.6, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "does-not-meet", False, False,
         "Re-authorization with a poor response: mecasermin since 2025-11-12 (active order), growth velocity "
         "about 1.8 cm/year; heights before 2024 in inches.",
         "The re-authorization criterion growth velocity >= 2.5 cm/year is not met.",
@@ -927,7 +915,6 @@ def under_two() -> tuple[Chart, Expectation]:
     c.mecasermin_order(status="draft", authored=TODAY, dose=0.4, dose_unit="mg", reason=[E34_321],
                        reason_text="Severe primary IGF-1 deficiency", bid_code=True, draft=True)
     return c, Expectation(
-        "does-not-meet", True, False,
         "A child under 2 years (19 months) with Laron syndrome; Medicaid coverage.",
         "Mecasermin is not established under 2 years (benzyl alcohol preservative), outside the FDA-approved "
         "indication; no payer policy matches Medicaid, so the default policy (FDA label) applies.",
@@ -991,15 +978,9 @@ def render(obj: dict) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
-def expected_json(expectations: dict[str, Expectation]) -> dict:
-    return {pid: {"determination": e.determination, "contraindication": e.contraindication,
-                  "dose_critical": e.dose_critical} for pid, e in expectations.items()}
-
-
 def outputs() -> dict[Path, str]:
-    bundles, expectations, _ = build()
+    bundles, _, _ = build()
     files = {OUT_DIR / f"{pid}.json": render(bundle) for pid, bundle in bundles.items()}
-    files[OUT_DIR / "expected.json"] = render(expected_json(expectations))
     return files
 
 
@@ -1011,14 +992,15 @@ def main(argv: list[str] | None = None) -> int:
     files = outputs()
     if args.summary:
         _, expectations, charts = build()
+        outcomes = json.loads((OUT_DIR / EXPECTED_FILE).read_text(encoding="utf-8"))
         for chart in charts:
             e = expectations[chart.pid]
-            print(f"{chart.pid}: {e.determination} under {e.payer}; critical: {e.critical}\n"
+            print(f"{chart.pid}: {outcomes[chart.pid]['determination']} under {e.payer}; critical: {e.critical}\n"
                   f"  path: {e.path}\n  why: {e.why}\n  numbers: {json.dumps(summary(chart))}")
         return 0
     stale = sorted(p.name for p, text in files.items() if not p.exists() or p.read_text(encoding="utf-8") != text)
     known = set(files)
-    extra = sorted(p.name for p in OUT_DIR.glob("*.json") if p not in known)
+    extra = sorted(p.name for p in OUT_DIR.glob("*.json") if p not in known and p.name != EXPECTED_FILE)
     if args.check:
         for name in stale:
             print(f"out of date: {name}", file=sys.stderr)

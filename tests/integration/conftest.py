@@ -9,7 +9,9 @@
 - `cds_service`: the CDS service as a real process — gunicorn through the `mecasermin-cds serve`
   console script, like `make run` — on a free loopback port, one per test module, with its own
   SQLite database (`.database`), the session's `fhir_server` as its only allowed FHIR server, and
-  its clock pinned (`serve --today`) to DEMO_TODAY, the date the demo patients were built for.
+  its clock pinned (`serve --today`) to DEMO_TODAY, the anchor day of the demo patients.
+  The FHIR servers date the (date-relative) demo charts to DEMO_TODAY too, so the files and the
+  servers hold the same dates; pass `extra=["--today", ...]` to move them.
 
 When fhir-server/node_modules is missing (a fresh clone), the fixture runs
 `make fhir-server/node_modules` first, which needs npm and the npm registry.
@@ -97,7 +99,7 @@ class FhirServerProcess:
         node = ensure_installed()
         # --exit-on-stdin-eof: if this process dies without teardown, the server stops too.
         args = [str(node), str(SERVER_DIR / "server.mjs"), "--host", "127.0.0.1", "--port", "0",
-                "--exit-on-stdin-eof"]
+                "--today", DEMO_TODAY.isoformat(), "--exit-on-stdin-eof"]
         for folder in (DEMO_PATIENTS,) if data is None else data:
             args += ["--data", str(folder)]
         if data is not None and not data:

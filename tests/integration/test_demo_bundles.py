@@ -22,12 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PATIENTS = ROOT / "sandbox-config" / "patients"
 BUNDLE_PATHS = sorted(PATIENTS.glob("demo-*.json"))
 EXPECTED = json.loads((PATIENTS / "expected.json").read_text(encoding="utf-8"))
-TODAY = date(2026, 11, 21)
-
 _spec = importlib.util.spec_from_file_location("build_demo_patients", ROOT / "sandbox-config" / "build_demo_patients.py")
 generator = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("build_demo_patients", generator)   # dataclasses look their module up there
 _spec.loader.exec_module(generator)
+TODAY = generator.TODAY          # the anchor day: the Bundles are dated as of it
 
 LOINC = "http://loinc.org"
 GH_STIMULATED = {"2963-7", "14146-5", "40301-4", "47760-4", "48128-3", "56571-3"}
@@ -134,11 +133,20 @@ def test_at_least_twelve_patients_each_with_an_expectation():
 
 def test_expected_json_shape():
     for pid, expectation in EXPECTED.items():
-        assert set(expectation) == {"determination", "contraindication", "dose_critical"}, pid
+        assert set(expectation) == {"determination", "crd_covered", "contraindication", "dose_critical",
+                                    "screening"}, pid
         assert expectation["determination"] in {"meets-criteria", "documentation-needed", "does-not-meet"}
-        assert isinstance(expectation["contraindication"], bool) and isinstance(expectation["dose_critical"], bool)
+        assert expectation["crd_covered"] in {"covered", "conditional", "not-covered", None}
+        assert all(isinstance(expectation[key], bool) for key in ("contraindication", "dose_critical", "screening"))
     determinations = {e["determination"] for e in EXPECTED.values()}
     assert determinations == {"meets-criteria", "documentation-needed", "does-not-meet"}
+
+
+@pytest.mark.parametrize("path", BUNDLE_PATHS, ids=lambda p: p.stem)
+def test_bundles_are_date_relative_with_the_anchor_as_timestamp(path):
+    bundle = load(path)
+    assert generator.DATE_RELATIVE_TAG in bundle["meta"]["tag"]
+    assert bundle["timestamp"][:10] == TODAY.isoformat()
 
 
 def test_committed_files_are_the_generator_output(capsys):

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import uuid
 from contextlib import closing
-from datetime import date
+from datetime import date, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -59,9 +59,8 @@ _USER_TYPES = {"userPractitionerId": "Practitioner", "userPractitionerRoleId": "
                "userPatientId": "Patient", "userRelatedPersonId": "RelatedPerson"}
 
 
-def test_every_demo_chart_has_an_expected_outcome_for_the_pinned_date():
-    assert set(CHARTS) == set(EXPECTED)
-    assert DEMO_TODAY == demo.EXPECTED_FOR
+def test_every_demo_chart_has_an_expected_outcome():
+    assert set(CHARTS) == set(EXPECTED) == set(demo.load_expected())
 
 
 # ----------------------------------------------------------------------------- playing the EHR
@@ -306,3 +305,45 @@ def test_demo_script_prints_cards_and_determination_and_stops_its_servers():
     assert re.search(r"demo-overdose +meets-criteria +covered +off-guideline +meets-criteria ✓", out), out[-800:]
     ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)/", out)]
     assert len(set(ports)) == 2 and all(_refused(port) for port in ports)
+
+
+def test_demo_a_year_ahead_checks_every_outcome_and_passes():
+    """The charts are dated relative to the day they are loaded: a year from now the demo's
+    outcomes are still the expected ones, and the sandbox walkthrough's screening card still reads
+    as sandbox-config/README.md says."""
+    ahead = date.today() + timedelta(days=366)
+    result = subprocess.run([sys.executable, str(ROOT / "sandbox-config" / "demo.py"), "--today", ahead.isoformat(),
+                             "--no-color"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    out = result.stdout
+    assert f"today {ahead}" in out and "✗" not in out
+    assert out.count(" ✓") == len(EXPECTED)
+    walkthrough = (ROOT / "sandbox-config" / "README.md").read_text(encoding="utf-8")
+    section = out.split("━━ demo-laron-icd10")[1].split("━━")[0]
+    summary = re.search(r"patient-view .* screening: (.+)", section).group(1)
+    assert summary.startswith("Short stature") and summary in " ".join(walkthrough.split())
+    # The draft order moved with the chart: authored on the pinned day, the patient born a year later.
+    born = re.search(r"━━ demo-laron-icd10 — male, born (\S+)", out).group(1)
+    assert date.fromisoformat(born) == date.fromisoformat(CHARTS["demo-laron-icd10"].patient["birthDate"]) + (
+        ahead - DEMO_TODAY)
+
+
+def _outcome(**changes):
+    base = {"patient_id": "demo-overdose", "determinations": {"order-select": "meets-criteria",
+                                                              "order-sign": "meets-criteria"},
+            "covered": "covered", "critical": ["off-guideline"], "screening": True}
+    return demo.Outcome(**{**base, **changes})
+
+
+def test_demo_check_reports_every_kind_of_difference():
+    want = EXPECTED["demo-overdose"]
+    assert demo.differences(_outcome(), want) == []
+    assert demo.differences(_outcome(critical=["contraindication", "off-guideline"]), want) == [
+        "unexpected critical card (contraindication)"]
+    assert demo.differences(_outcome(critical=[]), want) == ["missing critical card (off-guideline)"]
+    assert demo.differences(_outcome(determinations={"order-select": "meets-criteria",
+                                                     "order-sign": "documentation-needed"}, covered="conditional"),
+                            want) == ["order-sign: determination documentation-needed, expected meets-criteria",
+                                      "CRD covered conditional, expected covered"]
+    assert demo.differences(_outcome(screening=False), want) == ["no screening card, expected one"]
+    assert demo.differences(_outcome(), None) == ["no expected outcome in patients/expected.json"]
