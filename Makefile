@@ -11,7 +11,7 @@ FHIR_HOST ?= 127.0.0.1
 FHIR_PORT ?= 8090
 FHIR_NODE := fhir-server/node_modules/.bin/node
 
-.PHONY: run test bench clean fhir chromium demo
+.PHONY: run test bench clean fhir chromium demo smart-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ fhir: fhir-server/node_modules
 # (gunicorn) on free loopback ports, prints the cards and determinations, stops both (sandbox-config/README.md).
 demo: $(STAMP) fhir-server/node_modules
 	$(BIN)/python sandbox-config/demo.py
+
+# The SMART app launched from the demo EHR (the FHIR server with its SMART authorization server) in
+# a browser, on a demo patient; both servers on loopback until Ctrl-C (sandbox-config/smart_demo.py).
+smart-demo: $(STAMP) fhir-server/node_modules
+	$(BIN)/python sandbox-config/smart_demo.py --port $${CDS_PORT:-8080} --fhir-port $(FHIR_PORT)
 
 clean:
 	rm -rf $(VENV) var *.egg-info fhir-server/node_modules

@@ -184,12 +184,13 @@ class ManagedProcess:
         self.stderr.close()
 
 
-def start_fhir_server(today: date, data: Path = PATIENTS, extra: list[str] | None = None) -> tuple[ManagedProcess, str]:
-    """The demo FHIR server on a free loopback port, its date-relative charts dated to `today`;
-    returns it and its base URL."""
+def start_fhir_server(today: date, data: Path = PATIENTS, extra: list[str] | None = None,
+                      port: int = 0) -> tuple[ManagedProcess, str]:
+    """The demo FHIR server on a loopback port (0: a free one), its date-relative charts dated to
+    `today`; returns it and its base URL."""
     if not NODE.exists():
         raise DemoError(f"{NODE.relative_to(ROOT)} is missing: run `make fhir-server/node_modules` (or `make demo`)")
-    server = ManagedProcess("FHIR server", [str(NODE), str(FHIR_SERVER), "--host", "127.0.0.1", "--port", "0",
+    server = ManagedProcess("FHIR server", [str(NODE), str(FHIR_SERVER), "--host", "127.0.0.1", "--port", str(port),
                                             "--data", str(data), "--today", today.isoformat(),
                                             "--exit-on-stdin-eof", *(extra or [])])
     line: list[str] = []

@@ -302,7 +302,7 @@ def test_demo_script_prints_cards_and_determination_and_stops_its_servers():
     assert "determination meets-criteria; CRD covered: covered" in out
     assert "✅ met" in out                                          # the coverage checklist
     assert "both servers stopped" in out
-    assert re.search(r"demo-overdose +meets-criteria +covered +off-guideline +meets-criteria ✓", out), out[-800:]
+    assert re.search(r"demo-overdose +meets-criteria +covered +off-guideline +card +meets-criteria ✓", out), out[-800:]
     ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)/", out)]
     assert len(set(ports)) == 2 and all(_refused(port) for port in ports)
 
