@@ -33,7 +33,7 @@ chromium:
 	@command -v chromium >/dev/null || echo 'chromium is not installed (apt-get needs root): the browser tests will be skipped' >&2
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench.bench_service
+	@$(BIN)/python -m tests.bench.bench_service
 
 # npm ci also installs the `node` package (Node 22 for this folder only: the system Node may be 20).
 fhir-server/node_modules: fhir-server/package.json fhir-server/package-lock.json

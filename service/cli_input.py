@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from service.record import resources_from_bundle
 from service.trigger import order_is_mecasermin
 
 
@@ -27,6 +28,20 @@ def read_json(path: str) -> Any:
         raise InputError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+
+
+def chart_resources(bundle: Any, path: str) -> list[dict]:
+    """The resources of one patient's chart: a decision needs the Patient (age and sex decide the
+    criteria), so a Bundle without one, or with several, is refused rather than judged."""
+    resources = resources_from_bundle(bundle)
+    if not resources:
+        raise InputError(f"{path}: no FHIR resources found")
+    patients = {r.get("id") for r in resources if r.get("resourceType") == "Patient"}
+    if not patients:
+        raise InputError(f"{path}: no Patient resource (the chart must hold the patient: birth date and sex)")
+    if len(patients) > 1:
+        raise InputError(f"{path}: {len(patients)} Patient resources; give one patient's chart")
+    return resources
 
 
 def draft_order(resources: list[dict]) -> dict | None:

@@ -1,12 +1,15 @@
-"""`mecasermin-cds report`: how clinicians answer each card type, from stored feedback.
+"""`mecasermin-cds report [--format text|json] [--top N]`: how clinicians answer each card type.
 
 Acceptance and override rates per card type, and the most frequent override reasons — the
-numbers that tell a reviewer which card is being ignored.
+numbers that tell a reviewer which card is being ignored — read from the database the service
+stores feedback in (CDS_DATABASE_URL; by default var/mecasermin-cds.sqlite3 under the folder the
+service runs in). A database that does not exist is an error, never created empty.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass, field
 
 from service.settings import Settings
@@ -71,7 +74,14 @@ def _percent(rate: float | None) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    store = Store(Settings.from_env().database_path)
+    settings = Settings.from_env()
+    path = settings.database_path
+    if not path.is_file():
+        print(f"mecasermin-cds report: no database at {path.resolve()} (CDS_DATABASE_URL={settings.database_url}); "
+              "run it in the folder the service runs in, or set CDS_DATABASE_URL to the service's database",
+              file=sys.stderr)
+        return 2
+    store = Store(path)
     stats = feedback_report(store, top=args.top)
     if args.format == "json":
         print(json.dumps([{**s.__dict__, "answered": s.answered, "acceptance_rate": s.rate(s.accepted),
@@ -81,8 +91,22 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """argparse type for --top: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def add_parser(commands) -> None:
-    parser = commands.add_parser("report", help="acceptance and override rates per card type, from stored feedback")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--top", type=int, default=5, help="override reasons listed per card type")
+    parser = commands.add_parser("report", help="acceptance and override rates per card type, from stored feedback",
+                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="a table (text, the default) or JSON, one object per card type")
+    parser.add_argument("--top", type=_count, default=5, metavar="N",
+                        help="override reasons listed per card type, most frequent first (default 5; 0: none)")
     parser.set_defaults(handler=_run)

@@ -15,9 +15,9 @@ from typing import Any, Mapping
 from service.policy.evaluate import evaluate
 from service.policy.loader import PolicyError, UnknownPolicy, load_policies
 from service.policy.render import render_text
-from service.record import build_record, resources_from_bundle
+from service.record import build_record
 from service.settings import Settings, SettingsError
-from service.cli_input import InputError, draft_order, iso_date, read_json
+from service.cli_input import InputError, chart_resources, draft_order, iso_date, read_json
 
 PROG = "mecasermin-cds evaluate"
 
@@ -43,9 +43,7 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
         policies = load_policies(args.policies or settings.policy_dir, default_policy=settings.default_policy)
         bundle = read_json(args.bundle)
-        resources = resources_from_bundle(bundle)
-        if not resources:
-            raise InputError(f"{args.bundle}: no FHIR resources found")
+        resources = chart_resources(bundle, args.bundle)
         order = read_json(args.order) if args.order else draft_order(resources)
         if args.order and (not isinstance(order, Mapping) or order.get("resourceType") != "MedicationRequest"):
             raise InputError(f"{args.order}: not a MedicationRequest")

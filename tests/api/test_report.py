@@ -1,8 +1,11 @@
 """`mecasermin-cds report`: acceptance and override rates per card type from stored feedback."""
 import json
 
+import pytest
+
 from service.cli import main
 from service.report import feedback_report, render_text
+from service.store import Store
 from tests.fixtures import mecasermin_order, order_sign_request
 
 SIGN = "/cds-services/mecasermin-order-sign"
@@ -51,6 +54,28 @@ def test_report_command_prints_json(client, store, settings, monkeypatch, capsys
 
 
 def test_report_on_an_empty_database(tmp_path, monkeypatch, capsys):
+    Store(tmp_path / "empty.db")                      # what the service creates at start-up
     monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
     assert main(["report"]) == 0
     assert "No cards issued" in capsys.readouterr().out
+
+
+def test_report_outside_the_service_folder_creates_no_database(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CDS_DATABASE_URL", raising=False)
+    assert main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert f"no database at {tmp_path / 'var' / 'mecasermin-cds.sqlite3'}" in err and "CDS_DATABASE_URL" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_help_and_a_negative_top(capsys):
+    with pytest.raises(SystemExit) as shown:
+        main(["report", "--help"])
+    assert shown.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "acceptance and override rates" in help_text.lower() and "--top N" in help_text and "--format" in help_text
+    with pytest.raises(SystemExit) as refused:
+        main(["report", "--top", "-1"])
+    assert refused.value.code == 2
+    assert "--top: must be 0 or more, not -1" in capsys.readouterr().err

@@ -64,6 +64,22 @@ def test_errors_exit_2_with_one_line_and_no_traceback(bundle_file, tmp_path, cap
     assert message in err and "Traceback" not in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("patients, message", [
+    (0, "no Patient resource"),
+    (2, "2 Patient resources"),
+])
+def test_a_chart_without_exactly_one_patient_is_refused(bundle_file, tmp_path, capsys, patients, message):
+    bundle = json.loads(bundle_file.read_text())
+    entries = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Patient"]
+    for n in range(patients):
+        entries.append({"resource": {"resourceType": "Patient", "id": f"p{n}", "birthDate": "2017-01-01"}})
+    path = tmp_path / "no-patient.json"
+    path.write_text(json.dumps({**bundle, "entry": entries}))
+    assert main(["evaluate", str(path), "--today", "2025-03-03"]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == "" and captured.err.count("\n") == 1
+
+
 def test_wired_into_the_main_command(bundle_file, capsys):
     assert cli_main(["evaluate", str(bundle_file), "--today", "2025-03-03", "--format", "text"]) == 0
     assert "Policy: Premera Blue Cross" in capsys.readouterr().out
