@@ -400,10 +400,17 @@ async function main() {
       send(req, res, 200, capabilityStatement(base));
       return;
     }
-    if (smart && path === '.well-known/smart-configuration') {
-      res.locals.interaction = 'smart-configuration';
-      sendJson(res, 200, smart.configuration(base));
-      return;
+    if (path === '.well-known/smart-configuration' || path === '_services/smart/Launch') {
+      res.locals.interaction = 'smart';
+      if (!smart) {
+        // The CDS Hooks sandbox posts _services/smart/Launch for every card SMART link it shows.
+        send(req, res, 404, operationOutcome('not-found', 'This demo server runs without SMART: start it with --smart (make smart-demo)'));
+        return;
+      }
+      if (path === '.well-known/smart-configuration') {
+        sendJson(res, 200, smart.configuration(base));
+        return;
+      }
     }
     if (segments.length > 0 && !resourceTypes.has(segments[0]) && !/^[$_]/.test(segments[0])) {
       send(req, res, 404, operationOutcome('not-found', `Unknown resource type '${segments[0]}'`));
@@ -438,6 +445,12 @@ async function main() {
       }
     }
 
+    if (smart && method === 'POST' && path === '_services/smart/Launch') {
+      res.locals.interaction = 'smart-launch-context';
+      const { status, body: answer } = await smart.registerLaunch(body);
+      sendJson(res, status, answer);
+      return;
+    }
     let grant;
     if (smart) {
       const checked = smart.authorizeFhir(req.headers.authorization, method, segments, params);

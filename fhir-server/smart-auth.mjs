@@ -10,6 +10,9 @@
 // - POST /auth/token                             authorization code + PKCE S256 verifier -> bearer token with
 //                                                patient, fhirContext, need_patient_banner and an RS256 id_token
 // - GET  /auth/jwks                              the id_token signing key
+// - POST /fhir/_services/smart/Launch            a launch context registered by a CDS client (the HSPC
+//                                                endpoint the CDS Hooks sandbox calls for a card's SMART
+//                                                link): {parameters: {patient, appContext}} -> {launch_id}
 //
 // Clients are public (PKCE only), registered by id and exact redirect URIs. Codes are single-use and
 // live 60 s, tokens 1 hour; everything is in memory. `authorizeFhir` is the FHIR side's check: a
@@ -146,6 +149,24 @@ export function createSmartAuth({ clients, launchUrl, readResource, searchResour
     return { status: 302, location: (iss) => `${launchUrl}${launchUrl.includes('?') ? '&' : '?'}iss=${encodeURIComponent(iss)}&launch=${encodeURIComponent(launch)}` };
   }
 
+  // The CDS Hooks sandbox posts here for every card SMART link it shows (then launches the link
+  // with launch=launch_id and iss). The sign-in page still asks the user to allow the app.
+  async function registerLaunch(body) {
+    const parameters = body?.parameters;
+    const patientId = parameters?.patient;
+    const appContext = parameters?.appContext;
+    if (typeof patientId !== 'string' || !(await readResource('Patient', patientId))) {
+      return { status: 400, body: { error: 'invalid_request', error_description: 'parameters.patient must be a patient of this server' } };
+    }
+    if (appContext !== undefined && (typeof appContext !== 'string' || appContext.length > 4096)) {
+      return { status: 400, body: { error: 'invalid_request', error_description: 'parameters.appContext must be a string' } };
+    }
+    sweep();
+    const launch = randomToken();
+    launches.set(launch, { patient: patientId, appContext, expires: now() + PENDING_SECONDS });
+    return { status: 200, body: { launch_id: launch } };
+  }
+
   // ----------------------------------------------------------------------- authorize
   // Problems that must not be sent back to the redirect URI (it is not known to be the client's).
   function checkClient(params) {
@@ -185,7 +206,7 @@ export function createSmartAuth({ clients, launchUrl, readResource, searchResour
     const id = randomToken();
     pending.set(id, {
       clientId: params.get('client_id'), redirectUri, state, scopes, challenge: params.get('code_challenge'),
-      patient: launch?.patient, order: launch?.order, expires: now() + PENDING_SECONDS,
+      patient: launch?.patient, order: launch?.order, appContext: launch?.appContext, expires: now() + PENDING_SECONDS,
     });
     return { status: 200, html: await signInPage(id, pending.get(id)) };
   }
@@ -264,6 +285,7 @@ ${patientField}
       patient: grant.patient, need_patient_banner: true,
     };
     if (grant.order) body.fhirContext = [{ reference: grant.order }];
+    if (grant.appContext) body.appContext = grant.appContext;
     if (grant.scopes.includes('openid') && grant.scopes.includes('fhirUser')) body.id_token = idToken(grant, base);
     return { status: 200, body };
   }
@@ -295,7 +317,7 @@ ${patientField}
   }
 
   return {
-    configuration, oauthUris, ehrPage, ehrLaunch, authorize, decide, token, authorizeFhir, inCompartment,
+    configuration, oauthUris, ehrPage, ehrLaunch, registerLaunch, authorize, decide, token, authorizeFhir, inCompartment,
     jwks: () => ({ keys: [jwk] }),
   };
 }

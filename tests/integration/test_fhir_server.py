@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -216,3 +216,57 @@ def test_start_up_fails_on_a_bundle_that_does_not_load(tmp_path: Path):
     assert result.stdout == "", "no 'listening' line for a server that did not load its data"
     assert "skipped a-notes.json: not a FHIR Bundle" in result.stderr
     assert "broken.json" in result.stderr and "Observation.status" in result.stderr
+
+
+# ----------------------------------------------------------------------------- date-relative demo charts
+
+def _days(value: str) -> date:
+    return date.fromisoformat(value[:10])
+
+
+def test_demo_charts_are_dated_to_the_day_they_are_loaded(fhir_server_factory, tmp_path: Path):
+    """A date-relative Bundle moves every date by the days from its anchor (Bundle.timestamp) to
+    --today; a Bundle without the tag loads as written."""
+    plain = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "plain-child", "birthDate": "2018-02-09"},
+         "request": {"method": "PUT", "url": "Patient/plain-child"}}]}
+    (tmp_path / "plain.json").write_text(json.dumps(plain), encoding="utf-8")
+    bundle = BUNDLES["demo-laron-icd10"]
+    anchor = date.fromisoformat(bundle["timestamp"][:10])
+    today = anchor + timedelta(days=400)            # across a 29 February
+    base = fhir_server_factory(data=[DEMO_PATIENTS, tmp_path], extra=["--today", today.isoformat()])
+    shift = today - anchor
+
+    (patient,) = resources("demo-laron-icd10", "Patient")
+    assert get(f"{base}/Patient/demo-laron-icd10").json()["birthDate"] == (_days(patient["birthDate"]) + shift).isoformat()
+    (order,) = [r for r in resources("demo-laron-icd10", "MedicationRequest") if r["status"] == "draft"]
+    served = get(f"{base}/MedicationRequest/{order['id']}").json()
+    assert served["authoredOn"] == today.isoformat()
+    heights = get(f"{base}/Observation", patient="demo-laron-icd10", code="http://loinc.org|8302-2",
+                  _sort="-date", _count="1").json()["entry"][0]["resource"]
+    written = max((r for r in resources("demo-laron-icd10", "Observation")
+                   if r["code"]["coding"][0]["code"] == "8302-2"), key=when)
+    assert heights["id"] == written["id"]
+    # The time of day and its offset stay; only the day moves.
+    assert heights["effectiveDateTime"][10:] == written["effectiveDateTime"][10:]
+    assert _days(heights["effectiveDateTime"]) == _days(written["effectiveDateTime"]) + shift
+    assert get(f"{base}/Observation", patient="demo-laron-icd10",
+               date=f"ge{(today - timedelta(days=90)).isoformat()}").json()["total"] > 0
+    assert get(f"{base}/Patient/plain-child").json()["birthDate"] == "2018-02-09"
+
+
+def test_a_bad_today_stops_the_server(tmp_path: Path):
+    node = ensure_installed()
+    result = subprocess.run([str(node), str(SERVER_DIR / "server.mjs"), "--port", "0", "--today", "2027-02-30"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "--today: not a calendar day (YYYY-MM-DD): 2027-02-30" in result.stderr
+
+
+def test_without_smart_the_smart_endpoints_say_so(fhir_server):
+    for answer in (requests.get(f"{fhir_server}/.well-known/smart-configuration", timeout=10),
+                   requests.post(f"{fhir_server}/_services/smart/Launch", json={"parameters": {"patient": "x"}},
+                                 timeout=10)):
+        assert answer.status_code == 404
+        assert "start it with --smart" in answer.json()["issue"][0]["details"]["text"]
+    # Open mode: no token needed (the CDS service's fetch tests and the public sandbox rely on it).
+    assert get(f"{fhir_server}/Patient/demo-iss").status_code == 200

@@ -213,3 +213,22 @@ def test_ehr_page_lists_every_demo_patient(running):
     assert html.count('href="/ehr/launch?patient=demo-') == 14
     unknown = requests.get(running.ehr_launch("nobody"), allow_redirects=False, timeout=10)
     assert unknown.status_code == 404
+
+
+def test_the_cds_hooks_sandbox_launch_context_endpoint(running):
+    """The sandbox POSTs {fhir}/_services/smart/Launch for a card's SMART link, then opens the link
+    with launch and iss: the launch carries the card's appContext to the app's token."""
+    registered = requests.post(f"{running.fhir_base}/_services/smart/Launch", timeout=10, json={
+        "launchUrl": f"{running.service_base}/smart/launch",
+        "parameters": {"patient": PATIENT, "appContext": f"order=MedicationRequest/{PATIENT}-mecasermin-draft"}})
+    assert registered.status_code == 200
+    launch = registered.json()["launch_id"]
+    client = Client(running)
+    sign_in = client.authorize(launch=launch, scope="launch openid fhirUser patient/*.rs")
+    assert "Mateo Alvarez" in sign_in.text and 'name="patient"' not in sign_in.text
+    code = parse_qs(urlsplit(client.approve(sign_in, patient=None)).query)["code"][0]
+    body = client.token(code).json()
+    assert body["patient"] == PATIENT and body["appContext"] == f"order=MedicationRequest/{PATIENT}-mecasermin-draft"
+    unknown = requests.post(f"{running.fhir_base}/_services/smart/Launch", json={"parameters": {"patient": "nobody"}},
+                            timeout=10)
+    assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_request"
