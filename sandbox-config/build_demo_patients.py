@@ -142,7 +142,7 @@ LMS_HEIGHT: dict[str, tuple[tuple[float, float, float, float], ...]] = {
 
 
 # ---------------------------------------------------------------------------------------
-# Growth arithmetic (the spec's §3 formulas)
+# Growth arithmetic (the formulas of docs/clinical-rules.md)
 
 def lms_at(sex: str, age: float) -> tuple[float, float, float]:
     rows = LMS_HEIGHT[sex]
@@ -941,7 +941,7 @@ def build() -> tuple[dict[str, dict], dict[str, Expectation], list[Chart]]:
 
 
 def velocity(chart: Chart) -> float | None:
-    """Growth velocity over the last year (spec §3): latest height against the one nearest
+    """Growth velocity over the last year (docs/clinical-rules.md): latest height against the one nearest
     12 months earlier, at least 6 months apart."""
     latest_day, latest = chart.heights[-1]
     earlier = [(d, h) for d, h in chart.heights if (latest_day - d).days >= 182]

@@ -347,3 +347,15 @@ def test_demo_check_reports_every_kind_of_difference():
                                       "CRD covered conditional, expected covered"]
     assert demo.differences(_outcome(screening=False), want) == ["no screening card, expected one"]
     assert demo.differences(_outcome(), None) == ["no expected outcome in patients/expected.json"]
+
+
+PATIENTS_README = (DEMO_PATIENTS / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("pid", sorted(set(CHARTS) - set(NOT_SCREENED)))
+def test_patients_readme_quotes_the_screening_card(pid, fhir_server, cds_service):
+    """patients/README's height figures are the ones the card shows, not typed beside them."""
+    (card,) = call(cds_service, SCREEN, screen_request(CHARTS[pid], fhir_base=fhir_server))["cards"]
+    sds, age = re.match(r"Short stature: height (-\d\.\d\d) SD at (\d+\.\d) y", card["summary"]).groups()
+    (row,) = [line for line in PATIENTS_README.splitlines() if line.startswith(f"| `{pid}` |")]
+    assert f"height {sds.replace('-', '−')} SD at {age} y" in row
