@@ -41,12 +41,14 @@ fhir-server/node_modules: fhir-server/package.json fhir-server/package-lock.json
 	$(FHIR_NODE) --version >/dev/null || { echo 'npm did not install $(FHIR_NODE) (are install scripts disabled?)' >&2; rm -rf fhir-server/node_modules; exit 1; }
 	touch $@
 
-# The demo patients in a local FHIR R4 server at http://$(FHIR_HOST):$(FHIR_PORT)/fhir (foreground).
+# The demo patients in a local FHIR R4 server at http://$(FHIR_HOST):$(FHIR_PORT)/fhir (foreground),
+# their dates moved so that the charts' anchor day is today (fhir-server/README.md).
 fhir: fhir-server/node_modules
 	$(FHIR_NODE) fhir-server/server.mjs --host $(FHIR_HOST) --port $(FHIR_PORT)
 
-# Every demo patient through order-select and order-sign: starts the FHIR server and the service
-# (gunicorn) on free loopback ports, prints the cards and determinations, stops both (sandbox-config/README.md).
+# Every demo patient through order-select, order-sign and the screen: starts the FHIR server and the
+# service (gunicorn) on free loopback ports, prints the cards, checks every outcome against
+# sandbox-config/patients/expected.json (exit 1 on a difference), stops both (sandbox-config/README.md).
 demo: $(STAMP) fhir-server/node_modules
 	$(BIN)/python sandbox-config/demo.py
 

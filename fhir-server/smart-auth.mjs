@@ -57,6 +57,14 @@ export function scopeAllows(scopes, type, action) {
   });
 }
 
+// The SMART v2 permission letter of a FHIR interaction: c(reate), r(ead), u(pdate), d(elete), s(earch).
+function fhirAction(method, segments) {
+  const searching = segments.length === 1 || segments[1] === '_search';
+  if (method === 'GET') return searching ? 's' : 'r';
+  if (method === 'POST') return segments[1] === '_search' ? 's' : 'c';
+  return method === 'DELETE' ? 'd' : 'u';
+}
+
 function patientOf(resource) {
   if (resource?.resourceType === 'Patient') return resource.id;
   for (const key of PATIENT_PARAMETERS) {
@@ -298,8 +306,7 @@ ${patientField}
     if (!grant) return { status: 401, text: 'A valid bearer token is required (SMART on FHIR)' };
     const type = segments[0];
     if (!type || type.startsWith('$') || type.startsWith('_')) return { status: 403, text: 'System-level interactions are not allowed for this token' };
-    const action = method === 'GET' ? (segments.length === 1 || segments[1] === '_search' ? 's' : 'r')
-      : method === 'POST' && segments.length === 1 ? 'c' : method === 'POST' && segments[1] === '_search' ? 's' : 'u';
+    const action = fhirAction(method, segments);
     if (SHARED_TYPES.has(type) && (action === 'r' || action === 's')) return { grant };
     if (!scopeAllows(grant.scopes, type, action)) return { status: 403, text: `The token's scopes do not allow this on ${type}` };
     if (action === 's') {
