@@ -8,21 +8,20 @@ through an EHR launch and a standalone launch to the app's page.
 from __future__ import annotations
 
 import base64
-import hashlib
 import importlib.util
 import json
 import re
-import secrets
 import sys
 from contextlib import ExitStack
 from datetime import date
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
+from service.smart.oauth import pkce_pair
 from tests.integration.conftest import ROOT, ensure_installed
+from tests.smart.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +30,6 @@ smart_demo = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("mecasermin_smart_demo", smart_demo)
 _spec.loader.exec_module(smart_demo)
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PATIENT = "demo-laron-icd10"
 PRACTITIONER = "demo-pediatric-endocrinologist"
 
@@ -48,12 +43,6 @@ def running():
 
 # ----------------------------------------------------------------------------- the protocol over HTTP
 
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(64)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
 class Client:
     """The app's part of the flow, done by hand, so each check can be bent."""
 
@@ -61,7 +50,7 @@ class Client:
         self.running = running
         self.origin = running.fhir_base.removesuffix("/fhir")
         self.redirect_uri = f"{running.service_base}/smart/callback"
-        self.verifier, self.challenge = pkce()
+        self.verifier, self.challenge = pkce_pair()
 
     def authorize(self, **overrides) -> requests.Response:
         params = {"response_type": "code", "client_id": smart_demo.CLIENT_ID, "redirect_uri": self.redirect_uri,
@@ -136,7 +125,7 @@ def test_fhir_requests_need_a_token_for_the_patient_in_context(running):
 def test_codes_are_single_use_and_bound_to_the_pkce_verifier(running):
     client = Client(running)
     code = client.code()
-    assert client.token(code, verifier=pkce()[0]).json()["error"] == "invalid_grant"
+    assert client.token(code, verifier=pkce_pair()[0]).json()["error"] == "invalid_grant"
     assert client.token(code).json()["error"] == "invalid_grant"       # spent by the failed attempt
     good = client.code()
     assert client.token(good).status_code == 200
