@@ -952,7 +952,9 @@ def velocity(chart: Chart) -> float | None:
 
 
 def summary(chart: Chart) -> dict:
-    """The numbers the README quotes, computed from the generated data."""
+    """The chart's numbers, computed from the generated data with this script's days/365.25 ages;
+    the service reads ages by the calendar, so a height SDS can differ in the second decimal:
+    patients/README.md quotes the screening card's (a test checks each row against it)."""
     latest_day, latest_cm = chart.heights[-1]
     age = chart.age(latest_day)
     height_sds = sds_for_height(chart.sex, age, latest_cm) if age >= 2 else None

@@ -108,10 +108,13 @@ def chart_from_server(session: requests.Session, fhir_base: str, chart: Chart) -
     return Chart(read(f"Patient/{chart.patient_id}"), read(f"MedicationRequest/{chart.order['id']}"))
 
 
-def load_expected() -> dict[str, dict]:
+def load_expected(path: Path = EXPECTED) -> dict[str, dict]:
     """patients/expected.json: {patient id: {determination, crd_covered, contraindication, dose_critical,
     screening}}, the outcomes every demo run is checked against."""
-    return json.loads(EXPECTED.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DemoError(f"cannot read the expected outcomes {path}: {exc}") from None
 
 
 def fhir_authorization(chart: Chart) -> dict:
@@ -388,10 +391,11 @@ def differences(outcome: Outcome, want: dict | None) -> list[str]:
     return found
 
 
-def print_summary(style: Style, outcomes: list[Outcome], expected: dict[str, dict]) -> int:
+def print_summary(style: Style, outcomes: list[Outcome], expected: dict[str, dict], source: Path) -> int:
     """The summary table, each outcome checked; returns how many patients differ."""
     print()
-    print(style("Summary", "1") + f"  (checked against {EXPECTED.relative_to(ROOT)})")
+    shown = source.relative_to(ROOT) if source.is_relative_to(ROOT) else source
+    print(style("Summary", "1") + f"  (checked against {shown})")
     print(f"   {'patient':<26}{'determination':<22}{'CRD covered':<14}{'critical cards':<32}{'screen':<8}expected")
     differing = 0
     for outcome in outcomes:
@@ -417,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patient", action="append", help="only this demo patient id (repeatable)")
     parser.add_argument("--today", metavar="YYYY-MM-DD", type=date.fromisoformat,
                         help="the service's evaluation date (default: this machine's date)")
+    parser.add_argument("--expected", metavar="FILE", type=Path, default=EXPECTED,
+                        help="the expected outcomes (default sandbox-config/patients/expected.json)")
     parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
     args = parser.parse_args(argv)
     style = Style(sys.stdout.isatty() and not args.no_color and os.environ.get("NO_COLOR") is None)
@@ -426,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     today = args.today or date.today()
     try:
         charts = load_charts(args.patient)
-        expected = load_expected()
+        expected = load_expected(args.expected)
         with ExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mecasermin-demo-")))
             fhir, fhir_base = start_fhir_server(today)
@@ -440,11 +446,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   CDS service  {service_base}/cds-services (gunicorn), audit log in {database}")
             print("   Each request carries fhirServer and a dummy bearer token, no prefetch: the service reads the chart.")
             outcomes = run(charts, fhir_base, service_base, database, style)
-            differing = print_summary(style, outcomes, expected)
+            differing = print_summary(style, outcomes, expected, args.expected)
         print(f"\n{len(outcomes) * 3} hook calls; demo finished in {time.perf_counter() - started:.1f} s "
               "(both servers stopped).")
         if differing:
-            print(f"{differing} patient{'s' if differing != 1 else ''} differ from {EXPECTED.relative_to(ROOT)}",
+            print(f"{differing} patient{'s differ' if differing != 1 else ' differs'} from the expected outcomes",
                   file=sys.stderr)
         return 1 if differing else 0
     except KeyboardInterrupt:

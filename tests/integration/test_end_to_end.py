@@ -359,3 +359,19 @@ def test_patients_readme_quotes_the_screening_card(pid, fhir_server, cds_service
     sds, age = re.match(r"Short stature: height (-\d\.\d\d) SD at (\d+\.\d) y", card["summary"]).groups()
     (row,) = [line for line in PATIENTS_README.splitlines() if line.startswith(f"| `{pid}` |")]
     assert f"height {sds.replace('-', '−')} SD at {age} y" in row
+
+
+def test_demo_exits_1_on_a_difference(tmp_path):
+    """An outcome that differs from the expected file fails `make demo`, and says how."""
+    changed = json.loads(json.dumps(EXPECTED))
+    changed["demo-overdose"]["dose_critical"] = False          # the dose card is then an unexpected extra
+    changed["demo-overdose"]["determination"] = "documentation-needed"
+    expected_file = tmp_path / "expected.json"
+    expected_file.write_text(json.dumps(changed), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(ROOT / "sandbox-config" / "demo.py"), "--patient", "demo-overdose",
+                             "--expected", str(expected_file), "--no-color"],
+                            capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "✗ unexpected critical card (off-guideline)" in result.stdout
+    assert "✗ order-select: determination meets-criteria, expected documentation-needed" in result.stdout
+    assert "1 patient differs from the expected outcomes" in result.stderr
