@@ -9,7 +9,8 @@ summary, the coverage checklist) and the coverage determination (from the servic
 the Da Vinci CRD `covered` code of the systemAction), and stops both servers when done, on an
 error, or on Ctrl-C.
 
-    .venv/bin/python sandbox-config/demo.py [--patient demo-laron-icd10 ...] [--today YYYY-MM-DD] [--no-color]
+    .venv/bin/python sandbox-config/demo.py [--patient demo-laron-icd10 ...] [--today YYYY-MM-DD]
+                                            [--expected FILE] [--no-color]
 
 "today" is this machine's date unless --today pins it; both servers get it (`server.mjs --today`,
 `mecasermin-cds serve --today`). The demo charts are date-relative: the FHIR server moves their
