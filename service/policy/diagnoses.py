@@ -1,11 +1,15 @@
 """Reading the diagnoses: what is being treated, and does it establish the indication?
 
-Rules (clinical spec §4):
+Rules (docs/clinical-rules.md, "Codes and exclusions"):
 - The order's reasonCode/reasonReference says what is treated. Reasons that are non-specific
   (R62.52, E34.30, …) or unrecognised say nothing, and the recorded active Conditions are read instead.
 - E34.321 / SNOMED 38196001 (or the policy's text patterns) qualify. SNOMED 71003000 qualifies only
   when neutralising anti-GH antibodies are documented (text on any diagnosis; a negated mention such
   as "anti-GH antibodies not detected" or "no neutralizing antibodies" does not count); otherwise unknown.
+- A `conditional` rule with `applies_when_text` (E23.0, which the manufacturer's coding sheet lists for
+  GH gene deletion) applies only when a diagnosis names the gene deletion: then the antibodies decide
+  (met / unknown); without that wording the code is read as usual (E23.0: GH deficiency, an exclusion).
+- A diagnosis that qualifies through a conditional rule is never also read as an exclusion.
 - Legacy E34.3 alone leaves the diagnosis unknown and suggests E34.321; E34.30, R62.52 and the
   other non-specific codes do not establish it either.
 - A qualifying code recorded as provisional, differential or unconfirmed leaves the diagnosis unknown.
@@ -17,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from service.policy.codesets import CodeSet, any_match, describe, normalise_icd10, text_matches
+from service.policy.codesets import CodeSet, describe, matches_beside, normalise_icd10, text_matches
 from service.policy.context import Context, diagnosis_evidence
 from service.policy.decision import MET, NOT_MET, UNKNOWN, Criterion
 from service.record.model import Diagnosis
@@ -70,6 +74,12 @@ def diagnosis_spec(policy_criteria) -> Mapping[str, Any] | None:
     return next((c for c in policy_criteria if c["type"] == "diagnosis"), None)
 
 
+def _applies(rule: Mapping[str, Any], diagnoses) -> bool:
+    """A conditional rule with `applies_when_text` applies only when some diagnosis has that wording."""
+    wanted = rule.get("applies_when_text")
+    return not wanted or any(text_matches(wanted, d.display) for d in diagnoses)
+
+
 def read_diagnoses(ctx: Context) -> DiagnosisReading:
     record = ctx.record
     spec = diagnosis_spec(ctx.policy.initial) or {}
@@ -88,7 +98,8 @@ def read_diagnoses(ctx: Context) -> DiagnosisReading:
             (unconfirmed if d.verification_status in TENTATIVE else qualifying).append(d)
             claimed.add(d.reference)
             continue
-        rule = next((r for r in spec.get("conditional", ()) if CodeSet.from_data(r["match"]).code_match(d)), None)
+        rule = next((r for r in spec.get("conditional", ()) if CodeSet.from_data(r["match"]).code_match(d)
+                     and _applies(r, record.diagnoses + reasons)), None)
         code = normalise_icd10(d.code) if d.system == "icd10cm" else None
         if rule is not None:
             claimed.add(d.reference)
@@ -109,8 +120,9 @@ def read_diagnoses(ctx: Context) -> DiagnosisReading:
 
     excluded_reasons = tuple(
         d for d in reasons
-        if any(any_match(rule.match, d, use_text=d.reference not in claimed)
-               for rule in ctx.policy.exclusions if rule.role != "combination"))
+        if not any(d is q for q in qualifying)
+        and any(matches_beside(rule.match, d, everything, use_text=d.reference not in claimed)
+                for rule in ctx.policy.exclusions if rule.role != "combination"))
     return DiagnosisReading(reasons, conditions, tuple(qualifying), antibody_text, tuple(conditional_unmet),
                             tuple(legacy), tuple(nonspecific), tuple(unconfirmed), excluded_reasons, frozenset(claimed))
 

@@ -18,7 +18,7 @@ only provisional, differential or unconfirmed does not count.
 """
 from __future__ import annotations
 
-from service.policy.codesets import describe
+from service.policy.codesets import describe, matches_beside
 from service.policy.context import Context, diagnosis_evidence, medication_evidence
 from service.policy.decision import Exclusion
 from service.policy.diagnoses import TENTATIVE, DiagnosisReading
@@ -42,7 +42,11 @@ def lower_first(title: str) -> str:
 
 
 def _hits(rule: ExclusionRule, diagnoses, reading: DiagnosisReading) -> list[Diagnosis]:
-    return [d for d in diagnoses if any(cs.matches(d, use_text=reading.uses_text(d)) for cs in rule.match)]
+    """Diagnoses the rule matches; never one that qualifies (E23.0 documented as GH gene deletion with
+    antibodies is not GH deficiency), and a `together_with` set only beside its companion diagnosis."""
+    pool = reading.reasons + reading.conditions
+    return [d for d in diagnoses if not any(d is q for q in reading.qualifying)
+            and matches_beside(rule.match, d, pool, use_text=reading.uses_text(d))]
 
 
 def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion, ...]:

@@ -99,6 +99,7 @@ class Policy:
     reauthorization: tuple[Mapping[str, Any], ...]
     exclusions: tuple[ExclusionRule, ...]
     path: str
+    hcpcs_note: str | None = None     # e.g. the source does not confirm the code
 
     @classmethod
     def from_data(cls, data: Mapping, path: Path) -> "Policy":
@@ -124,7 +125,7 @@ class Policy:
             exclusions=tuple(ExclusionRule(e["id"], e["kind"], e["role"], e["title"],
                                            tuple(CodeSet.from_data(m) for m in e["match"]), e.get("note"))
                              for e in data["exclusions"]),
-            path=str(path),
+            path=str(path), hcpcs_note=coding.get("hcpcs_note"),
         )
 
     def ref(self) -> PolicyRef:
