@@ -83,6 +83,25 @@ def text_matches(patterns: Iterable[str], text: str | None, exclude: Iterable[st
     return None
 
 
+def any_pattern(patterns: Iterable[str], text: str | None) -> bool:
+    """Does any pattern occur in the text (no negation check: for hedges such as "possible" or "?")."""
+    return bool(text) and any(_regex(pattern).search(text) for pattern in patterns)
+
+
+ABBREVIATION_MAX_WORDS_IN_CAPITALS = 3
+
+
+def abbreviation_matches(patterns: Iterable[str], text: str | None, exclude: Iterable[str] = ()) -> str | None:
+    """`text_matches` for case-sensitive abbreviations ("ALL", "AML"). A text written all in capitals
+    says nothing by its case, so there an abbreviation counts only when the text is short ("B-ALL",
+    "HISTORY OF ALL"), not in a long capitalised sentence where "ALL" is the English word."""
+    if not text:
+        return None
+    if not any(c.islower() for c in text) and len(text.split()) > ABBREVIATION_MAX_WORDS_IN_CAPITALS:
+        return None
+    return text_matches(patterns, text, exclude)
+
+
 @dataclass(frozen=True)
 class CodeSet:
     icd10: tuple[str, ...] = ()

@@ -90,12 +90,14 @@ class Diagnosis:
 
 @dataclass(frozen=True)
 class Allergy:
-    substance: str                   # "mecasermin" | "benzyl-alcohol"
+    substance: str                   # "mecasermin" | "benzyl-alcohol" | "polysorbate-20" | … (record.allergies)
     text: str
     reference: str
     criticality: str | None
     verification_status: str | None
     recorded: date | None
+    clinical_status: str | None = None   # active | inactive | resolved
+    severe: bool = False             # criticality high, a severe reaction, or anaphylaxis
 
 
 @dataclass(frozen=True)
