@@ -201,7 +201,9 @@ def safety_summary(findings) -> str:
     if not critical:
         return _short(f"Mecasermin: {len(findings)} safety point(s) to review before prescribing")
     titles = [_title(f) for f in critical]
-    prefix = "Mecasermin contraindicated: "
+    # Age under 2 is outside the labelled indication, which the label does not call a contraindication.
+    prefix = ("Mecasermin contraindicated: " if any(f.category == "contraindication" for f in critical)
+              else "Mecasermin outside the label: ")
     for shown in range(len(titles), 0, -1):
         rest = len(titles) - shown
         summary = prefix + ", ".join(titles[:shown]) + (f" (+{rest} more)" if rest else "")
@@ -224,11 +226,14 @@ def finding_lines(findings) -> list[str]:
 
 
 def safety_detail(findings) -> str:
-    critical = [f for f in findings if f.severity == "critical"]
+    critical = [f for f in findings if f.severity == "critical" and f.category != "indication"]
+    outside = [f for f in findings if f.severity == "critical" and f.category == "indication"]
     review = [f for f in findings if f.severity != "critical"]
     lines = []
     if critical:
         lines += ["The label lists these as contraindications:", "", *finding_lines(critical)]
+    if outside:
+        lines += ["", "Outside the labelled use:", "", *finding_lines(outside)]
     if review:
         lines += ["", "Review before prescribing:", "", *finding_lines(review)]
     lines += ["", f"Source: [{LABEL_TITLE}]({LABEL_URL})."]

@@ -23,6 +23,7 @@ from service.policy.context import Context, diagnosis_evidence, medication_evide
 from service.policy.decision import Exclusion
 from service.policy.diagnoses import TENTATIVE, DiagnosisReading
 from service.policy.rules import ExclusionRule
+from service.policy.steroids import CHRONIC, CHRONIC_MONTHS, UNKNOWN, steroid_course
 from service.record.model import Diagnosis
 
 DOES_NOT_MEET = "does-not-meet"
@@ -49,6 +50,25 @@ def _hits(rule: ExclusionRule, diagnoses, reading: DiagnosisReading) -> list[Dia
             and matches_beside(rule.match, d, pool, use_text=reading.uses_text(d))]
 
 
+STEROID_RULE = f"systemic, {CHRONIC_MONTHS} months or more, not hydrocortisone replacement"
+
+
+def _chronic_steroids_only(medications, ctx: Context):
+    """Systemic corticosteroids count only as chronic pharmacologic therapy (service.policy.steroids):
+    (medications that count, [(medication, why) whose course is not on file])."""
+    kept, undecided = [], []
+    for m in medications:
+        if m.category != "systemic-corticosteroid":
+            kept.append(m)
+            continue
+        verdict, why = steroid_course(m, ctx.today)
+        if verdict == CHRONIC:
+            kept.append(m)
+        elif verdict == UNKNOWN:
+            undecided.append((m, why))
+    return kept, undecided
+
+
 def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion, ...]:
     found: list[Exclusion] = []
     qualifying_on_order = bool(reading.qualifying_in_reasons)
@@ -56,6 +76,7 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
     for rule in ctx.policy.exclusions:
         medications = [m for m in ctx.record.medications
                        if m.active and any(cs.medication_match(m) for cs in rule.match)]
+        medications, undecided = _chronic_steroids_only(medications, ctx)
         if rule.role == "combination":
             if medications:
                 m = medications[0]
@@ -84,6 +105,13 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
             continue
         recorded = [d for d in _hits(rule, reading.conditions, reading) if d.verification_status not in TENTATIVE]
         if not recorded and not medications:
+            if undecided:
+                m, why = undecided[0]
+                found.append(Exclusion(
+                    rule.id, rule.kind, rule.title, DOCUMENTATION_NEEDED, "medication", m.text,
+                    f"{why[:1].upper()}{why[1:]}: the plan will ask whether this is long-term pharmacologic "
+                    f"corticosteroid therapy ({STEROID_RULE}).",
+                    tuple(medication_evidence(x, note=w) for x, w in undecided)))
             continue
         matched = ", ".join([describe(d) for d in recorded] + [m.text for m in medications])
         evidence = tuple(diagnosis_evidence(d) for d in recorded) + tuple(medication_evidence(m) for m in medications)

@@ -1,7 +1,9 @@
 """Label checks applied under every policy (thresholds and codes from label.yaml).
 
-Contraindications are critical findings with their evidence: hypersensitivity to mecasermin or
-benzyl alcohol, closed epiphyses, malignancy (active or history, coded), age under 2, intravenous route.
+Contraindications are critical findings with their evidence: hypersensitivity to mecasermin or an
+inactive ingredient, closed epiphyses, malignancy (active or history, coded or named), intravenous route.
+Age under 2 is critical too, worded as the label words it: the indication starts at 2 years, and benzyl
+alcohol is a warning for infants (category "indication", not "contraindication").
 Warnings: a possible malignancy named only in a Condition's text (label.yaml text patterns; negated
 mentions, family history and screening do not count), in-situ neoplasm, advanced bone age (confirm
 open epiphyses), conflicting epiphysis records, an unusual route. Every finding except the monitoring
@@ -154,16 +156,19 @@ def _age_findings(ctx: Context) -> list[LabelFinding]:
     patient = ctx.record.patient
     minimum = ctx.label.minimum_age_years
     if patient is None or patient.age_years is None:
-        return [LabelFinding("age-unknown", WARNING, "contraindication",
+        return [LabelFinding("age-unknown", WARNING, "indication",
                              f"The patient's age is not on file; the label is for children {format_number(minimum)} years and older.",
                              title="Age not on file")]
     if patient.age_years < minimum:
         shown = format_age(patient.age_years, birth_date=patient.birth_date, today=ctx.today)
         evidence = (Evidence(kind="age", value=round(patient.age_years, 4), unit="years", date=ctx.today,
                              reference=patient.reference, display=shown),)
-        return [LabelFinding("age-under-minimum", CRITICAL, "contraindication",
-                             f"Not for children under {format_number(minimum)} years (age {shown}): not established, "
-                             f"and the benzyl alcohol preservative can cause gasping syndrome in neonates and infants.",
+        # The label words this as an indication limit and a warning, not as a contraindication.
+        return [LabelFinding("age-under-minimum", CRITICAL, "indication",
+                             f"Outside the labelled age (age {shown}): the label's indication starts at "
+                             f"{format_number(minimum)} years, and the label warns that benzyl alcohol, the vial's "
+                             f"preservative, can cause serious and fatal reactions (\"gasping syndrome\") in neonates "
+                             f"and infants, so use in infants is not recommended.",
                              evidence, title=f"Under {format_number(minimum)} years old")]
     return []
 

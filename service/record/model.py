@@ -108,6 +108,7 @@ class MedicationFact:
     status: str | None
     active: bool                     # active / on-hold / draft (not the order under review)
     date: date | None
+    until: date | None = None        # when the course ended or is planned to end (service.record.course)
 
 
 @dataclass(frozen=True)
