@@ -233,7 +233,7 @@ def _describe_igf1(c: Candidate, op: str | None = None, threshold: float | None 
 
 
 def igf1_value_at_sds(low: float, high: float, sds: float) -> float | None:
-    """The IGF-1 concentration at `sds` for a reference range read as ±2 SD of the log values (spec §3)."""
+    """The IGF-1 concentration at `sds` for a reference range read as ±2 SD of the log values (docs/clinical-rules.md)."""
     if low <= 0 or high <= low:
         return None
     mid = (math.log(low) + math.log(high)) / 2

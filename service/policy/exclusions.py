@@ -1,4 +1,4 @@
-"""Exclusions: not medically necessary / investigational uses, read the way the clinical spec says.
+"""Exclusions: not medically necessary / investigational uses, read as docs/clinical-rules.md writes them.
 
 For each exclusion rule of the policy (roles from the policy file):
 - combination (e.g. somatropin): an active order or statement → does not meet, always (and the

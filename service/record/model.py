@@ -52,7 +52,7 @@ class Height(Measurement):
 class Igf1(Measurement):
     range_low: float | None = None   # ng/mL, from Observation.referenceRange
     range_high: float | None = None
-    sds: float | None = None         # from the reference range (spec §3)
+    sds: float | None = None         # from the reference range (docs/clinical-rules.md)
     sds_reason: str | None = None
 
 
