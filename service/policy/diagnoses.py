@@ -9,7 +9,7 @@ Rules (docs/clinical-rules.md, "Codes and exclusions"):
 - A `conditional` rule with `applies_when_text` (E23.0, which the manufacturer's coding sheet lists for
   GH gene deletion) applies only when a diagnosis names the gene deletion: then the antibodies decide
   (met / unknown); without that wording the code is read as usual (E23.0: GH deficiency, an exclusion).
-- A diagnosis that qualifies through a conditional rule is never also read as an exclusion.
+- A diagnosis read by a conditional rule (met or unknown) is never also read as an exclusion.
 - Legacy E34.3 alone leaves the diagnosis unknown and suggests E34.321; E34.30, R62.52 and the
   other non-specific codes do not establish it either.
 - A qualifying code recorded as provisional, differential or unconfirmed leaves the diagnosis unknown.
@@ -40,6 +40,10 @@ class DiagnosisReading:
     unconfirmed: tuple[Diagnosis, ...]           # qualifying codes recorded as provisional/differential/unconfirmed
     excluded_reasons: tuple[Diagnosis, ...]      # order reasons matching an exclusion of the policy
     claimed: frozenset[str]                      # references of resources the criterion itself recognised
+
+    def read_as_indication(self, d: Diagnosis) -> bool:
+        """Qualifying, or read by a conditional rule (E23.0 documented as GH gene deletion): never an exclusion."""
+        return any(d is q for q in self.qualifying) or any(d is c for c, _ in self.conditional_unmet)
 
     def uses_text(self, d: Diagnosis) -> bool:
         """Exclusion text patterns are not applied to resources the diagnosis criterion recognised."""
@@ -120,7 +124,7 @@ def read_diagnoses(ctx: Context) -> DiagnosisReading:
 
     excluded_reasons = tuple(
         d for d in reasons
-        if not any(d is q for q in qualifying)
+        if not any(d is q for q in qualifying) and not any(d is c for c, _ in conditional_unmet)
         and any(matches_beside(rule.match, d, everything, use_text=d.reference not in claimed)
                 for rule in ctx.policy.exclusions if rule.role != "combination"))
     return DiagnosisReading(reasons, conditions, tuple(qualifying), antibody_text, tuple(conditional_unmet),

@@ -46,7 +46,7 @@ def _hits(rule: ExclusionRule, diagnoses, reading: DiagnosisReading) -> list[Dia
     """Diagnoses the rule matches; never one that qualifies (E23.0 documented as GH gene deletion with
     antibodies is not GH deficiency), and a `together_with` set only beside its companion diagnosis."""
     pool = reading.reasons + reading.conditions
-    return [d for d in diagnoses if not any(d is q for q in reading.qualifying)
+    return [d for d in diagnoses if not reading.read_as_indication(d)
             and matches_beside(rule.match, d, pool, use_text=reading.uses_text(d))]
 
 
