@@ -16,16 +16,17 @@ the determination answers the coverage question, the findings the safety questio
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from service.policy import criteria as measurement
 from service.policy.context import Context, gap_resource_types, treatment_start
 from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, INVESTIGATIONAL, MEETS,
                                      NOT_COVERED, NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision,
-                                     PolicyChoice)
+                                     LabelFinding, PolicyChoice)
 from service.policy.diagnoses import DiagnosisReading, evaluate_diagnosis, read_diagnoses
 from service.policy.dosing import check_dose
-from service.policy.exclusions import find_exclusions
+from service.policy.exclusions import find_exclusions, lower_first
 from service.policy.label import label_findings
 from service.policy.rules import Policy, PolicySet
 from service.record.model import PatientRecord
@@ -151,6 +152,25 @@ def _coding_note(reading: DiagnosisReading, recommended: str | None) -> str | No
     return None
 
 
+def _label_limitations(ctx: Context, policies: PolicySet, default_policy: str, exclusions) -> tuple[LabelFinding, ...]:
+    """The label's limitations of use (not for secondary IGF-1 deficiency: GH deficiency, malnutrition,
+    hypothyroidism, chronic pharmacologic corticosteroids) apply under every plan. Under a payer policy
+    that does not name the cause itself, they are reported as the label's own findings (warnings)."""
+    if ctx.policy.kind == "label" or default_policy not in policies.ids:
+        return ()
+    label_policy = policies.get(default_policy)
+    if label_policy.kind != "label":
+        return ()
+    label_ctx = replace(ctx, policy=label_policy)
+    named = {e.id for e in exclusions}
+    return tuple(
+        LabelFinding(f"label-limitation-{e.id}", "warning", "indication",
+                     f"Outside the label's indication, whatever the plan: {lower_first(e.title)} ({e.matched}). "
+                     f"The label does not cover secondary IGF-1 deficiency.", e.evidence,
+                     title="Label: secondary IGF-1 deficiency")
+        for e in find_exclusions(label_ctx, read_diagnoses(label_ctx)) if e.id not in named)
+
+
 def _ordered(findings):
     """Critical first, then warnings, then information; the monitoring note last."""
     rank = {"critical": 0, "warning": 1, "info": 2}
@@ -168,7 +188,7 @@ def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_
     reading = read_diagnoses(ctx)
     criteria = _evaluate_criteria(ctx, reading)
     exclusions = find_exclusions(ctx, reading)
-    findings = label_findings(ctx)
+    findings = label_findings(ctx) + _label_limitations(ctx, policies, default_policy, exclusions)
     dose, dose_findings = check_dose(ctx)
     determination, sub_reason, reasons = _determine(policy, criteria, exclusions, reading, gaps)
     authorization = "re-authorization" if reauthorization else "initial"

@@ -344,3 +344,15 @@ def test_a_low_igf1_above_the_limit_is_less_severe_deficiency(client, store, hoo
     cards, determination = call(client, store, hook, igf1=40.0)
     assert determination == "does-not-meet"
     assert "less severe" in cards["coverage-info"]["detail"].lower()
+
+
+@HOOKS
+def test_under_the_second_payer_the_labels_limitations_are_shown_as_the_labels(client, store, hook):
+    # The note names only GH deficiency as a secondary cause; the label's limitation of use covers
+    # hypothyroidism under every plan, and says so as the label's.
+    thyroid = coded("c-thy", ICD10, "E03.9", "Hypothyroidism, unspecified")
+    cards, _ = call(client, store, hook, payer="Aetna", extra_conditions=[thyroid])
+    assert "**Secondary IGF-1 deficiency — hypothyroidism" not in cards["coverage-info"]["detail"]   # not the payer's
+    safety = cards["contraindication"]
+    assert safety["indicator"] == "warning" and "label's indication, whatever the plan" in safety["detail"]
+    assert safety["source"]["label"].startswith("Increlex")
