@@ -140,7 +140,7 @@ def billing_lines(decision, record) -> list[str]:
     lines = []
     if decision.approval_months:
         lines.append(f"- Approval length if granted: up to {decision.approval_months} months ({kind}).")
-    hcpcs_note = f" {decision.hcpcs_note}" if getattr(decision, "hcpcs_note", None) else ""
+    hcpcs_note = f" {decision.hcpcs_note}" if decision.hcpcs_note else ""
     lines.append(f"- Bill HCPCS {decision.hcpcs or 'J2170'} (mecasermin, 1 mg): one billing unit per mg.{hcpcs_note}")
     coding = coding_help(decision)
     if coding:

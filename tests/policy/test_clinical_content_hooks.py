@@ -4,8 +4,10 @@ checked on what the clinician sees (card indicators and words) and on the audite
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
+import responses
 
 from tests.fixtures import (ICD10, SNOMED, condition, coverage, fhir_bundle, igf1_observation, laron_prefetch,
                             mecasermin_order, order_select_request, patient_resource)
@@ -356,3 +358,32 @@ def test_under_the_second_payer_the_labels_limitations_are_shown_as_the_labels(c
     safety = cards["contraindication"]
     assert safety["indicator"] == "warning" and "label's indication, whatever the plan" in safety["detail"]
     assert safety["source"]["label"].startswith("Increlex")
+
+
+# ------------------------------------------------------------- the same answers when data are fetched
+
+BASE = "http://127.0.0.1:9999/fhir"
+
+
+@HOOKS
+@responses.activate
+def test_fetched_records_give_the_same_answers(client, store, hook):
+    prefetch = laron_prefetch()
+    prefetch["conditions"]["entry"] += fhir_bundle([coded("c-all", SNOMED, "91857003", "Acute lymphoid leukemia",
+                                                          text="B-ALL", status="resolved")])["entry"]
+    prefetch["allergies"] = fhir_bundle([allergy("al-inc", {"text": "Increlex"}, clinical="resolved")])
+    routes = {"Patient/p1": prefetch["patient"], "Condition?": prefetch["conditions"],
+              "Observation?": prefetch["observations"], "MedicationRequest?": prefetch["medications"],
+              "AllergyIntolerance?": prefetch["allergies"], "Coverage?": prefetch["coverage"],
+              "DiagnosticReport?": prefetch["reports"]}
+    for path, body in routes.items():
+        responses.add(responses.GET, re.compile(re.escape(f"{BASE}/{path}") + ".*"), json=body)
+    body = order_select_request(prefetch=None, order=mecasermin_order(), hook=hook)
+    body["fhirServer"] = BASE
+    body["fhirAuthorization"] = {"access_token": "opaque-token-123", "token_type": "Bearer", "expires_in": 300,
+                                 "scope": "patient/*.read", "subject": "mecasermin-cds"}
+    response = client.post(SERVICES[hook], json=body)
+    assert response.status_code == 200, response.get_json()
+    (safety,) = [c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "contraindication"]
+    assert safety["indicator"] == "critical"
+    assert "malignancy" in safety["summary"].lower() and "allergy to mecasermin" in safety["summary"].lower()
