@@ -9,6 +9,8 @@ Rules (docs/clinical-rules.md, "Codes and exclusions"):
 - A `conditional` rule with `applies_when_text` (E23.0, which the manufacturer's coding sheet lists for
   GH gene deletion) applies only when a diagnosis names the gene deletion: then the antibodies decide
   (met / unknown); without that wording the code is read as usual (E23.0: GH deficiency, an exclusion).
+- A conditional rule with `qualifies: false` (a source silent on GH gene deletion) leaves the diagnosis
+  unknown even when documented.
 - A diagnosis read by a conditional rule (met or unknown) is never also read as an exclusion.
 - Legacy E34.3 alone leaves the diagnosis unknown and suggests E34.321; E34.30, R62.52 and the
   other non-specific codes do not establish it either.
@@ -34,7 +36,7 @@ class DiagnosisReading:
     conditions: tuple[Diagnosis, ...]            # active Conditions
     qualifying: tuple[Diagnosis, ...]            # establish the indication (incl. 71003000 with antibodies)
     antibody_text: Diagnosis | None              # the diagnosis documenting neutralising antibodies
-    conditional_unmet: tuple[tuple[Diagnosis, str], ...]   # 71003000 without antibodies, with why
+    conditional_unmet: tuple[tuple[Diagnosis, str], ...]   # 71003000/E23.0 left unknown, with why
     legacy: tuple[tuple[Diagnosis, str], ...]    # E34.3, with its note
     nonspecific: tuple[Diagnosis, ...]
     unconfirmed: tuple[Diagnosis, ...]           # qualifying codes recorded as provisional/differential/unconfirmed
@@ -108,11 +110,14 @@ def read_diagnoses(ctx: Context) -> DiagnosisReading:
         if rule is not None:
             claimed.add(d.reference)
             documented = next((o for o in record.diagnoses + reasons if text_matches(rule["requires_text"], o.display)), None)
-            if documented is not None:
+            if documented is not None and rule.get("qualifies", True):
                 qualifying.append(d)
                 antibody_text = documented
+            elif documented is not None:
+                conditional_unmet.append((d, f"neutralising anti-GH antibodies are documented, but "
+                                             f"{rule['explanation'][:1].lower()}{rule['explanation'][1:]}"))
             else:
-                conditional_unmet.append((d, rule["explanation"]))
+                conditional_unmet.append((d, f"no neutralising anti-GH antibodies are documented. {rule['explanation']}"))
         elif code in legacy_codes:
             legacy.append((d, legacy_codes[code]))
             claimed.add(d.reference)
@@ -167,9 +172,11 @@ def evaluate_diagnosis(spec: Mapping[str, Any], ctx: Context, reading: Diagnosis
                       f"Confirm the diagnosis and code it as {recommended} if it is severe primary IGF-1 deficiency.")
     if reading.conditional_unmet:
         d, why = reading.conditional_unmet[0]
+        documentation = ("Ask the plan whether GH gene deletion with neutralising antibodies is covered."
+                         if why.startswith("neutralising") else
+                         "Document the neutralising antibodies to GH (result and date).")
         return result(UNKNOWN, [diagnosis_evidence(d) for d, _ in reading.conditional_unmet],
-                      f"{describe(d)} is on file but no neutralising anti-GH antibodies are documented. {why}",
-                      "Document the neutralising antibodies to GH (result and date).")
+                      f"{describe(d)} is on file: {why}", documentation)
     if reading.nonspecific:
         shown = ", ".join(describe(d) for d in reading.nonspecific)
         return result(UNKNOWN, [diagnosis_evidence(d) for d in reading.nonspecific],

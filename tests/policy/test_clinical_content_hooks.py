@@ -387,3 +387,14 @@ def test_fetched_records_give_the_same_answers(client, store, hook):
     (safety,) = [c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "contraindication"]
     assert safety["indicator"] == "critical"
     assert "malignancy" in safety["summary"].lower() and "allergy to mecasermin" in safety["summary"].lower()
+
+
+@HOOKS
+def test_under_the_second_payer_gh_gene_deletion_is_unknown_not_gh_deficiency(client, store, hook):
+    # The note names severe primary IGF-1 deficiency only: neither covered nor "GH deficiency, not covered".
+    deletion = coded("c-gh1", ICD10, "E23.0", "Hypopituitarism",
+                     text="GH1 gene deletion with neutralizing anti-GH antibodies")
+    cards, determination = call(client, store, hook, payer="Aetna", conditions=[deletion],
+                                order=reason_order(("E23.0", "Hypopituitarism")))
+    assert determination == "documentation-needed"
+    assert "not covered" not in cards["coverage-info"]["summary"].lower()
