@@ -4,8 +4,8 @@ Contraindications are critical findings with their evidence: hypersensitivity to
 inactive ingredient, closed epiphyses, malignancy (active or history, coded or named), intravenous route.
 Age under 2 is critical too, worded as the label words it: the indication starts at 2 years, and benzyl
 alcohol is a warning for infants (category "indication", not "contraindication").
-Warnings: a possible malignancy named only in a Condition's text (label.yaml text patterns; negated
-mentions, family history and screening do not count), in-situ neoplasm, advanced bone age (confirm
+Warnings: a malignancy only mentioned (provisional, or hedged wording; negated mentions, family history
+and screening never count), an unconfirmed hypersensitivity, in-situ neoplasm, advanced bone age (confirm
 open epiphyses), conflicting epiphysis records, an unusual route. Every finding except the monitoring
 points carries a short `title` for card summaries. Interactions and concurrent somatropin come from label.yaml, plus one consolidated
 monitoring note. When FHIR queries failed, a warning says which checks are incomplete.
@@ -125,7 +125,9 @@ def _neoplasm_findings(ctx: Context) -> list[LabelFinding]:
     confirmed_refs = {d.reference for d, _ in confirmed}
     mentioned = [(d, w) for d, w in named if d.reference not in confirmed_refs]
     if confirmed:
-        active = [d for d, _ in confirmed if not _is_history(rules, d)]
+        # A record is a history when any of its codings or its text says so ("history of", Z85, remission).
+        history_refs = {d.reference for d in pool if _is_history(rules, d)}
+        active = [d for d, _ in confirmed if d.reference not in history_refs]
         which = "active malignancy" if active else "history of malignancy"
         first, words = confirmed[0]
         shown = describe(first) if words is None else f"'{first.display}', {first.reference}"
