@@ -11,7 +11,9 @@ For each exclusion rule of the policy (roles from the policy file):
   idiopathic short stature, Turner, Prader-Willi or Noonan syndrome: the plan will ask how severe
   primary IGF-1 deficiency was established despite it); with no such diagnosis → does not meet (it is the only explanation
   of the short stature on file). An `indication` rule is never triggered by a mere Condition.
-Text patterns are not applied to the resources the diagnosis criterion itself recognised (so the
+A systemic corticosteroid counts only as chronic pharmacologic therapy (service/policy/steroids.py); one
+whose course is not on file needs documentation. Text patterns are not applied to the resources the
+diagnosis criterion itself recognised (so the
 display "isolated growth hormone deficiency type IA" of 71003000 is not read as GH deficiency), negated
 mentions ("ISS ruled out", "not idiopathic short stature") never match, and a recorded cause that is
 only provisional, differential or unconfirmed does not count.
