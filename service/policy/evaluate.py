@@ -26,7 +26,7 @@ from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOE
                                      LabelFinding, PolicyChoice)
 from service.policy.diagnoses import DiagnosisReading, evaluate_diagnosis, read_diagnoses
 from service.policy.dosing import check_dose
-from service.policy.exclusions import find_exclusions, lower_first
+from service.policy.exclusions import find_exclusions
 from service.policy.label import label_findings
 from service.policy.rules import Policy, PolicySet
 from service.record.model import PatientRecord
@@ -165,8 +165,9 @@ def _label_limitations(ctx: Context, policies: PolicySet, default_policy: str, e
     named = {e.id for e in exclusions}
     return tuple(
         LabelFinding(f"label-limitation-{e.id}", "warning", "indication",
-                     f"Outside the label's indication, whatever the plan: {lower_first(e.title)} ({e.matched}). "
-                     f"The label does not cover secondary IGF-1 deficiency.", e.evidence,
+                     f"Outside the label's indication, whatever the plan: {e.matched} is recorded, and the label "
+                     f"does not cover secondary IGF-1 deficiency (GH deficiency, malnutrition, hypothyroidism, "
+                     f"chronic pharmacologic corticosteroids).", e.evidence,
                      title="Label: secondary IGF-1 deficiency")
         for e in find_exclusions(label_ctx, read_diagnoses(label_ctx)) if e.id not in named)
 
