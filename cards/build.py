@@ -48,7 +48,7 @@ def _override(reasons) -> list[dict]:
 
 
 def safety_card(decision, order_reference: str, order: dict) -> Card | None:
-    findings = [f for f in decision.label_findings if f.category in ("contraindication", "warning")
+    findings = [f for f in decision.label_findings if f.category in ("contraindication", "indication", "warning")
                 and f.severity in ("critical", "warning")]
     if not findings:
         return None

@@ -26,6 +26,7 @@ SUB_REASON_WORDS = {
     "criteria-not-met": "criteria not met",
     "not-medically-necessary": "not medically necessary",
     "investigational": "investigational use",
+    "not-covered": "not covered",
 }
 STATUS_MARK = {"met": "✅ met", "not_met": "❌ not met", "unknown": "❔ unknown"}
 
@@ -139,10 +140,11 @@ def billing_lines(decision, record) -> list[str]:
     lines = []
     if decision.approval_months:
         lines.append(f"- Approval length if granted: up to {decision.approval_months} months ({kind}).")
-    lines.append(f"- Bill HCPCS {decision.hcpcs or 'J2170'} (mecasermin, 1 mg): one billing unit per mg.")
-    if decision.recommended_icd10:
-        lines.append(f"- Diagnosis code to use: ICD-10-CM {decision.recommended_icd10}"
-                     " (R62.52 and E34.30 are not specific enough).")
+    hcpcs_note = f" {decision.hcpcs_note}" if decision.hcpcs_note else ""
+    lines.append(f"- Bill HCPCS {decision.hcpcs or 'J2170'} (mecasermin, 1 mg): one billing unit per mg.{hcpcs_note}")
+    coding = coding_help(decision)
+    if coding:
+        lines.append(f"- {coding}")
     if decision.coding_note:
         lines.append(f"- {decision.coding_note}")
     # The billing line above states the HCPCS unit; a policy note repeating it adds nothing.
@@ -157,6 +159,20 @@ def billing_lines(decision, record) -> list[str]:
         lines.append(f"- Manufacturer support ({SUPPORT_URL}) offers benefits verification, prior-authorization "
                      "and appeal help, and copay assistance for commercially insured patients.")
     return lines
+
+
+def coding_help(decision) -> str | None:
+    """The diagnosis-code line, only where the record supports the diagnosis (the evaluator leaves
+    `recommended_icd10` empty otherwise): stated when the diagnosis criterion is met, conditional when
+    it still has to be confirmed."""
+    code = decision.recommended_icd10
+    if not code:
+        return None
+    diagnosis = next((c for c in decision.criteria if c.id == "diagnosis"), None)
+    if diagnosis is not None and diagnosis.status == "met":
+        return f"Diagnosis code: ICD-10-CM {code} (R62.52 and E34.30 are not specific enough)."
+    return (f"If the diagnosis is confirmed as severe primary IGF-1 deficiency, code it as ICD-10-CM {code} "
+            "(R62.52 and E34.30 are not specific enough).")
 
 
 def crd_reason_text(decision, key: str) -> str:
@@ -185,7 +201,9 @@ def safety_summary(findings) -> str:
     if not critical:
         return _short(f"Mecasermin: {len(findings)} safety point(s) to review before prescribing")
     titles = [_title(f) for f in critical]
-    prefix = "Mecasermin contraindicated: "
+    # Age under 2 is outside the labelled indication, which the label does not call a contraindication.
+    prefix = ("Mecasermin contraindicated: " if any(f.category == "contraindication" for f in critical)
+              else "Mecasermin outside the label: ")
     for shown in range(len(titles), 0, -1):
         rest = len(titles) - shown
         summary = prefix + ", ".join(titles[:shown]) + (f" (+{rest} more)" if rest else "")
@@ -208,11 +226,14 @@ def finding_lines(findings) -> list[str]:
 
 
 def safety_detail(findings) -> str:
-    critical = [f for f in findings if f.severity == "critical"]
+    critical = [f for f in findings if f.severity == "critical" and f.category != "indication"]
+    outside = [f for f in findings if f.severity == "critical" and f.category == "indication"]
     review = [f for f in findings if f.severity != "critical"]
     lines = []
     if critical:
         lines += ["The label lists these as contraindications:", "", *finding_lines(critical)]
+    if outside:
+        lines += ["", "Outside the labelled use:", "", *finding_lines(outside)]
     if review:
         lines += ["", "Review before prescribing:", "", *finding_lines(review)]
     lines += ["", f"Source: [{LABEL_TITLE}]({LABEL_URL})."]

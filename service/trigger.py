@@ -1,4 +1,4 @@
-"""Is this order mecasermin? (clinical spec §1)
+"""Is this order mecasermin? (docs/clinical-rules.md)
 
 Pure and cheap: this runs on every order-select keystroke, so a non-mecasermin order must be
 recognised in microseconds with no FHIR request. Mecasermin rinfabate (Iplex) is a different

@@ -1,4 +1,4 @@
-"""Every way an order can name mecasermin (clinical spec §1), and the look-alikes that must not match."""
+"""Every way an order can name mecasermin (docs/clinical-rules.md), and the look-alikes that must not match."""
 import pytest
 
 from service.trigger import ndc_to_11, order_is_mecasermin

@@ -83,6 +83,25 @@ def text_matches(patterns: Iterable[str], text: str | None, exclude: Iterable[st
     return None
 
 
+def any_pattern(patterns: Iterable[str], text: str | None) -> bool:
+    """Does any pattern occur in the text (no negation check: for hedges such as "possible" or "?")."""
+    return bool(text) and any(_regex(pattern).search(text) for pattern in patterns)
+
+
+ABBREVIATION_MAX_WORDS_IN_CAPITALS = 3
+
+
+def abbreviation_matches(patterns: Iterable[str], text: str | None, exclude: Iterable[str] = ()) -> str | None:
+    """`text_matches` for case-sensitive abbreviations ("ALL", "AML"). A text written all in capitals
+    says nothing by its case, so there an abbreviation counts only when the text is short ("B-ALL",
+    "HISTORY OF ALL"), not in a long capitalised sentence where "ALL" is the English word."""
+    if not text:
+        return None
+    if not any(c.islower() for c in text) and len(text.split()) > ABBREVIATION_MAX_WORDS_IN_CAPITALS:
+        return None
+    return text_matches(patterns, text, exclude)
+
+
 @dataclass(frozen=True)
 class CodeSet:
     icd10: tuple[str, ...] = ()
@@ -91,13 +110,18 @@ class CodeSet:
     requires_text: tuple[str, ...] = ()
     medication_categories: tuple[str, ...] = ()
     exclude_text: tuple[str, ...] = ()      # a text match does not count when the text also matches one of these
+    # The match counts only when another diagnosis on file matches this set too (B20 with wasting R64;
+    # obesity with a postmenopausal state): see `matches_beside`.
+    together_with: "CodeSet | None" = None
 
     @classmethod
     def from_data(cls, data: Mapping | None) -> "CodeSet":
         data = data or {}
+        together = data.get("together_with")
         return cls(**{key: tuple(str(v) for v in data.get(key, ())) for key in
                       ("icd10", "snomed", "text", "requires_text", "medication_categories",
-                                  "exclude_text")})
+                                  "exclude_text")},
+                   together_with=cls.from_data(together) if together else None)
 
     def code_match(self, diagnosis: Diagnosis) -> bool:
         """Matched by its code (ignoring text patterns), honouring `requires_text`."""
@@ -123,6 +147,19 @@ class CodeSet:
 
 def any_match(codesets: Iterable[CodeSet], diagnosis: Diagnosis, *, use_text: bool = True) -> bool:
     return any(cs.matches(diagnosis, use_text=use_text) for cs in codesets)
+
+
+def matches_beside(codesets: Iterable[CodeSet], diagnosis: Diagnosis, others: Iterable[Diagnosis], *,
+                   use_text: bool = True) -> bool:
+    """Like `any_match`, honouring `together_with`: such a set counts only when one of `others` (the
+    other diagnoses on file and on the order) matches its companion set."""
+    others = tuple(others)
+    for cs in codesets:
+        if not cs.matches(diagnosis, use_text=use_text):
+            continue
+        if cs.together_with is None or any(o is not diagnosis and cs.together_with.matches(o) for o in others):
+            return True
+    return False
 
 
 def describe(diagnosis: Diagnosis) -> str:

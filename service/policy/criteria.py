@@ -233,7 +233,7 @@ def _describe_igf1(c: Candidate, op: str | None = None, threshold: float | None 
 
 
 def igf1_value_at_sds(low: float, high: float, sds: float) -> float | None:
-    """The IGF-1 concentration at `sds` for a reference range read as ±2 SD of the log values (spec §3)."""
+    """The IGF-1 concentration at `sds` for a reference range read as ±2 SD of the log values (docs/clinical-rules.md)."""
     if low <= 0 or high <= low:
         return None
     mid = (math.log(low) + math.log(high)) / 2
@@ -260,11 +260,22 @@ def _igf1_unknown_note(spec) -> Callable[[Candidate], str | None]:
     return note
 
 
+# The laboratory's reference range is read as ±2 SD (docs/clinical-rules.md): an IGF-1 SDS of −2 or more
+# is within the range, i.e. not low at all.
+LOW_IGF1_SDS = -2.0
+
+
 def igf1_sds(spec, ctx: Context, basis: str) -> Criterion:
     candidates, skipped = _igf1_candidates(ctx)
     selection = _select(ctx, spec, basis, candidates, skipped, "IGF-1 with an SDS (reference range or z-score)", "igf1")
+    # "Less severe IGF-1 deficiency" (the policy's note) is for a low IGF-1 above the limit; a normal IGF-1
+    # is simply the criterion not met.
+    note = spec.get("note")
+    chosen = selection.chosen
+    if chosen is not None and chosen.score >= LOW_IGF1_SDS and chosen.comparator not in ("<", "<="):
+        note = "The IGF-1 is within the laboratory's reference range (SDS -2 or above): it is not low."
     return _judge(spec, ctx, basis, selection, lambda c: _describe_igf1(c, spec.get("op"), spec.get("threshold")),
-                  note=spec.get("note"), unknown_note=_igf1_unknown_note(spec))
+                  note=note, unknown_note=_igf1_unknown_note(spec))
 
 
 # ----------------------------------------------------------------------------------------- GH

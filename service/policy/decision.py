@@ -21,6 +21,7 @@ DOCUMENTATION_NEEDED = "documentation-needed"
 CRITERIA_NOT_MET = "criteria-not-met"
 NOT_MEDICALLY_NECESSARY = "not-medically-necessary"
 INVESTIGATIONAL = "investigational"
+NOT_COVERED = "not-covered"          # the source says "not covered" without naming a category
 # Criterion.missing_test: the test that would settle an unknown criterion
 MISSING_TESTS = ("igf1", "gh-stimulation", "bone-age", "height")
 
@@ -83,7 +84,7 @@ class PolicyChoice:
 @dataclass(frozen=True)
 class Exclusion:
     id: str
-    kind: str                        # not-medically-necessary | investigational
+    kind: str                        # not-medically-necessary | investigational | not-covered
     title: str
     effect: str                      # does-not-meet | documentation-needed
     basis: str                       # order-reason | sole-diagnosis | recorded | medication
@@ -141,7 +142,7 @@ class Decision:
     label_findings: tuple[LabelFinding, ...]
     dose: DoseFinding | None
     determination: str               # meets-criteria | does-not-meet | documentation-needed
-    sub_reason: str | None           # criteria-not-met | not-medically-necessary | investigational
+    sub_reason: str | None           # criteria-not-met | not-medically-necessary | investigational | not-covered
     reasons: tuple[str, ...]         # why documentation is needed / why it does not meet, one line each
     summary: str
     approval_months: int | None      # the length that would apply (initial or re-authorization)
@@ -153,6 +154,7 @@ class Decision:
     technical: bool
     technical_gaps: tuple[str, ...]
     evaluated_on: date
+    hcpcs_note: str | None = None    # e.g. the source does not confirm the HCPCS code
 
     def criterion(self, criterion_id: str) -> Criterion:
         for criterion in self.criteria:

@@ -1,11 +1,17 @@
 """Reading the diagnoses: what is being treated, and does it establish the indication?
 
-Rules (clinical spec §4):
+Rules (docs/clinical-rules.md, "Codes and exclusions"):
 - The order's reasonCode/reasonReference says what is treated. Reasons that are non-specific
   (R62.52, E34.30, …) or unrecognised say nothing, and the recorded active Conditions are read instead.
 - E34.321 / SNOMED 38196001 (or the policy's text patterns) qualify. SNOMED 71003000 qualifies only
   when neutralising anti-GH antibodies are documented (text on any diagnosis; a negated mention such
   as "anti-GH antibodies not detected" or "no neutralizing antibodies" does not count); otherwise unknown.
+- A `conditional` rule with `applies_when_text` (E23.0, which the manufacturer's coding sheet lists for
+  GH gene deletion) applies only when a diagnosis names the gene deletion: then the antibodies decide
+  (met / unknown); without that wording the code is read as usual (E23.0: GH deficiency, an exclusion).
+- A conditional rule with `qualifies: false` (a source silent on GH gene deletion) leaves the diagnosis
+  unknown even when documented.
+- A diagnosis read by a conditional rule (met or unknown) is never also read as an exclusion.
 - Legacy E34.3 alone leaves the diagnosis unknown and suggests E34.321; E34.30, R62.52 and the
   other non-specific codes do not establish it either.
 - A qualifying code recorded as provisional, differential or unconfirmed leaves the diagnosis unknown.
@@ -17,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from service.policy.codesets import CodeSet, any_match, describe, normalise_icd10, text_matches
+from service.policy.codesets import CodeSet, describe, matches_beside, normalise_icd10, text_matches
 from service.policy.context import Context, diagnosis_evidence
 from service.policy.decision import MET, NOT_MET, UNKNOWN, Criterion
 from service.record.model import Diagnosis
@@ -30,12 +36,16 @@ class DiagnosisReading:
     conditions: tuple[Diagnosis, ...]            # active Conditions
     qualifying: tuple[Diagnosis, ...]            # establish the indication (incl. 71003000 with antibodies)
     antibody_text: Diagnosis | None              # the diagnosis documenting neutralising antibodies
-    conditional_unmet: tuple[tuple[Diagnosis, str], ...]   # 71003000 without antibodies, with why
+    conditional_unmet: tuple[tuple[Diagnosis, str], ...]   # 71003000/E23.0 left unknown, with why
     legacy: tuple[tuple[Diagnosis, str], ...]    # E34.3, with its note
     nonspecific: tuple[Diagnosis, ...]
     unconfirmed: tuple[Diagnosis, ...]           # qualifying codes recorded as provisional/differential/unconfirmed
     excluded_reasons: tuple[Diagnosis, ...]      # order reasons matching an exclusion of the policy
     claimed: frozenset[str]                      # references of resources the criterion itself recognised
+
+    def read_as_indication(self, d: Diagnosis) -> bool:
+        """Qualifying, or read by a conditional rule (E23.0 documented as GH gene deletion): never an exclusion."""
+        return any(d is q for q in self.qualifying) or any(d is c for c, _ in self.conditional_unmet)
 
     def uses_text(self, d: Diagnosis) -> bool:
         """Exclusion text patterns are not applied to resources the diagnosis criterion recognised."""
@@ -70,6 +80,12 @@ def diagnosis_spec(policy_criteria) -> Mapping[str, Any] | None:
     return next((c for c in policy_criteria if c["type"] == "diagnosis"), None)
 
 
+def _applies(rule: Mapping[str, Any], diagnoses) -> bool:
+    """A conditional rule with `applies_when_text` applies only when some diagnosis has that wording."""
+    wanted = rule.get("applies_when_text")
+    return not wanted or any(text_matches(wanted, d.display) for d in diagnoses)
+
+
 def read_diagnoses(ctx: Context) -> DiagnosisReading:
     record = ctx.record
     spec = diagnosis_spec(ctx.policy.initial) or {}
@@ -88,16 +104,20 @@ def read_diagnoses(ctx: Context) -> DiagnosisReading:
             (unconfirmed if d.verification_status in TENTATIVE else qualifying).append(d)
             claimed.add(d.reference)
             continue
-        rule = next((r for r in spec.get("conditional", ()) if CodeSet.from_data(r["match"]).code_match(d)), None)
+        rule = next((r for r in spec.get("conditional", ()) if CodeSet.from_data(r["match"]).code_match(d)
+                     and _applies(r, record.diagnoses + reasons)), None)
         code = normalise_icd10(d.code) if d.system == "icd10cm" else None
         if rule is not None:
             claimed.add(d.reference)
             documented = next((o for o in record.diagnoses + reasons if text_matches(rule["requires_text"], o.display)), None)
-            if documented is not None:
+            if documented is not None and rule.get("qualifies", True):
                 qualifying.append(d)
                 antibody_text = documented
+            elif documented is not None:
+                conditional_unmet.append((d, f"neutralising anti-GH antibodies are documented, but "
+                                             f"{rule['explanation'][:1].lower()}{rule['explanation'][1:]}"))
             else:
-                conditional_unmet.append((d, rule["explanation"]))
+                conditional_unmet.append((d, f"no neutralising anti-GH antibodies are documented. {rule['explanation']}"))
         elif code in legacy_codes:
             legacy.append((d, legacy_codes[code]))
             claimed.add(d.reference)
@@ -109,8 +129,9 @@ def read_diagnoses(ctx: Context) -> DiagnosisReading:
 
     excluded_reasons = tuple(
         d for d in reasons
-        if any(any_match(rule.match, d, use_text=d.reference not in claimed)
-               for rule in ctx.policy.exclusions if rule.role != "combination"))
+        if not any(d is q for q in qualifying) and not any(d is c for c, _ in conditional_unmet)
+        and any(matches_beside(rule.match, d, everything, use_text=d.reference not in claimed)
+                for rule in ctx.policy.exclusions if rule.role != "combination"))
     return DiagnosisReading(reasons, conditions, tuple(qualifying), antibody_text, tuple(conditional_unmet),
                             tuple(legacy), tuple(nonspecific), tuple(unconfirmed), excluded_reasons, frozenset(claimed))
 
@@ -151,9 +172,11 @@ def evaluate_diagnosis(spec: Mapping[str, Any], ctx: Context, reading: Diagnosis
                       f"Confirm the diagnosis and code it as {recommended} if it is severe primary IGF-1 deficiency.")
     if reading.conditional_unmet:
         d, why = reading.conditional_unmet[0]
+        documentation = ("Ask the plan whether GH gene deletion with neutralising antibodies is covered."
+                         if why.startswith("neutralising") else
+                         "Document the neutralising antibodies to GH (result and date).")
         return result(UNKNOWN, [diagnosis_evidence(d) for d, _ in reading.conditional_unmet],
-                      f"{describe(d)} is on file but no neutralising anti-GH antibodies are documented. {why}",
-                      "Document the neutralising antibodies to GH (result and date).")
+                      f"{describe(d)} is on file: {why}", documentation)
     if reading.nonspecific:
         shown = ", ".join(describe(d) for d in reading.nonspecific)
         return result(UNKNOWN, [diagnosis_evidence(d) for d in reading.nonspecific],

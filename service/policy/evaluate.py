@@ -16,12 +16,14 @@ the determination answers the coverage question, the findings the safety questio
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from service.policy import criteria as measurement
 from service.policy.context import Context, gap_resource_types, treatment_start
 from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, INVESTIGATIONAL, MEETS,
-                                     NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision, PolicyChoice)
+                                     NOT_COVERED, NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision,
+                                     LabelFinding, PolicyChoice)
 from service.policy.diagnoses import DiagnosisReading, evaluate_diagnosis, read_diagnoses
 from service.policy.dosing import check_dose
 from service.policy.exclusions import find_exclusions
@@ -86,7 +88,7 @@ def _determine(policy: Policy, criteria, exclusions, reading: DiagnosisReading, 
     failed = [f"{c.title}: {c.explanation}" for c in criteria if c.status == NOT_MET]
     if blocking:
         kinds = {e.kind for e in blocking}
-        sub = INVESTIGATIONAL if INVESTIGATIONAL in kinds else NOT_MEDICALLY_NECESSARY
+        sub = next(k for k in (INVESTIGATIONAL, NOT_COVERED, NOT_MEDICALLY_NECESSARY) if k in kinds)
         return DOES_NOT_MEET, sub, tuple(f"{e.title}: {e.explanation}" for e in blocking) + tuple(failed)
     if failed:
         return DOES_NOT_MEET, CRITERIA_NOT_MET, tuple(failed)
@@ -131,13 +133,43 @@ def _summary(policy: Policy, determination: str, sub_reason: str | None, criteri
     return f"Documentation needed for {policy.title} ({which}): {'; '.join(parts)}."
 
 
+def coding_supported(reading: DiagnosisReading, exclusions) -> bool:
+    """Coding help ("use E34.321") only where the record supports that diagnosis: a qualifying or possibly
+    qualifying diagnosis is on file and no documented cause or indication excludes the use."""
+    if not (reading.qualifying or reading.possibly_qualifying):
+        return False
+    return not any(e.effect == DOES_NOT_MEET and e.basis != "medication" for e in exclusions)
+
+
 def _coding_note(reading: DiagnosisReading, recommended: str | None) -> str | None:
+    if recommended is None:
+        return None
     if reading.legacy:
         return reading.legacy[0][1]
     if recommended and reading.qualifying and not any(
             d.system == "icd10cm" and (d.code or "").upper() == recommended for d in reading.qualifying):
         return f"Code the diagnosis as ICD-10-CM {recommended} on the order and the claim."
     return None
+
+
+def _label_limitations(ctx: Context, policies: PolicySet, default_policy: str, exclusions) -> tuple[LabelFinding, ...]:
+    """The label's limitations of use (not for secondary IGF-1 deficiency: GH deficiency, malnutrition,
+    hypothyroidism, chronic pharmacologic corticosteroids) apply under every plan. Under a payer policy
+    that does not name the cause itself, they are reported as the label's own findings (warnings)."""
+    if ctx.policy.kind == "label" or default_policy not in policies.ids:
+        return ()
+    label_policy = policies.get(default_policy)
+    if label_policy.kind != "label":
+        return ()
+    label_ctx = replace(ctx, policy=label_policy)
+    named = {e.id for e in exclusions}
+    return tuple(
+        LabelFinding(f"label-limitation-{e.id}", "warning", "indication",
+                     f"Outside the label's indication, whatever the plan: {e.matched} is recorded, and the label "
+                     f"does not cover secondary IGF-1 deficiency (GH deficiency, malnutrition, hypothyroidism, "
+                     f"chronic pharmacologic corticosteroids).", e.evidence,
+                     title="Label: secondary IGF-1 deficiency")
+        for e in find_exclusions(label_ctx, read_diagnoses(label_ctx)) if e.id not in named)
 
 
 def _ordered(findings):
@@ -157,12 +189,12 @@ def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_
     reading = read_diagnoses(ctx)
     criteria = _evaluate_criteria(ctx, reading)
     exclusions = find_exclusions(ctx, reading)
-    findings = label_findings(ctx)
+    findings = label_findings(ctx) + _label_limitations(ctx, policies, default_policy, exclusions)
     dose, dose_findings = check_dose(ctx)
     determination, sub_reason, reasons = _determine(policy, criteria, exclusions, reading, gaps)
     authorization = "re-authorization" if reauthorization else "initial"
     months = policy.approval_reauthorization_months if reauthorization else policy.approval_initial_months
-    recommended = policy.recommended_icd10
+    recommended = policy.recommended_icd10 if coding_supported(reading, exclusions) else None
     missing = []
     for c in criteria:
         if c.status == UNKNOWN and c.missing_test and c.missing_test not in missing:
@@ -175,6 +207,6 @@ def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_
         dose=dose, determination=determination, sub_reason=sub_reason, reasons=reasons,
         summary=_summary(policy, determination, sub_reason, criteria, exclusions, authorization, months, reading, gaps),
         approval_months=months, recommended_icd10=recommended, coding_note=_coding_note(reading, recommended),
-        hcpcs=policy.hcpcs, benefit_notes=policy.benefit_notes, missing_tests=tuple(missing),
+        hcpcs=policy.hcpcs, hcpcs_note=policy.hcpcs_note, benefit_notes=policy.benefit_notes, missing_tests=tuple(missing),
         technical=bool(gaps), technical_gaps=gaps, evaluated_on=today,
     )

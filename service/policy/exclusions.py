@@ -1,4 +1,4 @@
-"""Exclusions: not medically necessary / investigational uses, read the way the clinical spec says.
+"""Exclusions: not medically necessary / investigational uses, read as docs/clinical-rules.md writes them.
 
 For each exclusion rule of the policy (roles from the policy file):
 - combination (e.g. somatropin): an active order or statement → does not meet, always (and the
@@ -11,18 +11,21 @@ For each exclusion rule of the policy (roles from the policy file):
   idiopathic short stature, Turner, Prader-Willi or Noonan syndrome: the plan will ask how severe
   primary IGF-1 deficiency was established despite it); with no such diagnosis → does not meet (it is the only explanation
   of the short stature on file). An `indication` rule is never triggered by a mere Condition.
-Text patterns are not applied to the resources the diagnosis criterion itself recognised (so the
+A systemic corticosteroid counts only as chronic pharmacologic therapy (service/policy/steroids.py); one
+whose course is not on file needs documentation. Text patterns are not applied to the resources the
+diagnosis criterion itself recognised (so the
 display "isolated growth hormone deficiency type IA" of 71003000 is not read as GH deficiency), negated
 mentions ("ISS ruled out", "not idiopathic short stature") never match, and a recorded cause that is
 only provisional, differential or unconfirmed does not count.
 """
 from __future__ import annotations
 
-from service.policy.codesets import describe
+from service.policy.codesets import describe, matches_beside
 from service.policy.context import Context, diagnosis_evidence, medication_evidence
 from service.policy.decision import Exclusion
 from service.policy.diagnoses import TENTATIVE, DiagnosisReading
 from service.policy.rules import ExclusionRule
+from service.policy.steroids import CHRONIC, CHRONIC_MONTHS, UNKNOWN, steroid_course
 from service.record.model import Diagnosis
 
 DOES_NOT_MEET = "does-not-meet"
@@ -42,7 +45,30 @@ def lower_first(title: str) -> str:
 
 
 def _hits(rule: ExclusionRule, diagnoses, reading: DiagnosisReading) -> list[Diagnosis]:
-    return [d for d in diagnoses if any(cs.matches(d, use_text=reading.uses_text(d)) for cs in rule.match)]
+    """Diagnoses the rule matches; never one that qualifies (E23.0 documented as GH gene deletion with
+    antibodies is not GH deficiency), and a `together_with` set only beside its companion diagnosis."""
+    pool = reading.reasons + reading.conditions
+    return [d for d in diagnoses if not reading.read_as_indication(d)
+            and matches_beside(rule.match, d, pool, use_text=reading.uses_text(d))]
+
+
+STEROID_RULE = f"systemic, {CHRONIC_MONTHS} months or more, not hydrocortisone replacement"
+
+
+def _chronic_steroids_only(medications, ctx: Context):
+    """Systemic corticosteroids count only as chronic pharmacologic therapy (service.policy.steroids):
+    (medications that count, [(medication, why) whose course is not on file])."""
+    kept, undecided = [], []
+    for m in medications:
+        if m.category != "systemic-corticosteroid":
+            kept.append(m)
+            continue
+        verdict, why = steroid_course(m, ctx.today)
+        if verdict == CHRONIC:
+            kept.append(m)
+        elif verdict == UNKNOWN:
+            undecided.append((m, why))
+    return kept, undecided
 
 
 def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion, ...]:
@@ -52,6 +78,7 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
     for rule in ctx.policy.exclusions:
         medications = [m for m in ctx.record.medications
                        if m.active and any(cs.medication_match(m) for cs in rule.match)]
+        medications, undecided = _chronic_steroids_only(medications, ctx)
         if rule.role == "combination":
             if medications:
                 m = medications[0]
@@ -80,6 +107,13 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
             continue
         recorded = [d for d in _hits(rule, reading.conditions, reading) if d.verification_status not in TENTATIVE]
         if not recorded and not medications:
+            if undecided:
+                m, why = undecided[0]
+                found.append(Exclusion(
+                    rule.id, rule.kind, rule.title, DOCUMENTATION_NEEDED, "medication", m.text,
+                    f"{why[:1].upper()}{why[1:]}: the plan will ask whether this is long-term pharmacologic "
+                    f"corticosteroid therapy ({STEROID_RULE}).",
+                    tuple(medication_evidence(x, note=w) for x, w in undecided)))
             continue
         matched = ", ".join([describe(d) for d in recorded] + [m.text for m in medications])
         evidence = tuple(diagnosis_evidence(d) for d in recorded) + tuple(medication_evidence(m) for m in medications)

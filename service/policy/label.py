@@ -1,50 +1,68 @@
 """Label checks applied under every policy (thresholds and codes from label.yaml).
 
-Contraindications are critical findings with their evidence: hypersensitivity to mecasermin or
-benzyl alcohol, closed epiphyses, malignancy (active or history, coded), age under 2, intravenous route.
-Warnings: a possible malignancy named only in a Condition's text (label.yaml text patterns; negated
-mentions, family history and screening do not count), in-situ neoplasm, advanced bone age (confirm
+Contraindications are critical findings with their evidence: hypersensitivity to mecasermin or an
+inactive ingredient, closed epiphyses, malignancy (active or history, coded or named), intravenous route.
+Age under 2 is critical too, worded as the label words it: the indication starts at 2 years, and benzyl
+alcohol is a warning for infants (category "indication", not "contraindication").
+Warnings: a malignancy only mentioned (provisional, or hedged wording; negated mentions, family history
+and screening never count), an unconfirmed hypersensitivity, in-situ neoplasm, advanced bone age (confirm
 open epiphyses), conflicting epiphysis records, an unusual route. Every finding except the monitoring
 points carries a short `title` for card summaries. Interactions and concurrent somatropin come from label.yaml, plus one consolidated
 monitoring note. When FHIR queries failed, a warning says which checks are incomplete.
 """
 from __future__ import annotations
 
-from service.policy.codesets import describe
+from service.policy.codesets import abbreviation_matches, any_pattern, describe
 from service.policy.compare import format_against, format_age, format_number
 from service.policy.context import Context, diagnosis_evidence, measurement_evidence, medication_evidence
 from service.policy.decision import Evidence, LabelFinding
+from service.record.allergies import substance_name
 
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
 
 
 def _allergy_findings(ctx: Context) -> list[LabelFinding]:
+    """Hypersensitivity to mecasermin or an inactive ingredient: critical when confirmed (or not stated),
+    a warning to confirm when recorded as unconfirmed. A past severe reaction counts whatever its clinical
+    status (the reader keeps it); refuted and entered-in-error records never count."""
     rules = ctx.label
     findings = []
     for substance in rules.hypersensitivity_substances:
         allergies = [a for a in ctx.record.allergies
                      if a.substance == substance and (a.verification_status or "") not in rules.ignore_verification]
-        if allergies:
-            name = substance.replace("-", " ")
-            evidence = tuple(Evidence(kind="allergy", value=(a.text or "").strip() or f"{name} (coded)", unit=None,
-                                      date=a.recorded, reference=a.reference,
-                                      display=(a.text or "").strip() or name,
-                                      note=f"criticality {a.criticality or 'not stated'}, "
-                                           f"verification {a.verification_status or 'not stated'}")
-                             for a in allergies)
-            what = "mecasermin" if substance == "mecasermin" else f"{name}, a preservative in the vial,"
-            first = allergies[0]
-            details = []
-            text = (first.text or "").strip()
-            if text and text.lower() != name.lower():
-                details.append(f"recorded as '{text}'")
-            if first.recorded:
-                details.append(f"on {first.recorded.isoformat()}")
-            details.append(first.reference)
+        if not allergies:
+            continue
+        name = substance_name(substance)
+        evidence = tuple(Evidence(kind="allergy", value=(a.text or "").strip() or f"{name} (coded)", unit=None,
+                                  date=a.recorded, reference=a.reference,
+                                  display=(a.text or "").strip() or name,
+                                  note=f"criticality {a.criticality or 'not stated'}, "
+                                       f"clinical status {a.clinical_status or 'not stated'}, "
+                                       f"verification {a.verification_status or 'not stated'}")
+                         for a in allergies)
+        what = "mecasermin" if substance == "mecasermin" else f"{name}, an inactive ingredient of the vial,"
+        confirmed = [a for a in allergies if a.verification_status != "unconfirmed"]
+        first = (confirmed or allergies)[0]
+        details = []
+        text = (first.text or "").strip()
+        if text and text.lower() != name.lower():
+            details.append(f"recorded as '{text}'")
+        if first.clinical_status in ("resolved", "inactive"):
+            details.append(f"a severe reaction, now {first.clinical_status}")
+        if first.recorded:
+            details.append(f"on {first.recorded.isoformat()}")
+        details.append(first.reference)
+        if confirmed:
             findings.append(LabelFinding(
                 f"hypersensitivity-{substance}", CRITICAL, "contraindication",
                 f"Contraindicated: recorded hypersensitivity to {what} ({', '.join(details)}).", evidence,
                 title=f"Allergy to {name}"))
+        else:
+            findings.append(LabelFinding(
+                f"possible-hypersensitivity-{substance}", WARNING, "contraindication",
+                f"Possible hypersensitivity to {what} recorded as unconfirmed ({', '.join(details)}): confirm "
+                f"before prescribing; a confirmed hypersensitivity contraindicates mecasermin.", evidence,
+                title=f"Possible allergy to {name}"))
     return findings
 
 
@@ -68,35 +86,65 @@ def _epiphysis_findings(ctx: Context) -> list[LabelFinding]:
                          title="Closed epiphyses")]
 
 
+_TENTATIVE = frozenset({"provisional", "differential", "unconfirmed"})
+_IGNORED = frozenset({"refuted", "entered-in-error"})
+
+
+def _malignancy_words(rules, d) -> str | None:
+    """The words of a diagnosis's own display or text that name a malignancy, or None."""
+    cs = rules.malignancy
+    return cs.text_match(d) or abbreviation_matches(rules.malignancy_abbreviations, d.display, cs.exclude_text)
+
+
+def _is_history(rules, d) -> bool:
+    return (not d.active or (d.code or "").upper().startswith("Z85") or (d.code or "") == "266987004"
+            or any_pattern(rules.malignancy_history_text, d.display))
+
+
 def _neoplasm_findings(ctx: Context) -> list[LabelFinding]:
+    """Malignancy, active or past: coded (ICD-10-CM C00–C96/Z85, the curated SNOMED CT list) or named in
+    the Condition's own wording. Confirmed → critical; only mentioned (a provisional, differential or
+    unconfirmed record, or hedged wording: "possible", "?", "in situ") → a warning to confirm."""
     rules = ctx.label
     findings = []
     pool = [d for d in ctx.record.diagnoses if d.active or rules.malignancy_history] + \
         list(ctx.record.order.reasons if ctx.record.order else ())
-    malignant = [d for d in pool if rules.malignancy.code_match(d)]
-    if malignant:
-        active = [d for d in malignant if d.active and not (d.code or "").upper().startswith("Z85")
-                  and (d.code or "") != "266987004"]
+    pool = [d for d in pool if d.verification_status not in _IGNORED]
+    in_situ = [d for d in ctx.record.diagnoses if rules.in_situ_neoplasm.code_match(d)]
+    in_situ_refs = {d.reference for d in in_situ}
+    named = []          # (diagnosis, the words that named it, or None when coded)
+    for d in pool:
+        if rules.malignancy.code_match(d):
+            named.append((d, None))
+        elif d.reference not in in_situ_refs:
+            words = _malignancy_words(rules, d)
+            if words is not None:
+                named.append((d, words))
+    hedged_refs = {d.reference for d in pool if any_pattern(rules.malignancy_hedges, d.display)}
+    confirmed = [(d, w) for d, w in named if d.verification_status not in _TENTATIVE and d.reference not in hedged_refs]
+    confirmed_refs = {d.reference for d, _ in confirmed}
+    mentioned = [(d, w) for d, w in named if d.reference not in confirmed_refs]
+    if confirmed:
+        # A record is a history when any of its codings or its text says so ("history of", Z85, remission).
+        history_refs = {d.reference for d in pool if _is_history(rules, d)}
+        active = [d for d, _ in confirmed if d.reference not in history_refs]
         which = "active malignancy" if active else "history of malignancy"
+        first, words = confirmed[0]
+        shown = describe(first) if words is None else f"'{first.display}', {first.reference}"
         findings.append(LabelFinding(
             "malignancy", CRITICAL, "contraindication",
-            f"Contraindicated: {which} on file ({describe(malignant[0])}); mecasermin is not used with malignant "
-            f"neoplasia or a history of it.", tuple(diagnosis_evidence(d) for d in malignant),
+            f"Contraindicated: {which} on file ({shown}); mecasermin is not used with malignant "
+            f"neoplasia or a history of it.", tuple(diagnosis_evidence(d) for d, _ in confirmed),
             title="Active malignancy" if active else "History of malignancy"))
-    in_situ = [d for d in ctx.record.diagnoses if rules.in_situ_neoplasm.code_match(d)]
-    # A malignancy named only in words (an uncoded Condition, a SNOMED concept other than the two listed,
-    # free text): a warning to confirm, unless the same resource is already coded as malignant or in situ.
-    coded = {d.reference for d in malignant} | {d.reference for d in in_situ}
-    worded = [d for d in pool if d.reference not in coded and d.verification_status not in ("refuted", "entered-in-error")
-              and rules.malignancy.text_match(d) is not None]
-    if worded:
-        first = worded[0]
+    if mentioned:
+        first, _ = mentioned[0]
+        why = (f"is recorded as {first.verification_status}" if first.verification_status in _TENTATIVE
+               else "is worded as uncertain")
         findings.append(LabelFinding(
             "possible-malignancy", WARNING, "contraindication",
-            f"Possible malignancy on file — confirm before prescribing: '{first.display}' ({first.reference}) names "
-            f"a malignancy but is not coded as one (ICD-10-CM C00–C96/Z85). Malignant neoplasia, active or past, "
-            f"contraindicates mecasermin.", tuple(diagnosis_evidence(d) for d in worded),
-            title="Possible malignancy"))
+            f"Possible malignancy on file — confirm before prescribing: '{first.display or describe(first)}' "
+            f"({first.reference}) {why}. Malignant neoplasia, active or past, contraindicates mecasermin.",
+            tuple(diagnosis_evidence(d) for d, _ in mentioned), title="Possible malignancy"))
     if in_situ:
         findings.append(LabelFinding(
             "in-situ-neoplasm", WARNING, "warning",
@@ -110,16 +158,19 @@ def _age_findings(ctx: Context) -> list[LabelFinding]:
     patient = ctx.record.patient
     minimum = ctx.label.minimum_age_years
     if patient is None or patient.age_years is None:
-        return [LabelFinding("age-unknown", WARNING, "contraindication",
+        return [LabelFinding("age-unknown", WARNING, "indication",
                              f"The patient's age is not on file; the label is for children {format_number(minimum)} years and older.",
                              title="Age not on file")]
     if patient.age_years < minimum:
         shown = format_age(patient.age_years, birth_date=patient.birth_date, today=ctx.today)
         evidence = (Evidence(kind="age", value=round(patient.age_years, 4), unit="years", date=ctx.today,
                              reference=patient.reference, display=shown),)
-        return [LabelFinding("age-under-minimum", CRITICAL, "contraindication",
-                             f"Not for children under {format_number(minimum)} years (age {shown}): not established, "
-                             f"and the benzyl alcohol preservative can cause gasping syndrome in neonates and infants.",
+        # The label words this as an indication limit and a warning, not as a contraindication.
+        return [LabelFinding("age-under-minimum", CRITICAL, "indication",
+                             f"Outside the labelled age (age {shown}): the label's indication starts at "
+                             f"{format_number(minimum)} years, and the label warns that benzyl alcohol, the vial's "
+                             f"preservative, can cause serious and fatal reactions (\"gasping syndrome\") in neonates "
+                             f"and infants, so use in infants is not recommended.",
                              evidence, title=f"Under {format_number(minimum)} years old")]
     return []
 

@@ -134,7 +134,8 @@ def _fail(path: Path, messages: list[str]) -> None:
 
 # ------------------------------------------------------------------------------- semantic checks
 
-_REGEX_KEYS = {"name_patterns", "text", "requires_text", "exclude_text"}
+_REGEX_KEYS = {"name_patterns", "text", "requires_text", "exclude_text", "applies_when_text", "abbreviations",
+               "hedge_text", "history_text"}
 
 
 def _walk(data: Any, parts: tuple = ()) -> Iterator[tuple[tuple, Any]]:

@@ -99,6 +99,7 @@ class Policy:
     reauthorization: tuple[Mapping[str, Any], ...]
     exclusions: tuple[ExclusionRule, ...]
     path: str
+    hcpcs_note: str | None = None     # e.g. the source does not confirm the code
 
     @classmethod
     def from_data(cls, data: Mapping, path: Path) -> "Policy":
@@ -124,7 +125,7 @@ class Policy:
             exclusions=tuple(ExclusionRule(e["id"], e["kind"], e["role"], e["title"],
                                            tuple(CodeSet.from_data(m) for m in e["match"]), e.get("note"))
                              for e in data["exclusions"]),
-            path=str(path),
+            path=str(path), hcpcs_note=coding.get("hcpcs_note"),
         )
 
     def ref(self) -> PolicyRef:
@@ -162,6 +163,9 @@ class LabelRules:
     ignore_verification: tuple[str, ...]
     malignancy: CodeSet
     malignancy_history: bool
+    malignancy_abbreviations: tuple[str, ...]   # case-sensitive, read in a Condition's own wording
+    malignancy_hedges: tuple[str, ...]          # wording that only mentions a malignancy → warning
+    malignancy_history_text: tuple[str, ...]    # wording that makes it a history
     minimum_age_years: float
     routes_allowed: tuple[str, ...]
     routes_contraindicated: tuple[str, ...]
@@ -181,6 +185,9 @@ class LabelRules:
             ignore_verification=tuple(contra["hypersensitivity"]["ignore_verification"]),
             malignancy=CodeSet.from_data(contra["malignancy"]["match"]),
             malignancy_history=contra["malignancy"]["include_history"],
+            malignancy_abbreviations=tuple(contra["malignancy"].get("abbreviations", ())),
+            malignancy_hedges=tuple(contra["malignancy"].get("hedge_text", ())),
+            malignancy_history_text=tuple(contra["malignancy"].get("history_text", ())),
             minimum_age_years=contra["minimum_age_years"],
             routes_allowed=tuple(contra["route"]["allowed"]),
             routes_contraindicated=tuple(contra["route"]["contraindicated"]),

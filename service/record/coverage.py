@@ -1,5 +1,5 @@
 """Coverage: the payer (selects the payer policy) and whether it is a government programme
-(whose patients cannot use the manufacturer's copay assistance, spec §7)."""
+(whose patients cannot use the manufacturer's copay assistance, docs/clinical-rules.md)."""
 from __future__ import annotations
 
 import re

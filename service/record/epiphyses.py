@@ -1,4 +1,4 @@
-"""Evidence that the epiphyses are open or closed, found in free text (spec §2: no standard code).
+"""Evidence that the epiphyses are open or closed, found in free text (docs/clinical-rules.md: no standard code).
 
 Closed epiphyses contraindicate mecasermin, so a phrase that denies closure ("no epiphyseal
 fusion", "epiphyses not yet closed") must never read as closure: open/negated phrases are

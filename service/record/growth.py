@@ -1,4 +1,4 @@
-"""Height SDS and centile from the CDC 2000 stature-for-age LMS reference (spec §3).
+"""Height SDS and centile from the CDC 2000 stature-for-age LMS reference (docs/clinical-rules.md).
 
 The table (data/cdc_statage.csv, CDC "statage.csv") covers 24.0 to 240.0 months. L, M and S
 are interpolated linearly in age between its rows, and z = ((X/M)^L − 1) / (L·S). Outside

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from ..trigger import order_is_mecasermin
 from .codes import as_list, codings, concept_text, concept_words
+from .course import course_end
 from .dates import parse_date
 from .model import MedicationFact
 from .resources import ResourceIndex
@@ -156,7 +157,7 @@ def read_medication(resource: Mapping, reference: str, index: ResourceIndex,
             return None, None
     when = _date_of(resource)
     return MedicationFact(category=category, text=text or words, reference=reference, status=status,
-                          active=status in _CURRENT, date=when), None
+                          active=status in _CURRENT, date=when, until=course_end(resource, when)), None
 
 
 def _date_of(resource: Mapping) -> Any:

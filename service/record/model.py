@@ -52,7 +52,7 @@ class Height(Measurement):
 class Igf1(Measurement):
     range_low: float | None = None   # ng/mL, from Observation.referenceRange
     range_high: float | None = None
-    sds: float | None = None         # from the reference range (spec §3)
+    sds: float | None = None         # from the reference range (docs/clinical-rules.md)
     sds_reason: str | None = None
 
 
@@ -90,12 +90,14 @@ class Diagnosis:
 
 @dataclass(frozen=True)
 class Allergy:
-    substance: str                   # "mecasermin" | "benzyl-alcohol"
+    substance: str                   # "mecasermin" | "benzyl-alcohol" | "polysorbate-20" | … (record.allergies)
     text: str
     reference: str
     criticality: str | None
     verification_status: str | None
     recorded: date | None
+    clinical_status: str | None = None   # active | inactive | resolved
+    severe: bool = False             # criticality high, a severe reaction, or anaphylaxis
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class MedicationFact:
     status: str | None
     active: bool                     # active / on-hold / draft (not the order under review)
     date: date | None
+    until: date | None = None        # when the course ended or is planned to end (service.record.course)
 
 
 @dataclass(frozen=True)

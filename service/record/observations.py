@@ -19,7 +19,7 @@ from .dates import age_years, effective_date
 from .growth import height_sds, sds_from_centile
 from .model import BoneAge, GhResult, Height, Igf1, Measurement
 
-# GH (somatotropin) results: the LOINC codes of clinical spec §2. Every code is read as a
+# GH (somatotropin) results: the LOINC codes of docs/clinical-rules.md. Every code is read as a
 # stimulation-test result except the baseline (unstimulated) ones. Beyond the spec's 12253-1,
 # LOINC names 40302-2 "pre dose arginine", 46408-1 "15 min pre dose arginine" and 40298-2
 # "pre dose clonidine": samples drawn before the stimulus, so they cannot show a stimulated peak.
@@ -210,7 +210,7 @@ def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str]) -> Igf1
     elif base["value"] <= 0:
         sds_reason = "IGF-1 value is not positive"
     else:
-        # Spec §3: the reference range is read as ±2 SD of the log values. A result "<25" gets the
+        # docs/clinical-rules.md: the reference range is read as ±2 SD of the log values. A result "<25" gets the
         # SDS of 25 and keeps its comparator: the true SDS is at most that, for the evaluator to weigh.
         mid = (math.log(low) + math.log(high)) / 2
         sd = (math.log(high) - math.log(low)) / 4

@@ -13,7 +13,7 @@ from .medications import medication_words
 
 # Increlex is one strength only: 10 mg/mL (40 mg / 4 mL vial), so a dose in mL converts exactly.
 MG_PER_ML = 10.0
-# A weight older than this cannot check a weight-based dose (spec §3).
+# A weight older than this cannot check a weight-based dose (docs/clinical-rules.md).
 WEIGHT_MAX_AGE_DAYS = 90
 
 ROUTE_CODES: dict[tuple[str, str], str] = {

@@ -22,7 +22,7 @@ def latest(facts: Iterable[M]) -> M | None:
 
 
 def peak_gh(record: PatientRecord) -> GhResult | None:
-    """The highest stimulated GH result in µg/L (spec §3; the baseline code is excluded).
+    """The highest stimulated GH result in µg/L (docs/clinical-rules.md; the baseline code is excluded).
 
     A result reported as "<x" is at most x, so it ranks below an exact x; one reported as ">x"
     is at least x and ranks above it. Its comparator stays on the result: a peak of "<12" does not

@@ -14,7 +14,7 @@ _INCH = 2.54
 _POUND = 0.45359237
 # IGF-1: 1 nmol/L = 7.649 ng/mL (molar mass of IGF-1 ≈ 7649 g/mol), as the spec states.
 _IGF1_NMOL = 7.649
-# GH: the WHO 98/574 standard gives 1 µg ≈ 3 mIU, hence mIU/L ÷ 3 = µg/L (spec §2).
+# GH: the WHO 98/574 standard gives 1 µg ≈ 3 mIU, hence mIU/L ÷ 3 = µg/L (docs/clinical-rules.md).
 _GH_MIU = 1 / 3
 
 LENGTH_CM = {"cm": 1.0, "m": 100.0, "mm": 0.1, "[in_i]": _INCH, "in": _INCH, "inch": _INCH, "inches": _INCH}

@@ -1,4 +1,4 @@
-"""Growth velocity in cm/year for re-authorization (spec §3 and §5).
+"""Growth velocity in cm/year for re-authorization (docs/clinical-rules.md).
 
 At re-authorization the velocity must show the response to mecasermin, so when the treatment
 start is known only heights measured on treatment (on or after the start) are paired: a pair

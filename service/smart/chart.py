@@ -2,7 +2,8 @@
 
 Curves come from the CDC 2000 stature-for-age LMS table in `service.record.growth`: the height at
 a given z is M·(1 + L·S·z)^(1/L) (M·e^(S·z) when L = 0). Drawn: the 3rd, 50th and 97th centiles,
-the −2.25 SD line of the coverage policy, and the child's measured heights. Colours are SVG
+the height limit of the policy in force (`policy_limit`: −2.25 SD under the primary plan, −3.0 SD under
+the FDA label; no line when the policy's limit is not known), and the child's measured heights. Colours are SVG
 presentation attributes (not `style`), so the page's Content-Security-Policy can forbid inline styles.
 """
 from __future__ import annotations
@@ -19,15 +20,44 @@ from markupsafe import Markup
 from service.record.growth import MAX_MONTHS, MIN_MONTHS, lms_at
 
 Z_P3 = NormalDist().inv_cdf(0.03)      # −1.881
-Z_POLICY = -2.25
 
 # (css class, z, label, stroke, dash)
 CURVES = (
     ("centile centile-97", -Z_P3, "97th", "#61788c", None),
     ("centile centile-50", 0.0, "50th", "#2f4858", None),
     ("centile centile-3", Z_P3, "3rd", "#61788c", None),
-    ("threshold sd-2-25", Z_POLICY, "\u22122.25 SD", "#b3261e", "6 4"),
 )
+LIMIT_STROKE = "#b3261e"
+
+
+@dataclass(frozen=True)
+class Limit:
+    z: float
+    label: str                          # "policy limit (−2.25 SD)", "label limit (−3.0 SD)"
+
+
+def sd_text(z: float) -> str:
+    """-2.25 → '−2.25', -3 → '−3.0' (one decimal at least, as the sources write them)."""
+    text = f"{z:.2f}"
+    return (text[:-1] if text.endswith("0") else text).replace("-", "\u2212")
+
+
+def policy_limit(policy) -> Limit | None:
+    """The height-SDS limit of the policy in force (its initial height criterion), or None when the
+    policy has none or its value is not known (the chart then draws no limit line)."""
+    spec = next((c for c in policy.initial if c["type"] == "height_sds"), None)
+    if spec is None or spec.get("threshold") is None:
+        return None
+    who = "label" if policy.kind == "label" else "policy"
+    return Limit(spec["threshold"], f"{who} limit ({sd_text(spec['threshold'])} SD)")
+
+
+def limit_caption(limit: Limit | None) -> str:
+    """The chart's caption: what the limit line is, or that there is none."""
+    base = "Height for age against the CDC 2000 reference: 3rd, 50th and 97th centiles"
+    if limit is None:
+        return base + "; the height limit of the policy in force is not known, so no limit line is drawn."
+    return f"{base}, and the {limit.label} (dashed)."
 
 WIDTH, HEIGHT = 760, 460
 LEFT, RIGHT, TOP, BOTTOM = 60, 96, 40, 54
@@ -72,8 +102,10 @@ def _nice_step(span: float) -> int:
     return 5 if span <= 60 else 10 if span <= 120 else 20
 
 
-def growth_chart(sex: str | None, points: Iterable[Point], age_now: float | None = None) -> Markup | None:
-    """The SVG chart, or None when the sex is not female/male (the reference is sex-specific)."""
+def growth_chart(sex: str | None, points: Iterable[Point], age_now: float | None = None,
+                 limit: Limit | None = None) -> Markup | None:
+    """The SVG chart, or None when the sex is not female/male (the reference is sex-specific). `limit`
+    is the policy's height limit (`policy_limit`); None draws no limit line."""
     if sex not in ("male", "female"):
         return None
     kept = sorted((p for p in points if MIN_MONTHS <= p.age_years * 12 <= MAX_MONTHS), key=lambda p: p.age_years)
@@ -81,7 +113,9 @@ def growth_chart(sex: str | None, points: Iterable[Point], age_now: float | None
     steps = max(2, int(round((high_age - low_age) * 12)))
     ages = [low_age + (high_age - low_age) * i / steps for i in range(steps + 1)]
     curves = []
-    for css, z, label, stroke, dash in CURVES:
+    limit_css = "threshold sd-" + sd_text(abs(limit.z)).replace(".", "-") if limit else ""   # sd-2-25, sd-3-0
+    lines = CURVES + (((limit_css, limit.z, f"{sd_text(limit.z)} SD", LIMIT_STROKE, "6 4"),) if limit else ())
+    for css, z, label, stroke, dash in lines:
         values = [(a, height_at(sex, a, z)) for a in ages]
         curves.append((css, z, label, stroke, dash, [(a, h) for a, h in values if h is not None]))
     all_heights = [h for *_, values in curves for _, h in values] + [p.height_cm for p in kept]
@@ -101,8 +135,7 @@ def growth_chart(sex: str | None, points: Iterable[Point], age_now: float | None
         f'<svg xmlns="http://www.w3.org/2000/svg" class="growth-chart" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="100%" role="img" aria-labelledby="growth-title growth-desc" data-sex="{sex}">',
         f'<title id="growth-title">Height for age, {sex_word} (CDC 2000)</title>',
-        f'<desc id="growth-desc">{_describe(kept)} Curves: 3rd, 50th and 97th centiles and the policy line '
-        f'at \u22122.25 SD.</desc>',
+        f'<desc id="growth-desc">{_describe(kept)} {escape(limit_caption(limit))}</desc>',
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#ffffff" stroke="#8a9aa8"/>',
     ]
     out.append('<g class="grid" stroke="#e3e8ec" stroke-width="1">')
@@ -125,7 +158,7 @@ def growth_chart(sex: str | None, points: Iterable[Point], age_now: float | None
             continue
         d = "M" + " L".join(f"{x(a):.1f},{y(h):.1f}" for a, h in values)
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        width = "2" if z in (0.0, Z_POLICY) else "1.5"
+        width = "2" if z == 0.0 or css.startswith("threshold") else "1.5"
         out.append(f'<path class="{css}" data-z="{z:.3f}" d="{d}" fill="none" stroke="{stroke}" '
                    f'stroke-width="{width}"{dash_attr}/>')
         end_age, end_cm = values[-1]
@@ -140,12 +173,12 @@ def growth_chart(sex: str | None, points: Iterable[Point], age_now: float | None
         out.append(f'<circle class="measurement" cx="{x(p.age_years):.1f}" cy="{y(p.height_cm):.1f}" r="4.5" '
                    f'fill="#0b57d0" stroke="#ffffff" stroke-width="1.5" data-age={quoteattr(f"{p.age_years:.2f}")} '
                    f'data-height-cm={quoteattr(f"{p.height_cm:.1f}")}><title>{escape(label)}</title></circle>')
+    legend = (f'<line x1="{LEFT + 140}" x2="{LEFT + 168}" y1="{TOP - 16}" y2="{TOP - 16}" stroke="{LIMIT_STROKE}" '
+              f'stroke-width="2" stroke-dasharray="6 4"/>'
+              f'<text x="{LEFT + 174}" y="{TOP - 12}">{escape(limit.label)}</text>') if limit else ""
     out.append(f'<g class="legend" font-family="sans-serif" font-size="12" fill="#33414d">'
                f'<circle cx="{LEFT + 10}" cy="{TOP - 16}" r="4.5" fill="#0b57d0"/>'
-               f'<text x="{LEFT + 20}" y="{TOP - 12}">measured height</text>'
-               f'<line x1="{LEFT + 140}" x2="{LEFT + 168}" y1="{TOP - 16}" y2="{TOP - 16}" stroke="#b3261e" '
-               f'stroke-width="2" stroke-dasharray="6 4"/>'
-               f'<text x="{LEFT + 174}" y="{TOP - 12}">policy limit (\u22122.25 SD)</text></g>')
+               f'<text x="{LEFT + 20}" y="{TOP - 12}">measured height</text>{legend}</g>')
     out.append("</svg>")
     return Markup("\n".join(out))
 

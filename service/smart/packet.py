@@ -3,11 +3,14 @@ letter as a FHIR R4 DocumentReference. Pure: the caller passes the clock reading
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping
 
-from service.policy.decision import MET, NOT_MET, Criterion, Decision, Evidence
+from service.policy.decision import (DOES_NOT_MEET, MEETS, MET, NOT_MEDICALLY_NECESSARY, NOT_MET, Criterion, Decision,
+                                     Evidence)
 from service.policy.evidence_text import evidence_text as shared_evidence_text
+from service.record.allergies import SUBSTANCES
 
 LOINC = "http://loinc.org"
 LETTER_TITLE = "Letter of medical necessity: mecasermin (Increlex)"
@@ -116,3 +119,61 @@ def age_text(birth_date: date | None, today: date) -> str | None:
         return None
     months = (today.year - birth_date.year) * 12 + today.month - birth_date.month - (today.day < birth_date.day)
     return f"{months // 12} years {months % 12} months"
+
+
+# ------------------------------------------------------------------------------------ the letter's words
+
+@dataclass(frozen=True)
+class LetterWords:
+    """What the letter asks and concludes, following the determination (docs/clinical-rules.md,
+    "Contraindications and label wording"): it asks for approval only when the record meets the policy,
+    or will once the listed items are documented, and no critical label finding stands in the way."""
+
+    asks_approval: bool
+    opening: str                 # begins the first sentence: "… treatment with mecasermin for <patient>"
+    conclusion: str
+    diagnosis_code: str | None   # the header's diagnosis code: only when the diagnosis criterion is met
+    safety: str                  # the safety paragraph's first sentence
+    to_confirm: tuple[str, ...]  # label warnings that must be settled before sending
+
+
+def _excipients() -> str:
+    names = [spec["name"] for key, spec in SUBSTANCES.items() if key != "mecasermin"]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def letter_words(decision: Decision) -> LetterWords:
+    critical = decision.findings(severity="critical")
+    critical = tuple(f for f in critical if f.category in ("contraindication", "indication"))
+    to_confirm = tuple(f.message for f in decision.label_findings
+                       if f.severity == "warning" and f.category in ("contraindication", "indication"))
+    months = f" for {decision.approval_months} months" if decision.approval_months else ""
+    asks = decision.determination != DOES_NOT_MEET and not critical
+    if critical:
+        conclusion = ("The record holds a finding the label lists as a contraindication or outside the labelled "
+                      "use (set out above); treatment should not start until it is resolved, and this letter does "
+                      "not ask for approval while it stands.")
+    elif decision.determination == DOES_NOT_MEET:
+        why = ("the plan considers this use not medically necessary"
+               if decision.sub_reason == NOT_MEDICALLY_NECESSARY else
+               "the request does not meet the plan's criteria")
+        conclusion = (f"On the current record {why} ({decision.reasons[0] if decision.reasons else decision.summary}). "
+                      "This letter does not ask for approval; if treatment is still considered necessary, the "
+                      "clinical reasons for an exception must be set out before it is sent.")
+    elif decision.determination == MEETS:
+        conclusion = (f"Based on these findings, mecasermin is medically necessary for this patient's growth "
+                      f"failure, and I ask that it be approved{months}. I can provide the full records on request.")
+    else:
+        conclusion = (f"Once the items listed above are documented, I ask that mecasermin be approved{months} for "
+                      f"this patient's growth failure. I can provide the full records on request.")
+    diagnosis = next((c for c in decision.criteria if c.id == "diagnosis"), None)
+    code = decision.recommended_icd10 if diagnosis is not None and diagnosis.status == MET else None
+    if to_confirm:
+        safety = "No confirmed contraindication to mecasermin is recorded, but these points must be settled first:"
+    else:
+        safety = (f"No contraindication to mecasermin is recorded (hypersensitivity to mecasermin or to an "
+                  f"inactive ingredient of the vial: {_excipients()}; active or previous malignancy; closed "
+                  f"epiphyses; intravenous use), and the patient is within the labelled age (2 years and older).")
+    opening = ("I am asking the plan to approve" if asks
+               else "This letter sets out the record, against the plan's criteria, on")
+    return LetterWords(asks, opening, conclusion, code, safety, to_confirm)

@@ -18,11 +18,11 @@ from flask import current_app, render_template
 
 from service.smart.blueprint import PageError, app_deps, blueprint, fhir_origin
 from service.smart.browser_session import ActiveSession, active_session, check_csrf
-from service.smart.chart import Point, growth_chart
+from service.smart.chart import Point, growth_chart, limit_caption, policy_limit
 from service.smart import present
 from service.smart.oauth import can_write_documents
 from service.smart.packet import (LETTER_TITLE, age_text, criterion_sentence, document_reference, evidence_text,
-                                  member_id, patient_name, requester_display, supporting_references)
+                                  letter_words, member_id, patient_name, requester_display, supporting_references)
 from service.smart.workup import FhirUnavailable, Workup, work_up
 from service.smart.write_back import post_document_reference
 
@@ -47,8 +47,9 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
     patient_facts = record.patient
     points = [Point(h.age_years, h.value, h.date, h.sds, h.centile) for h in record.heights
               if h.usable and h.value is not None and h.age_years is not None]
+    limit = policy_limit(app_deps().policies.get(decision.policy.id))
     chart = growth_chart(patient_facts.sex if patient_facts else None, points,
-                         patient_facts.age_years if patient_facts else None)
+                         patient_facts.age_years if patient_facts else None, limit)
     unknown = [c for c in decision.criteria if c.status == "unknown"]
     return {
         "workup": workup,
@@ -57,6 +58,8 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
         "patient_name": patient_name(workup.patient),
         "age_text": age_text(patient_facts.birth_date if patient_facts else None, record.today),
         "chart": chart,
+        "chart_caption": limit_caption(limit),
+        "letter": letter_words(decision),
         "determination_label": present.DETERMINATION_LABELS.get(decision.determination, decision.determination),
         "how_to_get": [(test, *present.HOW_TO_GET[test]) for test in decision.missing_tests
                        if test in present.HOW_TO_GET],

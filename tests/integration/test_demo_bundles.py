@@ -2,7 +2,7 @@
 
 Each Bundle must be valid FHIR (the fhir.resources R4B models), loadable as a transaction with
 stable ids, and hold the clinical numbers that README.md and expected.json promise. Those numbers
-are recomputed here from the JSON with the formulas of the clinical spec (§3), so a change to a
+are recomputed here from the JSON with the formulas of docs/clinical-rules.md, so a change to a
 patient that breaks its story fails here, not only in a demo.
 """
 from __future__ import annotations
@@ -154,7 +154,7 @@ def test_committed_files_are_the_generator_output(capsys):
 
 
 def test_embedded_cdc_table_matches_the_spec_cross_check():
-    # clinical-rules §3: a 6.0-year-old boy at 100.0 cm has z ≈ -3.02
+    # docs/clinical-rules.md: a 6.0-year-old boy at 100.0 cm has z ≈ -3.02
     assert generator.sds_for_height("male", 6.0, 100.0) == pytest.approx(-3.02, abs=0.01)
     # and the IGF-1 example: 25 ng/mL with range 60-300 gives z ≈ -4.2
     assert generator.igf1_sds(25, 60, 300) == pytest.approx(-4.2, abs=0.05)

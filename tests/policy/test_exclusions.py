@@ -158,13 +158,17 @@ def test_order_giving_both_a_qualifying_diagnosis_and_a_secondary_cause_needs_do
     ("N18.5", "Chronic kidney disease, stage 5", "chronic-renal-failure"),
     ("E84.0", "Cystic fibrosis with pulmonary manifestations", "cystic-fibrosis"),
     ("E43", "Unspecified severe protein-calorie malnutrition", "malnutrition"),
-    ("B20", "Human immunodeficiency virus [HIV] disease", "aids-wasting"),
     ("F50.01", "Anorexia nervosa, restricting type", "anorexia-nervosa"),
-    ("E66.01", "Morbid (severe) obesity due to excess calories", "postmenopausal-obesity"),
     ("G12.21", "Amyotrophic lateral sclerosis", "als"),
-    ("S06.2X9A", "Diffuse traumatic brain injury with loss of consciousness of unspecified duration, initial encounter",
-     "severe-head-injury"),
+    ("S06.2X6A", "Diffuse traumatic brain injury with loss of consciousness greater than 24 hours without return to "
+                 "pre-existing conscious level with patient surviving, initial encounter", "severe-head-injury"),
     ("E03.1", "Congenital hypothyroidism without goiter", "hypothyroidism"),
+    ("E89.0", "Postprocedural hypothyroidism", "hypothyroidism"),
+    ("E06.3", "Autoimmune thyroiditis", "hypothyroidism"),
+    ("E02", "Subclinical iodine-deficiency hypothyroidism", "hypothyroidism"),
+    ("E10.9", "Type 1 diabetes mellitus without complications", "diabetes"),
+    ("E13.9", "Other specified diabetes mellitus without complications", "diabetes"),
+    ("E08.9", "Diabetes mellitus due to underlying condition without complications", "diabetes"),
 ])
 def test_each_listed_indication_on_the_order_is_investigational(policies, code, display, exclusion_id):
     chart = laron_boy().drop("Condition/cond-laron")

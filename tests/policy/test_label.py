@@ -36,7 +36,7 @@ def test_benzyl_alcohol_hypersensitivity_is_critical(policies):
     chart = laron_boy().allergy("alg-2", {"coding": [{"system": UNII, "code": "LKG8494WBH", "display": "BENZYL ALCOHOL"}]},
                                 criticality="low", reaction="contact dermatitis")
     hit = finding(chart.decide(policies), "hypersensitivity-benzyl-alcohol")
-    assert hit.severity == "critical" and "preservative" in hit.message
+    assert hit.severity == "critical" and "inactive ingredient" in hit.message
 
 
 def test_refuted_allergy_does_not_count(policies):

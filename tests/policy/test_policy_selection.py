@@ -43,7 +43,7 @@ def test_premera_medicare_advantage_plan_is_outside_the_premera_policy(policies)
     decision = chart.decide(policies)
 
     assert decision.policy.id == "fda-label"
-    assert "does not apply to Medicare plans" in decision.policy_choice.detail
+    assert "does not apply to plan Premera Blue Cross Medicare Advantage" in decision.policy_choice.detail
 
 
 def test_cancelled_coverage_is_not_used(policies):

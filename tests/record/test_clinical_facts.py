@@ -168,12 +168,24 @@ def test_allergy_named_only_in_the_reaction_substance(build):
     assert build(resource).allergies[0].substance == "benzyl-alcohol"
 
 
-@pytest.mark.parametrize("clinical, verification", [
-    ("active", "refuted"), ("active", "entered-in-error"), ("inactive", "confirmed"), ("resolved", "confirmed"),
+MILD = {"criticality": "low", "reaction": [{"manifestation": [{"text": "local redness"}], "severity": "mild"}]}
+
+
+@pytest.mark.parametrize("clinical, verification, extra", [
+    ("active", "refuted", {}), ("active", "entered-in-error", {}),
+    ("inactive", "confirmed", MILD), ("resolved", "confirmed", MILD),
 ])
-def test_ignored_allergies(build, clinical, verification):
-    record = build(b.allergy("al1", code={"text": "mecasermin"}, clinical=clinical, verification=verification))
+def test_ignored_allergies(build, clinical, verification, extra):
+    record = build(b.allergy("al1", code={"text": "mecasermin"}, clinical=clinical, verification=verification,
+                             **extra))
     assert record.allergies == () and any(s.reference == "AllergyIntolerance/al1" for s in record.skipped)
+
+
+@pytest.mark.parametrize("clinical", ["resolved", "inactive"])
+def test_a_past_severe_reaction_counts_whatever_its_clinical_status(build, clinical):
+    # The label contraindicates a previous severe hypersensitivity to Increlex (anaphylaxis here).
+    (allergy,) = build(b.allergy("al1", code={"text": "Increlex"}, clinical=clinical)).allergies
+    assert allergy.substance == "mecasermin" and allergy.severe and allergy.clinical_status == clinical
 
 
 def test_unrelated_allergy_is_ignored_silently(build):

@@ -102,7 +102,7 @@ def test_zscore_with_a_concentration_unit_is_unusable(build):
 # --- IGF-1 ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value, unit, low, high, range_unit, sds", [
-    (25.0, "ng/mL", 60, 300, None, -4.18),          # spec §3 example: ≈ −4.2
+    (25.0, "ng/mL", 60, 300, None, -4.18),          # docs/clinical-rules.md example: ≈ −4.2
     (3.27, "nmol/L", 60, 300, "ng/mL", -4.18),      # value in nmol/L, range in ng/mL
     (3.27, "nmol/L", 7.84, 39.22, None, -4.18),     # both in nmol/L
     (134.16, "ng/mL", 60, 300, None, 0.0),          # geometric middle of the range

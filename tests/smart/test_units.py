@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from service.record.growth import height_sds, lms_at
-from service.smart.chart import Z_P3, Point, growth_chart, height_at
+from service.smart.chart import Z_P3, Limit, Point, growth_chart, height_at
 from service.smart.discovery import (SmartConfiguration, endpoint_allowed, parse_capability_statement,
                                      parse_smart_configuration)
 from service.smart.oauth import (OAuthError, authorize_url, can_write_documents, order_reference, parse_token_response,
@@ -188,7 +188,7 @@ def test_height_at_inverts_the_lms_z_score():
 def test_chart_draws_curves_threshold_and_points():
     points = [Point(5.42, 96.1, date(2025, 10, 15), -3.1, 0.1), Point(5.93, 98.2, date(2026, 4, 18)),
               Point(6.43, 100.4, date(2026, 10, 20), -3.42, 0.03), Point(1.5, 80.0, date(2021, 11, 1))]
-    svg = growth_chart("male", points, age_now=6.52)
+    svg = growth_chart("male", points, age_now=6.52, limit=Limit(-2.25, "policy limit (\u22122.25 SD)"))
     root = ET.fromstring(str(svg))
     paths = {p.get("class"): p for p in root.iter(f"{SVG}path")}
     assert set(paths) == {"centile centile-97", "centile centile-50", "centile centile-3", "threshold sd-2-25"}

@@ -1,0 +1,51 @@
+"""What counts as chronic corticosteroid therapy (a secondary cause of IGF-1 deficiency).
+
+The policy's "chronic corticosteroid therapy" and the label's "chronic treatment with pharmacologic doses
+of anti-inflammatory corticosteroids" mean long-term systemic therapy at pharmacologic doses. The rule
+(docs/clinical-rules.md, "Codes and exclusions"):
+- ICD-10-CM Z79.52 (long-term use of systemic steroids) counts on its own (matched as a code by the policy);
+- an active systemic corticosteroid (the record reader drops inhaled, nasal, topical and other local
+  routes) counts when it has been or is planned to be taken for three calendar months or more;
+- a shorter course (a 5-day prednisolone burst) does not count;
+- hydrocortisone and cortisone are read as physiological replacement (adrenal insufficiency, CAH,
+  hypopituitarism), which does not count; a pharmacologic hydrocortisone regimen is recorded as Z79.52;
+- when the start or the length is not on file (started less than three months ago, no planned end),
+  the course is unknown: documentation is needed, never a guess.
+"""
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date
+
+from service.record.model import MedicationFact
+
+CHRONIC_MONTHS = 3
+CHRONIC, SHORT, REPLACEMENT, UNKNOWN = "chronic", "short", "replacement", "unknown"
+_REPLACEMENT = re.compile(r"\b(hydrocortisone|cortisone|cortef|solu-cortef|alkindi)\b", re.IGNORECASE)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` calendar months later (the month's last day when it is shorter)."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def steroid_course(medication: MedicationFact, today: date) -> tuple[str, str]:
+    """(chronic | short | replacement | unknown, the reason in words) for a systemic corticosteroid."""
+    if _REPLACEMENT.search(medication.text or ""):
+        return REPLACEMENT, f"{medication.text} is read as physiological replacement, not pharmacologic therapy"
+    start, end = medication.date, medication.until
+    if start is None:
+        return UNKNOWN, f"the start date of {medication.text} is not on file"
+    chronic_from = add_months(start, CHRONIC_MONTHS)
+    if end is not None:
+        if end >= chronic_from:
+            return CHRONIC, (f"{medication.text} from {start.isoformat()} to {end.isoformat()}: "
+                             f"{CHRONIC_MONTHS} months or more")
+        return SHORT, f"{medication.text} from {start.isoformat()} to {end.isoformat()}: a short course"
+    if today >= chronic_from:
+        return CHRONIC, f"{medication.text} taken since {start.isoformat()}: {CHRONIC_MONTHS} months or more"
+    return UNKNOWN, (f"{medication.text} started {start.isoformat()}, less than {CHRONIC_MONTHS} months ago, "
+                     f"with no planned end on file")
