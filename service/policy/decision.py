@@ -41,9 +41,13 @@ class Evidence:
     comparator: str | None = None
     code: str | None = None
     display: str | None = None
-    sds: float | None = None         # height or IGF-1 SDS, rounded to 2 decimals
+    sds: float | None = None         # height or IGF-1 SDS, unrounded (the value compared)
     centile: float | None = None     # height centile (0–100)
     note: str | None = None          # e.g. why the value was not used
+    # The compared figure as shown beside its limit, with the decimals that keep it on the side the
+    # decision puts it ("-2.2549", not "-2.25", for "below -2.25"); set on the value a criterion judged.
+    value_text: str | None = None
+    sds_text: str | None = None
 
 
 @dataclass(frozen=True)
