@@ -96,7 +96,7 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
     elif dose.status == "unknown" and dose.dose_mg is not None and record.patient:   # the weight is what is missing
         options.append(s.suggestion(text.MISSING_TEST_TITLES["weight"], [
             s.create_test_action("weight", record.patient.reference, order.get("requester"), order_reference)]))
-    critical = dose.status == "above-maximum" or any(f.severity == "critical" for f in frequency)
+    critical = dose.status in ("above-maximum", "above-daily-maximum") or any(f.severity == "critical" for f in frequency)
     indicator = "critical" if critical else "warning"
     return _card("dose", text.dose_summary(dose, bool(frequency)), text.dose_detail(dose, frequency), indicator,
                  _label_source("off-guideline", "Off Guideline"), suggestions=options,

@@ -98,17 +98,25 @@ def format_against(value: Number | None, op: str | None, threshold: Number | Non
     rounded figure would fall on the other side of `op threshold` than the value itself
     (12.99 against < 13 → '12.99', not '13'). A value still indistinguishable from the threshold at
     `max_digits` decimals is said in words: 'just above 0.12', 'just below -2.25'."""
-    if value is None:
-        return "?"
     if op is None or threshold is None:
         return format_number(value, digits)
-    truth = satisfied(value, op, threshold)
+    return format_within(value, ((op, threshold),), digits, max_digits)
+
+
+def format_within(value: Number | None, limits, digits: int = 1, max_digits: int = 4) -> str:
+    """Like `format_against`, for several limits at once ((op, threshold), …): the fewest decimals
+    from `digits` up with which the shown figure stands on the same side of every limit as the value
+    (0.083 against 0.04–0.08 → '0.083', never '0.08')."""
+    if value is None:
+        return "?"
+    truths = [(op, threshold, satisfied(value, op, threshold)) for op, threshold in limits]
     for n in range(digits, max_digits + 1):
         text = format_number(value, n)
-        if satisfied(exact(Fraction(text)), op, threshold) == truth:
+        if all(satisfied(Fraction(text), op, threshold) == truth for op, threshold, truth in truths):
             return text
-    side = "above" if exact(value) > exact(threshold) else "below"
-    return f"just {side} {format_number(threshold, max_digits)}"
+    closest = min((threshold for _, threshold, _ in truths), key=lambda t: abs(exact(value) - exact(t)))
+    side = "above" if exact(value) > exact(closest) else "below"
+    return f"just {side} {format_number(closest, max_digits)}"
 
 
 def format_age(years: float, *, birth_date: date | None = None, today: date | None = None) -> str:
