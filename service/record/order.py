@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any, Mapping, Sequence
 
 from . import units
+from .exact import exact
 from .codes import as_list, codings, concept_text, concept_words
 from .model import Diagnosis, Measurement, OrderFacts
 from .resources import ResourceIndex, reference_of
@@ -69,7 +70,7 @@ def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measureme
         elif weight_reason:
             mg_per_kg_reason = weight_reason
         else:
-            mg_per_kg = round(dose["mg"] / weight.value, 4)
+            mg_per_kg = float(exact(dose["mg"]) / exact(weight.value))   # display; dosing compares it exactly
     dispense = order.get("dispenseRequest")
     quantity = dispense.get("quantity") if isinstance(dispense, dict) else None
     dispense_value = units.number(quantity.get("value")) if isinstance(quantity, dict) else None
@@ -189,7 +190,7 @@ def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None
         if weight is None or weight.date is None:
             out["reason"] = f"ordered as {value:g} mg/kg, and mg cannot be computed: {weight_reason}"
         else:
-            out["mg"] = round(value * weight.value, 4)
+            out["mg"] = float(exact(value) * exact(weight.value))
             note = _join(note, f"ordered as {value:g} mg/kg; {out['mg']:g} mg computed from the weight "
                                f"{weight.value:g} kg of {weight.date.isoformat()}")
     elif any(k in units.DOSE_MG for k in keys):
@@ -198,7 +199,7 @@ def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None
         if mg != value:
             note = _join(note, f"{value:g} {out['unit']} = {mg:g} mg")
     elif set(keys) & units.DOSE_ML:
-        out["mg"] = round(value * MG_PER_ML, 4)
+        out["mg"] = float(exact(value) * exact(MG_PER_ML))
         note = _join(note, f"{value:g} mL × {MG_PER_ML:g} mg/mL = {out['mg']:g} mg")
     else:
         shown = out["unit"] or "none"
