@@ -71,6 +71,8 @@ def test_just_above_the_maximum_is_flagged_and_says_so(policies, prior):
 @pytest.mark.parametrize("mg, kg, status", [
     (1.2, 15.0, "ok"),                  # exactly 0.08 mg/kg: the top of the starting range is in it
     (0.6, 15.0, "ok"),                  # exactly 0.04 mg/kg: not below it
+    (2.3, 57.5, "ok"),                  # exactly 0.04, though 2.3 / 57.5 is 0.039999999999999994 in floats
+    (4.6, 57.5, "ok"),                  # exactly 0.08 (0.07999999999999999 in floats)
     (1.21, 15.0, "above-start-range"),  # 0.0807
     (0.59, 15.0, "below-range"),
 ])
@@ -79,10 +81,13 @@ def test_starting_range_limits_are_exact(policies, mg, kg, status):
     assert chart.draft_order(mg, "mg").decide(policies).dose.status == status
 
 
-def test_exactly_the_maximum_is_within_the_limit_when_continuing(policies):
-    chart = laron_boy().drop("Observation/wt-2025-02").weight("wt-1", "2025-02-24", 15.0).prior_mecasermin("2024-06-01")
-    dose = chart.draft_order(1.8, "mg").decide(policies).dose                # 0.12 mg/kg exactly
+@pytest.mark.parametrize("mg, kg", [(1.8, 15.0), (2.7, 22.5), (6.9, 57.5)])
+def test_exactly_the_maximum_is_within_the_limit_when_continuing(policies, mg, kg):
+    # 0.12 mg/kg exactly; 1.8 / 15.0 is 0.12000000000000001 in binary floating point.
+    chart = laron_boy().drop("Observation/wt-2025-02").weight("wt-1", "2025-02-24", kg).prior_mecasermin("2024-06-01")
+    dose = chart.draft_order(mg, "mg").decide(policies).dose
     assert dose.status == "ok" and "within the label limit" in dose.message and dose.proposed is None
+    assert dose.mg_per_kg_text == "0.12"
 
 
 def test_0_083_mg_per_kg_is_not_shown_as_0_08_above_0_08(policies):

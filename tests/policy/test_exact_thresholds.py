@@ -336,6 +336,13 @@ def test_growth_velocity_is_decided_exactly(policies, first, latest_days_ago, fi
     assert shown.startswith("just") or (Fraction(shown) >= VELOCITY_LIMIT) == (velocity >= VELOCITY_LIMIT)
 
 
+def test_growth_velocity_of_exactly_2_5_cm_a_year_meets_the_criterion(policies):
+    chart = Chart(birth_date="2013-05-05").prior_mecasermin("2021-01-04")
+    chart.height("ht-a", "2021-03-03", 110.1).height("ht-b", "2025-03-03", 120.1).draft_order(1.0, "mg")
+    criterion = chart.decide(policies, policy_id="premera-mecasermin").criterion("growth-velocity")
+    assert criterion.status == "met" and criterion.evidence[0].value_text == "2.5"
+
+
 def test_growth_velocity_of_exactly_2_5_cm_a_year_passes():
     """110.1 → 120.1 cm over 1461 days (four years) is exactly 2.5 cm/year, though 120.1 − 110.1 is
     9.999999999999986 in binary floating point."""
