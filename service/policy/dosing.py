@@ -187,11 +187,7 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
             message = _daily_message(order, per_kg_text, per_day_text, rules) + offer()
         elif above_start:
             status, limit = "above-start-range", f"{_range(rules)} starting range"
-            message = (f"{dose_text} is above the starting range ({_range(rules)}); raise by "
-                       f"{format_number(rules.titration_step)} mg/kg only after a week without hypoglycaemia."
-                       + offer())
-            findings.append(LabelFinding("dose-above-start-range", WARNING, "dose", message, evidence,
-                                         title="Starting dose above range"))
+            message = _start_range_message(dose_text, rules) + offer()
         elif per_kg < exact(rules.start_low):
             status, limit = "below-range", f"usual {format_number(rules.start_low)} mg/kg per dose"
             message = f"{dose_text} is below the usual {format_number(rules.start_low)} mg/kg per dose."
@@ -209,6 +205,11 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
                                          message if status == "above-daily-maximum" else
                                          _daily_message(order, per_kg_text, per_day_text, rules),
                                          evidence, title="Daily dose above the maximum"))
+        if above_start and not above_maximum:   # the maximum's finding already says more
+            findings.append(LabelFinding("dose-above-start-range", WARNING, "dose",
+                                         message if status == "above-start-range" else
+                                         _start_range_message(dose_text, rules),
+                                         evidence, title="Starting dose above range"))
 
     findings += _frequency_findings(order, rules, evidence, any(f.id == "dose-above-daily-maximum" for f in findings))
     dose_mg = order.dose_mg if (basis.weight_ok or not basis.per_kg_order) else None
@@ -226,6 +227,11 @@ def _dose_text(order, basis: _Basis, per_kg_text: str) -> str:
         return (f"{per_kg_text} mg/kg per dose (ordered in mg/kg; {format_number(order.dose_mg)} mg "
                 f"for {format_number(order.weight_kg, 1)} kg)")
     return f"{format_number(order.dose_mg)} mg per dose = {per_kg_text} mg/kg for {format_number(order.weight_kg, 1)} kg"
+
+
+def _start_range_message(dose_text: str, rules) -> str:
+    return (f"{dose_text} is above the starting range ({_range(rules)}); raise by "
+            f"{format_number(rules.titration_step)} mg/kg only after a week without hypoglycaemia.")
 
 
 def _daily_message(order, per_kg_text: str, per_day_text: str, rules) -> str:

@@ -136,7 +136,8 @@ def test_new_start_three_times_a_day_above_both_limits_is_fixed_into_the_startin
     dose = decision.dose
     assert dose.status == "above-daily-maximum"          # the critical limit wins the headline
     assert (dose.proposed.dose_mg, dose.proposed.per_day) == (1.6, 2)
-    assert any(f.id == "dose-above-daily-maximum" for f in decision.label_findings)
+    ids = [f.id for f in decision.label_findings if f.category == "dose"]
+    assert ids == ["dose-above-daily-maximum", "dose-above-start-range"]   # the card lists both limits
 
 
 def test_the_label_file_sets_the_limits_the_step_and_the_concentration(tmp_path):
