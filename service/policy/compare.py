@@ -15,7 +15,7 @@ from datetime import date
 from fractions import Fraction
 from statistics import NormalDist
 
-from service.record.exact import Number, exact
+from service.record.exact import Number, exact, ordered
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
 _INF = math.inf
@@ -39,7 +39,7 @@ def _interval(value: float, comparator: str | None) -> tuple[float, bool, float,
 
 def satisfied(x: Number, op: str, threshold: Number) -> bool:
     """`x op threshold`, exactly (see `service.record.exact`)."""
-    x, threshold = exact(x), exact(threshold)
+    x, threshold = ordered(x, threshold)
     return {"<": x < threshold, "<=": x <= threshold, ">": x > threshold, ">=": x >= threshold}[op]
 
 
@@ -47,7 +47,7 @@ def satisfied(x: Number, op: str, threshold: Number) -> bool:
 def compare(value: Number, comparator: str | None, op: str, threshold: Number) -> str:
     """met / not_met / unknown for 'true value `op` threshold' given `value` with `comparator`.
     The values are compared exactly, never rounded."""
-    value, threshold = exact(value), exact(threshold)
+    value, threshold = ordered(value, threshold)
     low, low_closed, high, high_closed = _interval(value, comparator)
     if low == high:
         return MET if satisfied(value, op, threshold) else NOT_MET

@@ -8,6 +8,7 @@ float (a logarithm, an SDS) has no shorter decimal: its `repr` is the float itse
 """
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 Number = float | int | Fraction
@@ -19,4 +20,18 @@ def exact(value: Number) -> Fraction:
         return value
     if isinstance(value, int):
         return Fraction(value)
-    return Fraction(repr(float(value)))
+    return _decimal_of(float(value))
+
+
+@functools.lru_cache(maxsize=8192)
+def _decimal_of(value: float) -> Fraction:
+    # Cached: a chart and the limits repeat the same few hundred numbers across a call.
+    return Fraction(repr(value))
+
+
+def ordered(*values: Number) -> tuple[Number, ...]:
+    """`values` ready to compare exactly: as they are when none is a Fraction — two floats compare
+    as the decimals they stand for, since the shortest repr keeps their order — else all exact."""
+    if any(isinstance(v, Fraction) for v in values):
+        return tuple(exact(v) for v in values)
+    return values
