@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cards.suggestions import with_dose
+from service.policy.evidence_text import evidence_text
 from service.record.velocity import far_enough_apart, months_later
 from tests.policy.charts import TODAY, UCUM, Chart, laron_boy
 
@@ -297,6 +298,20 @@ def test_igf1_sds_from_the_reference_range_is_decided_exactly(policies, low, rat
     assert criterion.status == ("met" if z <= -3 else "not_met"), (dec(value), low, dec(high_f), unit, z)
     shown = criterion.evidence[0].sds_text
     assert shown.startswith("just") or (Decimal(shown) <= -3) == (z <= -3)
+
+
+def test_the_reviewed_examples_are_decided_unrounded(policies):
+    """From the review: SDS −2.2549 is below −2.25; IGF-1 40.2 ng/mL with range 60–300 (SDS −2.9951)
+    is not at or below −3.0. Neither is shown as the rounded figure that would contradict it."""
+    chart = laron_boy().drop("Observation/ht-2025-01").height_z("hz", "2025-01-15", -2.2549)
+    chart.drop("Observation/igf1-2024-12").igf1("igf1-r", "2024-12-10", 40.2, low=60.0, high=300.0)
+    decision = chart.decide(policies)
+    height, igf1 = decision.criterion("height"), decision.criterion("igf1")
+    assert height.status == "met" and height.evidence[0].sds_text == "-2.255"
+    assert igf1.status == "not_met" and igf1.evidence[0].sds_text == "-2.995"
+    assert "-2.995" in igf1.explanation and "-3" not in igf1.evidence[0].sds_text
+    # Every surface (cards, SMART app, letter, CLI) words evidence through evidence_text.
+    assert "SDS -2.255" in evidence_text(height.evidence[0]) and "SDS -2.995" in evidence_text(igf1.evidence[0])
 
 
 @_settings("igf1_z")
