@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 from cards.assessment import plan_criteria_unknown
+from service.policy.dosing import times_a_day
 from service.policy.evidence_text import evidence_text, fmt_number
 
 LABEL_TITLE = "Increlex (mecasermin) prescribing information"
@@ -251,7 +252,7 @@ def dose_detail(dose, other_findings) -> str:
     lines.append(f"- Allowed ({dose.setting.replace('-', ' ')}): {dose.allowed}.")
     if dose.proposed:
         p = dose.proposed
-        lines.append(f"- Proposed: {fmt_number(p.dose_mg)} mg = {_volume(p)} {_times(p.per_day)} "
+        lines.append(f"- Proposed: {fmt_number(p.dose_mg)} mg = {_volume(p)} {times_a_day(p.per_day)} "
                      f"({p.mg_per_kg_text} mg/kg per dose; {p.rule}).")
     lines += [f"- {finding.message}" for finding in other_findings if finding.message != dose.message]
     lines += ["", "Give within 20 minutes of a meal or snack; skip the dose if the meal is skipped.",
@@ -263,17 +264,13 @@ def _volume(proposed) -> str:
     return f"{fmt_number(proposed.volume_ml)} mL of {fmt_number(proposed.concentration_mg_per_ml)} mg/mL"
 
 
-def _times(per_day: int) -> str:
-    return {1: "once daily", 2: "twice daily"}.get(per_day, f"{per_day} times a day")
-
-
 def proposed_dose_label(proposed) -> str:
-    return f"Change to {fmt_number(proposed.dose_mg)} mg ({fmt_number(proposed.volume_ml)} mL) {_times(proposed.per_day)}"
+    return f"Change to {fmt_number(proposed.dose_mg)} mg ({fmt_number(proposed.volume_ml)} mL) {times_a_day(proposed.per_day)}"
 
 
 def proposed_dose_text(proposed) -> str:
     return (f"{fmt_number(proposed.dose_mg)} mg ({_volume(proposed)}) subcutaneously "
-            f"{_times(proposed.per_day)}, within 20 minutes of a meal or snack")
+            f"{times_a_day(proposed.per_day)}, within 20 minutes of a meal or snack")
 
 
 def monitoring_summary(findings) -> str:

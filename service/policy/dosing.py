@@ -28,15 +28,22 @@ from service.policy.compare import format_number, format_within
 from service.policy.context import Context
 from service.policy.decision import DoseFinding, Evidence, LabelFinding, ProposedDose
 from service.record import units
-from service.record.exact import exact
+from service.record.exact import Number, exact
 
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
 # mg/kg is shown with at least 3 decimals (0.058), more when fewer would contradict the verdict.
 _DIGITS, _MAX_DIGITS = 3, 5
 
 
-def _times(per_day: int) -> str:
-    return {1: "once daily", 2: "twice daily"}.get(per_day, f"{per_day} times a day")
+def times_a_day(per_day: Number) -> str:
+    """'once daily', 'twice daily', '3 times a day', '2.4 times a day'."""
+    return {1: "once daily", 2: "twice daily"}.get(per_day, f"{format_number(per_day)} times a day")
+
+
+def _rate(order) -> Number | None:
+    """Administrations per day: the unrounded rate of a timing repeat (2.4 for every 10 hours), else
+    the count read from a timing code, times of day or the text."""
+    return order.per_day_rate if order.per_day_rate is not None else order.per_day
 
 
 def _range(rules) -> str:
@@ -129,7 +136,7 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
     setting = "continuing" if ctx.reauthorization else "new-start"
     allowed = (f"{_range(rules)} per dose to start" if setting == "new-start" else
                f"{format_number(rules.titration_step)} mg/kg steps up to {format_number(rules.maximum)} mg/kg per dose")
-    allowed += (f", {_times(rules.doses_per_day)}; never above {format_number(rules.maximum)} mg/kg per dose "
+    allowed += (f", {times_a_day(rules.doses_per_day)}; never above {format_number(rules.maximum)} mg/kg per dose "
                 f"or {format_number(rules.daily_maximum)} mg/kg per day")
     evidence = _evidence(order)
     basis = _basis(order, ctx)
@@ -145,14 +152,14 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
         message = f"The dose per kg cannot be checked: {basis.why_unknown}. {advice}"
         findings.append(LabelFinding("dose-unchecked", WARNING, "dose", message, evidence, title="Dose not checked"))
     else:
-        daily = per_kg * order.per_day if order.per_day else None
+        rate = _rate(order)
+        daily = per_kg * rate if rate else None
         per_kg_text = format_within(per_kg, ((">", rules.maximum), (">", rules.start_high), ("<", rules.start_low)),
                                     _DIGITS, _MAX_DIGITS)
         if daily is not None:
             per_day_text = format_within(daily, ((">", rules.daily_maximum),), _DIGITS, _MAX_DIGITS)
         above_maximum = per_kg > exact(rules.maximum)
-        above_daily = (order.per_day is not None and order.per_day > rules.doses_per_day
-                       and daily > rules.daily_maximum)
+        above_daily = rate is not None and rate > rules.doses_per_day and daily > rules.daily_maximum
         above_start = setting == "new-start" and per_kg > exact(rules.start_high)
         dose_text = _dose_text(order, basis, per_kg_text)
 
@@ -167,14 +174,14 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
                          (exact(rules.maximum), f"label maximum {format_number(rules.maximum)} mg/kg per dose"))
             if per_kg <= cap:
                 rule = f"the ordered {per_kg_text} mg/kg per dose"
-            rule += (f", {_times(rules.doses_per_day)}, rounded down to "
+            rule += (f", {times_a_day(rules.doses_per_day)}, rounded down to "
                      f"{format_number(rules.measurable_step_ml)} mL ({format_number(rules.step_mg)} mg)")
             proposed = propose(min(per_kg, cap), order.weight_kg, rule, ctx)
             if proposed is None:
                 return f" No measurable dose fits within {format_number(cap)} mg/kg for {format_number(order.weight_kg)} kg."
             label = "Proposed start" if setting == "new-start" else "Proposed"
             return (f" {label}: {format_number(proposed.dose_mg)} mg ({format_number(proposed.volume_ml, 3)} mL) "
-                    f"{_times(rules.doses_per_day)} = {proposed.mg_per_kg_text} mg/kg per dose.")
+                    f"{times_a_day(rules.doses_per_day)} = {proposed.mg_per_kg_text} mg/kg per dose.")
 
         if above_maximum:
             status, limit = "above-maximum", f"{format_number(rules.maximum)} mg/kg per dose maximum"
@@ -235,20 +242,22 @@ def _start_range_message(dose_text: str, rules) -> str:
 
 
 def _daily_message(order, per_kg_text: str, per_day_text: str, rules) -> str:
-    return (f"Ordered {order.frequency_text or _times(order.per_day)} ({_times(order.per_day)}) at {per_kg_text} mg/kg "
+    often = times_a_day(_rate(order))
+    return (f"Ordered {order.frequency_text or often} ({often}) at {per_kg_text} mg/kg "
             f"per dose = {per_day_text} mg/kg per day, above the label maximum of {format_number(rules.daily_maximum)} "
-            f"mg/kg per day ({format_number(rules.maximum)} mg/kg {_times(rules.doses_per_day)}): risk of "
-            f"hypoglycaemia. Give mecasermin {_times(rules.doses_per_day)}, within 20 minutes of a meal or snack.")
+            f"mg/kg per day ({format_number(rules.maximum)} mg/kg {times_a_day(rules.doses_per_day)}): risk of "
+            f"hypoglycaemia. Give mecasermin {times_a_day(rules.doses_per_day)}, within 20 minutes of a meal or snack.")
 
 
 def _frequency_findings(order, rules, evidence, daily_flagged: bool) -> list[LabelFinding]:
-    if order.per_day is None:
+    rate = _rate(order)
+    if rate is None:
         return [LabelFinding("dose-frequency-unknown", INFO, "dose",
-                             f"The dosing frequency is not stated; the label gives mecasermin {_times(rules.doses_per_day)}.",
+                             f"The dosing frequency is not stated; the label gives mecasermin {times_a_day(rules.doses_per_day)}.",
                              evidence, title="Frequency not stated")]
-    if order.per_day != rules.doses_per_day and not daily_flagged:
+    if rate != rules.doses_per_day and not daily_flagged:
         return [LabelFinding("dose-frequency", WARNING, "dose",
-                             f"Ordered {order.frequency_text or f'{order.per_day} times a day'}; the label gives mecasermin "
-                             f"{_times(rules.doses_per_day)}, within 20 minutes of a meal or snack.", evidence,
+                             f"Ordered {order.frequency_text or times_a_day(rate)}; the label gives mecasermin "
+                             f"{times_a_day(rules.doses_per_day)}, within 20 minutes of a meal or snack.", evidence,
                              title="Not twice daily")]
     return []

@@ -124,6 +124,21 @@ def test_three_times_a_day_is_checked_per_dose_and_per_day(policies, timing):
     assert (dose.proposed.dose_mg, dose.proposed.per_day) == (2.0, 2)
 
 
+@pytest.mark.parametrize("mg, critical", [(2.2, True), (1.8, False)])
+def test_every_10_hours_is_checked_per_day_at_2_4_doses_a_day(policies, mg, critical):
+    # 2.2 mg / 20 kg = 0.11 mg/kg × 2.4 = 0.264 mg/kg/day (above 0.24); 1.8 mg → 0.216 (within).
+    chart = _timing(chart_20kg().prior_mecasermin("2024-06-01").draft_order(mg, "mg"),
+                    {"repeat": {"frequency": 1, "period": 10, "periodUnit": "h"}})
+    decision = chart.decide(policies)
+    ids = [f.id for f in decision.label_findings if f.category == "dose"]
+    if critical:
+        assert decision.dose.status == "above-daily-maximum" and ids == ["dose-above-daily-maximum"]
+        assert "0.264 mg/kg per day" in decision.dose.message and "2.4 times a day" in decision.dose.message
+    else:
+        assert decision.dose.status == "ok" and ids == ["dose-frequency"]   # stated, just not twice daily
+        assert "1 per 10 h" in decision.label_findings[[f.id for f in decision.label_findings].index("dose-frequency")].message
+
+
 def test_three_times_a_day_at_exactly_the_daily_maximum_is_only_a_frequency_warning(policies):
     chart = chart_20kg().prior_mecasermin("2024-06-01").draft_order(1.6, "mg", per_day=3)   # 0.08 × 3 = 0.24
     decision = chart.decide(policies)

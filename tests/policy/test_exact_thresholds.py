@@ -7,7 +7,7 @@ with the one this file computes independently: with `fractions.Fraction` for rat
 which needs logarithms (CDC 2000 LMS for height, the log reference range for IGF-1).
 
 Limits covered: 0.04, 0.08, 0.12 mg/kg per dose (new start and continuing); 0.24 mg/kg per day
-(3, 4 or 6 doses a day, by repeat, q8h or timing code); height SDS < −2.25 (Premera) and ≤ −3.0
+(3, 4 or 6 doses a day by repeat, q8h, q4h or timing code, and every 7, 9, 10 or 11 hours); height SDS < −2.25 (Premera) and ≤ −3.0
 (label); IGF-1 SDS ≤ −3.0 (computed from random lab ranges in ng/mL or nmol/L, and reported
 z-scores); growth velocity ≥ 2.5 cm/year; bone age < 13 F / < 15 M (initial), ≤ 14 F / ≤ 16 M
 (re-authorization), the label's ≥ 15 F / ≥ 17 M warning; six calendar months between heights; age 2.
@@ -157,10 +157,13 @@ _TIMINGS = {
         {"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "code": "QID"}]}}],
     6: [{"repeat": {"frequency": 1, "period": 4, "periodUnit": "h"}}],
 }
+# Every 7, 9, 10 or 11 hours: no whole number of doses a day, but a rate all the same.
+for _hours in (7, 9, 10, 11):
+    _TIMINGS[Fraction(24, _hours)] = [{"repeat": {"frequency": 1, "period": _hours, "periodUnit": "h"}}]
 
 
 @_settings("daily")
-@given(weight=weights(), per_day=st.sampled_from([3, 4, 6]), continuing=st.booleans(), data=st.data())
+@given(weight=weights(), per_day=st.sampled_from(sorted(_TIMINGS)), continuing=st.booleans(), data=st.data())
 def test_mg_per_kg_per_day_is_decided_exactly(policies, weight, per_day, continuing, data):
     kg = weight[3]
     value, unit, mg = data.draw(doses_near(DAILY_MAXIMUM / per_day, kg))
@@ -171,8 +174,8 @@ def test_mg_per_kg_per_day_is_decided_exactly(policies, weight, per_day, continu
     dose = decision.dose
 
     per_kg = mg / kg
-    event(f"{per_day}/day: {'above' if per_kg * per_day > DAILY_MAXIMUM else 'at or below'} 0.24 mg/kg/day")
-    assert dose.per_day == per_day
+    event(f"{float(per_day):.3g}/day: {'above' if per_kg * per_day > DAILY_MAXIMUM else 'at or below'} 0.24 mg/kg/day")
+    assert dose.per_day == (per_day if int(per_day) == per_day else None)     # a whole count, when there is one
     assert dose.status == expected_status(per_kg, per_day, continuing)
     daily_flag = any(f.id == "dose-above-daily-maximum" for f in decision.label_findings)
     assert daily_flag is (per_kg * per_day > DAILY_MAXIMUM)
