@@ -5,9 +5,10 @@
 - Per dose: above 0.12 mg/kg → critical. New start above the 0.04–0.08 mg/kg starting range →
   warning; below 0.04 → information. Continuing (prior mecasermin): titrated in 0.04 mg/kg steps up to
   the maximum; a dose between steps is mentioned, not flagged.
-- Per day: an order given more often than twice daily (TID, q8h, a timing code, 3 × per day) is also
-  checked per day; above 2 × 0.12 = 0.24 mg/kg/day → critical (hypoglycaemia). Any other frequency
-  than twice daily → warning; not stated → information.
+- Per day: an order given more often than twice daily (TID, q8h, a timing code, 3 × per day, or a
+  repeat at its exact rate: every 10 hours is 2.4 a day) is also checked per day; above 2 × 0.12 =
+  0.24 mg/kg/day → critical (hypoglycaemia). Any other frequency than twice daily → warning; not
+  stated → information.
 - The status names the most serious limit crossed (per-dose maximum, daily maximum, starting range),
   and the card headline names that limit.
 - The fix: twice daily, at the ordered dose per kg but no more than the top of the starting range
