@@ -165,24 +165,9 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
         dose_text = _dose_text(order, basis, per_kg_text)
 
         def offer() -> str:
-            """Propose the fix and say it (or say why no mg dose can be proposed)."""
             nonlocal proposed
-            if not basis.weight_ok:
-                return (f" No dose in mg is proposed: {basis.no_weight_why}; record a current weight to compute one."
-                        if basis.per_kg_order else "")
-            cap, rule = ((exact(rules.start_high), f"top of the label starting range {_range(rules)} per dose")
-                         if setting == "new-start" else
-                         (exact(rules.maximum), f"label maximum {format_number(rules.maximum)} mg/kg per dose"))
-            if per_kg <= cap:
-                rule = f"the ordered {per_kg_text} mg/kg per dose"
-            rule += (f", {times_a_day(rules.doses_per_day)}, rounded down to "
-                     f"{format_number(rules.measurable_step_ml)} mL ({format_number(rules.step_mg)} mg)")
-            proposed = propose(min(per_kg, cap), order.weight_kg, rule, ctx)
-            if proposed is None:
-                return f" No measurable dose fits within {format_number(cap)} mg/kg for {format_number(order.weight_kg)} kg."
-            label = "Proposed start" if setting == "new-start" else "Proposed"
-            return (f" {label}: {format_number(proposed.dose_mg)} mg ({format_number(proposed.volume_ml, 3)} mL) "
-                    f"{times_a_day(rules.doses_per_day)} = {proposed.mg_per_kg_text} mg/kg per dose.")
+            proposed, words = _fix(per_kg, per_kg_text, basis, setting, ctx)
+            return words
 
         if above_maximum:
             status, limit = "above-maximum", f"{format_number(rules.maximum)} mg/kg per dose maximum"
@@ -226,6 +211,29 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
                        None if per_kg is None else float(per_kg), order.weight_kg, order.weight_reference,
                        order.weight_date, allowed, proposed, order.reference, limit, per_kg_text, per_day_text)
     return dose, tuple(findings)
+
+
+def _fix(per_kg: Fraction, per_kg_text: str, basis: _Basis, setting: str,
+         ctx: Context) -> tuple[ProposedDose | None, str]:
+    """The corrected dose (twice daily, at the ordered mg/kg but no more than the starting range's top
+    for a new start or the maximum when continuing, rounded down) and the sentence that offers it."""
+    rules, order = ctx.label.dosing, ctx.record.order
+    if not basis.weight_ok:
+        return None, (f" No dose in mg is proposed: {basis.no_weight_why}; record a current weight to compute one."
+                      if basis.per_kg_order else "")
+    cap, rule = ((exact(rules.start_high), f"top of the label starting range {_range(rules)} per dose")
+                 if setting == "new-start" else
+                 (exact(rules.maximum), f"label maximum {format_number(rules.maximum)} mg/kg per dose"))
+    if per_kg <= cap:
+        rule = f"the ordered {per_kg_text} mg/kg per dose"
+    rule += (f", {times_a_day(rules.doses_per_day)}, rounded down to "
+             f"{format_number(rules.measurable_step_ml)} mL ({format_number(rules.step_mg)} mg)")
+    proposed = propose(min(per_kg, cap), order.weight_kg, rule, ctx)
+    if proposed is None:
+        return None, f" No measurable dose fits within {format_number(cap)} mg/kg for {format_number(order.weight_kg)} kg."
+    label = "Proposed start" if setting == "new-start" else "Proposed"
+    return proposed, (f" {label}: {format_number(proposed.dose_mg)} mg ({format_number(proposed.volume_ml, 3)} mL) "
+                      f"{times_a_day(rules.doses_per_day)} = {proposed.mg_per_kg_text} mg/kg per dose.")
 
 
 def _dose_text(order, basis: _Basis, per_kg_text: str) -> str:
