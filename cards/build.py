@@ -68,7 +68,9 @@ def safety_card(decision, order_reference: str, order: dict) -> Card | None:
 
 def coverage_card(decision, record, order_reference: str, order: dict, smart_link: dict | None) -> Card:
     policy = decision.policy
-    patient_reference = record.patient.reference if record.patient else (order.get("subject") or {}).get("reference")
+    subject = order.get("subject")
+    patient_reference = record.patient.reference if record.patient else (
+        subject.get("reference") if isinstance(subject, dict) else None)   # a draft's subject may be malformed
     options = [s.suggestion(text.MISSING_TEST_TITLES[test],
                             [s.create_test_action(test, patient_reference, order.get("requester"), order_reference)])
                for test in decision.missing_tests] if patient_reference else []
