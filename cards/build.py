@@ -68,7 +68,9 @@ def safety_card(decision, order_reference: str, order: dict) -> Card | None:
 
 def coverage_card(decision, record, order_reference: str, order: dict, smart_link: dict | None) -> Card:
     policy = decision.policy
-    patient_reference = record.patient.reference if record.patient else (order.get("subject") or {}).get("reference")
+    subject = order.get("subject")
+    patient_reference = record.patient.reference if record.patient else (
+        subject.get("reference") if isinstance(subject, dict) else None)   # a draft's subject may be malformed
     options = [s.suggestion(text.MISSING_TEST_TITLES[test],
                             [s.create_test_action(test, patient_reference, order.get("requester"), order_reference)])
                for test in decision.missing_tests] if patient_reference else []
@@ -96,7 +98,7 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
     elif dose.status == "unknown" and dose.dose_mg is not None and record.patient:   # the weight is what is missing
         options.append(s.suggestion(text.MISSING_TEST_TITLES["weight"], [
             s.create_test_action("weight", record.patient.reference, order.get("requester"), order_reference)]))
-    critical = dose.status == "above-maximum" or any(f.severity == "critical" for f in frequency)
+    critical = dose.status in ("above-maximum", "above-daily-maximum") or any(f.severity == "critical" for f in frequency)
     indicator = "critical" if critical else "warning"
     return _card("dose", text.dose_summary(dose, bool(frequency)), text.dose_detail(dose, frequency), indicator,
                  _label_source("off-guideline", "Off Guideline"), suggestions=options,

@@ -56,12 +56,13 @@ def create_test_action(test: str, patient_reference: str, requester, order_refer
 
 
 def with_dose(order: dict, proposed) -> dict:
-    """The draft order with every dosage set to the proposed mg dose, twice daily."""
+    """The draft order with every dosage set to the proposed mg dose at the label's frequency (twice
+    daily); the timing is replaced whole, so that a TID code or q8h repeat does not survive the fix."""
     updated = copy.deepcopy(order)
     dosages = updated.get("dosageInstruction") or [{}]
     for dosage in dosages:
         dosage["text"] = text.proposed_dose_text(proposed)
-        dosage["timing"] = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
+        dosage["timing"] = {"repeat": {"frequency": proposed.per_day, "period": 1, "periodUnit": "d"}}
         dosage["doseAndRate"] = [{"doseQuantity": {"value": proposed.dose_mg, "unit": "mg", "system": UCUM,
                                                    "code": "mg"}}]
     updated["dosageInstruction"] = dosages

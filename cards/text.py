@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 from cards.assessment import plan_criteria_unknown
+from service.policy.dosing import times_a_day
 from service.policy.evidence_text import evidence_text, fmt_number
 
 LABEL_TITLE = "Increlex (mecasermin) prescribing information"
@@ -240,10 +241,12 @@ def safety_detail(findings) -> str:
     return "\n".join(lines).strip()
 
 
+# The headline names the limit the dose crossed, as the decision states it (dose.limit).
 DOSE_SUMMARY = {
-    "above-maximum": "Mecasermin dose {mg_per_kg} mg/kg exceeds the 0.12 mg/kg per dose maximum",
-    "above-start-range": "Mecasermin starting dose {mg_per_kg} mg/kg is above 0.04–0.08 mg/kg",
-    "below-range": "Mecasermin dose {mg_per_kg} mg/kg is below the labelled range",
+    "above-maximum": "Mecasermin dose {mg_per_kg} mg/kg exceeds the {limit}",
+    "above-daily-maximum": "Mecasermin {per_day} mg/kg per day exceeds the {limit}",
+    "above-start-range": "Mecasermin starting dose {mg_per_kg} mg/kg is above the {limit}",
+    "below-range": "Mecasermin dose {mg_per_kg} mg/kg is below the {limit}",
     "unknown": "Mecasermin dose could not be checked against weight",
     "frequency": "Mecasermin should be given twice daily",
 }
@@ -251,8 +254,8 @@ DOSE_SUMMARY = {
 
 def dose_summary(dose, frequency_problem: bool) -> str:
     key = dose.status if dose.status in DOSE_SUMMARY and dose.status != "ok" else "frequency"
-    mg_per_kg = fmt_number(round(dose.mg_per_kg, 3)) if dose.mg_per_kg is not None else "?"
-    return _short(DOSE_SUMMARY[key].format(mg_per_kg=mg_per_kg))
+    return _short(DOSE_SUMMARY[key].format(mg_per_kg=dose.mg_per_kg_text or "?", per_day=dose.mg_per_kg_per_day_text
+                                           or "?", limit=dose.limit or "label limit"))
 
 
 def dose_detail(dose, other_findings) -> str:
@@ -264,27 +267,31 @@ def dose_detail(dose, other_findings) -> str:
         lines.append(f"- Ordered: {ordered}, {dose.frequency_text or 'frequency not stated'}.")
     if dose.weight_kg is not None:
         lines.append(f"- Weight: {fmt_number(dose.weight_kg)} kg on {fmt_date(dose.weight_date)}.")
-    if dose.mg_per_kg is not None:
-        per_day = f"; {fmt_number(round(dose.mg_per_kg * dose.per_day, 3))} mg/kg per day" if dose.per_day else ""
-        lines.append(f"- That is {fmt_number(round(dose.mg_per_kg, 3))} mg/kg per dose{per_day}.")
+    if dose.mg_per_kg_text is not None:
+        per_day = f"; {dose.mg_per_kg_per_day_text} mg/kg per day" if dose.mg_per_kg_per_day_text else ""
+        lines.append(f"- That is {dose.mg_per_kg_text} mg/kg per dose{per_day}.")
     lines.append(f"- Allowed ({dose.setting.replace('-', ' ')}): {dose.allowed}.")
     if dose.proposed:
         p = dose.proposed
-        lines.append(f"- Proposed: {fmt_number(p.dose_mg)} mg = {fmt_number(p.volume_ml)} mL of 10 mg/mL twice daily "
-                     f"({fmt_number(round(p.mg_per_kg, 3))} mg/kg per dose; {p.rule}).")
+        lines.append(f"- Proposed: {fmt_number(p.dose_mg)} mg = {_volume(p)} {times_a_day(p.per_day)} "
+                     f"({p.mg_per_kg_text} mg/kg per dose; {p.rule}).")
     lines += [f"- {finding.message}" for finding in other_findings if finding.message != dose.message]
     lines += ["", "Give within 20 minutes of a meal or snack; skip the dose if the meal is skipped.",
               f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
     return "\n".join(lines)
 
 
+def _volume(proposed) -> str:
+    return f"{fmt_number(proposed.volume_ml)} mL of {fmt_number(proposed.concentration_mg_per_ml)} mg/mL"
+
+
 def proposed_dose_label(proposed) -> str:
-    return f"Change to {fmt_number(proposed.dose_mg)} mg ({fmt_number(proposed.volume_ml)} mL) twice daily"
+    return f"Change to {fmt_number(proposed.dose_mg)} mg ({fmt_number(proposed.volume_ml)} mL) {times_a_day(proposed.per_day)}"
 
 
 def proposed_dose_text(proposed) -> str:
-    return (f"{fmt_number(proposed.dose_mg)} mg ({fmt_number(proposed.volume_ml)} mL of 10 mg/mL) subcutaneously "
-            "twice daily, within 20 minutes of a meal or snack")
+    return (f"{fmt_number(proposed.dose_mg)} mg ({_volume(proposed)}) subcutaneously "
+            f"{times_a_day(proposed.per_day)}, within 20 minutes of a meal or snack")
 
 
 def monitoring_summary(findings) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from service.policy.rules import LabelRules
+from service.record.exact import exact
 from service.record.model import Height, Measurement, PatientRecord
 
 SCREEN_SDS = -2.25          # at or below: flagged
@@ -102,12 +103,14 @@ def starting_dose(record: PatientRecord, today: date, label: LabelRules) -> tupl
         if age_days > rules.weight_max_age_days:
             return None, (f"the latest weight ({weight.value:g} kg on {weight.date.isoformat()}) is {age_days} days "
                           f"old; weigh the child to compute the dose")
-        steps = math.ceil(round(weight.value * rules.start_low / rules.round_down_mg, 6))
-        dose_mg = round(steps * rules.round_down_mg, 1)
-        mg_per_kg = dose_mg / weight.value
-        if round(mg_per_kg, 3) > rules.start_high:
-            return None, (f"no {rules.round_down_mg:g} mg step lies within {rules.start_low:g}–{rules.start_high:g} "
+        # Exact arithmetic (service.record.exact): the step at or above 0.04 mg/kg, kept only if it is
+        # at most 0.08 mg/kg — compared unrounded.
+        kg = exact(weight.value)
+        dose_mg = math.ceil(kg * exact(rules.start_low) / rules.step_mg) * rules.step_mg
+        mg_per_kg = dose_mg / kg
+        if mg_per_kg > exact(rules.start_high):
+            return None, (f"no {float(rules.step_mg):g} mg step lies within {rules.start_low:g}–{rules.start_high:g} "
                           f"mg/kg for {weight.value:g} kg")
-        return StartingDose(dose_mg, round(dose_mg / rules.concentration_mg_per_ml, 3), round(mg_per_kg, 4),
+        return StartingDose(float(dose_mg), float(dose_mg / exact(rules.concentration_mg_per_ml)), float(mg_per_kg),
                             weight), None
     return None, "no weight on file; weigh the child to compute the dose"

@@ -2,15 +2,20 @@
 
 A result such as IGF-1 "<15 ng/mL" says only that the true value lies below 15. Compared with a
 criterion, the answer is `met` when every value in that interval satisfies it, `not_met` when none
-does, and `unknown` when the bound cannot decide. Values are compared unrounded (an age of 1.997 years
-is under 2); rounding is for display only, and `format_against` shows a value with enough decimals
-that the shown number never lands on the other side of the threshold (12.99 is not shown as "13").
+does, and `unknown` when the bound cannot decide. Values are compared exactly, never rounded (an age
+of 1.997 years is under 2, an SDS of -2.2549 is below -2.25): each number is the decimal it was written
+as (`service.record.exact`), or a Fraction when it is a quotient computed exactly (mg/kg, cm/year).
+Rounding is for display only, and `format_against` shows a value with enough decimals that the shown
+number never lands on the other side of the threshold (12.99 is not shown as "13").
 """
 from __future__ import annotations
 
 import math
 from datetime import date
+from fractions import Fraction
 from statistics import NormalDist
+
+from service.record.exact import Number, exact, ordered
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
 _INF = math.inf
@@ -32,22 +37,20 @@ def _interval(value: float, comparator: str | None) -> tuple[float, bool, float,
     return (value, True, value, True)
 
 
-def _satisfied(x: float, op: str, threshold: float) -> bool:
+def satisfied(x: Number, op: str, threshold: Number) -> bool:
+    """`x op threshold`, exactly (see `service.record.exact`)."""
+    x, threshold = ordered(x, threshold)
     return {"<": x < threshold, "<=": x <= threshold, ">": x > threshold, ">=": x >= threshold}[op]
 
 
-# Only binary floating-point noise is removed before comparing (e.g. -3.0000000000000004).
-_NOISE_DIGITS = 9
 
-
-def compare(value: float, comparator: str | None, op: str, threshold: float) -> str:
+def compare(value: Number, comparator: str | None, op: str, threshold: Number) -> str:
     """met / not_met / unknown for 'true value `op` threshold' given `value` with `comparator`.
-    The values are compared as they are, not rounded for display."""
-    value = round(value, _NOISE_DIGITS)
-    threshold = round(threshold, _NOISE_DIGITS)
+    The values are compared exactly, never rounded."""
+    value, threshold = ordered(value, threshold)
     low, low_closed, high, high_closed = _interval(value, comparator)
     if low == high:
-        return MET if _satisfied(value, op, threshold) else NOT_MET
+        return MET if satisfied(value, op, threshold) else NOT_MET
     if op == "<":
         if high < threshold or (high == threshold and not high_closed):
             return MET
@@ -79,28 +82,41 @@ def sds_from_centile(centile: float) -> float | None:
     return _NORMAL.inv_cdf(centile / 100.0)
 
 
-def format_number(value: float | None, digits: int = 2) -> str:
+def format_number(value: Number | None, digits: int = 2) -> str:
+    """Rounded half-even to `digits` decimals, trailing zeros dropped: 2.50 → '2.5', 100.0 → '100'."""
     if value is None:
         return "?"
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    if isinstance(value, Fraction):
+        value = round(value, digits)     # exact rounding of the exact value, then printed
+    text = f"{float(value):.{digits}f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
 
 
-def format_against(value: float | None, op: str | None, threshold: float | None, digits: int = 1,
+def format_against(value: Number | None, op: str | None, threshold: Number | None, digits: int = 1,
                    max_digits: int = 4) -> str:
     """`value` with `digits` decimals (fewer when exact: 13.0 → '13'), but with more decimals when the
     rounded figure would fall on the other side of `op threshold` than the value itself
-    (12.99 against < 13 → '12.99', not '13')."""
-    if value is None:
-        return "?"
+    (12.99 against < 13 → '12.99', not '13'). A value still indistinguishable from the threshold at
+    `max_digits` decimals is said in words: 'just above 0.12', 'just below -2.25'."""
     if op is None or threshold is None:
         return format_number(value, digits)
-    truth = _satisfied(round(value, _NOISE_DIGITS), op, threshold)
+    return format_within(value, ((op, threshold),), digits, max_digits)
+
+
+def format_within(value: Number | None, limits, digits: int = 1, max_digits: int = 4) -> str:
+    """Like `format_against`, for several limits at once ((op, threshold), …): the fewest decimals
+    from `digits` up with which the shown figure stands on the same side of every limit as the value
+    (0.083 against 0.04–0.08 → '0.083', never '0.08')."""
+    if value is None:
+        return "?"
+    truths = [(op, threshold, satisfied(value, op, threshold)) for op, threshold in limits]
     for n in range(digits, max_digits + 1):
         text = format_number(value, n)
-        if _satisfied(float(text), op, threshold) == truth:
+        if all(satisfied(Fraction(text), op, threshold) == truth for op, threshold, truth in truths):
             return text
-    return repr(round(value, _NOISE_DIGITS))
+    closest = min((threshold for _, threshold, _ in truths), key=lambda t: abs(exact(value) - exact(t)))
+    side = "above" if exact(value) > exact(closest) else "below"
+    return f"just {side} {format_number(closest, max_digits)}"
 
 
 def format_age(years: float, *, birth_date: date | None = None, today: date | None = None) -> str:

@@ -79,8 +79,7 @@ def measurement_evidence(m: Measurement, kind: str | None = None, *, sds: float 
         kind=kind or m.kind, value=m.value, unit=m.unit, date=m.date, reference=m.reference,
         original_value=m.original_value, original_unit=m.original_unit, comparator=m.comparator,
         code=m.code, display=m.code_display,
-        sds=None if sds is None else round(sds, 2),
-        centile=None if centile is None else round(centile, 2),
+        sds=sds, centile=centile,
         note="; ".join(notes) or None,
     )
 

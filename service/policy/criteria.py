@@ -12,9 +12,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from service.policy.compare import (MET, NOT_MET, UNKNOWN, centile_from_sds, compare, comparator_text, format_against,
-                                    format_age, format_centile, format_number, sds_from_centile)
+                                    format_age, format_centile, format_number, satisfied, sds_from_centile)
 from service.policy.context import Context, measurement_evidence, months_between
 from service.policy.decision import Criterion, Evidence
+from service.record.exact import Number
+from service.record.velocity import cm_per_year
 
 VERIFY = "The plan's limit is not known — verify with the plan."
 
@@ -26,7 +28,7 @@ def _ask_plan(spec) -> str:
 @dataclass(frozen=True)
 class Candidate:
     date: date
-    score: float                  # the value compared (SDS, ug/L, years, cm/year)
+    score: Number                 # the value compared, exactly (SDS, ug/L, years, cm/year as a Fraction)
     comparator: str | None
     evidence: Evidence
     rank: int = 0                 # lower wins on the same date (reported scores before computed ones)
@@ -132,6 +134,7 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
         return _unknown(spec, ctx, basis, evidence, f"{shown} is on file. {VERIFY}", _ask_plan(spec), None)
     status = compare(chosen.score, chosen.comparator, op, threshold)
     limit = f"{op} {format_number(threshold)}"
+    evidence = (_shown_against(chosen, op, threshold),) + selection.skipped
     if status == MET:
         explanation = f"{shown} meets the limit ({limit})."
     elif status == NOT_MET:
@@ -146,6 +149,18 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
     if status == UNKNOWN:
         return _unknown(spec, ctx, basis, evidence, explanation, "A result reported as an exact number.", missing_test)
     return Criterion(spec["id"], spec["title"], status, threshold_text(spec, basis), evidence, explanation, None, None, basis)
+
+
+def _shown_against(chosen: Candidate, op: str, threshold: Number) -> Evidence:
+    """The judged evidence with its compared figure written so that it reads as the decision does:
+    the SDS when an SDS was compared, else the value ("2.4991 cm/year", never "2.5", below 2.5)."""
+    e = chosen.evidence
+    if e.sds is not None:
+        shown = format_against(chosen.score, op, threshold, 2)
+        return replace(e, sds_text=shown if shown[:1] in "-j" else f"+{shown}")
+    if isinstance(e.value, (int, float)):
+        return replace(e, value_text=format_against(chosen.score, op, threshold, 2))
+    return e
 
 
 # ------------------------------------------------------------------------------------- height
@@ -194,7 +209,8 @@ def height_sds(spec, ctx: Context, basis: str) -> Criterion:
     selection = _select(ctx, spec, basis, candidates, skipped, "height SDS", "height")
     note = None
     amb = spec.get("ambiguity")
-    if selection.chosen and amb and amb["low"] <= round(selection.chosen.score, 2) <= amb["high"]:
+    if (selection.chosen and amb and satisfied(selection.chosen.score, ">=", amb["low"])
+            and satisfied(selection.chosen.score, "<=", amb["high"])):
         note = amb["note"]
     return _judge(spec, ctx, basis, selection, lambda c: _describe_height(c, spec.get("op"), spec.get("threshold")),
                   note=note)
@@ -367,9 +383,10 @@ def growth_velocity(spec, ctx: Context, basis: str) -> Criterion:
     note = None
     if ctx.treatment_start and start is not None and start.date is not None and start.date < ctx.treatment_start:
         note = f"The interval begins before mecasermin was started ({ctx.treatment_start.isoformat()})."
-    velocity = Evidence(kind="growth_velocity", value=round(gv.cm_per_year, 2), unit="cm/year", date=end.date,
+    velocity = Evidence(kind="growth_velocity", value=gv.cm_per_year, unit="cm/year", date=end.date,
                         reference=end.reference, note=span)
-    candidate = Candidate(end.date, gv.cm_per_year, None, velocity)
+    exact_velocity = cm_per_year(start, end) if start is not None and start.date is not None else gv.cm_per_year
+    candidate = Candidate(end.date, exact_velocity, None, velocity)
     skipped = [measurement_evidence(h) for h in (start, end) if h is not None]
     max_age = spec.get("max_age_days")
     if max_age and (ctx.today - end.date).days > max_age:
@@ -378,7 +395,8 @@ def growth_velocity(spec, ctx: Context, basis: str) -> Criterion:
                         f"A height measurement from the last {max_age} days.", spec["missing_test"])
     selection = Selection(candidate, tuple(skipped), None)
     return _judge(spec, ctx, basis, selection,
-                  lambda c: f"Growth velocity {format_number(c.score, 2)} cm/year ({span})", note=note)
+                  lambda c: f"Growth velocity {format_against(c.score, spec.get('op'), spec.get('threshold'), 2)} "
+                            f"cm/year ({span})", note=note)
 
 
 # --------------------------------------------------------------------------------------- age
@@ -389,7 +407,7 @@ def age(spec, ctx: Context, basis: str) -> Criterion:
         return _unknown(spec, ctx, "current", [], "The patient's birth date is not on file.",
                         "The patient's birth date.", None)
     shown = format_age(patient.age_years, birth_date=patient.birth_date, today=ctx.today)
-    evidence = Evidence(kind="age", value=round(patient.age_years, 4), unit="years", date=ctx.today,
+    evidence = Evidence(kind="age", value=patient.age_years, unit="years", date=ctx.today,
                         reference=patient.reference, display=shown,
                         note=f"born {patient.birth_date.isoformat()}" if patient.birth_date else None)
     selection = Selection(Candidate(ctx.today, patient.age_years, None, evidence), (), None)

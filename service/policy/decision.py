@@ -42,9 +42,13 @@ class Evidence:
     comparator: str | None = None
     code: str | None = None
     display: str | None = None
-    sds: float | None = None         # height or IGF-1 SDS, rounded to 2 decimals
+    sds: float | None = None         # height or IGF-1 SDS, unrounded (the value compared)
     centile: float | None = None     # height centile (0–100)
     note: str | None = None          # e.g. why the value was not used
+    # The compared figure as shown beside its limit, with the decimals that keep it on the side the
+    # decision puts it ("-2.2549", not "-2.25", for "below -2.25"); set on the value a criterion judged.
+    value_text: str | None = None
+    sds_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,15 +109,19 @@ class LabelFinding:
 
 @dataclass(frozen=True)
 class ProposedDose:
-    dose_mg: float                   # rounded down to 0.1 mg
-    volume_ml: float                 # at the label concentration (10 mg/mL)
-    mg_per_kg: float                 # what the proposed dose gives
+    dose_mg: float                   # rounded down to a measurable step (0.01 mL = 0.1 mg)
+    volume_ml: float                 # at the label concentration
+    mg_per_kg: float                 # what the proposed dose gives (unrounded)
     rule: str                        # e.g. "label maximum 0.12 mg/kg per dose"
+    concentration_mg_per_ml: float   # the label's (10 mg/mL)
+    per_day: int                     # the label's doses per day (2)
+    mg_per_kg_text: str              # mg/kg as shown beside the limit it keeps
 
 
 @dataclass(frozen=True)
 class DoseFinding:
-    status: str                      # ok | above-maximum | above-start-range | below-range | unknown
+    status: str                      # ok | above-maximum | above-daily-maximum | above-start-range | below-range |
+    #                                  unknown (the most serious limit crossed wins)
     message: str
     setting: str                     # new-start | continuing
     dose_mg: float | None
@@ -129,6 +137,9 @@ class DoseFinding:
     allowed: str                     # the range that applies, in words
     proposed: ProposedDose | None = None
     order_reference: str | None = None
+    limit: str | None = None         # the limit `status` says was crossed, in words ("0.12 mg/kg per dose maximum")
+    mg_per_kg_text: str | None = None          # per dose, with the decimals that agree with the verdict
+    mg_per_kg_per_day_text: str | None = None  # per day at the ordered frequency, likewise
 
 
 @dataclass(frozen=True)

@@ -1,52 +1,81 @@
-"""The dose check (limits from label.yaml).
+"""The dose check (limits from label.yaml; the rules in docs/clinical-rules.md, "Exact values").
 
-- New start: 0.04–0.08 mg/kg per dose; above that range → warning with the dose at the top of the
-  starting range proposed; below it → information.
-- Continuing (re-authorization): titrated in 0.04 mg/kg steps up to the maximum; a dose between steps
-  is mentioned, not flagged.
-- Any setting: above 0.12 mg/kg per dose → critical, with the maximum proposed.
-- Frequency other than twice daily → warning; not stated → information. Three or more doses a day
-  whose daily total is above 2 × 0.12 = 0.24 mg/kg/day → critical (hypoglycaemia).
-- An order written in mg/kg is checked as written, whatever the weight: the ordered mg/kg is the
-  per-dose mg/kg. Only a proposed dose in mg needs a weight (on file and at most 90 days old); without
-  one the finding stands but no mg dose is proposed.
-- mg/kg unknown (dose unit, weight missing or older than 90 days for an order in mg or mL) → a warning
+- mg/kg is the exact quotient of the dose and the weight as the chart wrote them (a Fraction:
+  2.0 mg / 16.6 kg is 0.12048…, above 0.12); it is never rounded before a limit.
+- Per dose: above 0.12 mg/kg → critical. New start above the 0.04–0.08 mg/kg starting range →
+  warning; below 0.04 → information. Continuing (prior mecasermin): titrated in 0.04 mg/kg steps up to
+  the maximum; a dose between steps is mentioned, not flagged.
+- Per day: an order given more often than twice daily (TID, q8h, a timing code, 3 × per day, or a
+  repeat at its exact rate: every 10 hours is 2.4 a day) is also checked per day; above 2 × 0.12 =
+  0.24 mg/kg/day → critical (hypoglycaemia). Any other frequency than twice daily → warning; not
+  stated → information.
+- The status names the most serious limit crossed (per-dose maximum, daily maximum, starting range),
+  and the card headline names that limit.
+- The fix: twice daily, at the ordered dose per kg but no more than the top of the starting range
+  (0.08 mg/kg) for a new start, or the maximum (0.12 mg/kg) when continuing, rounded DOWN to a
+  measurable step (0.01 mL at the label concentration) so that it never exceeds the limit it fixes.
+- An order written in mg/kg is checked as written, whatever the weight. Only a proposed dose in mg
+  needs a weight (on file and at most 90 days old); without one the finding stands but no mg dose is
+  proposed. mg/kg unknown (dose unit, weight missing or too old for an order in mg or mL) → a warning
   that says why.
-Proposed doses are rounded DOWN to 0.1 mg and also given in mL at 10 mg/mL, with the mg/kg they give.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from fractions import Fraction
 
-from service.policy.compare import format_number
+from service.policy.compare import format_number, format_within
 from service.policy.context import Context
 from service.policy.decision import DoseFinding, Evidence, LabelFinding, ProposedDose
 from service.record import units
+from service.record.exact import Number, exact
 
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
+# mg/kg is shown with at least 3 decimals (0.058), more when fewer would contradict the verdict.
+_DIGITS, _MAX_DIGITS = 3, 5
 
 
-def _times(per_day: int) -> str:
-    return {1: "once daily", 2: "twice daily"}.get(per_day, f"{per_day} times a day")
+def times_a_day(per_day: Number) -> str:
+    """'once daily', 'twice daily', '3 times a day', '2.4 times a day'."""
+    return {1: "once daily", 2: "twice daily"}.get(per_day, f"{format_number(per_day)} times a day")
 
 
-def round_down(value: float, step: float) -> float:
-    return round(math.floor(value / step + 1e-9) * step, 6)
+def _rate(order) -> Number | None:
+    """Administrations per day: the unrounded rate of a timing repeat (2.4 for every 10 hours), else
+    the count read from a timing code, times of day or the text."""
+    return order.per_day_rate if order.per_day_rate is not None else order.per_day
 
 
-def propose(mg_per_kg: float, weight_kg: float, rule: str, ctx: Context) -> ProposedDose:
+def _range(rules) -> str:
+    return f"{format_number(rules.start_low)}–{format_number(rules.start_high)} mg/kg"
+
+
+def round_down(mg: Fraction, step: Fraction) -> Fraction:
+    """`mg` rounded down to a whole number of steps, exactly."""
+    return math.floor(mg / step) * step
+
+
+def propose(mg_per_kg: Fraction, weight_kg: float, rule: str, ctx: Context) -> ProposedDose | None:
+    """The dose in mg at (at most) `mg_per_kg`, rounded down to a measurable step; None when no step fits."""
     rules = ctx.label.dosing
-    dose = round_down(mg_per_kg * weight_kg, rules.round_down_mg)
-    return ProposedDose(round(dose, 1), round(dose / rules.concentration_mg_per_ml, 3),
-                        round(dose / weight_kg, 4), rule)
+    weight = exact(weight_kg)
+    dose = round_down(mg_per_kg * weight, rules.step_mg)
+    if dose <= 0:
+        return None
+    per_kg = dose / weight
+    return ProposedDose(float(dose), float(dose / exact(rules.concentration_mg_per_ml)), float(per_kg), rule,
+                        rules.concentration_mg_per_ml, rules.doses_per_day,
+                        format_within(per_kg, ((">", mg_per_kg),), _DIGITS, _MAX_DIGITS))
 
 
-def _step_name(mg_per_kg: float, weight_kg: float, ctx: Context) -> str | None:
+def _step_name(mg_per_kg: Fraction, weight_kg: float, ctx: Context) -> str | None:
+    """'0.08 mg/kg step' when the dose is within one measurable step of a titration step."""
     rules = ctx.label.dosing
-    steps = int(round(rules.maximum / rules.titration_step))
-    for k in range(1, steps + 1):
-        if abs(mg_per_kg * weight_kg - k * rules.titration_step * weight_kg) < rules.round_down_mg:
-            return f"{format_number(k * rules.titration_step)} mg/kg step"
+    step, weight = exact(rules.titration_step), exact(weight_kg)
+    for k in range(1, math.floor(exact(rules.maximum) / step) + 1):
+        if abs(mg_per_kg * weight - k * step * weight) < rules.step_mg:
+            return f"{format_number(k * step)} mg/kg step"
     return None
 
 
@@ -59,16 +88,37 @@ def ordered_per_kg(order) -> bool:
             or "mg/kg" in (order.dose_note or "") or "mg/kg" in (order.dose_reason or ""))
 
 
-def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ...]]:
-    order = ctx.record.order
-    if order is None:
-        return None, ()
+@dataclass(frozen=True)
+class _Basis:
+    """What the check stands on: the exact mg/kg per dose (or why it is unknown) and the weight."""
+    mg_per_kg: Fraction | None
+    why_unknown: str | None
+    per_kg_order: bool
+    weight_ok: bool
+    no_weight_why: str
+
+
+def _basis(order, ctx: Context) -> _Basis:
     rules = ctx.label.dosing
-    setting = "continuing" if ctx.reauthorization else "new-start"
-    allowed = (f"{format_number(rules.start_low)}–{format_number(rules.start_high)} mg/kg per dose to start"
-               if setting == "new-start" else
-               f"{format_number(rules.titration_step)} mg/kg steps up to {format_number(rules.maximum)} mg/kg per dose")
-    allowed += f", {_times(rules.doses_per_day)}; never above {format_number(rules.maximum)} mg/kg per dose"
+    stale = (order.weight_date is not None and (ctx.today - order.weight_date).days > rules.weight_max_age_days)
+    weight_ok = bool(order.weight_kg) and order.weight_date is not None and not stale
+    stale_why = f"the latest weight ({order.weight_date.isoformat()}) is older than {rules.weight_max_age_days} days" \
+        if stale else None
+    no_weight_why = stale_why or "no usable weight is on file"
+    per_kg_order = ordered_per_kg(order)
+    if per_kg_order:
+        return _Basis(exact(order.mg_per_kg), None, True, weight_ok, no_weight_why)
+    if order.dose_mg is None:
+        return _Basis(None, order.dose_reason or "the dose is not stated in mg, mcg or mL", False, weight_ok,
+                      no_weight_why)
+    if stale_why:
+        return _Basis(None, stale_why, False, False, no_weight_why)
+    if not order.weight_kg:
+        return _Basis(None, order.mg_per_kg_reason or "no weight is on file", False, False, no_weight_why)
+    return _Basis(exact(order.dose_mg) / exact(order.weight_kg), None, False, weight_ok, no_weight_why)
+
+
+def _evidence(order) -> tuple[Evidence, ...]:
     evidence = [Evidence(kind="order", value=order.dose_original_value, unit=order.dose_original_unit, date=None,
                          reference=order.reference, display=order.medication_text,
                          note=order.dose_note or (f"{format_number(order.dose_mg)} mg per dose"
@@ -76,109 +126,147 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
     if order.weight_kg is not None:
         evidence.append(Evidence(kind="weight", value=order.weight_kg, unit="kg", date=order.weight_date,
                                  reference=order.weight_reference or ""))
+    return tuple(evidence)
+
+
+def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ...]]:
+    order = ctx.record.order
+    if order is None:
+        return None, ()
+    rules = ctx.label.dosing
+    setting = "continuing" if ctx.reauthorization else "new-start"
+    allowed = (f"{_range(rules)} per dose to start" if setting == "new-start" else
+               f"{format_number(rules.titration_step)} mg/kg steps up to {format_number(rules.maximum)} mg/kg per dose")
+    allowed += (f", {times_a_day(rules.doses_per_day)}; never above {format_number(rules.maximum)} mg/kg per dose "
+                f"or {format_number(rules.daily_maximum)} mg/kg per day")
+    evidence = _evidence(order)
+    basis = _basis(order, ctx)
+    per_kg = basis.mg_per_kg
     findings: list[LabelFinding] = []
+    proposed, limit, per_kg_text, per_day_text = None, None, None, None
 
-    mg_per_kg, why = order.mg_per_kg, order.mg_per_kg_reason
-    weight_stale = (order.weight_date is not None
-                    and (ctx.today - order.weight_date).days > rules.weight_max_age_days)
-    weight_ok = bool(order.weight_kg) and order.weight_date is not None and not weight_stale
-    per_kg_order = ordered_per_kg(order)
-    no_weight_why = (f"the latest weight ({order.weight_date.isoformat()}) is older than {rules.weight_max_age_days} days"
-                     if weight_stale else "no usable weight is on file")
-    if per_kg_order:
-        mg_per_kg, why = order.mg_per_kg, None
-    elif order.dose_mg is None:
-        mg_per_kg, why = None, order.dose_reason or "the dose is not stated in mg, mcg or mL"
-    elif order.weight_date is not None and (ctx.today - order.weight_date).days > rules.weight_max_age_days:
-        mg_per_kg = None
-        why = (f"the latest weight ({order.weight_date.isoformat()}) is older than {rules.weight_max_age_days} days")
-    elif mg_per_kg is None and order.weight_kg:
-        mg_per_kg = order.dose_mg / order.weight_kg
-    elif mg_per_kg is None:
-        why = why or "no weight is on file"
-
-    status, proposed = "ok", None
-    if mg_per_kg is None:
+    if per_kg is None:
         status = "unknown"
-        advice = ("State the dose in mg, or in mL of the 10 mg/mL solution." if order.dose_mg is None
+        advice = ("State the dose in mg, or in mL of the "
+                  f"{format_number(rules.concentration_mg_per_ml)} mg/mL solution." if order.dose_mg is None
                   else "Record a current weight to check it against the label.")
-        message = f"The dose per kg cannot be checked: {why}. {advice}"
-        findings.append(LabelFinding("dose-unchecked", WARNING, "dose", message, tuple(evidence),
-                                     title="Dose not checked"))
+        message = f"The dose per kg cannot be checked: {basis.why_unknown}. {advice}"
+        findings.append(LabelFinding("dose-unchecked", WARNING, "dose", message, evidence, title="Dose not checked"))
     else:
-        per_kg = round(mg_per_kg, 3)
-        if per_kg_order and not weight_ok:
-            dose_text = f"{format_number(per_kg, 3)} mg/kg per dose (ordered in mg/kg)"
-            no_mg = (f" No dose in mg is proposed: {no_weight_why}; record a current weight to compute one.")
-        elif per_kg_order:
-            dose_text = (f"{format_number(per_kg, 3)} mg/kg per dose (ordered in mg/kg; {format_number(order.dose_mg)} mg "
-                         f"for {format_number(order.weight_kg, 1)} kg)")
-            no_mg = ""
-        else:
-            dose_text = (f"{format_number(order.dose_mg)} mg per dose = {format_number(per_kg, 3)} mg/kg "
-                         f"for {format_number(order.weight_kg, 1)} kg")
-            no_mg = ""
+        rate = _rate(order)
+        daily = per_kg * rate if rate else None
+        per_kg_text = format_within(per_kg, ((">", rules.maximum), (">", rules.start_high), ("<", rules.start_low)),
+                                    _DIGITS, _MAX_DIGITS)
+        if daily is not None:
+            per_day_text = format_within(daily, ((">", rules.daily_maximum),), _DIGITS, _MAX_DIGITS)
+        above_maximum = per_kg > exact(rules.maximum)
+        above_daily = rate is not None and rate > rules.doses_per_day and daily > rules.daily_maximum
+        above_start = setting == "new-start" and per_kg > exact(rules.start_high)
+        dose_text = _dose_text(order, basis, per_kg_text)
 
-        def offer(target: float, rule: str, label: str) -> str:
+        def offer() -> str:
             nonlocal proposed
-            if not weight_ok:
-                return no_mg
-            proposed = propose(target, order.weight_kg, rule, ctx)
-            return f" {label}: {format_number(proposed.dose_mg)} mg ({format_number(proposed.volume_ml, 3)} mL)."
+            proposed, words = _fix(per_kg, per_kg_text, basis, setting, ctx)
+            return words
 
-        if per_kg > rules.maximum:
-            status = "above-maximum"
+        if above_maximum:
+            status, limit = "above-maximum", f"{format_number(rules.maximum)} mg/kg per dose maximum"
             message = (f"{dose_text} is above the label maximum of {format_number(rules.maximum)} mg/kg per dose "
-                       f"(risk of hypoglycaemia)."
-                       + offer(rules.maximum, f"label maximum {format_number(rules.maximum)} mg/kg per dose", "Proposed"))
-            findings.append(LabelFinding("dose-above-maximum", CRITICAL, "dose", message, tuple(evidence),
+                       f"(risk of hypoglycaemia)." + offer())
+            findings.append(LabelFinding("dose-above-maximum", CRITICAL, "dose", message, evidence,
                                          title="Dose above the maximum"))
-        elif setting == "new-start" and per_kg > rules.start_high:
-            status = "above-start-range"
-            message = (f"{dose_text} is above the starting range ({format_number(rules.start_low)}–"
-                       f"{format_number(rules.start_high)} mg/kg); raise by {format_number(rules.titration_step)} mg/kg "
-                       f"only after a week without hypoglycaemia."
-                       + offer(rules.start_high, f"top of the label starting range {format_number(rules.start_low)}–"
-                                                 f"{format_number(rules.start_high)} mg/kg per dose", "Proposed start"))
-            findings.append(LabelFinding("dose-above-start-range", WARNING, "dose", message, tuple(evidence),
-                                         title="Starting dose above range"))
-        elif per_kg < rules.start_low:
-            status = "below-range"
+        elif above_daily:
+            status, limit = "above-daily-maximum", f"{format_number(rules.daily_maximum)} mg/kg per day maximum"
+            message = _daily_message(order, per_kg_text, per_day_text, rules) + offer()
+        elif above_start:
+            status, limit = "above-start-range", f"{_range(rules)} starting range"
+            message = _start_range_message(dose_text, rules) + offer()
+        elif per_kg < exact(rules.start_low):
+            status, limit = "below-range", f"usual {format_number(rules.start_low)} mg/kg per dose"
             message = f"{dose_text} is below the usual {format_number(rules.start_low)} mg/kg per dose."
-            findings.append(LabelFinding("dose-below-range", INFO, "dose", message, tuple(evidence),
-                                         title="Dose below range"))
-        elif setting == "continuing" and weight_ok:
-            step = _step_name(mg_per_kg, order.weight_kg, ctx)
-            message = f"{dose_text}: within the label limit" + (f" ({step})." if step else
-                                                                 f", between the {format_number(rules.titration_step)} mg/kg titration steps.")
-        elif setting == "continuing":
-            message = f"{dose_text}: within the label limit."
+            findings.append(LabelFinding("dose-below-range", INFO, "dose", message, evidence, title="Dose below range"))
+        elif setting == "continuing" and basis.weight_ok:
+            status = "ok"
+            step = _step_name(per_kg, order.weight_kg, ctx)
+            message = f"{dose_text}: within the label limit" + (
+                f" ({step})." if step else f", between the {format_number(rules.titration_step)} mg/kg titration steps.")
         else:
-            message = f"{dose_text}: within the starting range."
+            status = "ok"
+            message = f"{dose_text}: within the {'label limit' if setting == 'continuing' else 'starting range'}."
+        if above_daily:
+            findings.append(LabelFinding("dose-above-daily-maximum", CRITICAL, "dose",
+                                         message if status == "above-daily-maximum" else
+                                         _daily_message(order, per_kg_text, per_day_text, rules),
+                                         evidence, title="Daily dose above the maximum"))
+        if above_start and not above_maximum:   # the maximum's finding already says more
+            findings.append(LabelFinding("dose-above-start-range", WARNING, "dose",
+                                         message if status == "above-start-range" else
+                                         _start_range_message(dose_text, rules),
+                                         evidence, title="Starting dose above range"))
 
-    daily_maximum = rules.maximum * rules.doses_per_day
-    if order.per_day is None:
-        findings.append(LabelFinding("dose-frequency-unknown", INFO, "dose",
-                                     f"The dosing frequency is not stated; the label gives mecasermin {_times(rules.doses_per_day)}.",
-                                     tuple(evidence), title="Frequency not stated"))
-    elif (order.per_day > rules.doses_per_day and mg_per_kg is not None
-          and round(mg_per_kg * order.per_day, 9) > round(daily_maximum, 9)):
-        daily = mg_per_kg * order.per_day
-        findings.append(LabelFinding(
-            "dose-above-daily-maximum", CRITICAL, "dose",
-            f"Ordered {order.frequency_text or _times(order.per_day)} ({_times(order.per_day)}) at "
-            f"{format_number(mg_per_kg, 3)} mg/kg per dose = {format_number(daily, 3)} mg/kg per day, above the label "
-            f"maximum of {format_number(daily_maximum, 3)} mg/kg per day ({format_number(rules.maximum)} mg/kg "
-            f"{_times(rules.doses_per_day)}): risk of hypoglycaemia. Give mecasermin {_times(rules.doses_per_day)}, "
-            f"within 20 minutes of a meal or snack.", tuple(evidence), title="Daily dose above the maximum"))
-    elif order.per_day != rules.doses_per_day:
-        findings.append(LabelFinding("dose-frequency", WARNING, "dose",
-                                     f"Ordered {order.frequency_text or f'{order.per_day} times a day'}; the label gives mecasermin "
-                                     f"{_times(rules.doses_per_day)}, within 20 minutes of a meal or snack.", tuple(evidence),
-                                     title="Not twice daily"))
-    dose_mg = order.dose_mg if (weight_ok or not per_kg_order) else None
+    findings += _frequency_findings(order, rules, evidence, any(f.id == "dose-above-daily-maximum" for f in findings))
+    dose_mg = order.dose_mg if (basis.weight_ok or not basis.per_kg_order) else None
     dose = DoseFinding(status, message, setting, dose_mg, order.dose_original_value, order.dose_original_unit,
                        order.per_day, order.frequency_text, order.route,
-                       None if mg_per_kg is None else round(mg_per_kg, 4), order.weight_kg, order.weight_reference,
-                       order.weight_date, allowed, proposed, order.reference)
+                       None if per_kg is None else float(per_kg), order.weight_kg, order.weight_reference,
+                       order.weight_date, allowed, proposed, order.reference, limit, per_kg_text, per_day_text)
     return dose, tuple(findings)
+
+
+def _fix(per_kg: Fraction, per_kg_text: str, basis: _Basis, setting: str,
+         ctx: Context) -> tuple[ProposedDose | None, str]:
+    """The corrected dose (twice daily, at the ordered mg/kg but no more than the starting range's top
+    for a new start or the maximum when continuing, rounded down) and the sentence that offers it."""
+    rules, order = ctx.label.dosing, ctx.record.order
+    if not basis.weight_ok:
+        return None, (f" No dose in mg is proposed: {basis.no_weight_why}; record a current weight to compute one."
+                      if basis.per_kg_order else "")
+    cap, rule = ((exact(rules.start_high), f"top of the label starting range {_range(rules)} per dose")
+                 if setting == "new-start" else
+                 (exact(rules.maximum), f"label maximum {format_number(rules.maximum)} mg/kg per dose"))
+    if per_kg <= cap:
+        rule = f"the ordered {per_kg_text} mg/kg per dose"
+    rule += (f", {times_a_day(rules.doses_per_day)}, rounded down to "
+             f"{format_number(rules.measurable_step_ml)} mL ({format_number(rules.step_mg)} mg)")
+    proposed = propose(min(per_kg, cap), order.weight_kg, rule, ctx)
+    if proposed is None:
+        return None, f" No measurable dose fits within {format_number(cap)} mg/kg for {format_number(order.weight_kg)} kg."
+    label = "Proposed start" if setting == "new-start" else "Proposed"
+    return proposed, (f" {label}: {format_number(proposed.dose_mg)} mg ({format_number(proposed.volume_ml, 3)} mL) "
+                      f"{times_a_day(rules.doses_per_day)} = {proposed.mg_per_kg_text} mg/kg per dose.")
+
+
+def _dose_text(order, basis: _Basis, per_kg_text: str) -> str:
+    if basis.per_kg_order and not basis.weight_ok:
+        return f"{per_kg_text} mg/kg per dose (ordered in mg/kg)"
+    if basis.per_kg_order:
+        return (f"{per_kg_text} mg/kg per dose (ordered in mg/kg; {format_number(order.dose_mg)} mg "
+                f"for {format_number(order.weight_kg, 1)} kg)")
+    return f"{format_number(order.dose_mg)} mg per dose = {per_kg_text} mg/kg for {format_number(order.weight_kg, 1)} kg"
+
+
+def _start_range_message(dose_text: str, rules) -> str:
+    return (f"{dose_text} is above the starting range ({_range(rules)}); raise by "
+            f"{format_number(rules.titration_step)} mg/kg only after a week without hypoglycaemia.")
+
+
+def _daily_message(order, per_kg_text: str, per_day_text: str, rules) -> str:
+    often = times_a_day(_rate(order))
+    return (f"Ordered {order.frequency_text or often} ({often}) at {per_kg_text} mg/kg "
+            f"per dose = {per_day_text} mg/kg per day, above the label maximum of {format_number(rules.daily_maximum)} "
+            f"mg/kg per day ({format_number(rules.maximum)} mg/kg {times_a_day(rules.doses_per_day)}): risk of "
+            f"hypoglycaemia. Give mecasermin {times_a_day(rules.doses_per_day)}, within 20 minutes of a meal or snack.")
+
+
+def _frequency_findings(order, rules, evidence, daily_flagged: bool) -> list[LabelFinding]:
+    rate = _rate(order)
+    if rate is None:
+        return [LabelFinding("dose-frequency-unknown", INFO, "dose",
+                             f"The dosing frequency is not stated; the label gives mecasermin {times_a_day(rules.doses_per_day)}.",
+                             evidence, title="Frequency not stated")]
+    if rate != rules.doses_per_day and not daily_flagged:
+        return [LabelFinding("dose-frequency", WARNING, "dose",
+                             f"Ordered {order.frequency_text or times_a_day(rate)}; the label gives mecasermin "
+                             f"{times_a_day(rules.doses_per_day)}, within 20 minutes of a meal or snack.", evidence,
+                             title="Not twice daily")]
+    return []

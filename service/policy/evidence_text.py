@@ -39,7 +39,7 @@ def evidence_text(evidence: Evidence, *, label: bool = False, reference: bool = 
         code = e.code or (e.value if isinstance(e.value, str) else None)
         parts.append(f"{name} ({code})" if code and code not in name else name)
     elif e.value is not None:
-        value = f"{e.comparator or ''}{fmt_number(e.value)}"
+        value = f"{e.comparator or ''}{e.value_text or fmt_number(e.value)}"
         unit = unit_text(e.unit)
         value = f"{value} {unit}" if unit else value
         parts.append(f"{name}: {value}" if label else value)
@@ -47,7 +47,8 @@ def evidence_text(evidence: Evidence, *, label: bool = False, reference: bool = 
         parts.append(name)
     if e.original_value is not None and e.original_unit and e.original_unit != e.unit:
         parts.append(f"(recorded as {fmt_number(e.original_value)} {unit_text(e.original_unit)})")
-    scores = ([f"SDS {e.sds:+.2f}"] if e.sds is not None else []) + \
+    sds = e.sds_text or (f"{e.sds:+.2f}" if e.sds is not None else None)
+    scores = ([f"SDS {sds}"] if sds is not None else []) + \
         ([f"centile {fmt_centile(e.centile)}"] if e.centile is not None else [])
     if scores:
         parts.append(f"({', '.join(scores)})")

@@ -51,7 +51,7 @@ def render_text(decision: Decision) -> str:
         if d.dose.proposed:
             p = d.dose.proposed
             lines.append(f"  proposed: {format_number(p.dose_mg, 1)} mg = {format_number(p.volume_ml, 3)} mL "
-                         f"({format_number(p.mg_per_kg, 4)} mg/kg; {p.rule})")
+                         f"({p.mg_per_kg_text} mg/kg; {p.rule})")
     coding = [f"ICD-10-CM {d.recommended_icd10}" if d.recommended_icd10 else None,
               f"HCPCS {d.hcpcs}" if d.hcpcs else None]
     lines += ["", "Coding: " + ", ".join(c for c in coding if c)]

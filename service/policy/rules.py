@@ -8,12 +8,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from service.policy.codesets import CodeSet
 from service.policy.decision import PolicyRef
+from service.record.exact import exact
 from service.record.model import CoverageFacts
 
 
@@ -142,7 +144,17 @@ class DosingRules:
     doses_per_day: int
     weight_max_age_days: int
     concentration_mg_per_ml: float
-    round_down_mg: float
+    measurable_step_ml: float
+
+    @property
+    def step_mg(self) -> Fraction:
+        """The smallest measurable dose step in mg (0.01 mL × 10 mg/mL = 0.1 mg), exactly."""
+        return exact(self.measurable_step_ml) * exact(self.concentration_mg_per_ml)
+
+    @property
+    def daily_maximum(self) -> Fraction:
+        """The label maximum per day: the per-dose maximum at the labelled frequency (0.12 × 2 = 0.24)."""
+        return exact(self.maximum) * self.doses_per_day
 
 
 @dataclass(frozen=True)
@@ -195,7 +207,7 @@ class LabelRules:
             advanced_bone_age=MappingProxyType(dict(warn["advanced_bone_age"])),
             dosing=DosingRules(dose["start_range_mg_per_kg"][0], dose["start_range_mg_per_kg"][1],
                                dose["titration_step_mg_per_kg"], dose["maximum_mg_per_kg"], dose["doses_per_day"],
-                               dose["weight_max_age_days"], dose["concentration_mg_per_ml"], dose["round_down_mg"]),
+                               dose["weight_max_age_days"], dose["concentration_mg_per_ml"], dose["measurable_step_ml"]),
             interactions=tuple(InteractionRule(**i) for i in data["interactions"]),
             monitoring=tuple(data["monitoring"]),
             path=str(path),

@@ -52,9 +52,8 @@ def height_sds(height_cm: float, sex: str | None,
                age_years: float | None) -> tuple[float | None, float | None, str | None]:
     """(SDS, centile 0–100, None) or (None, None, reason).
 
-    The SDS is rounded to 2 decimals, the precision a card shows, so that the decision against
-    a threshold (< −2.25, ≤ −3.0) and the number the clinician reads can never disagree; 0.01 SD
-    is about 0.05 cm of height, below measuring precision.
+    The SDS is not rounded: decisions compare it exactly (−2.2549 is below −2.25), and the cards
+    show it with as many decimals as it takes not to contradict the decision.
     """
     if sex not in _SEX_CODE:
         return None, None, "sex not recorded as female or male (the CDC reference is sex-specific)"
@@ -69,7 +68,7 @@ def height_sds(height_cm: float, sex: str | None,
         return None, None, (f"age {age_years:.2f} y at measurement is {where}, "
                             "outside the CDC 2000 stature reference (2–20 y)")
     z = lms_z(height_cm, *lms)
-    return round(z, 2), centile(z), None
+    return z, centile(z), None
 
 
 def lms_z(x: float, power: float, median: float, cv: float) -> float:
@@ -88,4 +87,4 @@ def sds_from_centile(percentile: float) -> float | None:
     """The SDS of a reported percentile (0–100, exclusive), via the normal inverse CDF."""
     if not 0 < percentile < 100:
         return None
-    return round(_NORMAL.inv_cdf(percentile / 100), 2)
+    return _NORMAL.inv_cdf(percentile / 100)

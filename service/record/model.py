@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
+from fractions import Fraction
 from typing import Any
 
 
@@ -135,6 +136,7 @@ class OrderFacts:
     dispense_unit: str | None
     reasons: tuple[Diagnosis, ...] = ()
     dose_note: str | None = None     # how dose_mg was derived (mL at 10 mg/mL, mg/kg × weight, range)
+    per_day_rate: Fraction | None = None  # administrations per day from a timing repeat, exact (12/5 for q10h)
 
 
 @dataclass(frozen=True)
@@ -215,4 +217,6 @@ def to_jsonable(obj: Any) -> Any:
         return {k: to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, date):
         return obj.isoformat()
+    if isinstance(obj, Fraction):
+        return float(obj)
     return obj

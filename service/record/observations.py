@@ -214,7 +214,7 @@ def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str]) -> Igf1
         # SDS of 25 and keeps its comparator: the true SDS is at most that, for the evaluator to weigh.
         mid = (math.log(low) + math.log(high)) / 2
         sd = (math.log(high) - math.log(low)) / 4
-        sds = round((math.log(base["value"]) - mid) / sd, 2)
+        sds = (math.log(base["value"]) - mid) / sd   # unrounded: compared exactly, rounded for display
     return Igf1(kind="igf1", range_low=low, range_high=high, sds=sds, sds_reason=sds_reason, **base)
 
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from fractions import Fraction
 from typing import Any, Mapping, Sequence
 
 from . import units
 from .codes import as_list, codings, concept_text, concept_words
+from .exact import exact
 from .model import Diagnosis, Measurement, OrderFacts
 from .resources import ResourceIndex, reference_of
 from .medications import medication_words
@@ -44,7 +46,8 @@ _FREQUENCY_PHRASES = (
 )
 _FREQUENCY_TEXT = tuple((n, re.compile(r"(?<![a-z])(" + "|".join(p) + r")(?![a-z])", re.IGNORECASE))
                         for n, p in _FREQUENCY_PHRASES)
-_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.4375, "a": 365.25}
+_PERIOD_DAYS = {"s": Fraction(1, 86400), "min": Fraction(1, 1440), "h": Fraction(1, 24), "d": Fraction(1),
+                "wk": Fraction(7), "mo": Fraction("30.4375"), "a": Fraction("365.25")}
 
 
 def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measurement], today: date,
@@ -60,7 +63,7 @@ def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measureme
         dose = {**dose, "mg": None, "mg_per_kg": None, "reason": lines_reason}
     if lines_note:
         dose = {**dose, "note": _join(lines_note, dose["note"]) if dose["note"] else lines_note}
-    per_day, frequency_text = _frequency(dosage)
+    per_day, frequency_text, per_day_rate = _frequency(dosage)
     route, route_text = _order_route(lines, chosen)
     mg_per_kg, mg_per_kg_reason = dose["mg_per_kg"], None
     if mg_per_kg is None:
@@ -69,7 +72,7 @@ def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measureme
         elif weight_reason:
             mg_per_kg_reason = weight_reason
         else:
-            mg_per_kg = round(dose["mg"] / weight.value, 4)
+            mg_per_kg = float(exact(dose["mg"]) / exact(weight.value))   # display; dosing compares it exactly
     dispense = order.get("dispenseRequest")
     quantity = dispense.get("quantity") if isinstance(dispense, dict) else None
     dispense_value = units.number(quantity.get("value")) if isinstance(quantity, dict) else None
@@ -85,7 +88,7 @@ def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measureme
         mg_per_kg=mg_per_kg, mg_per_kg_reason=mg_per_kg_reason,
         dispense_value=dispense_value,
         dispense_unit=units.shown_unit(quantity) if isinstance(quantity, dict) else None,
-        reasons=tuple(reasons),
+        reasons=tuple(reasons), per_day_rate=per_day_rate,
     )
 
 
@@ -189,7 +192,7 @@ def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None
         if weight is None or weight.date is None:
             out["reason"] = f"ordered as {value:g} mg/kg, and mg cannot be computed: {weight_reason}"
         else:
-            out["mg"] = round(value * weight.value, 4)
+            out["mg"] = float(exact(value) * exact(weight.value))
             note = _join(note, f"ordered as {value:g} mg/kg; {out['mg']:g} mg computed from the weight "
                                f"{weight.value:g} kg of {weight.date.isoformat()}")
     elif any(k in units.DOSE_MG for k in keys):
@@ -198,7 +201,7 @@ def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None
         if mg != value:
             note = _join(note, f"{value:g} {out['unit']} = {mg:g} mg")
     elif set(keys) & units.DOSE_ML:
-        out["mg"] = round(value * MG_PER_ML, 4)
+        out["mg"] = float(exact(value) * exact(MG_PER_ML))
         note = _join(note, f"{value:g} mL × {MG_PER_ML:g} mg/mL = {out['mg']:g} mg")
     else:
         shown = out["unit"] or "none"
@@ -211,30 +214,34 @@ def _join(first: str | None, second: str) -> str:
     return f"{first}; {second}" if first else second
 
 
-def _frequency(dosage: Mapping) -> tuple[int | None, str | None]:
+def _frequency(dosage: Mapping) -> tuple[int | None, str | None, Fraction | None]:
+    """(administrations per day as a whole number, the words, the unrounded rate from a repeat).
+    A repeat such as every 10 hours (2.4 a day) has no whole number but keeps its rate, so the
+    daily dose can still be checked."""
     timing = dosage.get("timing") if isinstance(dosage.get("timing"), dict) else {}
     repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
     frequency, period = units.number(repeat.get("frequency")), units.number(repeat.get("period"))
     unit = repeat.get("periodUnit")
-    if frequency and period and isinstance(unit, str) and unit in _PERIOD_DAYS:
-        per_day = frequency / (period * _PERIOD_DAYS[unit])
+    if frequency and period and frequency > 0 and period > 0 and isinstance(unit, str) and unit in _PERIOD_DAYS:
+        rate = exact(frequency) / (exact(period) * _PERIOD_DAYS[unit])
         text = f"{frequency:g} per {period:g} {unit}"
-        return (round(per_day), text) if round(per_day) >= 1 and abs(per_day - round(per_day)) < 0.01 else (None, text)
+        whole = round(rate)
+        return (whole if whole >= 1 and abs(rate - whole) < Fraction(1, 100) else None), text, rate
     for key in ("timeOfDay", "when"):
         moments = as_list(repeat.get(key))
         if moments and not period:
-            return len(moments), f"at {', '.join(str(m) for m in moments)}"
+            return len(moments), f"at {', '.join(str(m) for m in moments)}", None
     code = timing.get("code")
     for _, value, display in codings(code):
         if value.upper() in TIMING_CODES:
-            return TIMING_CODES[value.upper()], display or value.upper()
+            return TIMING_CODES[value.upper()], display or value.upper(), None
     for text in (concept_words(code), dosage.get("text"), dosage.get("patientInstruction")):
         if isinstance(text, str) and text:
             for per_day, pattern in _FREQUENCY_TEXT:
                 match = pattern.search(text)
                 if match:
-                    return per_day, match.group(0)
-    return None, concept_text(code) or None
+                    return per_day, match.group(0), None
+    return None, concept_text(code) or None, None
 
 
 def _route(dosage: Mapping) -> tuple[str | None, str | None]:

@@ -35,5 +35,5 @@ def read_patient(resource: Mapping, reference: str, today: date) -> tuple[Patien
         sex = _GENDER.get(gender) if isinstance(gender, str) else None
         source = "gender" if isinstance(gender, str) else None
     age = age_years(birth, today)
-    return PatientFacts(reference=reference, birth_date=birth, age_years=None if age is None else round(age, 3),
+    return PatientFacts(reference=reference, birth_date=birth, age_years=age,
                         sex=sex, sex_source=source), problems

@@ -8,29 +8,36 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 from typing import Any, Mapping
 
-_INCH = 2.54
-_POUND = 0.45359237
-# IGF-1: 1 nmol/L = 7.649 ng/mL (molar mass of IGF-1 ≈ 7649 g/mol), as the spec states.
-_IGF1_NMOL = 7.649
-# GH: the WHO 98/574 standard gives 1 µg ≈ 3 mIU, hence mIU/L ÷ 3 = µg/L (docs/clinical-rules.md).
-_GH_MIU = 1 / 3
+from .exact import exact
 
-LENGTH_CM = {"cm": 1.0, "m": 100.0, "mm": 0.1, "[in_i]": _INCH, "in": _INCH, "inch": _INCH, "inches": _INCH}
-MASS_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": _POUND, "lb": _POUND, "lbs": _POUND}
-IGF1_NG_ML = {"ng/ml": 1.0, "ug/l": 1.0, "mcg/l": 1.0, "nmol/l": _IGF1_NMOL}
+# Factors are exact (Fractions), so a converted value is the correctly rounded float of the exact
+# product: 180 months is 15 years, 30 mIU/L is 10 µg/L, 36.6 lb is 16.601480742 kg (see exact.py).
+_ONE, _HUNDRED, _TENTH, _THOUSANDTH = Fraction(1), Fraction(100), Fraction(1, 10), Fraction(1, 1000)
+_INCH = Fraction("2.54")
+_POUND = Fraction("0.45359237")
+# IGF-1: 1 nmol/L = 7.649 ng/mL (molar mass of IGF-1 ≈ 7649 g/mol), as the spec states.
+_IGF1_NMOL = Fraction("7.649")
+# GH: the WHO 98/574 standard gives 1 µg ≈ 3 mIU, hence mIU/L ÷ 3 = µg/L (docs/clinical-rules.md).
+_GH_MIU = Fraction(1, 3)
+_MONTH = Fraction(1, 12)
+
+LENGTH_CM = {"cm": _ONE, "m": _HUNDRED, "mm": _TENTH, "[in_i]": _INCH, "in": _INCH, "inch": _INCH, "inches": _INCH}
+MASS_KG = {"kg": _ONE, "g": _THOUSANDTH, "[lb_av]": _POUND, "lb": _POUND, "lbs": _POUND}
+IGF1_NG_ML = {"ng/ml": _ONE, "ug/l": _ONE, "mcg/l": _ONE, "nmol/l": _IGF1_NMOL}
 GH_UG_L = {
-    "ng/ml": 1.0, "ug/l": 1.0, "mcg/l": 1.0,
+    "ng/ml": _ONE, "ug/l": _ONE, "mcg/l": _ONE,
     "m[iu]/l": _GH_MIU, "miu/l": _GH_MIU, "mu/l": _GH_MIU, "u[iu]/ml": _GH_MIU, "uiu/ml": _GH_MIU,
 }
 AGE_YEARS = {
-    "a": 1.0, "a_j": 1.0, "a_g": 1.0, "yr": 1.0, "yrs": 1.0, "y": 1.0, "year": 1.0, "years": 1.0,
-    "mo": 1 / 12, "mo_j": 1 / 12, "mo_g": 1 / 12, "month": 1 / 12, "months": 1 / 12,
+    "a": _ONE, "a_j": _ONE, "a_g": _ONE, "yr": _ONE, "yrs": _ONE, "y": _ONE, "year": _ONE, "years": _ONE,
+    "mo": _MONTH, "mo_j": _MONTH, "mo_g": _MONTH, "month": _MONTH, "months": _MONTH,
 }
 DOSE_MG = {
-    "mg": 1.0, "milligram": 1.0, "milligrams": 1.0,
-    "ug": 0.001, "mcg": 0.001, "microgram": 0.001, "micrograms": 0.001,
+    "mg": _ONE, "milligram": _ONE, "milligrams": _ONE,
+    "ug": _THOUSANDTH, "mcg": _THOUSANDTH, "microgram": _THOUSANDTH, "micrograms": _THOUSANDTH,
 }
 DOSE_ML = frozenset({"ml", "milliliter", "milliliters", "millilitre", "millilitres"})
 DOSE_MG_PER_KG = frozenset({"mg/kg", "mg/kg/dose", "mg/kg{dose}"})
@@ -64,13 +71,13 @@ def shown_unit(quantity: Mapping) -> str | None:
     return None
 
 
-def convert(value: float, units: list[str], table: Mapping[str, float],
+def convert(value: float, units: list[str], table: Mapping[str, Fraction],
             shown: str | None) -> tuple[float | None, str | None]:
     """(value in the table's unit, None) or (None, reason)."""
     for key in units:
         factor = table.get(key)
         if factor is not None:
-            return round(value * factor, 6), None
+            return float(exact(value) * factor), None
     if not units:
         return None, "no unit"
     return None, f"unit {shown or units[0]!r} not recognised"

@@ -6,13 +6,19 @@ that began before the start would mostly measure the growth that led to treatmen
 """
 from __future__ import annotations
 
+import calendar
 from datetime import date
+from fractions import Fraction
 from typing import Sequence
 
+from .exact import exact
 from .model import GrowthVelocity, Height
 
-MIN_SPAN_DAYS = 182          # "at least 6 months apart"
+# "At least 6 months apart" in calendar months: 1 January → 1 July qualifies (181 days), and so does
+# 31 August → 28 February (docs/clinical-rules.md, "Exact values and calendar months").
+MIN_SPAN_MONTHS = 6
 TARGET_SPAN_DAYS = 365.25    # a pair spanning about a year evens out seasonal variation in growth
+DAYS_PER_YEAR = Fraction("365.25")
 
 START_UNKNOWN_NOTE = ("the mecasermin start date is unknown, so the interval may include growth before "
                       "treatment")
@@ -21,7 +27,7 @@ START_UNKNOWN_NOTE = ("the mecasermin start date is unknown, so the interval may
 def growth_velocity(heights: Sequence[Height], *, prior_therapy: bool = False,
                     treatment_start: date | None = None) -> GrowthVelocity:
     """From the most recent usable height and the earlier one whose distance in time is closest
-    to 12 months among those at least 182 days before it; (Δcm / Δdays) × 365.25.
+    to 12 months among those at least 6 calendar months before it; (Δcm / Δdays) × 365.25.
 
     With prior mecasermin and a known `treatment_start`, both heights must be dated on or after
     it. With prior mecasermin and no known start, the velocity is computed as without therapy and
@@ -48,8 +54,27 @@ def _on_treatment(usable: list[Height], start_date: date) -> GrowthVelocity:
     if count >= 2:
         detail += f", {(on_treatment[0].date - on_treatment[-1].date).days} days apart at most"
     return GrowthVelocity(None, velocity.start, velocity.end,
-                          "response not yet measurable: fewer than 6 months of heights on mecasermin since "
-                          f"{start_date.isoformat()} ({detail}; at least {MIN_SPAN_DAYS} days are needed)")
+                          f"response not yet measurable: fewer than {MIN_SPAN_MONTHS} months of heights on mecasermin "
+                          f"since {start_date.isoformat()} ({detail}; {MIN_SPAN_MONTHS} calendar months are needed)")
+
+
+def months_later(day: date, months: int) -> date:
+    """The same day of the month `months` calendar months later, or that month's last day when it
+    is shorter (31 August + 6 months = 28 or 29 February)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def far_enough_apart(earlier: date, later: date) -> bool:
+    """Are two measurements at least MIN_SPAN_MONTHS calendar months apart?"""
+    return later >= months_later(earlier, MIN_SPAN_MONTHS)
+
+
+def cm_per_year(start: Height, end: Height) -> Fraction:
+    """(Δcm / Δdays) × 365.25, exactly, from the heights as written (120.1 − 110.1 is 10, not
+    9.999999999999986); the decision against 2.5 cm/year compares this value."""
+    return (exact(end.value) - exact(start.value)) / (end.date - start.date).days * DAYS_PER_YEAR
 
 
 def _pair(usable: list[Height]) -> GrowthVelocity:
@@ -58,12 +83,13 @@ def _pair(usable: list[Height]) -> GrowthVelocity:
         return GrowthVelocity(None, usable[0] if usable else None, None,
                               f"{len(usable)} usable height{'s' if len(usable) != 1 else ''} on file; two are needed")
     end = usable[0]
-    candidates = [h for h in usable[1:] if (end.date - h.date).days >= MIN_SPAN_DAYS]
+    candidates = [h for h in usable[1:] if far_enough_apart(h.date, end.date)]
     if not candidates:
         longest = (end.date - usable[-1].date).days
         return GrowthVelocity(None, usable[-1], end,
-                              f"the heights on file span only {longest} days; at least {MIN_SPAN_DAYS} are needed")
+                              f"the heights on file span only {longest} days ({usable[-1].date.isoformat()} to "
+                              f"{end.date.isoformat()}); {MIN_SPAN_MONTHS} calendar months are needed")
     # Closest to a year; on a tie the longer span, which measures growth more precisely.
     start = min(candidates, key=lambda h: (abs((end.date - h.date).days - TARGET_SPAN_DAYS), -(end.date - h.date).days))
-    days = (end.date - start.date).days
-    return GrowthVelocity(round((end.value - start.value) / days * 365.25, 2), start, end, None)
+    # Unrounded, for display; the criterion compares the exact `cm_per_year(start, end)`.
+    return GrowthVelocity(float(cm_per_year(start, end)), start, end, None)

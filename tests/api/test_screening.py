@@ -155,20 +155,23 @@ def test_the_drafted_order_passes_the_order_select_checks_without_a_dose_card(cl
 
 # ----------------------------------------------------------------------------- who is screened
 
-def _height_for(sds: float) -> float:
-    """The height (cm, 2 decimals) at 2026-10-20 whose CDC 2000 SDS, as the record computes it, is `sds`."""
+def _heights_around(sds: float) -> tuple[float, float]:
+    """The tallest height (cm, 2 decimals) at 2026-10-20 whose unrounded CDC 2000 SDS is at or below
+    `sds`, and the next 0.01 cm, whose SDS is above it."""
     probe = build_record([patient_resource(), height_observation("hp", "2026-10-20", 100.0)], None, TODAY).heights[0]
     candidates = [round(95 + i / 100, 2) for i in range(1500)]
-    return next(cm for cm in candidates if height_sds(cm, "male", probe.age_years)[0] == sds)
+    above = next(cm for cm in candidates if height_sds(cm, "male", probe.age_years)[0] > sds)
+    return round(above - 0.01, 2), above
 
 
-@pytest.mark.parametrize("sds,screened", [(-2.25, True), (-2.24, False)])
-def test_threshold_is_at_or_below_minus_2_25(client, sds, screened):
-    body = view_request(prefetch(growth_bundle=growth(heights=(("h3", "2026-10-20", _height_for(sds)),))))
+@pytest.mark.parametrize("side,screened", [(0, True), (1, False)])
+def test_threshold_is_at_or_below_minus_2_25_unrounded(client, side, screened):
+    height = _heights_around(-2.25)[side]
+    body = view_request(prefetch(growth_bundle=growth(heights=(("h3", "2026-10-20", height),))))
     cards = client.post(SCREEN, json=body).get_json()["cards"]
     assert bool(cards) == screened
     if screened:
-        assert f"SDS {sds:+.2f}" in cards[0]["detail"]
+        assert "SDS -2.25" in cards[0]["detail"]
 
 
 @pytest.mark.parametrize("change", [

@@ -250,12 +250,13 @@ def test_government_programme_copay_note(client):
 def test_dose_card_proposes_corrected_dose_in_mg_and_ml(client):
     body, _ = request_for(Scenario("", "", "", None, order=mecasermin_order(dose_mg=3.0)), "order-sign", "prefetch")
     dose = card_of(client.post(SERVICES["order-sign"], json=body).get_json()["cards"], "off-guideline")
-    # 15.2 kg × 0.12 mg/kg = 1.824 mg → rounded down to 1.8 mg = 0.18 mL
+    # A new start: 15.2 kg × 0.08 mg/kg (top of the starting range) = 1.216 mg → rounded down to 1.2 mg = 0.12 mL
     (suggestion,) = dose["suggestions"]
     resource = suggestion["actions"][0]["resource"]
     dose_quantity = resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
-    assert dose_quantity == {"value": 1.8, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
-    assert "0.18 mL" in suggestion["label"] and "0.2 mg/kg" in dose["summary"]
+    assert dose_quantity == {"value": 1.2, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+    assert "0.12 mL" in suggestion["label"]
+    assert dose["summary"] == "Mecasermin dose 0.197 mg/kg exceeds the 0.12 mg/kg per dose maximum"
 
 
 def test_intravenous_route_suggests_subcutaneous_and_removal(client):
@@ -292,7 +293,7 @@ def test_route_and_dose_suggestions_carry_each_others_fix(client):
     for resource in updates:
         dosage = resource["dosageInstruction"][0]
         assert dosage["route"]["coding"][0]["code"] == "34206005"
-        assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1.8
+        assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1.2
 
 
 def test_three_times_daily_above_the_daily_maximum_is_a_critical_dose_card(client):
@@ -301,6 +302,12 @@ def test_three_times_daily_above_the_daily_maximum_is_a_critical_dose_card(clien
                           "order-sign", "prefetch")
     dose = card_of(client.post(SERVICES["order-sign"], json=body).get_json()["cards"], "off-guideline")
     assert dose["indicator"] == "critical"
+    # The headline names the limit that made it critical, not the starting range.
+    assert dose["summary"] == "Mecasermin 0.296 mg/kg per day exceeds the 0.24 mg/kg per day maximum"
+    (suggestion,) = dose["suggestions"]
+    (dosage,) = suggestion["actions"][0]["resource"]["dosageInstruction"]
+    assert dosage["timing"] == {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1.2      # 0.08 mg/kg × 15.2 kg, rounded down
 
 
 def test_safety_summary_names_each_contraindication_by_title(client):

@@ -1,12 +1,15 @@
 """Three-valued comparison of censored values, and the score helpers."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from service.policy.codesets import icd10_entry_matches
-from service.policy.compare import centile_from_sds, compare, format_against, format_age, sds_from_centile
+from service.policy.compare import (centile_from_sds, compare, format_against, format_age, format_within,
+                                    sds_from_centile)
 
 
 @pytest.mark.parametrize("value, comparator, op, threshold, expected", [
@@ -23,7 +26,11 @@ from service.policy.compare import centile_from_sds, compare, format_against, fo
     (10.0, "<", ">=", 10.0, "not_met"),
     (10.0, "<=", ">=", 10.0, "unknown"),
     (-2.999999, None, "<=", -3.0, "not_met"), # compared unrounded: just above -3
-    (-3.0000000000000004, None, "<=", -3.0, "met"),   # binary floating-point noise is ignored
+    (-3.0000000000000004, None, "<=", -3.0, "met"),   # compared as written: below -3.0
+    (-2.2549, None, "<", -2.25, "met"),       # not rounded to -2.25 first
+    (-2.9951, None, "<=", -3.0, "not_met"),   # not rounded to -3.00 first
+    (Fraction(2) / Fraction("16.6"), None, ">", 0.12, "met"),     # 0.12048… mg/kg
+    (Fraction("1.8") / Fraction(15), None, ">", 0.12, "not_met"),  # exactly 0.12 (0.12000000000000001 in floats)
     (1.997, None, ">=", 2.0, "not_met"),      # age 1.997 y is under 2, even though it rounds to 2.00
     (12.99, None, "<", 13.0, "met"),
 ])
@@ -83,6 +90,17 @@ def test_icd10_entries(entry, code, expected):
 ])
 def test_display_never_rounds_across_the_threshold(value, op, threshold, digits, shown):
     assert format_against(value, op, threshold, digits) == shown
+
+
+@pytest.mark.parametrize("value, limits, shown", [
+    (0.083, ((">", 0.08), ("<", 0.04)), "0.083"),                    # never "0.08 is above 0.04–0.08"
+    (Fraction(2) / Fraction("16.6"), ((">", 0.12),), "0.1205"),
+    (Fraction("0.12"), ((">", 0.12),), "0.12"),
+    (Fraction("0.1200001"), ((">", 0.12),), "just above 0.12"),      # indistinguishable at 4 decimals
+    (Fraction("0.0399999"), ((">", 0.08), ("<", 0.04)), "just below 0.04"),
+])
+def test_a_figure_shown_against_several_limits_keeps_every_verdict(value, limits, shown):
+    assert format_within(value, limits, 2, 4) == shown
 
 
 def test_ages_under_3_years_are_shown_in_years_and_months():

@@ -31,15 +31,20 @@ def test_velocity_uses_the_most_recent_height_as_end(build):
 
 
 @pytest.mark.parametrize("dates, ok", [
-    (("2023-09-14", "2024-03-14"), True),     # 182 days: six months
-    (("2023-09-15", "2024-03-14"), False),    # 181 days
+    (("2023-09-14", "2024-03-14"), True),     # six calendar months
+    (("2023-09-15", "2024-03-14"), False),    # a day short
+    (("2023-01-01", "2023-07-01"), True),     # 181 days, but six calendar months
+    (("2023-01-01", "2023-06-30"), False),
+    (("2023-08-31", "2024-02-29"), True),     # 31 August + 6 months = the last day of February
+    (("2023-08-31", "2024-02-28"), False),
+    (("2022-08-31", "2023-02-28"), True),     # not a leap year: 28 February is the last day
     (("2024-01-02", "2024-03-14"), False),
 ])
-def test_velocity_minimum_span(build, dates, ok):
+def test_velocity_minimum_span_is_six_calendar_months(build, dates, ok):
     gv = build(b.height("a", dates[0], 97.0), b.height("b", dates[1], 99.0)).growth_velocity
     assert (gv.cm_per_year is not None) is ok
     if not ok:
-        assert "span only" in gv.reason and "182" in gv.reason
+        assert "span only" in gv.reason and "6 calendar months are needed" in gv.reason
 
 
 @pytest.mark.parametrize("heights, reason_part", [
@@ -104,7 +109,7 @@ def test_velocity_uses_only_heights_since_the_treatment_start(build, start, heig
 def test_velocity_one_on_treatment_height_reason(build):
     gv = build(_prior_mecasermin("2023-09-14"), *HEIGHTS_AROUND_START).growth_velocity
     assert gv.reason == ("response not yet measurable: fewer than 6 months of heights on mecasermin since 2023-09-14 "
-                         "(2 usable heights on or after that date, 180 days apart at most; at least 182 days are needed)")
+                         "(2 usable heights on or after that date, 180 days apart at most; 6 calendar months are needed)")
 
 
 def test_velocity_start_from_a_medication_statement_period(build):
