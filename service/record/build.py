@@ -86,19 +86,28 @@ class _Extraction:
             if not kinds or not kinds <= observations.NUMERIC_KINDS:
                 # Growth plates are described in bone-age and imaging results, not in a height or a lab value.
                 self.epiphyses(resource, ref)
+                if not kinds or not kinds & {"bone_age", "bone_age_method"}:
+                    self.bone_age_text(resource, ref, out)
         observations.attach_methods(out)
         return out
 
     def epiphyses(self, resource: dict, ref: str) -> None:
-        self.evidence += self.guard(ref, _epiphyses_of, resource, ref) or []
+        self.evidence += self.guard(ref, epiphyses.find, resource, ref) or []
 
-    def reports(self) -> None:
+    def bone_age_text(self, resource: dict, ref: str, out: observations.ObservationFacts) -> None:
+        """A bone age stated only in a report's words (no 85151-9 result on file for it)."""
+        found = self.guard(ref, epiphyses.bone_age, resource, ref)
+        if found is not None:
+            out.bone_ages.append(found)
+
+    def reports(self, out: observations.ObservationFacts) -> None:
         for resource, ref in self.of_type("DiagnosticReport"):
             status = resource.get("status")
             if isinstance(status, str) and status in _REPORT_IGNORED:
                 self.skip(ref, f"status {status}")
                 continue
             self.epiphyses(resource, ref)
+            self.bone_age_text(resource, ref, out)
 
     def conditions(self) -> None:
         for resource, ref in self.of_type("Condition"):
@@ -158,9 +167,10 @@ class _Extraction:
     def record(self) -> PatientRecord:
         patient = self.patient()
         ctx = observations.Context(today=self.today, birth_date=patient.birth_date if patient else None,
-                                   sex=patient.sex if patient else None)
+                                   sex=patient.sex if patient else None,
+                                   birth_last=patient.birth_date_last if patient else None)
         obs = self.observations(ctx)
-        self.reports()
+        self.reports(obs)
         self.conditions()
         found_allergies = self.allergies()
         found_medications = self.medications()
@@ -184,18 +194,15 @@ class _Extraction:
             allergies=tuple(found_allergies),
             medications=tuple(found_medications),
             order=order_facts,
+            # A height dated only to the month or year cannot give an interval in days.
             growth_velocity=growth_velocity(
-                heights, prior_therapy=any(m.category == "mecasermin" for m in found_medications),
+                [h for h in heights if h.date_last is None], prior_therapy=any(m.category == "mecasermin" for m in found_medications),
                 treatment_start=medications.treatment_start(found_medications)),
             coverage=coverages[0] if coverages else None,
             other_coverages=tuple(coverages[1:]),
             skipped=tuple(self.skipped),
             notes=tuple(_notes(patient, self.skipped)),
         )
-
-
-def _epiphyses_of(resource: dict, ref: str) -> list[EpiphysesEvidence]:
-    return epiphyses.find(epiphyses.texts_of(resource), ref, epiphyses.text_date(resource))
 
 
 def _same(resource: Mapping, order: Mapping) -> bool:

@@ -1,0 +1,535 @@
+"""Reading radiology and clinical text: are the growth plates open or closed, and what bone age
+does a report state (docs/clinical-rules.md, "Reading chart text, dates and ranges").
+
+Text is cut into sentences and each sentence into words; every step is one forward pass, so the
+time is linear in the length of the text (a 1 MB report is read in a fraction of a second), and
+no regular expression here can backtrack over a long input.
+
+Growth plates, sentence by sentence:
+- A sentence counts only when it names the growth plates (epiphyses, physes, growth plates) or
+  skeletal maturity. Questions and orders are not findings: a "?" anywhere, "rule out", "r/o",
+  "evaluate for", "assess for", "to exclude", "query"; nor are the report's title, the sections for
+  the reason, indication, history, technique or comparison.
+- A sentence is split at "but", "however", "whereas", "although", "except", ", and", ", the",
+  "and the", "with": each part has one polarity.
+- A negation before a term covers the rest of its part, so every item of a list ("no evidence of
+  epiphyseal fusion or physeal closure", "negative for", "without", "neither … nor", "no longer");
+  "not" covers the term right after it ("not yet fused"); after a term, "not seen", "not
+  identified", "absent", "ruled out", ": not yet", "is not" deny it.
+- Partial closure ("partially fused", "nearly closed", "closing", "not fully fused") says
+  nothing either way. A possible closure ("probably fused", "cannot exclude physeal closure",
+  "suspicious for") is `unclear`: a warning to confirm, never proof.
+- Each source has a rank: the conclusion, an "Impression:" section, coded conclusions, an
+  Observation's value and a Condition's code outrank the body of the report and notes. The
+  resource's finding is read from the highest rank that says anything; if that rank says both
+  open and closed, the finding is `unclear`.
+
+Bone age: the number after "bone age" / "skeletal age" in the same sentence (a few linking words
+such as "is", "of", "estimated at", "(Greulich & Pyle)" may stand between), with the method named
+in the sentence or elsewhere in the text. Reading stops at "chronological", so the chronological
+age is never taken for the bone age. A range or a number without a unit is unreadable, quoting
+the sentence.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+from .codes import as_list
+
+TOP, BODY = 2, 1
+OPEN, CLOSED, UNCLEAR = "open", "closed", "unclear"
+MAX_QUOTE = 200
+
+# Sentence ends: ";", "!", a full stop not inside a decimal, a blank line, or a line break before a
+# line that starts a new statement (capital, digit, bullet). A line break inside a sentence
+# ("… distal radius\nand ulna have closed") does not end it.
+_SENTENCE_END = re.compile(r"[;!]|\.(?!\d)|\n[ \t]*(?=\n|[A-Z0-9\u2022*\-])")
+_TOKEN = re.compile(r"[a-z]+|\d+(?:\.\d+)?|[:,/&()?\-\u2013\u2014=]")
+_HEADING = re.compile(
+    r"\b(impressions?|conclusions?|summary|opinion|findings|report|indications?|history|technique|comparisons?|"
+    r"procedure|exam(?:ination)?|clinical[ \t]+(?:history|information|indications?|questions?|details|notes?)|"
+    r"reason[ \t]+for[ \t]+(?:exam(?:ination)?|study|referral|request|imaging)|exam[ \t]+reason|"
+    r"requested[ \t]+(?:exam|study)|question)[ \t]*:", re.IGNORECASE)
+_SECTION_RANK = {"impression": TOP, "conclusion": TOP, "summary": TOP, "opinion": TOP, "findings": BODY, "report": BODY}
+# A cheap test before any sentence is read: most texts never mention growth plates or bone age.
+_HINT = re.compile(r"epiphys|physe|physis|growth[ \t]+plate|skeletal|bone[ \t]+age", re.IGNORECASE)
+
+_CLOSE = frozenset({"closed", "fused", "fusion", "closure"})
+_OPEN = frozenset({"open", "unfused", "patent"})
+_PARTIAL_TERMS = frozenset({"closing", "fusing"})
+_PRE_NEGATION = frozenset({"no", "without", "neither", "nor", "none"})
+_PRE_NEGATION_PAIRS = frozenset({("negative", "for"), ("absence", "of"), ("free", "of"), ("lack", "of"),
+                                 ("absent", "of")})
+_NOT_FILLERS = frozenset({"yet", "been", "be", "have", "has", "is", "are", "to", "as", "of", "the", "seen", "all", "skeletally"})
+_NOT_FULL = frozenset({"fully", "completely", "entirely", "totally", "quite", "complete"})
+_PERCEIVED = frozenset({"seen", "identified", "visualized", "visualised", "demonstrated", "present", "evident",
+                        "noted", "appreciated", "observed", "detected", "apparent", "shown", "visible"})
+_DENIAL_AFTER = frozenset({"not", "no", "none", "absent", "pending"})
+_LINKS_AFTER = frozenset({"is", "are", "has", "have", "been", ":", "-", "\u2013", "\u2014", "="})
+_PARTIAL = frozenset({"partial", "partially", "partly", "near", "nearly", "almost", "incomplete", "incompletely",
+                      "beginning", "begun", "begin", "begins", "early", "narrowing", "narrowed", "ongoing",
+                      "underway", "progressing", "progressive", "impending", "starting", "mostly", "largely",
+                      "closing", "fusing"})
+_POSSIBLE = frozenset({"possible", "possibly", "probable", "probably", "may", "might", "could", "suggest",
+                       "suggests", "suggestive", "suggesting", "suspicious", "suspect", "suspected", "likely",
+                       "questionable", "equivocal", "presumably", "presumed", "uncertain", "indeterminate"})
+_POSSIBLE_PAIRS = frozenset({("cannot", "exclude"), ("cannot", "be"), ("not", "excluded"), ("concern", "for"),
+                             ("concerning", "for"), ("t", "exclude"), ("not", "exclude")})
+_ORDER_WORDS = frozenset({"query", "please", "evaluate", "eval", "assess", "exclude", "r/o"})
+_ORDER_PAIRS = frozenset({("rule", "out"), ("r", "/"), ("evaluation", "for"), ("assessment", "for"),
+                          ("check", "for"), ("look", "for"), ("question", "of"), ("to", "assess")})
+_BREAK_WORDS = frozenset({"but", "however", "whereas", "although", "though", "while", "except", "with"})
+_BREAK_PAIRS = frozenset({(",", "and"), (",", "the"), ("and", "the")})
+
+
+@dataclass(frozen=True)
+class Source:
+    text: str
+    rank: int              # TOP or BODY: the rank of text outside any section heading
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    rank: int
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlateFinding:
+    status: str            # open | closed | unclear
+    text: str              # the sentence(s) it rests on
+    rank: int
+
+
+@dataclass(frozen=True)
+class BoneAgeText:
+    years: float | None    # None when the sentence states a bone age that cannot be read
+    method: str | None
+    text: str
+    reason: str | None     # why `years` is None
+    rank: int
+
+
+# --- sources --------------------------------------------------------------------------------------
+
+def sources_of(resource: Mapping) -> list[Source]:
+    """The texts of one resource that state findings, with their rank. Titles (a DiagnosticReport's
+    or an Observation's `code`, an attachment's title) are questions, not findings, and are left out,
+    except that an Observation's value is read with its code as a label ("Epiphyses: closed")."""
+    rtype = resource.get("resourceType")
+    out: list[Source] = []
+    if rtype == "Condition":
+        out += [Source(t, TOP) for t in _concept_texts(resource.get("code"))]
+    if isinstance(resource.get("conclusion"), str):
+        out.append(Source(resource["conclusion"], TOP))
+    for concept in as_list(resource.get("conclusionCode")):
+        out += [Source(t, TOP) for t in _concept_texts(concept)]
+    if rtype == "Observation":
+        for holder in [resource] + [c for c in as_list(resource.get("component")) if isinstance(c, dict)]:
+            out += [Source(t, TOP) for t in _value_texts(holder)]
+        for concept in as_list(resource.get("interpretation")):
+            out += [Source(t, TOP) for t in _concept_texts(concept)]
+    for attachment in as_list(resource.get("presentedForm")):
+        text = attachment_text(attachment)
+        if text:
+            out.append(Source(text, BODY))
+    for note in as_list(resource.get("note")):
+        if isinstance(note, dict) and isinstance(note.get("text"), str):
+            out.append(Source(note["text"], BODY))
+    return out
+
+
+def _concept_texts(concept: object) -> list[str]:
+    if not isinstance(concept, dict):
+        return []
+    texts = [concept["text"]] if isinstance(concept.get("text"), str) else []
+    return texts + [c["display"] for c in as_list(concept.get("coding"))
+                    if isinstance(c, dict) and isinstance(c.get("display"), str) and c["display"] not in texts]
+
+
+def _value_texts(holder: Mapping) -> list[str]:
+    values = [holder["valueString"]] if isinstance(holder.get("valueString"), str) else []
+    values += _concept_texts(holder.get("valueCodeableConcept"))
+    label = next(iter(_concept_texts(holder.get("code"))), None)
+    # A bare value ("closed", "Fused") needs its code to say what is closed; a value that is a
+    # sentence of its own is read alone, so that a title such as "Evaluate for physeal closure"
+    # cannot turn the answer into a question.
+    return [v if label is None or _HINT.search(v) else f"{label}: {v}" for v in values]
+
+
+def attachment_text(attachment: object) -> str | None:
+    """The text of an Attachment sent inline: text/plain as is, text/html with its markup removed.
+    Other types (PDF, images) and attachments given only by URL are not read."""
+    if not isinstance(attachment, dict) or not isinstance(attachment.get("data"), str):
+        return None
+    content_type = str(attachment.get("contentType") or "").lower()
+    kind, _, params = content_type.partition(";")
+    kind = kind.strip()
+    if kind not in ("text/plain", "text/html", "application/xhtml+xml"):
+        return None
+    try:
+        raw = base64.b64decode(attachment["data"], validate=False)
+    except (binascii.Error, ValueError):
+        return None
+    charset = "utf-8"
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    try:
+        text = raw.decode(charset, errors="replace")
+    except LookupError:
+        text = raw.decode("utf-8", errors="replace")
+    return text if kind == "text/plain" else strip_html(text)
+
+
+_BLOCK_TAGS = frozenset({"p", "br", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol",
+                         "table", "section", "hr", "dd", "dt", "pre", "blockquote"})
+_SKIPPED_TAGS = ("script", "style", "title", "head")
+
+
+def strip_html(text: str) -> str:
+    """Markup removed in one forward pass (each `find` starts where the last one ended): block
+    elements become line breaks, other tags spaces, entities are decoded; script, style and the
+    document title are dropped."""
+    parts: list[str] = []
+    position, lowered = 0, text.lower()
+    while True:
+        start = text.find("<", position)
+        if start < 0:
+            parts.append(text[position:])
+            break
+        end = text.find(">", start + 1)
+        if end < 0:
+            parts.append(text[position:])
+            break
+        parts.append(text[position:start])
+        name = _tag_name(lowered, start + 1, end)
+        position = end + 1
+        if name in _SKIPPED_TAGS and lowered[start + 1] != "/":
+            closing = lowered.find(f"</{name}", position)
+            position = len(text) if closing < 0 else max(position, lowered.find(">", closing) + 1 or len(text))
+            continue
+        parts.append("\n" if name in _BLOCK_TAGS else " ")
+    return html.unescape("".join(parts))
+
+
+def _tag_name(lowered: str, start: int, end: int) -> str:
+    i = start + 1 if start < end and lowered[start] == "/" else start
+    j = i
+    while j < end and j - i < 12 and lowered[j].isalnum():
+        j += 1
+    return lowered[i:j]
+
+
+# --- sentences ------------------------------------------------------------------------------------
+
+def sentences(sources: Iterable[Source]) -> Iterator[Sentence]:
+    """The sentences that may state a finding, with their rank; reason, history, technique and
+    comparison sections are left out."""
+    for source in sources:
+        if not source.text or not _HINT.search(source.text):
+            continue
+        for section_text, rank in _sections(source):
+            yield from _split(section_text, rank)
+
+
+def _sections(source: Source) -> Iterator[tuple[str, int]]:
+    position, rank = 0, source.rank
+    for heading in _HEADING.finditer(source.text):
+        if rank:
+            yield source.text[position:heading.start()], rank
+        word = heading.group(1).lower().split()[0]
+        rank = _SECTION_RANK.get(word.rstrip("s"), _SECTION_RANK.get(word, 0))   # 0: reason, history, … are not findings
+        position = heading.end()
+    if rank:
+        yield source.text[position:], rank
+
+
+def _split(text: str, rank: int) -> Iterator[Sentence]:
+    position = 0
+    for end in _SENTENCE_END.finditer(text):
+        yield from _sentence(text[position:end.start()], rank)
+        position = end.end()
+    yield from _sentence(text[position:], rank)
+
+
+def _sentence(text: str, rank: int) -> Iterator[Sentence]:
+    stripped = " ".join(text.split())
+    if stripped and _HINT.search(stripped):
+        yield Sentence(stripped, rank, tuple(_TOKEN.findall(stripped.lower())))
+
+
+def quote(text: str) -> str:
+    return text if len(text) <= MAX_QUOTE else text[: MAX_QUOTE - 1] + "\u2026"
+
+
+# --- growth plates --------------------------------------------------------------------------------
+
+def plate_finding(sources: Iterable[Source]) -> PlateFinding | None:
+    """What the highest-ranked text of one resource says of the growth plates, or None."""
+    said: dict[int, list[tuple[str, str]]] = {}
+    for sentence in sentences(sources):
+        status = sentence_status(sentence.words)
+        if status is not None:
+            said.setdefault(sentence.rank, []).append((status, sentence.text))
+    if not said:
+        return None
+    rank = max(said)
+    statements = said[rank]
+    statuses = {s for s, _ in statements}
+    if len(statuses) == 1:
+        status = statuses.pop()
+        return PlateFinding(status, quote(statements[0][1]), rank)
+    shown = []
+    for wanted in (CLOSED, UNCLEAR, OPEN):
+        shown += [text for s, text in statements if s == wanted][:1]
+    return PlateFinding(UNCLEAR, quote(" / ".join(shown)), rank)
+
+
+def sentence_status(words: tuple[str, ...]) -> str | None:
+    """open | closed | unclear | None for one sentence's words."""
+    if not _names_plates(words) or _is_order(words):
+        return None
+    found: set[str] = set()
+    for part in _parts(words):
+        found |= _part_statuses(part)
+    if not found:
+        return None
+    if found == {OPEN}:
+        return OPEN
+    if found == {CLOSED}:
+        return CLOSED
+    return UNCLEAR
+
+
+def _names_plates(words: tuple[str, ...]) -> bool:
+    for i, word in enumerate(words):
+        if word.startswith(("epiphys", "physe", "physis")):
+            return True
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word == "growth" and following.startswith("plate"):
+            return True
+        if word in ("skeletally", "skeletal") and following in ("mature", "maturity", "immature", "immaturity"):
+            return True
+    return False
+
+
+def _is_order(words: tuple[str, ...]) -> bool:
+    for i, word in enumerate(words):
+        if word == "?":
+            return True
+        previous = words[i - 1] if i else ""
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word in _ORDER_WORDS and previous not in ("cannot", "not", "t", "be"):
+            return True
+        if (word, following) in _ORDER_PAIRS:
+            return True
+    return False
+
+
+def _parts(words: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    start = 0
+    for i, word in enumerate(words):
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word in _BREAK_WORDS or (word, following) in _BREAK_PAIRS:
+            if i > start:
+                yield words[start:i]
+            start = i + 1
+    if start < len(words):
+        yield words[start:]
+
+
+def _part_statuses(part: tuple[str, ...]) -> set[str]:
+    partial = possible = False
+    negated_from = len(part)             # a negation covers every term after it in this part
+    for i, word in enumerate(part):
+        following = part[i + 1] if i + 1 < len(part) else ""
+        if word in _PARTIAL or (word == "not" and following in _NOT_FULL) or (word, following) == ("in", "progress"):
+            partial = True
+        if word in _POSSIBLE or (word, following) in _POSSIBLE_PAIRS:
+            possible = True
+        if negated_from == len(part) and (word in _PRE_NEGATION or (word, following) in _PRE_NEGATION_PAIRS):
+            negated_from = i
+    out: set[str] = set()
+    for i, word in enumerate(part):
+        previous = part[i - 1] if i else ""
+        if previous == "skeletally" or (previous == "skeletal" and word in ("maturity", "immaturity")):
+            kind = OPEN if word.startswith("immatur") else CLOSED if word.startswith("matur") else None
+        elif word in _CLOSE:
+            kind = CLOSED
+        elif word in _OPEN:
+            kind = OPEN
+        elif word in _PARTIAL_TERMS:
+            partial = True
+            continue
+        else:
+            continue
+        if kind is None:
+            continue
+        if partial:
+            continue
+        denied = i > negated_from or _not_before(part, i) or _denied_after(part, i)
+        # Closure asserted, or openness denied, is closed (unclear when hedged); closure denied or
+        # openness asserted is open (nothing when hedged: a possibility is not proof of open plates).
+        closes = (kind == CLOSED) != denied
+        if closes:
+            out.add(UNCLEAR if possible else CLOSED)
+        elif not possible:
+            out.add(OPEN)
+    return out
+
+
+def _not_before(part: tuple[str, ...], i: int) -> bool:
+    """"not" right before the term, with only linking words between ("not yet fused", "are not open")."""
+    j = i - 1
+    while j >= 0 and i - j <= 4:
+        if part[j] == "not":
+            return True
+        if part[j] not in _NOT_FILLERS:
+            return False
+        j -= 1
+    return False
+
+
+def _denied_after(part: tuple[str, ...], i: int) -> bool:
+    """Denied by what follows: "… are not seen", "fusion: not yet", "closure absent", "ruled out"."""
+    j = i + 1
+    while j < len(part) and part[j] in _LINKS_AFTER:
+        j += 1
+    if j < len(part) and part[j] in _DENIAL_AFTER:
+        if part[j] != "not" or j + 1 >= len(part) or part[j + 1] not in _NOT_FULL:
+            return True
+    for k in range(i + 1, min(len(part), i + 9)):
+        if part[k] == "not" and any(w in _PERCEIVED for w in part[k + 1:k + 3]):
+            return True
+        if part[k] == "absent" or (part[k] == "ruled" and k + 1 < len(part) and part[k + 1] == "out"):
+            return True
+        if part[k] in (",",):
+            break
+    return False
+
+
+# --- bone age -------------------------------------------------------------------------------------
+
+_YEAR_UNITS = frozenset({"years", "year", "yrs", "yr", "y", "a", "yo"})
+_MONTH_UNITS = frozenset({"months", "month", "mos", "mo", "m", "mth", "mths"})
+_BONE_AGE_LINKS = frozenset({"is", "of", "was", "at", "approximately", "approx", "about", "around", "estimated",
+                             "estimate", "assessed", "measured", "measures", "corresponds", "corresponding",
+                             "consistent", "with", "to", "equal", "equals", "=", ":", "by", "the", "greulich",
+                             "and", "pyle", "g", "&", "p", "method", "standard", "standards", "atlas", "(", ")",
+                             "appears", "interpreted", "read", "as", "determined", "be", "reading", "tw", "tanner",
+                             "whitehouse", "bonexpert", "-", "\u2013", "\u2014", ",", "today", "now", "calculated",
+                             "result", "score", "according", "using", "per", "in", "radiographic"})
+_STOP = frozenset({"chronological", "chronologic", "actual", "calendar", "ca", "patient", "height"})
+_METHODS = (("greulich", "Greulich and Pyle"), ("g&p", "Greulich and Pyle"), ("tanner", "Tanner-Whitehouse"),
+            ("tw2", "Tanner-Whitehouse 2"), ("tw3", "Tanner-Whitehouse 3"), ("bonexpert", "BoneXpert"))
+_METHOD_HINT = re.compile(r"greulich|g[ \t]*&[ \t]*p\b|tanner|\btw[ \t-]?[23]\b|bonexpert", re.IGNORECASE)
+
+
+def bone_age_from_text(sources: Iterable[Source]) -> BoneAgeText | None:
+    """The bone age a report states, from its highest-ranked sentence that states one."""
+    sources = list(sources)
+    found: list[BoneAgeText] = []
+    for sentence in sentences(sources):
+        reading = _bone_age_in(sentence)
+        if reading is not None:
+            found.append(reading)
+    if not found:
+        return None
+    best = max(found, key=lambda b: (b.rank, b.years is not None))
+    if best.method is None:
+        method = next((m for m in (_method(s.text) for s in sources) if m), None)
+        best = BoneAgeText(best.years, method, best.text, best.reason, best.rank)
+    return best
+
+
+def _bone_age_in(sentence: Sentence) -> BoneAgeText | None:
+    words = sentence.words
+    for i in range(len(words) - 1):
+        if words[i] in ("bone", "skeletal") and words[i + 1] == "age" and (i == 0 or words[i - 1] not in _STOP):
+            j = i + 2
+            while j < len(words) and j - i < 14 and words[j] in _BONE_AGE_LINKS:
+                # "Tanner-Whitehouse 3", "TW2": the method's number is not the bone age
+                j += 2 if words[j] in ("tw", "whitehouse") and words[j + 1:j + 2] in (("2",), ("3",)) else 1
+            if j >= len(words) or not _is_number(words[j]):
+                continue
+            years, reason = _duration(words, j)
+            text = quote(sentence.text)
+            if years is None:
+                return BoneAgeText(None, _method(sentence.text), text, f"{reason}: \u201c{text}\u201d", sentence.rank)
+            return BoneAgeText(years, _method(sentence.text), text, None, sentence.rank)
+    return None
+
+
+def _method(text: str) -> str | None:
+    found = _METHOD_HINT.search(text)
+    if not found:
+        return None
+    key = "".join(found.group(0).lower().split()).replace("-", "")
+    return next((name for hint, name in _METHODS if key.startswith(hint)), None)
+
+
+def _is_number(word: str) -> bool:
+    return word[:1].isdigit()
+
+
+def _duration(words: tuple[str, ...], j: int) -> tuple[float | None, str | None]:
+    """Years from the words at j: "7 years 6 months", "7 y 6 m", "7y6m", "7.5 years", "90 months"."""
+    first = float(words[j])
+    unit = words[j + 1] if j + 1 < len(words) else ""
+    k = j + 2
+    if unit in _YEAR_UNITS:
+        years = first
+        if k < len(words) and words[k] == "and":
+            k += 1
+        if k + 1 < len(words) and _is_number(words[k]) and words[k + 1] in _MONTH_UNITS:
+            months = float(words[k])
+            if months >= 12 or first != int(first):
+                return None, "years and months that do not add up"
+            years, k = first + months / 12, k + 2
+    elif unit in _MONTH_UNITS:
+        years = first / 12
+    else:
+        return None, "a number without a unit of years or months"
+    if k < len(words) and words[k] in ("to", "-", "\u2013", "and", "or") and k + 1 < len(words) and _is_number(words[k + 1]):
+        return None, "a range, not one bone age"
+    return round(years, 6), None
+
+
+_DURATION_WORDS = re.compile(r"[a-z]+|\d+(?:\.\d+)?|\S", re.IGNORECASE)
+MAX_DURATION_TEXT = 60
+
+
+def parse_duration(text: str) -> tuple[float | None, str | None]:
+    """(years, None) for a duration written as text, or (None, reason quoting the text). The whole
+    text must be the duration (trailing words such as "(Greulich and Pyle)" are not allowed),
+    so that "7 years 6 months to 8 years" or "about 7" is never half-read."""
+    shown = quote(text.strip())
+    if len(text) > MAX_DURATION_TEXT:
+        return None, f"text value too long to be a duration: \u201c{shown}\u201d"
+    words = tuple(w.lower() for w in _DURATION_WORDS.findall(text))
+    if not words or not _is_number(words[0]):
+        return None, f"text value is not a duration: \u201c{shown}\u201d"
+    years, reason = _duration(words, 0)
+    if years is None:
+        return None, f"text value is not one duration ({reason}): \u201c{shown}\u201d"
+    used = _words_used(words)
+    if used != len(words):
+        return None, f"text value is not one duration: \u201c{shown}\u201d"
+    return years, None
+
+
+def _words_used(words: tuple[str, ...]) -> int:
+    k = 2
+    if k < len(words) and words[k] == "and":
+        k += 1
+    if k + 1 < len(words) and _is_number(words[k]) and words[k + 1] in _MONTH_UNITS and words[1] in _YEAR_UNITS:
+        return k + 2
+    return 2
