@@ -31,6 +31,8 @@ class Candidate:
     evidence: Evidence
     rank: int = 0                 # lower wins on the same date (reported scores before computed ones)
     reference_range: tuple[float, float, str] | None = None   # IGF-1: (low, high, unit) of the lab range
+    # A partial date leaves the value between two ends (height SDS, age): decided only if both agree.
+    score_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,13 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
         return _unknown(spec, ctx, basis, evidence, f"{shown} is on file. {VERIFY}", _ask_plan(spec), None)
     status = compare(chosen.score, chosen.comparator, op, threshold)
     limit = f"{op} {format_number(threshold)}"
+    if chosen.score_range is not None:
+        ends = {compare(end, chosen.comparator, op, threshold) for end in chosen.score_range}
+        if len(ends) > 1:
+            return _unknown(spec, ctx, basis, evidence,
+                            f"{shown}: a partial date leaves it on both sides of the limit ({limit}).",
+                            "The full date (day, month and year) of birth and of the measurement.", None)
+        status = ends.pop()
     if status == MET:
         explanation = f"{shown} meets the limit ({limit})."
     elif status == NOT_MET:
@@ -153,6 +162,12 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
 def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
     candidates, skipped = [], []
     for h in ctx.record.heights:
+        if h.usable and h.sds is None and h.sds_range is not None and h.date is not None:
+            low, high = h.sds_range
+            candidates.append(Candidate(h.date, high, None, measurement_evidence(
+                h, note=f"SDS {format_number(low, 2)} to {format_number(high, 2)} depending on the day: {h.sds_reason}"),
+                1, score_range=h.sds_range))
+            continue
         if not h.usable or h.sds is None or h.date is None:
             why = (h.reason if not h.usable else h.sds_reason if h.sds is None else "no date") or "no SDS"
             skipped.append(measurement_evidence(h, note=f"not used: {why}" if h.usable else None))
@@ -185,6 +200,10 @@ def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
 def _describe_height(c: Candidate, op: str | None = None, threshold: float | None = None) -> str:
     centile = c.evidence.centile if c.evidence.centile is not None else centile_from_sds(c.score)
     measured = f"{format_number(c.evidence.value, 1)} cm, " if c.evidence.kind == "height" else ""
+    if c.score_range is not None:
+        low, high = c.score_range
+        return (f"Height {measured}SDS between {format_number(low, 2)} and {format_number(high, 2)} "
+                f"on {c.date.isoformat()}")
     return (f"Height {measured}SDS {comparator_text(c.comparator)}{format_against(c.score, op, threshold, 2)} "
             f"(centile {format_centile(centile)}) on {c.date.isoformat()}")
 
@@ -374,14 +393,20 @@ def growth_velocity(spec, ctx: Context, basis: str) -> Criterion:
 
 def age(spec, ctx: Context, basis: str) -> Criterion:
     patient = ctx.record.patient
-    if patient is None or patient.age_years is None:
+    if patient is None or patient.age_range is None:
         return _unknown(spec, ctx, "current", [], "The patient's birth date is not on file.",
                         "The patient's birth date.", None)
-    shown = format_age(patient.age_years, birth_date=patient.birth_date, today=ctx.today)
-    evidence = Evidence(kind="age", value=round(patient.age_years, 4), unit="years", date=ctx.today,
-                        reference=patient.reference, display=shown,
-                        note=f"born {patient.birth_date.isoformat()}" if patient.birth_date else None)
-    selection = Selection(Candidate(ctx.today, patient.age_years, None, evidence), (), None)
+    youngest, oldest = patient.age_range
+    if patient.birth_date_text is None:
+        shown = format_age(oldest, birth_date=patient.birth_date, today=ctx.today)
+        note = f"born {patient.birth_date.isoformat()}" if patient.birth_date else None
+    else:
+        shown = f"{format_number(youngest, 2)}–{format_number(oldest, 2)} years"
+        note = f"born {patient.birth_date_text} (partial date)"
+    evidence = Evidence(kind="age", value=round(oldest, 4), unit="years", date=ctx.today,
+                        reference=patient.reference, display=shown, note=note)
+    ends = None if youngest == oldest else (youngest, oldest)
+    selection = Selection(Candidate(ctx.today, oldest, None, evidence, score_range=ends), (), None)
     return _judge(spec, ctx, "current", selection, lambda c: f"Age {shown}")
 
 

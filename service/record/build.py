@@ -84,21 +84,19 @@ class _Extraction:
                 continue
             kinds = self.guard(ref, observations.read_observation, resource, ref, ctx, out)
             if not kinds or not kinds <= observations.NUMERIC_KINDS:
-                # Growth plates are described in bone-age and imaging results, not in a height or a lab value.
-                self.epiphyses(resource, ref)
-                if not kinds or not kinds & {"bone_age", "bone_age_method"}:
-                    self.bone_age_text(resource, ref, out)
+                # Growth plates are described in bone-age and imaging results, not in a height or a lab value;
+                # a bone age in words counts only where no coded bone age (85151-9, 85150-1) says it.
+                self.text_facts(resource, ref, out if not kinds or not kinds & {"bone_age", "bone_age_method"} else None)
         observations.attach_methods(out)
         return out
 
-    def epiphyses(self, resource: dict, ref: str) -> None:
-        self.evidence += self.guard(ref, epiphyses.find, resource, ref) or []
-
-    def bone_age_text(self, resource: dict, ref: str, out: observations.ObservationFacts) -> None:
-        """A bone age stated only in a report's words (no 85151-9 result on file for it)."""
-        found = self.guard(ref, epiphyses.bone_age, resource, ref)
-        if found is not None:
-            out.bone_ages.append(found)
+    def text_facts(self, resource: dict, ref: str, out: observations.ObservationFacts | None) -> None:
+        """Growth plates, and a bone age stated only in words (when `out` is given), from a resource's text."""
+        found = self.guard(ref, epiphyses.read, resource, ref)
+        if found:
+            self.evidence += found[0]
+            if found[1] is not None and out is not None:
+                out.bone_ages.append(found[1])
 
     def reports(self, out: observations.ObservationFacts) -> None:
         for resource, ref in self.of_type("DiagnosticReport"):
@@ -106,8 +104,7 @@ class _Extraction:
             if isinstance(status, str) and status in _REPORT_IGNORED:
                 self.skip(ref, f"status {status}")
                 continue
-            self.epiphyses(resource, ref)
-            self.bone_age_text(resource, ref, out)
+            self.text_facts(resource, ref, out)
 
     def conditions(self) -> None:
         for resource, ref in self.of_type("Condition"):
@@ -116,7 +113,7 @@ class _Extraction:
                 self.skip(ref, why)
                 continue
             self.diagnoses += self.guard(ref, diagnoses.from_condition, resource, ref) or []
-            self.epiphyses(resource, ref)
+            self.text_facts(resource, ref, None)
 
     def allergies(self) -> list[Allergy]:
         found: list[Allergy] = []

@@ -13,20 +13,16 @@ from .dates import date_span, effective_span
 from .model import BoneAge, EpiphysesEvidence
 
 
-def find(resource: Mapping, reference: str) -> list[EpiphysesEvidence]:
-    """At most one finding per resource: what its highest-ranked text says of the growth plates."""
-    finding = radiology_text.plate_finding(radiology_text.sources_of(resource))
-    if finding is None:
-        return []
-    return [EpiphysesEvidence(finding.status, finding.text, reference, text_date(resource))]
+def read(resource: Mapping, reference: str) -> tuple[list[EpiphysesEvidence], BoneAge | None]:
+    """(at most one growth-plate finding, a bone age stated in the text or None)."""
+    plates, bone_age = radiology_text.read(radiology_text.sources_of(resource))
+    evidence = [EpiphysesEvidence(plates.status, plates.text, reference, text_date(resource))] if plates else []
+    return evidence, _bone_age(bone_age, resource, reference) if bone_age else None
 
 
-def bone_age(resource: Mapping, reference: str, birth_date: date | None = None) -> BoneAge | None:
+def _bone_age(reading: radiology_text.BoneAgeText, resource: Mapping, reference: str) -> BoneAge:
     """A bone age stated in a report's text ("Bone age 7 years 6 months (Greulich & Pyle)"), with the
     sentence as its evidence; unusable, quoting the sentence, when the number cannot be read."""
-    reading = radiology_text.bone_age_from_text(radiology_text.sources_of(resource))
-    if reading is None:
-        return None
     when, when_last, date_reason = effective_span(resource)
     reason = reading.reason
     if reason is None and when is None:

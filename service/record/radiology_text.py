@@ -37,7 +37,7 @@ import binascii
 import html
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from .codes import as_list
 
@@ -50,18 +50,19 @@ MAX_QUOTE = 200
 # ("… distal radius\nand ulna have closed") does not end it.
 _SENTENCE_END = re.compile(r"[;!]|\.(?!\d)|\n[ \t]*(?=\n|[A-Z0-9\u2022*\-])")
 _TOKEN = re.compile(r"[a-z]+|\d+(?:\.\d+)?|[:,/&()?\-\u2013\u2014=]")
+# Matched on lower-cased text (13 times faster than IGNORECASE on a long report); the lookahead on
+# the first letters lets the engine skip most positions without trying every alternative.
 _HEADING = re.compile(
-    r"\b(impressions?|conclusions?|summary|opinion|findings|report|indications?|history|technique|comparisons?|"
+    r"(?=[ichtpreqsof])\b(impressions?|conclusions?|summary|opinion|findings|report|indications?|history|technique|comparisons?|"
     r"procedure|exam(?:ination)?|clinical[ \t]+(?:history|information|indications?|questions?|details|notes?)|"
     r"reason[ \t]+for[ \t]+(?:exam(?:ination)?|study|referral|request|imaging)|exam[ \t]+reason|"
-    r"requested[ \t]+(?:exam|study)|question)[ \t]*:", re.IGNORECASE)
+    r"requested[ \t]+(?:exam|study)|question)[ \t]*:")
 _SECTION_RANK = {"impression": TOP, "conclusion": TOP, "summary": TOP, "opinion": TOP, "findings": BODY, "report": BODY}
 # A cheap test before any sentence is read: most texts never mention growth plates or bone age.
 _HINT = re.compile(r"epiphys|physe|physis|growth[ \t]+plate|skeletal|bone[ \t]+age", re.IGNORECASE)
 
 _CLOSE = frozenset({"closed", "fused", "fusion", "closure"})
 _OPEN = frozenset({"open", "unfused", "patent"})
-_PARTIAL_TERMS = frozenset({"closing", "fusing"})
 _PRE_NEGATION = frozenset({"no", "without", "neither", "nor", "none"})
 _PRE_NEGATION_PAIRS = frozenset({("negative", "for"), ("absence", "of"), ("free", "of"), ("lack", "of"),
                                  ("absent", "of")})
@@ -98,6 +99,7 @@ class Sentence:
     text: str
     rank: int
     words: tuple[str, ...]
+    lowered: str
 
 
 @dataclass(frozen=True)
@@ -191,41 +193,35 @@ def attachment_text(attachment: object) -> str | None:
 
 _BLOCK_TAGS = frozenset({"p", "br", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol",
                          "table", "section", "hr", "dd", "dt", "pre", "blockquote"})
-_SKIPPED_TAGS = ("script", "style", "title", "head")
+# A tag cannot contain "<" or ">", so a stray "<" ends the attempt at the next "<": each character
+# is looked at a bounded number of times.
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]{0,11})?[^<>]*>")
+_DROPPED_OPEN = re.compile(r"<(script|style|title|head)\b", re.IGNORECASE)
+_DROPPED_CLOSE = {name: re.compile(rf"</{name}[ \t\n]*>", re.IGNORECASE) for name in ("script", "style", "title", "head")}
 
 
 def strip_html(text: str) -> str:
-    """Markup removed in one forward pass (each `find` starts where the last one ended): block
-    elements become line breaks, other tags spaces, entities are decoded; script, style and the
-    document title are dropped."""
-    parts: list[str] = []
-    position, lowered = 0, text.lower()
+    """Markup removed in forward passes: script, style and the document head are dropped, block
+    elements become line breaks, other tags spaces, and entities are decoded."""
+    return html.unescape(_TAG.sub(_tag_break, _drop_elements(text)))
+
+
+def _tag_break(match: re.Match) -> str:
+    return "\n" if (match.group(2) or "").lower() in _BLOCK_TAGS else " "
+
+
+def _drop_elements(text: str) -> str:
+    parts, position = [], 0
     while True:
-        start = text.find("<", position)
-        if start < 0:
+        opening = _DROPPED_OPEN.search(text, position)
+        if opening is None:
             parts.append(text[position:])
-            break
-        end = text.find(">", start + 1)
-        if end < 0:
-            parts.append(text[position:])
-            break
-        parts.append(text[position:start])
-        name = _tag_name(lowered, start + 1, end)
-        position = end + 1
-        if name in _SKIPPED_TAGS and lowered[start + 1] != "/":
-            closing = lowered.find(f"</{name}", position)
-            position = len(text) if closing < 0 else max(position, lowered.find(">", closing) + 1 or len(text))
-            continue
-        parts.append("\n" if name in _BLOCK_TAGS else " ")
-    return html.unescape("".join(parts))
-
-
-def _tag_name(lowered: str, start: int, end: int) -> str:
-    i = start + 1 if start < end and lowered[start] == "/" else start
-    j = i
-    while j < end and j - i < 12 and lowered[j].isalnum():
-        j += 1
-    return lowered[i:j]
+            return "".join(parts)
+        parts.append(text[position:opening.start()])
+        closing = _DROPPED_CLOSE[opening.group(1).lower()].search(text, opening.end())
+        if closing is None:
+            return "".join(parts)
+        position = closing.end()
 
 
 # --- sentences ------------------------------------------------------------------------------------
@@ -242,7 +238,10 @@ def sentences(sources: Iterable[Source]) -> Iterator[Sentence]:
 
 def _sections(source: Source) -> Iterator[tuple[str, int]]:
     position, rank = 0, source.rank
-    for heading in _HEADING.finditer(source.text):
+    lowered = source.text.lower()
+    if len(lowered) != len(source.text):      # a few characters lengthen when lower-cased ("İ")
+        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in source.text)
+    for heading in _HEADING.finditer(lowered):
         if rank:
             yield source.text[position:heading.start()], rank
         word = heading.group(1).lower().split()[0]
@@ -263,7 +262,8 @@ def _split(text: str, rank: int) -> Iterator[Sentence]:
 def _sentence(text: str, rank: int) -> Iterator[Sentence]:
     stripped = " ".join(text.split())
     if stripped and _HINT.search(stripped):
-        yield Sentence(stripped, rank, tuple(_TOKEN.findall(stripped.lower())))
+        lowered = stripped.lower()
+        yield Sentence(stripped, rank, tuple(_TOKEN.findall(lowered)), lowered)
 
 
 def quote(text: str) -> str:
@@ -272,11 +272,22 @@ def quote(text: str) -> str:
 
 # --- growth plates --------------------------------------------------------------------------------
 
+def read(sources: Iterable[Source]) -> tuple[PlateFinding | None, BoneAgeText | None]:
+    """Both readings of one resource's texts, cutting them into sentences once."""
+    sources = list(sources)
+    cut = list(sentences(sources))
+    return _plate_finding(cut), _bone_age(cut, sources)
+
+
 def plate_finding(sources: Iterable[Source]) -> PlateFinding | None:
     """What the highest-ranked text of one resource says of the growth plates, or None."""
+    return _plate_finding(sentences(sources))
+
+
+def _plate_finding(cut: Iterable[Sentence]) -> PlateFinding | None:
     said: dict[int, list[tuple[str, str]]] = {}
-    for sentence in sentences(sources):
-        status = sentence_status(sentence.words)
+    for sentence in cut:
+        status = sentence_status(sentence.words, sentence.lowered)
         if status is not None:
             said.setdefault(sentence.rank, []).append((status, sentence.text))
     if not said:
@@ -293,13 +304,18 @@ def plate_finding(sources: Iterable[Source]) -> PlateFinding | None:
     return PlateFinding(UNCLEAR, quote(" / ".join(shown)), rank)
 
 
-def sentence_status(words: tuple[str, ...]) -> str | None:
-    """open | closed | unclear | None for one sentence's words."""
-    if not _names_plates(words) or _is_order(words):
+def sentence_status(words: tuple[str, ...], lowered: str | None = None) -> str | None:
+    """open | closed | unclear | None for one sentence's words (`lowered`: its text in lower case)."""
+    vocabulary = frozenset(words)
+    if (not vocabulary & _TERMS or not _names_plates(lowered if lowered is not None else " ".join(words))
+            or _is_order(words, vocabulary)):
         return None
-    found: set[str] = set()
-    for part in _parts(words):
-        found |= _part_statuses(part)
+    if not vocabulary & _BREAKERS:
+        found = _part_statuses(words, vocabulary)
+    else:
+        found = set()
+        for part in _parts(words, vocabulary):
+            found |= _part_statuses(part)
     if not found:
         return None
     if found == {OPEN}:
@@ -309,35 +325,31 @@ def sentence_status(words: tuple[str, ...]) -> str | None:
     return UNCLEAR
 
 
-def _names_plates(words: tuple[str, ...]) -> bool:
-    for i, word in enumerate(words):
-        if word.startswith(("epiphys", "physe", "physis")):
-            return True
-        following = words[i + 1] if i + 1 < len(words) else ""
-        if word == "growth" and following.startswith("plate"):
-            return True
-        if word in ("skeletally", "skeletal") and following in ("mature", "maturity", "immature", "immaturity"):
-            return True
+_PLATE_WORDS = re.compile(r"epiphys|physe|physis|growth plate|skeletal(?:ly)? (?:im)?maturi?t?y?")
+
+
+def _names_plates(lowered: str) -> bool:
+    return _PLATE_WORDS.search(lowered) is not None
+
+
+_MATURITY = frozenset({"mature", "maturity", "immature", "immaturity"})
+
+
+def _is_order(words: tuple[str, ...], vocabulary: frozenset[str]) -> bool:
+    if "?" in vocabulary:
+        return True
+    if vocabulary & _ORDER_WORDS:
+        for previous, word in zip(("",) + words, words):
+            if word in _ORDER_WORDS and previous not in ("cannot", "not", "t", "be"):
+                return True
+    if vocabulary & _ORDER_FIRSTS:
+        return any(pair in _ORDER_PAIRS for pair in zip(words, words[1:]))
     return False
 
 
-def _is_order(words: tuple[str, ...]) -> bool:
-    for i, word in enumerate(words):
-        if word == "?":
-            return True
-        previous = words[i - 1] if i else ""
-        following = words[i + 1] if i + 1 < len(words) else ""
-        if word in _ORDER_WORDS and previous not in ("cannot", "not", "t", "be"):
-            return True
-        if (word, following) in _ORDER_PAIRS:
-            return True
-    return False
-
-
-def _parts(words: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+def _parts(words: tuple[str, ...], vocabulary: frozenset[str]) -> Iterator[tuple[str, ...]]:
     start = 0
-    for i, word in enumerate(words):
-        following = words[i + 1] if i + 1 < len(words) else ""
+    for i, (word, following) in enumerate(zip(words, words[1:] + ("",))):
         if word in _BREAK_WORDS or (word, following) in _BREAK_PAIRS:
             if i > start:
                 yield words[start:i]
@@ -346,43 +358,42 @@ def _parts(words: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
         yield words[start:]
 
 
-def _part_statuses(part: tuple[str, ...]) -> set[str]:
-    partial = possible = False
+_ORDER_FIRSTS = frozenset(first for first, _ in _ORDER_PAIRS)
+_BREAKERS = _BREAK_WORDS | {first for first, _ in _BREAK_PAIRS}
+_TERMS = _CLOSE | _OPEN | _MATURITY
+_HEDGE_FIRSTS = frozenset({"not", "in"} | {first for first, _ in _POSSIBLE_PAIRS} | {f for f, _ in _PRE_NEGATION_PAIRS})
+
+
+def _part_statuses(part: tuple[str, ...], vocabulary: frozenset[str] | None = None) -> set[str]:
+    vocabulary = vocabulary if vocabulary is not None else frozenset(part)
+    if not vocabulary & _TERMS:
+        return set()
+    pairs = set(zip(part, part[1:])) if vocabulary & _HEDGE_FIRSTS else set()
+    if vocabulary & _PARTIAL or ("in", "progress") in pairs or any(("not", w) in pairs for w in _NOT_FULL):
+        return set()                     # partial closure says nothing either way
+    possible = bool(vocabulary & _POSSIBLE or pairs & _POSSIBLE_PAIRS)
     negated_from = len(part)             # a negation covers every term after it in this part
-    for i, word in enumerate(part):
-        following = part[i + 1] if i + 1 < len(part) else ""
-        if word in _PARTIAL or (word == "not" and following in _NOT_FULL) or (word, following) == ("in", "progress"):
-            partial = True
-        if word in _POSSIBLE or (word, following) in _POSSIBLE_PAIRS:
-            possible = True
-        if negated_from == len(part) and (word in _PRE_NEGATION or (word, following) in _PRE_NEGATION_PAIRS):
-            negated_from = i
+    if vocabulary & _PRE_NEGATION or pairs & _PRE_NEGATION_PAIRS:
+        negated_from = next(i for i, (word, following) in enumerate(zip(part, part[1:] + ("",)))
+                            if word in _PRE_NEGATION or (word, following) in _PRE_NEGATION_PAIRS)
     out: set[str] = set()
-    for i, word in enumerate(part):
-        previous = part[i - 1] if i else ""
-        if previous == "skeletally" or (previous == "skeletal" and word in ("maturity", "immaturity")):
-            kind = OPEN if word.startswith("immatur") else CLOSED if word.startswith("matur") else None
-        elif word in _CLOSE:
-            kind = CLOSED
-        elif word in _OPEN:
-            kind = OPEN
-        elif word in _PARTIAL_TERMS:
-            partial = True
-            continue
+    for i in [i for i, word in enumerate(part) if word in _TERMS]:
+        word, previous = part[i], part[i - 1] if i else ""
+        if word in _MATURITY:
+            if previous != "skeletally" and not (previous == "skeletal" and word.endswith("ity")):
+                continue
+            kind = OPEN if word.startswith("immatur") else CLOSED
         else:
-            continue
-        if kind is None:
-            continue
-        if partial:
-            continue
+            kind = CLOSED if word in _CLOSE else OPEN
         denied = i > negated_from or _not_before(part, i) or _denied_after(part, i)
         # Closure asserted, or openness denied, is closed (unclear when hedged); closure denied or
         # openness asserted is open (nothing when hedged: a possibility is not proof of open plates).
-        closes = (kind == CLOSED) != denied
-        if closes:
+        if (kind == CLOSED) != denied:
             out.add(UNCLEAR if possible else CLOSED)
         elif not possible:
             out.add(OPEN)
+        if len(out) == 3:
+            break
     return out
 
 
@@ -420,7 +431,7 @@ def _denied_after(part: tuple[str, ...], i: int) -> bool:
 
 _YEAR_UNITS = frozenset({"years", "year", "yrs", "yr", "y", "a", "yo"})
 _MONTH_UNITS = frozenset({"months", "month", "mos", "mo", "m", "mth", "mths"})
-_BONE_AGE_LINKS = frozenset({"is", "of", "was", "at", "approximately", "approx", "about", "around", "estimated",
+_BONE_AGE_LINKS = frozenset({"is", "of", "between", "was", "at", "approximately", "approx", "about", "around", "estimated",
                              "estimate", "assessed", "measured", "measures", "corresponds", "corresponding",
                              "consistent", "with", "to", "equal", "equals", "=", ":", "by", "the", "greulich",
                              "and", "pyle", "g", "&", "p", "method", "standard", "standards", "atlas", "(", ")",
@@ -436,8 +447,12 @@ _METHOD_HINT = re.compile(r"greulich|g[ \t]*&[ \t]*p\b|tanner|\btw[ \t-]?[23]\b|
 def bone_age_from_text(sources: Iterable[Source]) -> BoneAgeText | None:
     """The bone age a report states, from its highest-ranked sentence that states one."""
     sources = list(sources)
+    return _bone_age(sentences(sources), sources)
+
+
+def _bone_age(cut: Iterable[Sentence], sources: list[Source]) -> BoneAgeText | None:
     found: list[BoneAgeText] = []
-    for sentence in sentences(sources):
+    for sentence in cut:
         reading = _bone_age_in(sentence)
         if reading is not None:
             found.append(reading)
@@ -452,8 +467,10 @@ def bone_age_from_text(sources: Iterable[Source]) -> BoneAgeText | None:
 
 def _bone_age_in(sentence: Sentence) -> BoneAgeText | None:
     words = sentence.words
-    for i in range(len(words) - 1):
-        if words[i] in ("bone", "skeletal") and words[i + 1] == "age" and (i == 0 or words[i - 1] not in _STOP):
+    if "age" not in words:
+        return None
+    for i in [i for i, word in enumerate(words[:-1]) if word in ("bone", "skeletal")]:
+        if words[i + 1] == "age" and (i == 0 or words[i - 1] not in _STOP):
             j = i + 2
             while j < len(words) and j - i < 14 and words[j] in _BONE_AGE_LINKS:
                 # "Tanner-Whitehouse 3", "TW2": the method's number is not the bone age
@@ -482,25 +499,36 @@ def _is_number(word: str) -> bool:
 
 def _duration(words: tuple[str, ...], j: int) -> tuple[float | None, str | None]:
     """Years from the words at j: "7 years 6 months", "7 y 6 m", "7y6m", "7.5 years", "90 months"."""
+    years, k = _duration_at(words, j)
+    if years is None:
+        following = words[j + 1:j + 3]
+        if len(following) == 2 and following[0] in _RANGE_WORDS and _is_number(following[1]):
+            return None, "a range, not one bone age"
+        return None, k
+    if k + 1 < len(words) and words[k] in _RANGE_WORDS and _is_number(words[k + 1]):
+        return None, "a range, not one bone age"
+    return years, None
+
+
+_RANGE_WORDS = frozenset({"to", "-", "\u2013", "and", "or"})
+
+
+def _duration_at(words: tuple[str, ...], j: int) -> tuple[float | None, Any]:
+    """(years, index after the duration) or (None, reason)."""
     first = float(words[j])
     unit = words[j + 1] if j + 1 < len(words) else ""
-    k = j + 2
-    if unit in _YEAR_UNITS:
-        years = first
-        if k < len(words) and words[k] == "and":
-            k += 1
-        if k + 1 < len(words) and _is_number(words[k]) and words[k + 1] in _MONTH_UNITS:
-            months = float(words[k])
-            if months >= 12 or first != int(first):
-                return None, "years and months that do not add up"
-            years, k = first + months / 12, k + 2
-    elif unit in _MONTH_UNITS:
-        years = first / 12
-    else:
+    if unit in _MONTH_UNITS:
+        return round(first / 12, 6), j + 2
+    if unit not in _YEAR_UNITS:
         return None, "a number without a unit of years or months"
-    if k < len(words) and words[k] in ("to", "-", "\u2013", "and", "or") and k + 1 < len(words) and _is_number(words[k + 1]):
-        return None, "a range, not one bone age"
-    return round(years, 6), None
+    k = j + 2
+    m = k + 1 if k < len(words) and words[k] == "and" else k
+    if m + 1 < len(words) and _is_number(words[m]) and words[m + 1] in _MONTH_UNITS:
+        months = float(words[m])
+        if months >= 12 or first != int(first) or months != int(months):
+            return None, "years and months that do not add up"
+        return round(first + months / 12, 6), m + 2
+    return round(first, 6), k
 
 
 _DURATION_WORDS = re.compile(r"[a-z]+|\d+(?:\.\d+)?|\S", re.IGNORECASE)
@@ -517,19 +545,9 @@ def parse_duration(text: str) -> tuple[float | None, str | None]:
     words = tuple(w.lower() for w in _DURATION_WORDS.findall(text))
     if not words or not _is_number(words[0]):
         return None, f"text value is not a duration: \u201c{shown}\u201d"
-    years, reason = _duration(words, 0)
+    years, end = _duration_at(words, 0)
     if years is None:
-        return None, f"text value is not one duration ({reason}): \u201c{shown}\u201d"
-    used = _words_used(words)
-    if used != len(words):
+        return None, f"text value is not one duration ({end}): \u201c{shown}\u201d"
+    if end != len(words):
         return None, f"text value is not one duration: \u201c{shown}\u201d"
     return years, None
-
-
-def _words_used(words: tuple[str, ...]) -> int:
-    k = 2
-    if k < len(words) and words[k] == "and":
-        k += 1
-    if k + 1 < len(words) and _is_number(words[k]) and words[k + 1] in _MONTH_UNITS and words[1] in _YEAR_UNITS:
-        return k + 2
-    return 2
