@@ -338,8 +338,9 @@ def bone_age(spec, ctx: Context, basis: str) -> Criterion:
         if not b.usable or b.value is None or b.date is None:
             skipped.append(measurement_evidence(b))
         else:
-            method = f"method: {b.method}" if b.method else None
-            candidates.append(Candidate(b.date, b.value, b.comparator, measurement_evidence(b, note=method)))
+            words = f"read from the text \u201c{b.source_text}\u201d" if b.source_text else None
+            note = "; ".join(n for n in (f"method: {b.method}" if b.method else None, words) if n) or None
+            candidates.append(Candidate(b.date, b.value, b.comparator, measurement_evidence(b, note=note)))
     selection = _select(ctx, spec, basis, candidates, skipped, "bone age", "bone-age")
     sex = ctx.sex
     if sex not in ("female", "male"):

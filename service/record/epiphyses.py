@@ -29,10 +29,9 @@ def _bone_age(reading: radiology_text.BoneAgeText, resource: Mapping, reference:
         reason = date_reason or "no date"
     return BoneAge(kind="bone_age", value=reading.years, unit="a", reference=reference, date=when,
                    date_last=when_last if when_last != when else None,
-                   code=None, code_display=f"report text: \u201c{reading.text}\u201d",
-                   original_value=reading.years, original_unit="text",
+                   code=None, code_display="Bone age (report text)",
                    preliminary=resource.get("status") == "preliminary",
-                   usable=reason is None, reason=reason, method=reading.method)
+                   usable=reason is None, reason=reason, method=reading.method, source_text=reading.text)
 
 
 def text_date(resource: Mapping) -> date | None:

@@ -68,6 +68,7 @@ class GhResult(Measurement):
 @dataclass(frozen=True)
 class BoneAge(Measurement):
     method: str | None = None        # e.g. "Greulich and Pyle"
+    source_text: str | None = None   # the words it was read from: a report's sentence, a text value
 
 
 @dataclass(frozen=True)

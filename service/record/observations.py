@@ -158,6 +158,7 @@ def _read_value(resource: Mapping, holder: Mapping, identified: tuple[str, str, 
     }
     if kind == "bone_age" and isinstance(holder.get("valueString"), str):
         raw, comparator, shown, unit_keys, value_reason = _duration_value(holder["valueString"])
+        base["source_text"] = radiology_text.quote(holder["valueString"].strip())
     else:
         raw, comparator, shown, unit_keys, value_reason = _raw_value(holder)
     base.update(comparator=comparator, original_value=raw, original_unit=shown)
@@ -336,4 +337,4 @@ def _duration_value(text: str) -> tuple[float | None, str | None, str | None, li
     years, reason = radiology_text.parse_duration(text)
     if years is None:
         return None, None, None, [], reason
-    return years, None, text.strip(), ["a"], None
+    return years, None, None, ["a"], None

@@ -59,8 +59,8 @@ def choose(ranges: Sequence[Mapping], sex: str | None,
     general = [r for r in ranges if not r.get("age") and not as_list(r.get("appliesTo"))]
     banded = [r for r in ranges if r not in general]
     if not banded:
-        with_bounds = [r for r in general if _has_bounds(r)]
-        return (with_bounds[0], None) if with_bounds else (None, "reference range has no low and high")
+        # The first range with bounds; failing that the first one, whose bounds will say what is wrong.
+        return next((r for r in general if _has_bounds(r)), general[0]), None
     fitting: list[Mapping] = []
     for whole_years in (False, True):
         fitting, straddling, undecided = [], [], []
