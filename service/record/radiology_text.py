@@ -59,7 +59,7 @@ _HEADING = re.compile(
     r"requested[ \t]+(?:exam|study)|question)[ \t]*:")
 _SECTION_RANK = {"impression": TOP, "conclusion": TOP, "summary": TOP, "opinion": TOP, "findings": BODY, "report": BODY}
 # A cheap test before any sentence is read: most texts never mention growth plates or bone age.
-_HINT = re.compile(r"epiphys|physe|physis|growth[ \t]+plate|skeletal|bone[ \t]+age", re.IGNORECASE)
+_HINT = re.compile(r"epiphys|physe|physis|growth[ \t]+plate|skeletal|bone[ \t]+age")   # on lower-cased text
 
 _CLOSE = frozenset({"closed", "fused", "fusion", "closure"})
 _OPEN = frozenset({"open", "unfused", "patent"})
@@ -162,7 +162,7 @@ def _value_texts(holder: Mapping) -> list[str]:
     # A bare value ("closed", "Fused") needs its code to say what is closed; a value that is a
     # sentence of its own is read alone, so that a title such as "Evaluate for physeal closure"
     # cannot turn the answer into a question.
-    return [v if label is None or _HINT.search(v) else f"{label}: {v}" for v in values]
+    return [v if label is None or _HINT.search(v.lower()) else f"{label}: {v}" for v in values]
 
 
 def attachment_text(attachment: object) -> str | None:
@@ -230,25 +230,35 @@ def sentences(sources: Iterable[Source]) -> Iterator[Sentence]:
     """The sentences that may state a finding, with their rank; reason, history, technique and
     comparison sections are left out."""
     for source in sources:
-        if not source.text or not _HINT.search(source.text):
+        if not source.text:
             continue
-        for section_text, rank in _sections(source):
-            yield from _split(section_text, rank)
+        lowered = _lower(source.text)
+        if _HINT.search(lowered) is None:
+            continue
+        for start, end, rank in _sections(lowered, source.rank):
+            yield from _split(source.text[start:end], rank)
 
 
-def _sections(source: Source) -> Iterator[tuple[str, int]]:
-    position, rank = 0, source.rank
-    lowered = source.text.lower()
-    if len(lowered) != len(source.text):      # a few characters lengthen when lower-cased ("İ")
-        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in source.text)
+def _lower(text: str) -> str:
+    """Lower case with the same length, so that positions found in it hold in the original (regexes
+    run many times faster on lower-cased text than with IGNORECASE)."""
+    lowered = text.lower()
+    if len(lowered) != len(text):             # a few characters lengthen when lower-cased ("İ")
+        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return lowered
+
+
+def _sections(lowered: str, rank: int) -> Iterator[tuple[int, int, int]]:
+    """(start, end, rank) of the parts of a text between section headings; rank 0 is left out."""
+    position = 0
     for heading in _HEADING.finditer(lowered):
         if rank:
-            yield source.text[position:heading.start()], rank
-        word = heading.group(1).lower().split()[0]
+            yield position, heading.start(), rank
+        word = heading.group(1).split()[0]
         rank = _SECTION_RANK.get(word.rstrip("s"), _SECTION_RANK.get(word, 0))   # 0: reason, history, … are not findings
         position = heading.end()
     if rank:
-        yield source.text[position:], rank
+        yield position, len(lowered), rank
 
 
 def _split(text: str, rank: int) -> Iterator[Sentence]:
@@ -261,8 +271,8 @@ def _split(text: str, rank: int) -> Iterator[Sentence]:
 
 def _sentence(text: str, rank: int) -> Iterator[Sentence]:
     stripped = " ".join(text.split())
-    if stripped and _HINT.search(stripped):
-        lowered = stripped.lower()
+    lowered = stripped.lower()
+    if stripped and _HINT.search(lowered):
         yield Sentence(stripped, rank, tuple(_TOKEN.findall(lowered)), lowered)
 
 
@@ -273,35 +283,44 @@ def quote(text: str) -> str:
 # --- growth plates --------------------------------------------------------------------------------
 
 def read(sources: Iterable[Source]) -> tuple[PlateFinding | None, BoneAgeText | None]:
-    """Both readings of one resource's texts, cutting them into sentences once."""
+    """Both readings of one resource's texts in one pass over its sentences. Only what the answer
+    needs is kept (the first sentence per status and rank, the best bone age), so memory stays
+    small however long the text."""
     sources = list(sources)
-    cut = list(sentences(sources))
-    return _plate_finding(cut), _bone_age(cut, sources)
+    plates, bone_age = _Plates(), _BoneAges()
+    for sentence in sentences(sources):
+        plates.add(sentence)
+        bone_age.add(sentence)
+    return plates.finding(), bone_age.best(sources)
 
 
 def plate_finding(sources: Iterable[Source]) -> PlateFinding | None:
     """What the highest-ranked text of one resource says of the growth plates, or None."""
-    return _plate_finding(sentences(sources))
+    plates = _Plates()
+    for sentence in sentences(sources):
+        plates.add(sentence)
+    return plates.finding()
 
 
-def _plate_finding(cut: Iterable[Sentence]) -> PlateFinding | None:
-    said: dict[int, list[tuple[str, str]]] = {}
-    for sentence in cut:
+class _Plates:
+    def __init__(self) -> None:
+        self.first: dict[int, dict[str, str]] = {}     # rank → status → the first sentence saying it
+
+    def add(self, sentence: Sentence) -> None:
         status = sentence_status(sentence.words, sentence.lowered)
         if status is not None:
-            said.setdefault(sentence.rank, []).append((status, sentence.text))
-    if not said:
-        return None
-    rank = max(said)
-    statements = said[rank]
-    statuses = {s for s, _ in statements}
-    if len(statuses) == 1:
-        status = statuses.pop()
-        return PlateFinding(status, quote(statements[0][1]), rank)
-    shown = []
-    for wanted in (CLOSED, UNCLEAR, OPEN):
-        shown += [text for s, text in statements if s == wanted][:1]
-    return PlateFinding(UNCLEAR, quote(" / ".join(shown)), rank)
+            self.first.setdefault(sentence.rank, {}).setdefault(status, sentence.text)
+
+    def finding(self) -> PlateFinding | None:
+        if not self.first:
+            return None
+        rank = max(self.first)
+        said = self.first[rank]
+        if len(said) == 1:
+            ((status, text),) = said.items()
+            return PlateFinding(status, quote(text), rank)
+        shown = [said[s] for s in (CLOSED, UNCLEAR, OPEN) if s in said]
+        return PlateFinding(UNCLEAR, quote(" / ".join(shown)), rank)
 
 
 def sentence_status(words: tuple[str, ...], lowered: str | None = None) -> str | None:
@@ -310,7 +329,8 @@ def sentence_status(words: tuple[str, ...], lowered: str | None = None) -> str |
     if (not vocabulary & _TERMS or not _names_plates(lowered if lowered is not None else " ".join(words))
             or _is_order(words, vocabulary)):
         return None
-    if not vocabulary & _BREAKERS:
+    if not (vocabulary & _BREAK_WORDS or (vocabulary & _PAIR_BREAK_FIRSTS
+                                         and set(zip(words, words[1:])) & _BREAK_PAIRS)):
         found = _part_statuses(words, vocabulary)
     else:
         found = set()
@@ -359,8 +379,9 @@ def _parts(words: tuple[str, ...], vocabulary: frozenset[str]) -> Iterator[tuple
 
 
 _ORDER_FIRSTS = frozenset(first for first, _ in _ORDER_PAIRS)
-_BREAKERS = _BREAK_WORDS | {first for first, _ in _BREAK_PAIRS}
 _TERMS = _CLOSE | _OPEN | _MATURITY
+_PARTIAL_PAIRS = frozenset({("in", "progress")} | {("not", word) for word in _NOT_FULL})
+_PAIR_BREAK_FIRSTS = frozenset(first for first, _ in _BREAK_PAIRS)
 _HEDGE_FIRSTS = frozenset({"not", "in"} | {first for first, _ in _POSSIBLE_PAIRS} | {f for f, _ in _PRE_NEGATION_PAIRS})
 
 
@@ -369,13 +390,14 @@ def _part_statuses(part: tuple[str, ...], vocabulary: frozenset[str] | None = No
     if not vocabulary & _TERMS:
         return set()
     pairs = set(zip(part, part[1:])) if vocabulary & _HEDGE_FIRSTS else set()
-    if vocabulary & _PARTIAL or ("in", "progress") in pairs or any(("not", w) in pairs for w in _NOT_FULL):
+    if vocabulary & _PARTIAL or pairs & _PARTIAL_PAIRS:
         return set()                     # partial closure says nothing either way
     possible = bool(vocabulary & _POSSIBLE or pairs & _POSSIBLE_PAIRS)
-    negated_from = len(part)             # a negation covers every term after it in this part
-    if vocabulary & _PRE_NEGATION or pairs & _PRE_NEGATION_PAIRS:
-        negated_from = next(i for i, (word, following) in enumerate(zip(part, part[1:] + ("",)))
-                            if word in _PRE_NEGATION or (word, following) in _PRE_NEGATION_PAIRS)
+    # A negation covers every term after it in this part: where does the first one stand?
+    starts = [part.index(word) for word in vocabulary & _PRE_NEGATION]
+    if pairs & _PRE_NEGATION_PAIRS:
+        starts.append(next(i for i, pair in enumerate(zip(part, part[1:])) if pair in _PRE_NEGATION_PAIRS))
+    negated_from = min(starts) if starts else len(part)
     out: set[str] = set()
     for i in [i for i, word in enumerate(part) if word in _TERMS]:
         word, previous = part[i], part[i - 1] if i else ""
@@ -441,28 +463,35 @@ _BONE_AGE_LINKS = frozenset({"is", "of", "between", "was", "at", "approximately"
 _STOP = frozenset({"chronological", "chronologic", "actual", "calendar", "ca", "patient", "height"})
 _METHODS = (("greulich", "Greulich and Pyle"), ("g&p", "Greulich and Pyle"), ("tanner", "Tanner-Whitehouse"),
             ("tw2", "Tanner-Whitehouse 2"), ("tw3", "Tanner-Whitehouse 3"), ("bonexpert", "BoneXpert"))
-_METHOD_HINT = re.compile(r"greulich|g[ \t]*&[ \t]*p\b|tanner|\btw[ \t-]?[23]\b|bonexpert", re.IGNORECASE)
+_METHOD_HINT = re.compile(r"greulich|g[ \t]*&[ \t]*p\b|tanner|\btw[ \t-]?[23]\b|bonexpert")   # on lower-cased text
 
 
 def bone_age_from_text(sources: Iterable[Source]) -> BoneAgeText | None:
     """The bone age a report states, from its highest-ranked sentence that states one."""
     sources = list(sources)
-    return _bone_age(sentences(sources), sources)
+    found = _BoneAges()
+    for sentence in sentences(sources):
+        found.add(sentence)
+    return found.best(sources)
 
 
-def _bone_age(cut: Iterable[Sentence], sources: list[Source]) -> BoneAgeText | None:
-    found: list[BoneAgeText] = []
-    for sentence in cut:
+class _BoneAges:
+    def __init__(self) -> None:
+        self.chosen: BoneAgeText | None = None
+
+    def add(self, sentence: Sentence) -> None:
         reading = _bone_age_in(sentence)
-        if reading is not None:
-            found.append(reading)
-    if not found:
-        return None
-    best = max(found, key=lambda b: (b.rank, b.years is not None))
-    if best.method is None:
-        method = next((m for m in (_method(s.text) for s in sources) if m), None)
-        best = BoneAgeText(best.years, method, best.text, best.reason, best.rank)
-    return best
+        # The highest rank wins, and a readable number over an unreadable one; else the first.
+        if reading is not None and (self.chosen is None or (reading.rank, reading.years is not None)
+                                    > (self.chosen.rank, self.chosen.years is not None)):
+            self.chosen = reading
+
+    def best(self, sources: list[Source]) -> BoneAgeText | None:
+        best = self.chosen
+        if best is not None and best.method is None:
+            method = next((m for m in (_method(s.text) for s in sources) if m), None)
+            best = BoneAgeText(best.years, method, best.text, best.reason, best.rank)
+        return best
 
 
 def _bone_age_in(sentence: Sentence) -> BoneAgeText | None:
@@ -486,7 +515,7 @@ def _bone_age_in(sentence: Sentence) -> BoneAgeText | None:
 
 
 def _method(text: str) -> str | None:
-    found = _METHOD_HINT.search(text)
+    found = _METHOD_HINT.search(text.lower())
     if not found:
         return None
     key = "".join(found.group(0).lower().split()).replace("-", "")

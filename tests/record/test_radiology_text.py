@@ -327,16 +327,33 @@ def test_bone_age_value_string_is_a_duration(build):
     "<p><b>physes open {n}</b><script>",
 ])
 def test_a_megabyte_report_is_read_in_well_under_a_second(filler):
-    pieces, size, n = [], 0, 0
-    while size < 1_000_000:                      # numbered, so that no two sentences are alike
+    report = b.diagnostic_report("dr1", "2024-02-01", "Bone age 8 years.", presentedForm=[
+        plain(numbered(filler, 1_000_000), "text/html" if filler.startswith("<") else "text/plain")])
+    # The best of three, with room for a shared, loaded machine: unloaded, the densest of these
+    # texts takes about 0.15 s and a realistic report 0.03 s.
+    assert best_time(lambda: rt.read(rt.sources_of(report))) < 0.8
+
+
+def test_reading_time_grows_linearly_with_the_text():
+    filler = "No no epiphyses {n} open, closed fused; bone age 7 y and (g&p) "
+    small, large = ([rt.Source(numbered(filler, size), rt.BODY)] for size in (250_000, 1_000_000))
+    ratio = best_time(lambda: rt.read(large)) / best_time(lambda: rt.read(small))
+    assert ratio < 8          # 4 when linear; a quadratic scan would give 16
+
+
+def numbered(filler: str, size: int) -> str:
+    """`filler` repeated to `size` characters, numbered so that no two sentences are alike."""
+    pieces, total, n = [], 0, 0
+    while total < size:
         pieces.append(filler.replace("{n}", str(n)))
-        size, n = size + len(pieces[-1]), n + 1
-    text = "".join(pieces)[:1_000_000]
-    report = b.diagnostic_report("dr1", "2024-02-01", "Bone age 8 years.",
-                                 presentedForm=[plain(text, "text/html" if filler.startswith("<") else "text/plain")])
+        total, n = total + len(pieces[-1]), n + 1
+    return "".join(pieces)[:size]
+
+
+def best_time(run) -> float:
     timings = []
-    for _ in range(3):                           # the best of three: the machine is shared
+    for _ in range(3):
         start = time.perf_counter()
-        rt.read(rt.sources_of(report))
+        run()
         timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.6
+    return min(timings)
