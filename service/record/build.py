@@ -45,6 +45,7 @@ class _Extraction:
             self.buckets.setdefault(resource["resourceType"], []).append((resource, reference_of(resource, position)))
         self.index = ResourceIndex(r for r in items if isinstance(r, dict))
         self.evidence: list[EpiphysesEvidence] = []
+        self.coded_bone_ages: set[str] = set()      # Observations holding a coded bone age (85151-9)
         self.diagnoses: list[Diagnosis] = []
 
     def skip(self, reference: str, reason: str) -> None:
@@ -83,6 +84,8 @@ class _Extraction:
                 self.skip(ref, f"status {why}")
                 continue
             kinds = self.guard(ref, observations.read_observation, resource, ref, ctx, out)
+            if kinds and "bone_age" in kinds:
+                self.coded_bone_ages.add(ref)
             if not kinds or not kinds <= observations.NUMERIC_KINDS:
                 # Growth plates are described in bone-age and imaging results, not in a height or a lab value;
                 # a bone age in words counts only where no coded bone age (85151-9, 85150-1) says it.
@@ -104,7 +107,9 @@ class _Extraction:
             if isinstance(status, str) and status in _REPORT_IGNORED:
                 self.skip(ref, f"status {status}")
                 continue
-            self.text_facts(resource, ref, out)
+            # A report whose results include a coded bone age states it in its words too: count it once.
+            coded = any(r in self.coded_bone_ages for r in epiphyses.reported_results(resource))
+            self.text_facts(resource, ref, None if coded else out)
 
     def conditions(self) -> None:
         for resource, ref in self.of_type("Condition"):

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Mapping
 
 from . import radiology_text
+from .codes import as_list, status_code
 from .dates import date_span, effective_span
 from .model import BoneAge, EpiphysesEvidence
 
@@ -16,8 +17,33 @@ from .model import BoneAge, EpiphysesEvidence
 def read(resource: Mapping, reference: str) -> tuple[list[EpiphysesEvidence], BoneAge | None]:
     """(at most one growth-plate finding, a bone age stated in the text or None)."""
     plates, bone_age = radiology_text.read(radiology_text.sources_of(resource))
-    evidence = [EpiphysesEvidence(plates.status, plates.text, reference, text_date(resource))] if plates else []
+    evidence = []
+    if plates is not None:
+        status = plates.status
+        if status == radiology_text.CLOSED and _tentative(resource):
+            status = radiology_text.UNCLEAR     # a provisional diagnosis of closure is a reason to confirm
+        evidence.append(EpiphysesEvidence(status, plates.text, reference, text_date(resource)))
     return evidence, _bone_age(bone_age, resource, reference) if bone_age else None
+
+
+_TENTATIVE = frozenset({"unconfirmed", "provisional", "differential"})
+
+
+def _tentative(resource: Mapping) -> bool:
+    return (resource.get("resourceType") == "Condition"
+            and status_code(resource.get("verificationStatus")) in _TENTATIVE)
+
+
+def reported_results(resource: Mapping) -> list[str]:
+    """The Observations a DiagnosticReport lists as its results, as "Observation/x" (also when the
+    reference is an absolute URL or carries a version)."""
+    out = []
+    for result in as_list(resource.get("result")):
+        reference = result.get("reference") if isinstance(result, dict) else None
+        if isinstance(reference, str):
+            parts = reference.split("/_history/")[0].rstrip("/").split("/")
+            out.append("/".join(parts[-2:]))
+    return out
 
 
 def _bone_age(reading: radiology_text.BoneAgeText, resource: Mapping, reference: str) -> BoneAge:

@@ -290,6 +290,20 @@ def test_a_coded_bone_age_observation_is_not_read_twice(build):
     assert ba.reference == "Observation/ba1"
 
 
+@pytest.mark.parametrize("reference", ["Observation/ba1", "https://ehr.example.org/fhir/Observation/ba1/_history/2"])
+def test_a_report_whose_results_hold_the_coded_bone_age_is_not_counted_twice(build, reference):
+    report = b.diagnostic_report("dr1", "2024-02-01", "Bone age 7-8 years.", result=[{"reference": reference}])
+    (ba,) = build(b.bone_age("ba1", "2024-02-01", 7.5), report).bone_ages
+    assert ba.reference == "Observation/ba1" and ba.usable
+
+
+def test_a_provisional_diagnosis_of_closed_epiphyses_is_unclear(build):
+    (e,) = build(b.condition("c1", text="Closed epiphyses", verification="provisional")).epiphyses
+    assert e.status == UNCLEAR
+    (e,) = build(b.condition("c1", text="Closed epiphyses", verification="confirmed")).epiphyses
+    assert e.status == CLOSED
+
+
 @pytest.mark.parametrize("text, years", [
     ("7 years 6 months", 7.5), ("7 y 6 m", 7.5), ("7y6m", 7.5), ("7.5 years", 7.5), ("90 months", 7.5),
     ("7 yrs 6 mos", 7.5), ("7 years and 6 months", 7.5), ("13 years", 13.0), ("  8 Y  ", 8.0),
