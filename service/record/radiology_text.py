@@ -330,7 +330,8 @@ def sentence_status(words: tuple[str, ...], lowered: str | None = None) -> str |
             or _is_order(words, vocabulary)):
         return None
     if not (vocabulary & _BREAK_WORDS or (vocabulary & _PAIR_BREAK_FIRSTS
-                                         and set(zip(words, words[1:])) & _BREAK_PAIRS)):
+                                         and set(zip(words, words[1:])) & _BREAK_PAIRS)
+            or ("," in vocabulary and vocabulary & _PLATE_NOUNS)):
         found = _part_statuses(words, vocabulary)
     else:
         found = set()
@@ -370,7 +371,7 @@ def _is_order(words: tuple[str, ...], vocabulary: frozenset[str]) -> bool:
 def _parts(words: tuple[str, ...], vocabulary: frozenset[str]) -> Iterator[tuple[str, ...]]:
     start = 0
     for i, (word, following) in enumerate(zip(words, words[1:] + ("",))):
-        if word in _BREAK_WORDS or (word, following) in _BREAK_PAIRS:
+        if word in _BREAK_WORDS or (word, following) in _BREAK_PAIRS or (word == "," and _clause_at(words, i + 1)):
             if i > start:
                 yield words[start:i]
             start = i + 1
@@ -378,11 +379,31 @@ def _parts(words: tuple[str, ...], vocabulary: frozenset[str]) -> Iterator[tuple
         yield words[start:]
 
 
+_PLATE_NOUNS = frozenset({"epiphyses", "epiphysis", "physes", "physis", "plates", "plate"})
+_STATE_LINKS = frozenset({"are", "is", "have", "has", "remain", "remains", "appear", "appears", "now", "also", "all",
+                          "both", "completely", "fully", "still", "widely"})
+_STATES = frozenset({"closed", "fused", "open", "unfused", "patent", "not"})
+
+
+def _clause_at(words: tuple[str, ...], j: int) -> bool:
+    """Does a clause of its own start at j ("…, physes fused", "…, growth plates are open")? A list
+    item after a negation is a noun phrase ("…, physeal closure or bar", "…, fused epiphyses"), so
+    the negation before the comma still covers it."""
+    if j < len(words) and words[j] == "growth":
+        j += 1
+    if j >= len(words) or words[j] not in _PLATE_NOUNS:
+        return False
+    j += 1
+    while j < len(words) and words[j] in _STATE_LINKS and j < len(words):
+        j += 1
+    return j < len(words) and words[j] in _STATES
+
+
 _ORDER_FIRSTS = frozenset(first for first, _ in _ORDER_PAIRS)
 _TERMS = _CLOSE | _OPEN | _MATURITY
-_PARTIAL_PAIRS = frozenset({("in", "progress")} | {("not", word) for word in _NOT_FULL})
+_PARTIAL_PAIRS = frozenset({("in", "progress")} | {(first, word) for word in _NOT_FULL for first in ("not", "yet")})
 _PAIR_BREAK_FIRSTS = frozenset(first for first, _ in _BREAK_PAIRS)
-_HEDGE_FIRSTS = frozenset({"not", "in"} | {first for first, _ in _POSSIBLE_PAIRS} | {f for f, _ in _PRE_NEGATION_PAIRS})
+_HEDGE_FIRSTS = frozenset({"not", "in", "yet"} | {first for first, _ in _POSSIBLE_PAIRS} | {f for f, _ in _PRE_NEGATION_PAIRS})
 
 
 def _part_statuses(part: tuple[str, ...], vocabulary: frozenset[str] | None = None) -> set[str]:
