@@ -481,6 +481,7 @@ _BONE_AGE_LINKS = frozenset({"is", "of", "between", "was", "at", "approximately"
                              "appears", "interpreted", "read", "as", "determined", "be", "reading", "tw", "tanner",
                              "whitehouse", "bonexpert", "-", "\u2013", "\u2014", ",", "today", "now", "calculated",
                              "result", "score", "according", "using", "per", "in", "radiographic"})
+_NOT_AGE_UNITS = frozenset({"sd", "sds", "standard", "percent", "centile", "percentile", "th", "z"})
 _STOP = frozenset({"chronological", "chronologic", "actual", "calendar", "ca", "patient", "height"})
 _METHODS = (("greulich", "Greulich and Pyle"), ("g&p", "Greulich and Pyle"), ("tanner", "Tanner-Whitehouse"),
             ("tw2", "Tanner-Whitehouse 2"), ("tw3", "Tanner-Whitehouse 3"), ("bonexpert", "BoneXpert"))
@@ -525,8 +526,8 @@ def _bone_age_in(sentence: Sentence) -> BoneAgeText | None:
             while j < len(words) and j - i < 14 and words[j] in _BONE_AGE_LINKS:
                 # "Tanner-Whitehouse 3", "TW2": the method's number is not the bone age
                 j += 2 if words[j] in ("tw", "whitehouse") and words[j + 1:j + 2] in (("2",), ("3",)) else 1
-            if j >= len(words) or not _is_number(words[j]):
-                continue
+            if j >= len(words) or not _is_number(words[j]) or words[j + 1:j + 2] and words[j + 1] in _NOT_AGE_UNITS:
+                continue            # "bone age 2 SD below …" describes the bone age, it does not state it
             years, reason = _duration(words, j)
             text = quote(sentence.text)
             if years is None:
@@ -572,7 +573,7 @@ def _duration_at(words: tuple[str, ...], j: int) -> tuple[float | None, Any]:
     if unit not in _YEAR_UNITS:
         return None, "a number without a unit of years or months"
     k = j + 2
-    m = k + 1 if k < len(words) and words[k] == "and" else k
+    m = k + 1 if k < len(words) and words[k] in ("and", ",") else k
     if m + 1 < len(words) and _is_number(words[m]) and words[m + 1] in _MONTH_UNITS:
         months = float(words[m])
         if months >= 12 or first != int(first) or months != int(months):

@@ -254,6 +254,9 @@ def test_note_on_a_report_is_read(build):
     ("Bone age 7y6m.", 7.5, None),
     ("The bone age is approximately 13 years and 6 months.", 13.5, None),
     ("Using BoneXpert, bone age is 12.2 years.", 12.2, "BoneXpert"),
+    ("Bone age 7 years, 6 months.", 7.5, None),
+    ("The patient's chronological age is 9 years and bone age is 7 years.", 7.0, None),
+    ("Bone age of 6 years 10 months is delayed relative to a chronological age of 8 years 2 months.", 6 + 10 / 12, None),
 ])
 def test_bone_age_from_report_text(text, years, method):
     found = rt.bone_age_from_text([rt.Source(text, rt.TOP)])
@@ -265,6 +268,8 @@ def test_bone_age_from_report_text(text, years, method):
     "Bone age study of the left hand.",
     "Bone age is delayed compared with the chronological age of 9 years 3 months.",
     "XR bone age. Comparison: none.",
+    "The bone age is approximately 2 standard deviations below the chronological age.",
+    "Bone age and chronological age are both 9 years.",
 ])
 def test_no_bone_age_is_taken_from_other_ages(text):
     assert rt.bone_age_from_text([rt.Source(text, rt.TOP)]) is None
