@@ -11,7 +11,8 @@ Growth plates, sentence by sentence:
   "evaluate for", "assess for", "to exclude", "query"; nor are the report's title, the sections for
   the reason, indication, history, technique or comparison.
 - A sentence is split at "but", "however", "whereas", "although", "except", ", and", ", the",
-  "and the", "with": each part has one polarity.
+  "and the", "with", and at a comma before a clause of its own ("No fracture, physes fused"):
+  each part has one polarity.
 - A negation before a term covers the rest of its part, so every item of a list ("no evidence of
   epiphyseal fusion or physeal closure", "negative for", "without", "neither … nor", "no longer");
   "not" covers the term right after it ("not yet fused"); after a term, "not seen", "not
@@ -335,7 +336,7 @@ def sentence_status(words: tuple[str, ...], lowered: str | None = None) -> str |
         found = _part_statuses(words, vocabulary)
     else:
         found = set()
-        for part in _parts(words, vocabulary):
+        for part in _parts(words):
             found |= _part_statuses(part)
     if not found:
         return None
@@ -346,7 +347,7 @@ def sentence_status(words: tuple[str, ...], lowered: str | None = None) -> str |
     return UNCLEAR
 
 
-_PLATE_WORDS = re.compile(r"epiphys|physe|physis|growth plate|skeletal(?:ly)? (?:im)?maturi?t?y?")
+_PLATE_WORDS = re.compile(r"epiphys|physe|physis|growth plate|skeletal(?:ly)? (?:im)?matur")
 
 
 def _names_plates(lowered: str) -> bool:
@@ -368,7 +369,7 @@ def _is_order(words: tuple[str, ...], vocabulary: frozenset[str]) -> bool:
     return False
 
 
-def _parts(words: tuple[str, ...], vocabulary: frozenset[str]) -> Iterator[tuple[str, ...]]:
+def _parts(words: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
     start = 0
     for i, (word, following) in enumerate(zip(words, words[1:] + ("",))):
         if word in _BREAK_WORDS or (word, following) in _BREAK_PAIRS or (word == "," and _clause_at(words, i + 1)):
@@ -394,7 +395,7 @@ def _clause_at(words: tuple[str, ...], j: int) -> bool:
     if j >= len(words) or words[j] not in _PLATE_NOUNS:
         return False
     j += 1
-    while j < len(words) and words[j] in _STATE_LINKS and j < len(words):
+    while j < len(words) and words[j] in _STATE_LINKS:
         j += 1
     return j < len(words) and words[j] in _STATES
 
