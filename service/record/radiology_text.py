@@ -156,14 +156,32 @@ def _concept_texts(concept: object) -> list[str]:
                     if isinstance(c, dict) and isinstance(c.get("display"), str) and c["display"] not in texts]
 
 
+_YES = frozenset({"yes", "y", "true", "present", "positive", "detected", "seen"})
+_NO = frozenset({"no", "n", "false", "absent", "negative", "not detected", "not present", "not seen", "none"})
+
+
 def _value_texts(holder: Mapping) -> list[str]:
     values = [holder["valueString"]] if isinstance(holder.get("valueString"), str) else []
     values += _concept_texts(holder.get("valueCodeableConcept"))
+    if isinstance(holder.get("valueBoolean"), bool):
+        values.append("yes" if holder["valueBoolean"] else "no")
     label = next(iter(_concept_texts(holder.get("code"))), None)
-    # A bare value ("closed", "Fused") needs its code to say what is closed; a value that is a
-    # sentence of its own is read alone, so that a title such as "Evaluate for physeal closure"
-    # cannot turn the answer into a question.
-    return [v if label is None or _HINT.search(v.lower()) else f"{label}: {v}" for v in values]
+    return [_answer(label, value) for value in values]
+
+
+def _answer(label: str | None, value: str) -> str:
+    """An Observation's value as a sentence. A value that is a sentence of its own is read alone,
+    so that a title such as "Evaluate for physeal closure" cannot turn the answer into a question;
+    a bare value needs its code to say what it is about: "Epiphyses: closed"; a yes/no answer to
+    a question such as "Closed epiphyses" affirms or denies it."""
+    if label is None or _HINT.search(value.lower()):
+        return value
+    answer = " ".join(value.lower().split()).strip(" .")
+    if answer in _YES:
+        return label
+    if answer in _NO:
+        return f"No {label}"
+    return f"{label}: {value}"
 
 
 def attachment_text(attachment: object) -> str | None:

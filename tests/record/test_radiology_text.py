@@ -234,6 +234,20 @@ def test_observation_value_is_read_with_its_code_as_label(build):
     assert e.status == CLOSED and e.text == "Epiphyseal status: Closed"
 
 
+@pytest.mark.parametrize("code, value, status", [
+    ("Closed epiphyses", {"valueCodeableConcept": {"text": "No"}}, OPEN),
+    ("Closed epiphyses", {"valueCodeableConcept": {"coding": [{"code": "Y", "display": "Yes"}]}}, CLOSED),
+    ("Epiphyses closed", {"valueBoolean": False}, OPEN),
+    ("Epiphyses closed", {"valueBoolean": True}, CLOSED),
+    ("Growth plates open", {"valueString": "absent"}, CLOSED),
+    ("Epiphyseal closure", {"valueString": "Not present"}, OPEN),
+])
+def test_yes_no_answers_affirm_or_deny_the_question(build, code, value, status):
+    finding = b.observation("ep1", "2024-02-01", "LA-EPI", code, system="urn:oid:1.2.3", category="imaging", **value)
+    (e,) = build(finding).epiphyses
+    assert e.status == status
+
+
 def test_note_on_a_report_is_read(build):
     report = b.diagnostic_report("dr1", "2024-02-01", "Bone age 14 years.",
                                  note=[{"text": "Addendum: the distal radial physis has fused."}])
