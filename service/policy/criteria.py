@@ -75,9 +75,12 @@ def _select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[
             return Selection(None, _relevant(skipped, None),
                              f"The start date of the earlier mecasermin therapy is not on file, so the pre-treatment {what} cannot be identified.",
                              f"The date mecasermin was started, and the pre-treatment {what}.")
-        before = [c for c in candidates if c.date < ctx.treatment_start]
+        # A result dated only to a month or year counts as pre-treatment only if its last day is.
+        before = [c for c in candidates if _last_day(ctx, c) < ctx.treatment_start]
         later = [c.evidence for c in candidates if c.date >= ctx.treatment_start]
-        skipped = skipped + [_with_note(e, "during treatment, not a baseline value") for e in later]
+        either = [c.evidence for c in candidates if c.date < ctx.treatment_start <= _last_day(ctx, c)]
+        skipped = skipped + [_with_note(e, "during treatment, not a baseline value") for e in later] + \
+            [_with_note(e, "partial date: may be from after the start of treatment") for e in either]
         if not before:
             return Selection(None, _relevant(skipped, None),
                              f"No {what} from before mecasermin was started ({ctx.treatment_start.isoformat()}) is on file.",
@@ -90,11 +93,26 @@ def _select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[
     max_age = spec.get("max_age_days")
     if basis == "current" and max_age and (ctx.today - chosen.date).days > max_age:
         age = months_between(chosen.date, ctx.today)
+        if (ctx.today - _last_day(ctx, chosen)).days <= max_age:
+            # Some days of a partial date are inside the window, some outside: not decidable.
+            return Selection(None, (_with_note(chosen.evidence, "may be too old to use"),) + _relevant(skipped, None),
+                             f"The latest {what} is dated only from {chosen.date.isoformat()} to "
+                             f"{_last_day(ctx, chosen).isoformat()}; the stale-data rule needs one from the last "
+                             f"{max_age} days, which only some of those days are.",
+                             f"A {what} from the last {max_age} days, with its full date.", missing_test)
         return Selection(None, (_with_note(chosen.evidence, "too old to use"),) + _relevant(skipped, None),
                          f"The latest {what} is from {chosen.date.isoformat()} ({age} months ago); the stale-data rule "
                          f"needs one from the last {max_age} days.",
                          f"A {what} from the last {max_age} days.", missing_test)
     return Selection(chosen, _relevant(skipped, chosen), None)
+
+
+def _last_day(ctx: Context, candidate: Candidate) -> date:
+    """The last day a candidate's date stands for: its measurement's `date_last` when the date is partial."""
+    for m in ctx.record.partially_dated:
+        if m.reference == candidate.evidence.reference and m.date == candidate.date:
+            return m.date_last
+    return candidate.date
 
 
 MAX_SKIPPED = 3
@@ -302,7 +320,7 @@ def gh_peak(spec, ctx: Context, basis: str) -> Criterion:
             return _unknown(spec, ctx, basis, skipped + [c.evidence for c in stimulated],
                             "The start date of the earlier mecasermin therapy is not on file, so pre-treatment GH tests cannot be identified.",
                             "The date mecasermin was started, and the pre-treatment GH stimulation test.", None)
-        stimulated = [c for c in stimulated if c.date < ctx.treatment_start]
+        stimulated = [c for c in stimulated if _last_day(ctx, c) < ctx.treatment_start]
     if not stimulated:
         problem = ("Only a baseline (unstimulated) GH is on file; the criterion needs a stimulation test."
                    if any(not g.stimulated for g in ctx.record.gh_results) else "No GH stimulation test is on file.")

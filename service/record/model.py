@@ -209,6 +209,12 @@ class PatientRecord:
         return any(m.category == "mecasermin" for m in self.medications)
 
     @property
+    def partially_dated(self) -> tuple[Measurement, ...]:
+        """Measurements dated only to a month or a year (`date_last` set)."""
+        return tuple(m for facts in (self.heights, self.height_scores, self.weights, self.igf1, self.igf1_scores,
+                                     self.gh_results, self.bone_ages) for m in facts if m.date_last is not None)
+
+    @property
     def treatment_start(self) -> date | None:
         """The earliest dated prior mecasermin therapy (MedicationRequest/MedicationStatement other
         than the draft), dated as `MedicationFact.date`; None when there is none or none is dated."""

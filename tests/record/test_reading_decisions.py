@@ -85,3 +85,24 @@ def test_no_chart_without_a_patient_is_broken_by_these_readings(policies):
     chart = Chart()
     chart.resources = []
     assert chart.decide(policies).determination in ("documentation-needed", "does-not-meet")
+
+
+def test_a_height_dated_to_a_month_half_inside_the_stale_data_window_is_unknown(policies):
+    chart = laron_boy().drop("Observation/ht-2025-01")
+    height = next(r for r in chart.resources if r.get("id") == "ht-2024-01")
+    height.update(effectiveDateTime="2024-03")          # 2024-03-01 is 367 days before 2025-03-03, the 31st 337
+    height.pop("issued")
+    result = criterion(chart.decide(policies), "height")
+    assert result.status == "unknown"
+    assert "dated only from 2024-03-01 to 2024-03-31" in result.explanation
+
+
+def test_a_baseline_dated_to_the_month_of_the_treatment_start_is_not_taken_as_pre_treatment(policies):
+    chart = laron_boy().prior_mecasermin("2024-06-15")
+    chart.height("ht-2024-06", "2024-06-20", 96.5)
+    partial = next(r for r in chart.resources if r.get("id") == "ht-2024-06")
+    partial.update(effectiveDateTime="2024-06")
+    partial.pop("issued")
+    result = criterion(chart.decide(policies), "height")
+    assert result.basis == "baseline" and result.evidence[0].date.isoformat() == "2024-01-10"
+    assert any("may be from after the start of treatment" in (e.note or "") for e in result.evidence)
