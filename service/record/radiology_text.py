@@ -8,8 +8,8 @@ no regular expression here can backtrack over a long input.
 Growth plates, sentence by sentence:
 - A sentence counts only when it names the growth plates (epiphyses, physes, growth plates) or
   skeletal maturity. Questions and orders are not findings: a "?" anywhere, "rule out", "r/o",
-  "evaluate for", "assess for", "to exclude", "query"; nor are the report's title, the sections for
-  the reason, indication, history, technique or comparison.
+  "evaluate for", "assess for", "to exclude", "query"; nor are the report's title and the line
+  after a reason, indication, history, exam, technique or comparison heading.
 - A sentence is split at "but", "however", "whereas", "although", "except", ", and", ", the",
   "and the", "with", and at a comma before a clause of its own ("No fracture, physes fused"):
   each part has one polarity.
@@ -268,16 +268,24 @@ def _lower(text: str) -> str:
 
 
 def _sections(lowered: str, rank: int) -> Iterator[tuple[int, int, int]]:
-    """(start, end, rank) of the parts of a text between section headings; rank 0 is left out."""
-    position = 0
+    """(start, end, rank) of the parts of a text between section headings. A reason, history,
+    exam, technique or comparison heading sets aside only the rest of its own line: reports often
+    put the findings right below such a line without a heading of their own, and a closure stated
+    there must not be missed."""
+    position, current, line_end = 0, rank, -1
     for heading in _HEADING.finditer(lowered):
-        if rank:
-            yield position, heading.start(), rank
+        if current and heading.start() > position:     # (a set-aside line ends at the next heading too)
+            yield position, heading.start(), current
         word = heading.group(1).split()[0]
-        rank = _SECTION_RANK.get(word.rstrip("s"), _SECTION_RANK.get(word, 0))   # 0: reason, history, … are not findings
+        current = _SECTION_RANK.get(word.rstrip("s"), _SECTION_RANK.get(word, 0))
         position = heading.end()
-    if rank:
-        yield position, len(lowered), rank
+        if not current:
+            if position > line_end:           # look for each line's end once: linear on one long line
+                line_end = lowered.find("\n", position)
+                line_end = len(lowered) if line_end < 0 else line_end
+            position, current = line_end, rank
+    if current:
+        yield position, len(lowered), current
 
 
 def _split(text: str, rank: int) -> Iterator[Sentence]:

@@ -170,6 +170,18 @@ def test_reason_for_exam_and_history_are_not_findings():
     assert finding_of(report).status == OPEN
 
 
+def test_a_title_line_sets_aside_only_its_own_line():
+    text = "EXAM: XR left hand, evaluate growth plates\nThe growth plates of the distal radius and ulna have closed."
+    report = b.diagnostic_report("dr1", "2024-02-01", "", presentedForm=[plain(text)])
+    report.pop("conclusion")
+    assert finding_of(report).status == CLOSED
+    report["presentedForm"] = [plain("Clinical history: fused physes per outside films. Comparison: none.\n"
+                                     "Findings: physes open.")]
+    assert finding_of(report).status == OPEN
+    report["presentedForm"] = [plain("Indication: closed epiphyses? Findings: epiphyses open.")]
+    assert finding_of(report).status == OPEN
+
+
 def test_a_report_saying_both_open_and_closed_is_unclear_and_quotes_both():
     report = b.diagnostic_report("dr1", "2024-02-01", "The physes are open. The epiphyses are fused.")
     finding = finding_of(report)
@@ -368,6 +380,7 @@ def test_bone_age_value_string_is_a_duration(build):
     "(((((((((( g&p g&p {n} bone age bone age ",
     "x" * 997 + " ",
     "<p><b>physes open {n}</b><script>",
+    "History: {n} epiphyses fused? Findings: physes open. ",
 ])
 def test_a_megabyte_report_is_read_in_well_under_a_second(filler):
     report = b.diagnostic_report("dr1", "2024-02-01", "Bone age 8 years.", presentedForm=[
