@@ -33,6 +33,8 @@ class Candidate:
     evidence: Evidence
     rank: int = 0                 # lower wins on the same date (reported scores before computed ones)
     reference_range: tuple[float, float, str] | None = None   # IGF-1: (low, high, unit) of the lab range
+    # A partial date leaves the value between two ends (height SDS, age): decided only if both agree.
+    score_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,12 @@ def _select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[
             return Selection(None, _relevant(skipped, None),
                              f"The start date of the earlier mecasermin therapy is not on file, so the pre-treatment {what} cannot be identified.",
                              f"The date mecasermin was started, and the pre-treatment {what}.")
-        before = [c for c in candidates if c.date < ctx.treatment_start]
+        # A result dated only to a month or year counts as pre-treatment only if its last day is.
+        before = [c for c in candidates if _last_day(ctx, c) < ctx.treatment_start]
         later = [c.evidence for c in candidates if c.date >= ctx.treatment_start]
-        skipped = skipped + [_with_note(e, "during treatment, not a baseline value") for e in later]
+        either = [c.evidence for c in candidates if c.date < ctx.treatment_start <= _last_day(ctx, c)]
+        skipped = skipped + [_with_note(e, "during treatment, not a baseline value") for e in later] + \
+            [_with_note(e, "partial date: may be from after the start of treatment") for e in either]
         if not before:
             return Selection(None, _relevant(skipped, None),
                              f"No {what} from before mecasermin was started ({ctx.treatment_start.isoformat()}) is on file.",
@@ -90,11 +95,26 @@ def _select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[
     max_age = spec.get("max_age_days")
     if basis == "current" and max_age and (ctx.today - chosen.date).days > max_age:
         age = months_between(chosen.date, ctx.today)
+        if (ctx.today - _last_day(ctx, chosen)).days <= max_age:
+            # Some days of a partial date are inside the window, some outside: not decidable.
+            return Selection(None, (_with_note(chosen.evidence, "may be too old to use"),) + _relevant(skipped, None),
+                             f"The latest {what} is dated only from {chosen.date.isoformat()} to "
+                             f"{_last_day(ctx, chosen).isoformat()}; the stale-data rule needs one from the last "
+                             f"{max_age} days, which only some of those days are.",
+                             f"A {what} from the last {max_age} days, with its full date.", missing_test)
         return Selection(None, (_with_note(chosen.evidence, "too old to use"),) + _relevant(skipped, None),
                          f"The latest {what} is from {chosen.date.isoformat()} ({age} months ago); the stale-data rule "
                          f"needs one from the last {max_age} days.",
                          f"A {what} from the last {max_age} days.", missing_test)
     return Selection(chosen, _relevant(skipped, chosen), None)
+
+
+def _last_day(ctx: Context, candidate: Candidate) -> date:
+    """The last day a candidate's date stands for: its measurement's `date_last` when the date is partial."""
+    for m in ctx.record.partially_dated:
+        if m.reference == candidate.evidence.reference and m.date == candidate.date:
+            return m.date_last
+    return candidate.date
 
 
 MAX_SKIPPED = 3
@@ -134,7 +154,15 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
         return _unknown(spec, ctx, basis, evidence, f"{shown} is on file. {VERIFY}", _ask_plan(spec), None)
     status = compare(chosen.score, chosen.comparator, op, threshold)
     limit = f"{op} {format_number(threshold)}"
-    evidence = (_shown_against(chosen, op, threshold),) + selection.skipped
+    if chosen.score_range is not None:
+        ends = {compare(end, chosen.comparator, op, threshold) for end in chosen.score_range}
+        if len(ends) > 1:
+            return _unknown(spec, ctx, basis, evidence,
+                            f"{shown}: a partial date leaves it on both sides of the limit ({limit}).",
+                            "The full date (day, month and year) of birth and of the measurement.", None)
+        status = ends.pop()
+    else:
+        evidence = (_shown_against(chosen, op, threshold),) + selection.skipped
     if status == MET:
         explanation = f"{shown} meets the limit ({limit})."
     elif status == NOT_MET:
@@ -168,6 +196,12 @@ def _shown_against(chosen: Candidate, op: str, threshold: Number) -> Evidence:
 def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
     candidates, skipped = [], []
     for h in ctx.record.heights:
+        if h.usable and h.sds is None and h.sds_range is not None and h.date is not None:
+            low, high = h.sds_range
+            candidates.append(Candidate(h.date, high, None, measurement_evidence(
+                h, note=f"SDS {format_number(low, 2)} to {format_number(high, 2)} depending on the day: {h.sds_reason}"),
+                1, score_range=h.sds_range))
+            continue
         if not h.usable or h.sds is None or h.date is None:
             why = (h.reason if not h.usable else h.sds_reason if h.sds is None else "no date") or "no SDS"
             skipped.append(measurement_evidence(h, note=f"not used: {why}" if h.usable else None))
@@ -200,6 +234,10 @@ def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
 def _describe_height(c: Candidate, op: str | None = None, threshold: float | None = None) -> str:
     centile = c.evidence.centile if c.evidence.centile is not None else centile_from_sds(c.score)
     measured = f"{format_number(c.evidence.value, 1)} cm, " if c.evidence.kind == "height" else ""
+    if c.score_range is not None:
+        low, high = c.score_range
+        return (f"Height {measured}SDS between {format_number(low, 2)} and {format_number(high, 2)} "
+                f"on {c.date.isoformat()}")
     return (f"Height {measured}SDS {comparator_text(c.comparator)}{format_against(c.score, op, threshold, 2)} "
             f"(centile {format_centile(centile)}) on {c.date.isoformat()}")
 
@@ -310,7 +348,7 @@ def gh_peak(spec, ctx: Context, basis: str) -> Criterion:
             return _unknown(spec, ctx, basis, skipped + [c.evidence for c in stimulated],
                             "The start date of the earlier mecasermin therapy is not on file, so pre-treatment GH tests cannot be identified.",
                             "The date mecasermin was started, and the pre-treatment GH stimulation test.", None)
-        stimulated = [c for c in stimulated if c.date < ctx.treatment_start]
+        stimulated = [c for c in stimulated if _last_day(ctx, c) < ctx.treatment_start]
     if not stimulated:
         problem = ("Only a baseline (unstimulated) GH is on file; the criterion needs a stimulation test."
                    if any(not g.stimulated for g in ctx.record.gh_results) else "No GH stimulation test is on file.")
@@ -346,8 +384,9 @@ def bone_age(spec, ctx: Context, basis: str) -> Criterion:
         if not b.usable or b.value is None or b.date is None:
             skipped.append(measurement_evidence(b))
         else:
-            method = f"method: {b.method}" if b.method else None
-            candidates.append(Candidate(b.date, b.value, b.comparator, measurement_evidence(b, note=method)))
+            words = f"read from the text \u201c{b.source_text}\u201d" if b.source_text else None
+            note = "; ".join(n for n in (f"method: {b.method}" if b.method else None, words) if n) or None
+            candidates.append(Candidate(b.date, b.value, b.comparator, measurement_evidence(b, note=note)))
     selection = _select(ctx, spec, basis, candidates, skipped, "bone age", "bone-age")
     sex = ctx.sex
     if sex not in ("female", "male"):
@@ -403,14 +442,20 @@ def growth_velocity(spec, ctx: Context, basis: str) -> Criterion:
 
 def age(spec, ctx: Context, basis: str) -> Criterion:
     patient = ctx.record.patient
-    if patient is None or patient.age_years is None:
+    if patient is None or patient.age_range is None:
         return _unknown(spec, ctx, "current", [], "The patient's birth date is not on file.",
                         "The patient's birth date.", None)
-    shown = format_age(patient.age_years, birth_date=patient.birth_date, today=ctx.today)
-    evidence = Evidence(kind="age", value=patient.age_years, unit="years", date=ctx.today,
-                        reference=patient.reference, display=shown,
-                        note=f"born {patient.birth_date.isoformat()}" if patient.birth_date else None)
-    selection = Selection(Candidate(ctx.today, patient.age_years, None, evidence), (), None)
+    youngest, oldest = patient.age_range
+    if patient.birth_date_text is None:
+        shown = format_age(oldest, birth_date=patient.birth_date, today=ctx.today)
+        note = f"born {patient.birth_date.isoformat()}" if patient.birth_date else None
+    else:
+        shown = f"{format_number(youngest, 2)}–{format_number(oldest, 2)} years"
+        note = f"born {patient.birth_date_text} (partial date)"
+    evidence = Evidence(kind="age", value=oldest, unit="years", date=ctx.today,
+                        reference=patient.reference, display=shown, note=note)
+    ends = None if youngest == oldest else (youngest, oldest)
+    selection = Selection(Candidate(ctx.today, oldest, None, evidence, score_range=ends), (), None)
     return _judge(spec, ctx, "current", selection, lambda c: f"Age {shown}")
 
 

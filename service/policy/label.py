@@ -69,21 +69,30 @@ def _allergy_findings(ctx: Context) -> list[LabelFinding]:
 def _epiphysis_findings(ctx: Context) -> list[LabelFinding]:
     records = sorted(ctx.record.epiphyses, key=lambda e: e.date.toordinal() if e.date else 0, reverse=True)
     closed = [e for e in records if e.status == "closed"]
-    if not closed:
+    # "unclear": one report says both open and closed, or says closure is possible — confirm, never proof.
+    unclear = [e for e in records if e.status == "unclear"]
+    if not closed and not unclear:
         return []
     evidence = tuple(Evidence(kind="epiphyses", value=e.status, unit=None, date=e.date, reference=e.reference,
                               display=e.text) for e in records)
-    latest_closed = closed[0]
-    later_open = [e for e in records if e.status == "open" and e.date and latest_closed.date and e.date > latest_closed.date]
-    when = f" on {latest_closed.date.isoformat()}" if latest_closed.date else ""
-    if later_open:
+    latest = (closed or unclear)[0]
+    later_open = [e for e in records if e.status == "open" and e.date and latest.date and e.date > latest.date]
+    when = f" on {latest.date.isoformat()}" if latest.date else ""
+    if closed and later_open:
         return [LabelFinding("epiphyses-conflicting", WARNING, "contraindication",
-                             f"Closed epiphyses were recorded{when} ('{latest_closed.text}') but a later record says open; "
+                             f"Closed epiphyses were recorded{when} ('{latest.text}') but a later record says open; "
                              f"confirm the growth plates are open before treating.", evidence,
                              title="Epiphyses possibly closed")]
-    return [LabelFinding("closed-epiphyses", CRITICAL, "contraindication",
-                         f"Contraindicated: closed epiphyses recorded{when} ('{latest_closed.text}').", evidence,
-                         title="Closed epiphyses")]
+    if closed:
+        return [LabelFinding("closed-epiphyses", CRITICAL, "contraindication",
+                             f"Contraindicated: closed epiphyses recorded{when} ('{latest.text}').", evidence,
+                             title="Closed epiphyses")]
+    if later_open:
+        return []
+    return [LabelFinding("epiphyses-conflicting", WARNING, "contraindication",
+                         f"A report{when} does not say clearly whether the growth plates are open ('{latest.text}'); "
+                         f"confirm they are open before treating.", evidence,
+                         title="Epiphyses possibly closed")]
 
 
 _TENTATIVE = frozenset({"provisional", "differential", "unconfirmed"})
@@ -157,22 +166,30 @@ def _neoplasm_findings(ctx: Context) -> list[LabelFinding]:
 def _age_findings(ctx: Context) -> list[LabelFinding]:
     patient = ctx.record.patient
     minimum = ctx.label.minimum_age_years
-    if patient is None or patient.age_years is None:
+    if patient is None or patient.age_range is None:
         return [LabelFinding("age-unknown", WARNING, "indication",
                              f"The patient's age is not on file; the label is for children {format_number(minimum)} years and older.",
                              title="Age not on file")]
-    if patient.age_years < minimum:
-        shown = format_age(patient.age_years, birth_date=patient.birth_date, today=ctx.today)
-        evidence = (Evidence(kind="age", value=round(patient.age_years, 4), unit="years", date=ctx.today,
-                             reference=patient.reference, display=shown),)
-        # The label words this as an indication limit and a warning, not as a contraindication.
-        return [LabelFinding("age-under-minimum", CRITICAL, "indication",
-                             f"Outside the labelled age (age {shown}): the label's indication starts at "
-                             f"{format_number(minimum)} years, and the label warns that benzyl alcohol, the vial's "
-                             f"preservative, can cause serious and fatal reactions (\"gasping syndrome\") in neonates "
-                             f"and infants, so use in infants is not recommended.",
-                             evidence, title=f"Under {format_number(minimum)} years old")]
-    return []
+    youngest, oldest = patient.age_range
+    if youngest >= minimum:
+        return []
+    if oldest >= minimum:
+        # A partial birth date ("2024-06") that allows both sides of the limit decides nothing.
+        return [LabelFinding("age-unknown", WARNING, "indication",
+                             f"The birth date is recorded only as {patient.birth_date_text}, so the patient may be under "
+                             f"{format_number(minimum)} years; the label is for children {format_number(minimum)} years "
+                             f"and older. Record the full birth date.", title="Age not certain")]
+    shown = (format_age(oldest, birth_date=patient.birth_date, today=ctx.today) if patient.birth_date_text is None
+             else f"under {format_number(minimum)} years (born {patient.birth_date_text})")
+    evidence = (Evidence(kind="age", value=oldest, unit="years", date=ctx.today,
+                         reference=patient.reference, display=shown),)
+    # The label words this as an indication limit and a warning, not as a contraindication.
+    return [LabelFinding("age-under-minimum", CRITICAL, "indication",
+                         f"Outside the labelled age (age {shown}): the label's indication starts at "
+                         f"{format_number(minimum)} years, and the label warns that benzyl alcohol, the vial's "
+                         f"preservative, can cause serious and fatal reactions (\"gasping syndrome\") in neonates "
+                         f"and infants, so use in infants is not recommended.",
+                         evidence, title=f"Under {format_number(minimum)} years old")]
 
 
 def _route_findings(ctx: Context) -> list[LabelFinding]:

@@ -45,6 +45,7 @@ class _Extraction:
             self.buckets.setdefault(resource["resourceType"], []).append((resource, reference_of(resource, position)))
         self.index = ResourceIndex(r for r in items if isinstance(r, dict))
         self.evidence: list[EpiphysesEvidence] = []
+        self.coded_bone_ages: set[str] = set()      # Observations holding a coded bone age (85151-9)
         self.diagnoses: list[Diagnosis] = []
 
     def skip(self, reference: str, reason: str) -> None:
@@ -83,22 +84,32 @@ class _Extraction:
                 self.skip(ref, f"status {why}")
                 continue
             kinds = self.guard(ref, observations.read_observation, resource, ref, ctx, out)
+            if kinds and "bone_age" in kinds:
+                self.coded_bone_ages.add(ref)
             if not kinds or not kinds <= observations.NUMERIC_KINDS:
-                # Growth plates are described in bone-age and imaging results, not in a height or a lab value.
-                self.epiphyses(resource, ref)
+                # Growth plates are described in bone-age and imaging results, not in a height or a lab value;
+                # a bone age in words counts only where no coded bone age (85151-9, 85150-1) says it.
+                self.text_facts(resource, ref, out if not kinds or not kinds & {"bone_age", "bone_age_method"} else None)
         observations.attach_methods(out)
         return out
 
-    def epiphyses(self, resource: dict, ref: str) -> None:
-        self.evidence += self.guard(ref, _epiphyses_of, resource, ref) or []
+    def text_facts(self, resource: dict, ref: str, out: observations.ObservationFacts | None) -> None:
+        """Growth plates, and a bone age stated only in words (when `out` is given), from a resource's text."""
+        found = self.guard(ref, epiphyses.read, resource, ref)
+        if found:
+            self.evidence += found[0]
+            if found[1] is not None and out is not None:
+                out.bone_ages.append(found[1])
 
-    def reports(self) -> None:
+    def reports(self, out: observations.ObservationFacts) -> None:
         for resource, ref in self.of_type("DiagnosticReport"):
             status = resource.get("status")
             if isinstance(status, str) and status in _REPORT_IGNORED:
                 self.skip(ref, f"status {status}")
                 continue
-            self.epiphyses(resource, ref)
+            # A report whose results include a coded bone age states it in its words too: count it once.
+            coded = any(r in self.coded_bone_ages for r in epiphyses.reported_results(resource))
+            self.text_facts(resource, ref, None if coded else out)
 
     def conditions(self) -> None:
         for resource, ref in self.of_type("Condition"):
@@ -107,7 +118,7 @@ class _Extraction:
                 self.skip(ref, why)
                 continue
             self.diagnoses += self.guard(ref, diagnoses.from_condition, resource, ref) or []
-            self.epiphyses(resource, ref)
+            self.text_facts(resource, ref, None)
 
     def allergies(self) -> list[Allergy]:
         found: list[Allergy] = []
@@ -158,9 +169,10 @@ class _Extraction:
     def record(self) -> PatientRecord:
         patient = self.patient()
         ctx = observations.Context(today=self.today, birth_date=patient.birth_date if patient else None,
-                                   sex=patient.sex if patient else None)
+                                   sex=patient.sex if patient else None,
+                                   birth_last=patient.birth_date_last if patient else None)
         obs = self.observations(ctx)
-        self.reports()
+        self.reports(obs)
         self.conditions()
         found_allergies = self.allergies()
         found_medications = self.medications()
@@ -184,18 +196,15 @@ class _Extraction:
             allergies=tuple(found_allergies),
             medications=tuple(found_medications),
             order=order_facts,
+            # A height dated only to the month or year cannot give an interval in days.
             growth_velocity=growth_velocity(
-                heights, prior_therapy=any(m.category == "mecasermin" for m in found_medications),
+                [h for h in heights if h.date_last is None], prior_therapy=any(m.category == "mecasermin" for m in found_medications),
                 treatment_start=medications.treatment_start(found_medications)),
             coverage=coverages[0] if coverages else None,
             other_coverages=tuple(coverages[1:]),
             skipped=tuple(self.skipped),
             notes=tuple(_notes(patient, self.skipped)),
         )
-
-
-def _epiphyses_of(resource: dict, ref: str) -> list[EpiphysesEvidence]:
-    return epiphyses.find(epiphyses.texts_of(resource), ref, epiphyses.text_date(resource))
 
 
 def _same(resource: Mapping, order: Mapping) -> bool:

@@ -1,123 +1,76 @@
-"""Evidence that the epiphyses are open or closed, found in free text (docs/clinical-rules.md: no standard code).
+"""Facts stated in the text of one resource: the growth plates and a bone age from a report.
 
-Closed epiphyses contraindicate mecasermin, so a phrase that denies closure ("no epiphyseal
-fusion", "epiphyses not yet closed") must never read as closure: open/negated phrases are
-matched first and removed before closure is looked for. Hedged phrases ("partially fused",
-"closing", "closure is nearly complete") are neither and yield nothing. Report-style lines with
-a colon or dash ("Growth plates: closed", "Epiphyses - fused") are read like prose.
+The reading itself (sentences, negation, hedges, ranks) is `radiology_text`; this module turns
+what it reads into the record's facts, dated by the resource.
 """
 from __future__ import annotations
 
-import re
 from datetime import date
-from typing import Iterable, Mapping
+from typing import Mapping
 
-from .codes import as_list
-from .dates import parse_date
-from .model import EpiphysesEvidence
-
-_PLATES = r"(?:epiphys(?:es|is|eal\s+plates?|eal\s+growth\s+plates?)|growth\s+plates?|physes|physeal\s+plates?)"
-_CLOSURE = r"(?:closure|fusion)"
-# Between the growth plates and what is said of them: a space, or a colon or dash as in a
-# structured report line ("Growth plates: closed", "Epiphyses - fused").
-_SEP = r"(?:\s*[:\-\u2013\u2014]\s*|\s+)"
-_HEDGE = re.compile(r"\b(?:partial(?:ly)?|near(?:ly)?|almost|incomplete(?:ly)?|beginning|early|closing|fusing)\W+$",
-                    re.IGNORECASE)
-
-_OPEN = re.compile("|".join([
-    rf"\b(?:open|unfused|patent)\s+{_PLATES}",
-    rf"\b{_PLATES}{_SEP}(?:are\s+|is\s+|remain\s+|remains\s+)?(?:still\s+)?(?:open|unfused|patent|not\s+(?:yet\s+)?(?:closed|fused))\b",
-    rf"\b(?:no|without)\s+(?:evidence\s+of\s+|signs?\s+of\s+)?(?:epiphyseal|physeal|growth\s+plate)\s+{_CLOSURE}",
-]), re.IGNORECASE)
-
-_CLOSED = re.compile("|".join([
-    rf"\b(?:closed|fused)\s+{_PLATES}",
-    rf"\b{_PLATES}{_SEP}(?:are\s+|is\s+|have\s+|has\s+)?(?:now\s+)?(?:completely\s+|fully\s+)?(?:closed|fused)\b",
-    rf"\b(?:complete\s+)?(?:epiphyseal|physeal|growth\s+plate)\s+{_CLOSURE}",
-    rf"\b(?:complete\s+)?{_CLOSURE}\s+of\s+(?:the\s+)?{_PLATES}",
-]), re.IGNORECASE)
-
-# "Epiphyseal closure: not yet", "epiphyseal fusion absent" deny the closure that precedes them.
-_DENIED_AFTER = re.compile(r"^\W*(?:is\s+|has\s+)?(?:not|absent|none|pending|no)\b", re.IGNORECASE)
-# "Epiphyseal closure is nearly complete", "epiphyseal fusion is incomplete", "… appears to be
-# partial": a hedge within the next few words of the same clause makes the closure partial.
-_HEDGED_AFTER = re.compile(
-    r"^[^\w.;,\n]*(?:[\w-]+[^\w.;,\n]+){0,3}?"
-    r"(?:near(?:ly)?|almost|partial(?:ly)?|partly|incomplete(?:ly)?|not\s+(?:yet\s+)?(?:complete|full)|"
-    r"beginning|begun|early|ongoing|underway|in\s+progress|progressing|starting|impending)\b",
-    re.IGNORECASE)
-
-# A cheap test before the regexes: most resources never mention growth plates.
-_HINT = re.compile(r"epiphys|physe|physes|growth\s+plate", re.IGNORECASE)
+from . import radiology_text
+from .codes import as_list, status_code
+from .dates import date_span, effective_span
+from .model import BoneAge, EpiphysesEvidence
 
 
-def find(texts: Iterable[str], reference: str, when: date | None) -> list[EpiphysesEvidence]:
-    """Evidence from the given texts of one resource: at most one "open" and one "closed"."""
-    texts = list(texts)
-    if not _HINT.search(" | ".join(texts)):
-        return []
-    found: dict[str, EpiphysesEvidence] = {}
-    for text in texts:
-        if not text or not _HINT.search(text):
-            continue
-        remainder = text
-        for match in _OPEN.finditer(text):
-            found.setdefault("open", EpiphysesEvidence("open", match.group(0), reference, when))
-            remainder = remainder.replace(match.group(0), " ")
-        for match in _CLOSED.finditer(remainder):
-            after = remainder[match.end():]
-            if _HEDGE.search(remainder[: match.start()]) or _DENIED_AFTER.match(after) or _HEDGED_AFTER.match(after):
-                continue
-            found.setdefault("closed", EpiphysesEvidence("closed", match.group(0), reference, when))
-    return list(found.values())
+def read(resource: Mapping, reference: str) -> tuple[list[EpiphysesEvidence], BoneAge | None]:
+    """(at most one growth-plate finding, a bone age stated in the text or None)."""
+    plates, bone_age = radiology_text.read(radiology_text.sources_of(resource))
+    evidence = []
+    if plates is not None:
+        status = plates.status
+        if status == radiology_text.CLOSED and _tentative(resource):
+            status = radiology_text.UNCLEAR     # a provisional diagnosis of closure is a reason to confirm
+        evidence.append(EpiphysesEvidence(status, plates.text, reference, text_date(resource)))
+    return evidence, _bone_age(bone_age, resource, reference) if bone_age else None
 
 
-def texts_of(resource: dict) -> list[str]:
-    """Every human-readable text of an Observation, Condition or DiagnosticReport that may
-    describe the growth plates: code, values, conclusion, notes, interpretation. Read straight
-    from the JSON (no code-system look-ups): this runs on most resources of a chart."""
-    out: list[str] = []
-    _strings(resource.get("code"), out)
-    _strings(resource.get("valueCodeableConcept"), out)
-    for field in ("valueString", "conclusion"):
-        value = resource.get(field)
-        if isinstance(value, str):
-            out.append(value)
-    for field in ("conclusionCode", "interpretation", "note", "component"):
-        for item in as_list(resource.get(field)):
-            if isinstance(item, dict):
-                if isinstance(item.get("text"), str):
-                    out.append(item["text"])
-                _strings(item.get("code"), out)
-                _strings(item.get("valueCodeableConcept"), out)
-                if isinstance(item.get("valueString"), str):
-                    out.append(item["valueString"])
-                for coding in as_list(item.get("coding")):
-                    if isinstance(coding, dict) and isinstance(coding.get("display"), str):
-                        out.append(coding["display"])
+_TENTATIVE = frozenset({"unconfirmed", "provisional", "differential"})
+
+
+def _tentative(resource: Mapping) -> bool:
+    return (resource.get("resourceType") == "Condition"
+            and status_code(resource.get("verificationStatus")) in _TENTATIVE)
+
+
+def reported_results(resource: Mapping) -> list[str]:
+    """The Observations a DiagnosticReport lists as its results, as "Observation/x" (also when the
+    reference is an absolute URL or carries a version)."""
+    out = []
+    for result in as_list(resource.get("result")):
+        reference = result.get("reference") if isinstance(result, dict) else None
+        if isinstance(reference, str):
+            parts = reference.split("/_history/")[0].rstrip("/").split("/")
+            out.append("/".join(parts[-2:]))
     return out
 
 
-def _strings(concept: object, out: list[str]) -> None:
-    if not isinstance(concept, dict):
-        return
-    if isinstance(concept.get("text"), str):
-        out.append(concept["text"])
-    for coding in as_list(concept.get("coding")):
-        if isinstance(coding, dict) and isinstance(coding.get("display"), str):
-            out.append(coding["display"])
+def _bone_age(reading: radiology_text.BoneAgeText, resource: Mapping, reference: str) -> BoneAge:
+    """A bone age stated in a report's text ("Bone age 7 years 6 months (Greulich & Pyle)"), with the
+    sentence as its evidence; unusable, quoting the sentence, when the number cannot be read."""
+    when, when_last, date_reason = effective_span(resource)
+    reason = reading.reason
+    if reason is None and when is None:
+        reason = date_reason or "no date"
+    return BoneAge(kind="bone_age", value=reading.years, unit="a", reference=reference, date=when,
+                   date_last=when_last if when_last != when else None,
+                   code=None, code_display="Bone age (report text)",
+                   preliminary=resource.get("status") == "preliminary",
+                   usable=reason is None, reason=reason, method=reading.method, source_text=reading.text)
 
 
 def text_date(resource: Mapping) -> date | None:
-    """The date a text finding refers to (effective, issued, onset, recorded)."""
+    """The date a text finding refers to (effective, issued, onset, recorded); a partial date
+    stands for its first day."""
     for field in ("effectiveDateTime", "issued", "onsetDateTime", "recordedDate"):
-        when, _ = parse_date(resource.get(field), allow_partial=True)
+        when, _ = date_span(resource.get(field))
         if when is not None:
             return when
     period = resource.get("effectivePeriod")
     if isinstance(period, dict):
         for field in ("end", "start"):
-            when, _ = parse_date(period.get(field), allow_partial=True)
+            when, _ = date_span(period.get(field))
             if when is not None:
                 return when
     return None

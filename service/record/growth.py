@@ -88,3 +88,20 @@ def sds_from_centile(percentile: float) -> float | None:
     if not 0 < percentile < 100:
         return None
     return _NORMAL.inv_cdf(percentile / 100)
+
+
+def height_sds_span(height_cm: float, sex: str | None, youngest: float,
+                    oldest: float) -> tuple[float | None, float | None, tuple[float, float] | None, str | None]:
+    """(SDS, centile, None, None) when every age from `youngest` to `oldest` gives the same SDS, else
+    (None, None, (lowest, highest), None), or (None, None, None, reason) when some age in the span
+    has no SDS. For a partial birth or measurement date: the ages are sampled at both ends and at
+    least monthly between them (L, M and S change smoothly within a month)."""
+    steps = max(1, math.ceil((oldest - youngest) * 12))
+    results = [height_sds(height_cm, sex, youngest + (oldest - youngest) * k / steps) for k in range(steps + 1)]
+    reasons = [reason for _, _, reason in results if reason]
+    if reasons:
+        return None, None, None, f"age at measurement between {youngest:.2f} and {oldest:.2f} y: {reasons[0]}"
+    scores = [sds for sds, _, _ in results]
+    if min(scores) == max(scores):
+        return scores[0], results[0][1], None, None
+    return None, None, (min(scores), max(scores)), None

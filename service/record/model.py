@@ -40,6 +40,7 @@ class Measurement:
     preliminary: bool = False
     usable: bool = True
     reason: str | None = None       # why not usable
+    date_last: date | None = None   # a partial date ("2024-06"): `date` is its first day, this its last
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class Height(Measurement):
     sds: float | None = None        # computed from the CDC 2000 LMS table
     centile: float | None = None    # 0–100
     sds_reason: str | None = None   # why no SDS could be computed
+    # With a partial birth or measurement date: the lowest and highest SDS over the days the dates
+    # stand for, when they differ (then `sds` is None and the evaluator decides only if both agree).
+    sds_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class GhResult(Measurement):
 @dataclass(frozen=True)
 class BoneAge(Measurement):
     method: str | None = None        # e.g. "Greulich and Pyle"
+    source_text: str | None = None   # the words it was read from: a report's sentence, a text value
 
 
 @dataclass(frozen=True)
@@ -160,10 +165,19 @@ class CoverageFacts:
 @dataclass(frozen=True)
 class PatientFacts:
     reference: str                   # "Patient/abc"
-    birth_date: date | None
-    age_years: float | None          # today
+    birth_date: date | None          # the first day a partial birth date ("2017-06") stands for
+    age_years: float | None          # today; None when the birth date is partial (see age_range)
     sex: str | None                  # "female" | "male" | None (other/unknown)
     sex_source: str | None           # "birthsex-extension" | "gender"
+    birth_date_last: date | None = None   # the last day a partial birth date stands for, else birth_date
+    birth_date_text: str | None = None    # the birth date as recorded, when partial
+    age_range: tuple[float, float] | None = None   # (youngest, oldest) age today over the birth span
+
+    @property
+    def birth_span(self) -> tuple[date, date] | None:
+        if self.birth_date is None:
+            return None
+        return self.birth_date, self.birth_date_last or self.birth_date
 
 
 @dataclass(frozen=True)
@@ -198,6 +212,12 @@ class PatientRecord:
     def reauthorization(self) -> bool:
         """Prior mecasermin therapy on file (other than the draft) marks a re-authorization."""
         return any(m.category == "mecasermin" for m in self.medications)
+
+    @property
+    def partially_dated(self) -> tuple[Measurement, ...]:
+        """Measurements dated only to a month or a year (`date_last` set)."""
+        return tuple(m for facts in (self.heights, self.height_scores, self.weights, self.igf1, self.igf1_scores,
+                                     self.gh_results, self.bone_ages) for m in facts if m.date_last is not None)
 
     @property
     def treatment_start(self) -> date | None:

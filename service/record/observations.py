@@ -15,8 +15,9 @@ from typing import Any, Mapping
 
 from . import units
 from .codes import as_list, codings, concept_text, concept_words
-from .dates import age_years, effective_date
-from .growth import height_sds, sds_from_centile
+from . import radiology_text, reference_ranges
+from .dates import age_span, effective_span
+from .growth import height_sds, height_sds_span, sds_from_centile
 from .model import BoneAge, GhResult, Height, Igf1, Measurement
 
 # GH (somatotropin) results: the LOINC codes of docs/clinical-rules.md. Every code is read as a
@@ -67,10 +68,9 @@ _IGNORED_STATUS = {"entered-in-error": "entered in error", "cancelled": "cancell
                    "registered": "registered, no result yet"}
 _BASELINE_TEXT = re.compile(r"\b(baseline|basal|unstimulated|pre-?stimulation)\b", re.IGNORECASE)
 # A number is written so that a regex engine cannot backtrack over a long run of digits
-# (`[0-9]*\.?[0-9]+` is cubic on "1111…"); text longer than MAX_TEXT is not a value or a range.
+# (`[0-9]*\.?[0-9]+` is cubic on "1111…"); text longer than MAX_TEXT is not a value.
 _NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
 _VALUE_STRING = re.compile(rf"^\s*(<=|>=|<|>|\u2264|\u2265)?\s*{_NUMBER}\s*([^\s0-9].*)?$")
-_RANGE_TEXT = re.compile(rf"{_NUMBER}\s*(?:-|\u2013|to)\s*{_NUMBER}\s*([^\s0-9].*)?$")
 MAX_TEXT = 100
 _COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "\u2264": "<=", "\u2265": ">="}
 
@@ -80,6 +80,18 @@ class Context:
     today: date
     birth_date: date | None
     sex: str | None
+    birth_last: date | None = None     # the last day of a partial birth date, else None
+
+    @property
+    def birth_span(self) -> tuple[date, date] | None:
+        return None if self.birth_date is None else (self.birth_date, self.birth_last or self.birth_date)
+
+    def age_span(self, first: date | None, last: date | None) -> tuple[float, float] | None:
+        """(youngest, oldest) age on a measurement date span, over the birth date's span."""
+        span = self.birth_span
+        if span is None or first is None:
+            return None
+        return age_span(span, (first, last or first))
 
 
 @dataclass
@@ -129,7 +141,9 @@ def read_observation(resource: Mapping, reference: str, ctx: Context, out: Obser
 def _read_value(resource: Mapping, holder: Mapping, identified: tuple[str, str, str | None],
                 reference: str, ctx: Context, out: ObservationFacts) -> None:
     kind, code, display = identified
-    when, date_reason = effective_date(resource)
+    when, when_last, date_reason = effective_span(resource)
+    if when_last is not None and when_last > ctx.today >= when:
+        when_last = ctx.today           # measured this month or year: not after today
     if kind == "bone_age_method":
         method = _method_text(holder)
         if method:
@@ -139,9 +153,14 @@ def _read_value(resource: Mapping, holder: Mapping, identified: tuple[str, str, 
         "reference": reference, "date": when, "code": code,
         "code_display": display or concept_text(holder.get("code")) or None,
         "preliminary": resource.get("status") == "preliminary",
-        "age_years": _rounded_age(ctx.birth_date, when),
+        "age_years": _rounded_age(ctx, when, when_last),
+        "date_last": when_last if when_last != when else None,
     }
-    raw, comparator, shown, unit_keys, value_reason = _raw_value(holder)
+    if kind == "bone_age" and isinstance(holder.get("valueString"), str):
+        raw, comparator, shown, unit_keys, value_reason = _duration_value(holder["valueString"])
+        base["source_text"] = radiology_text.quote(holder["valueString"].strip())
+    else:
+        raw, comparator, shown, unit_keys, value_reason = _raw_value(holder)
     base.update(comparator=comparator, original_value=raw, original_unit=shown)
     value, reason = None, value_reason
     normalised_unit = "1"
@@ -168,7 +187,7 @@ def _store(kind: str, base: dict[str, Any], resource: Mapping, holder: Mapping, 
     elif kind == "weight":
         out.weights.append(Measurement(kind="weight", **base))
     elif kind == "igf1":
-        out.igf1.append(_igf1(base, holder, unit_keys))
+        out.igf1.append(_igf1(base, holder, unit_keys, ctx))
     elif kind == "igf1_sds":
         out.igf1_scores.append(Measurement(kind="igf1_sds", **base))
     elif kind == "gh":
@@ -192,16 +211,35 @@ def _store(kind: str, base: dict[str, Any], resource: Mapping, holder: Mapping, 
 def _height(base: dict[str, Any], ctx: Context, resource: Mapping) -> Height:
     if not base["usable"]:
         return Height(kind="height", sds_reason="height not usable", **base)
-    exact_age = age_years(ctx.birth_date, base["date"])
-    if exact_age is None:
+    ages = ctx.age_span(base["date"], base["date_last"])
+    if ages is None:
         reason = "birth date unknown" if ctx.birth_date is None else "measured before the birth date"
         return Height(kind="height", sds_reason=reason, **base)
-    sds, centile, reason = height_sds(base["value"], ctx.sex, exact_age)
-    return Height(kind="height", sds=sds, centile=centile, sds_reason=reason, **base)
+    youngest, oldest = ages
+    if youngest == oldest:
+        sds, centile, reason = height_sds(base["value"], ctx.sex, youngest)
+        return Height(kind="height", sds=sds, centile=centile, sds_reason=reason, **base)
+    sds, centile, sds_range, reason = height_sds_span(base["value"], ctx.sex, youngest, oldest)
+    if sds_range is not None:
+        reason = (f"{_partial_dates(ctx, base)}: the height SDS is between {sds_range[0]:.2f} and {sds_range[1]:.2f} "
+                  "depending on the day")
+    elif reason is not None:
+        reason = f"{_partial_dates(ctx, base)}; {reason}"
+    return Height(kind="height", sds=sds, centile=centile, sds_reason=reason, sds_range=sds_range, **base)
 
 
-def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str]) -> Igf1:
-    low, high, range_reason = _reference_range(holder, value_units, base.get("original_unit"))
+def _partial_dates(ctx: Context, base: dict[str, Any]) -> str:
+    parts = []
+    if ctx.birth_last is not None and ctx.birth_last != ctx.birth_date:
+        parts.append(f"the birth date is known only from {ctx.birth_date.isoformat()} to {ctx.birth_last.isoformat()}")
+    if base.get("date_last") is not None:
+        parts.append(f"the measurement is dated only from {base['date'].isoformat()} to {base['date_last'].isoformat()}")
+    return " and ".join(parts) or "the dates are partial"
+
+
+def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str], ctx: Context) -> Igf1:
+    low, high, range_reason = reference_ranges.igf1_range(holder, value_units, base.get("original_unit"), ctx.sex,
+                                                          ctx.age_span(base["date"], base["date_last"]))
     sds, sds_reason = None, None
     if not base["usable"]:
         sds_reason = "IGF-1 result not usable"
@@ -216,58 +254,6 @@ def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str]) -> Igf1
         sd = (math.log(high) - math.log(low)) / 4
         sds = (math.log(base["value"]) - mid) / sd   # unrounded: compared exactly, rounded for display
     return Igf1(kind="igf1", range_low=low, range_high=high, sds=sds, sds_reason=sds_reason, **base)
-
-
-# A reference-range bound recorded without a unit is read in the result's unit only when the range
-# this gives is one an IGF-1 assay could have (ng/mL): labs that report in nmol/L often keep their
-# range in ng/mL numbers ("57-316"), which read as nmol/L would be 436-2417 ng/mL.
-IGF1_PLAUSIBLE_LOW = (5.0, 400.0)
-IGF1_PLAUSIBLE_HIGH = (50.0, 1500.0)
-
-
-def _reference_range(holder: Mapping, value_units: list[str],
-                     value_shown: str | None = None) -> tuple[float | None, float | None, str | None]:
-    """The first referenceRange with a low and a high, both in ng/mL. A bound without its own unit
-    is taken to be in the result's unit when the range this gives is plausible for IGF-1; a range
-    given only as text ("60-300 ng/mL") is read too."""
-    ranges = [r for r in as_list(holder.get("referenceRange")) if isinstance(r, dict)]
-    if not ranges:
-        return None, None, "no reference range on the result"
-    for entry in ranges:
-        bounds, raw, assumed = [], [], False
-        for bound in (entry.get("low"), entry.get("high")):
-            if isinstance(bound, dict) and units.number(bound.get("value")) is not None:
-                own = units.quantity_units(bound)
-                assumed = assumed or not own
-                raw.append(units.number(bound["value"]))
-                bounds.append(units.convert(units.number(bound["value"]), own or value_units, units.IGF1_NG_ML,
-                                            units.shown_unit(bound)))
-        if len(bounds) < 2 and isinstance(entry.get("text"), str) and len(entry["text"]) <= MAX_TEXT:
-            match = _RANGE_TEXT.search(entry["text"])
-            if match:
-                keys = [units.unit_key(match.group(3))] if match.group(3) else value_units
-                assumed = not match.group(3)
-                raw = [float(match.group(i)) for i in (1, 2)]
-                bounds = [units.convert(float(match.group(i)), keys, units.IGF1_NG_ML, match.group(3)) for i in (1, 2)]
-        if len(bounds) < 2:
-            continue
-        (low, low_reason), (high, high_reason) = bounds
-        if low is None or high is None:
-            return None, None, f"reference range unusable: {low_reason or high_reason}"
-        if assumed and not _plausible_igf1_range(low, high):
-            shown = value_shown or next(iter(value_units), "no unit")
-            return None, None, (f"reference range units unclear: the range {raw[0]:g}–{raw[1]:g} has no unit of its own, "
-                                f"and read in the result's unit ({shown}) it would be {low:.0f}–{high:.0f} ng/mL, "
-                                f"which is not a plausible IGF-1 range")
-        if not 0 < low < high:
-            return low, high, f"reference range {low:g}–{high:g} ng/mL is not a positive interval"
-        return low, high, None
-    return None, None, "reference range has no low and high"
-
-
-def _plausible_igf1_range(low: float, high: float) -> bool:
-    return (IGF1_PLAUSIBLE_LOW[0] <= low <= IGF1_PLAUSIBLE_LOW[1]
-            and IGF1_PLAUSIBLE_HIGH[0] <= high <= IGF1_PLAUSIBLE_HIGH[1] and low < high)
 
 
 def _raw_value(holder: Mapping) -> tuple[float | None, str | None, str | None, list[str], str | None]:
@@ -340,6 +326,15 @@ def attach_methods(out: ObservationFacts) -> None:
                      for b in out.bone_ages]
 
 
-def _rounded_age(birth: date | None, when: date | None) -> float | None:
-    age = age_years(birth, when)
-    return None if age is None else round(age, 3)
+def _rounded_age(ctx: Context, when: date | None, when_last: date | None) -> float | None:
+    """The age on the measurement date; None when partial dates leave it uncertain."""
+    ages = ctx.age_span(when, when_last)
+    return None if ages is None or ages[0] != ages[1] else round(ages[0], 3)
+
+
+def _duration_value(text: str) -> tuple[float | None, str | None, str | None, list[str], str | None]:
+    """A bone age written as text ("7 years 6 months", "7y6m", "90 months") in years."""
+    years, reason = radiology_text.parse_duration(text)
+    if years is None:
+        return None, None, None, [], reason
+    return years, None, None, ["a"], None

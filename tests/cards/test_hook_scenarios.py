@@ -90,7 +90,8 @@ SCENARIOS = [
     Scenario("history of malignancy", "meets-criteria", "info", "covered", safety="critical",
              change=add("conditions", condition("c8", "Z85.830", "Personal history of malignant neoplasm of bone",
                                                   status="resolved"))),
-    Scenario("closed epiphyses", "meets-criteria", "info", "covered", safety="critical",
+    # The report's bone age (15 years, newer than the 4.5 on file) fails the boys' limit of < 15 as well.
+    Scenario("closed epiphyses", "does-not-meet", "warning", "not-covered", safety="critical",
              change=add("reports", bone_age_report("Bone age 15 years. The epiphyses are fused."))),
     Scenario("intravenous route", "meets-criteria", "info", "covered", safety="critical", order=iv_order()),
     Scenario("overdose", "meets-criteria", "info", "covered", dose="critical",

@@ -121,8 +121,7 @@ def weight(obs_id: str, when: str | None, value: Any, unit: str = "kg", ucum: st
 def reference_range(low: Any, high: Any, unit: str = "ng/mL", **extra: Any) -> dict:
     return _merge({"low": quantity(low, unit), "high": quantity(high, unit),
                    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/referencerange-meaning",
-                                        "code": "normal", "display": "Normal Range"}]},
-                   "appliesTo": [{"text": "Male 6 years"}]}, extra)
+                                        "code": "normal", "display": "Normal Range"}]}}, extra)
 
 
 def igf1(obs_id: str, when: str | None, value: Any, unit: str = "ng/mL", low: Any = 60, high: Any = 300,

@@ -7,7 +7,7 @@ import pytest
 
 from service.record.codes import (as_list, codings, concept_text, has_code, icd10_equal, icd10_in,
                                   icd10_normalise, system_name)
-from service.record.dates import age_years, effective_date, parse_date
+from service.record.dates import age_span, age_years, date_span, effective_span, parse_date
 
 
 @pytest.mark.parametrize("text, allow_partial, expected", [
@@ -29,17 +29,39 @@ def test_parse_date(text, allow_partial, expected):
     assert (reason is None) is (expected is not None)
 
 
-def test_effective_date_prefers_effective_over_issued():
-    assert effective_date({"effectiveDateTime": "2024-01-05", "issued": "2024-01-09T10:00:00Z"}) == (date(2024, 1, 5), None)
+def test_effective_span_prefers_effective_over_issued():
+    assert effective_span({"effectiveDateTime": "2024-01-05", "issued": "2024-01-09T10:00:00Z"}) == (
+        date(2024, 1, 5), date(2024, 1, 5), None)
 
 
-def test_effective_date_falls_back_past_a_bad_value():
-    assert effective_date({"effectiveDateTime": "2024-01", "issued": "2024-01-09T10:00:00Z"}) == (date(2024, 1, 9), None)
+def test_effective_span_keeps_a_partial_date_as_its_days():
+    assert effective_span({"effectiveDateTime": "2024-02", "issued": "2024-03-09T10:00:00Z"}) == (
+        date(2024, 2, 1), date(2024, 2, 29), None)
 
 
-def test_effective_date_reports_why_none():
-    when, reason = effective_date({"effectiveDateTime": "2024-01"})
-    assert when is None and "not a full date" in reason
+def test_effective_span_falls_back_past_a_bad_value_and_says_why_none():
+    assert effective_span({"effectiveDateTime": "Feb 2024", "issued": "2024-03-09"}) == (date(2024, 3, 9), date(2024, 3, 9), None)
+    first, last, reason = effective_span({"effectiveDateTime": "Feb 2024"})
+    assert first is None and last is None and "unreadable date" in reason
+
+
+@pytest.mark.parametrize("text, span", [
+    ("2017", (date(2017, 1, 1), date(2017, 12, 31))),
+    ("2017-06", (date(2017, 6, 1), date(2017, 6, 30))),
+    ("2016-02", (date(2016, 2, 1), date(2016, 2, 29))),
+    ("2017-06-15", (date(2017, 6, 15), date(2017, 6, 15))),
+    ("2017-13", (None, None)),
+    ("June 2017", (None, None)),
+    (None, (None, None)),
+])
+def test_date_span(text, span):
+    assert date_span(text) == span
+
+
+def test_age_span_takes_the_youngest_and_oldest_ages():
+    young, old = age_span((date(2017, 6, 1), date(2017, 6, 30)), (date(2024, 6, 15), date(2024, 6, 15)))
+    assert young < 7.0 < old and round(old - young, 2) == 0.08
+    assert age_span((date(2024, 6, 1), date(2024, 6, 30)), (date(2024, 6, 10), date(2024, 6, 10))) is None
 
 
 @pytest.mark.parametrize("birth, on, expected", [

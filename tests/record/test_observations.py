@@ -353,7 +353,7 @@ def test_observation_dates(build, dates, expected):
 
 @pytest.mark.parametrize("change, reason_part", [
     ({"effectiveDateTime": b.DROP, "issued": b.DROP}, "no effective date"),
-    ({"effectiveDateTime": "2024-01", "issued": b.DROP}, "not a full date"),
+    ({"effectiveDateTime": "Jan 2024", "issued": b.DROP}, "unreadable date"),
     ({"effectiveDateTime": "05/01/2024", "issued": b.DROP}, "unreadable date"),
     ({"effectiveDateTime": "2024-02-30", "issued": b.DROP}, "invalid date"),
     ({"effectiveDateTime": "2024-04-01", "issued": b.DROP}, "after today"),
