@@ -8,8 +8,10 @@ from typing import Any, Mapping
 
 from service.policy.decision import MET, NOT_MET, Criterion, Decision, Evidence
 from service.policy.evidence_text import evidence_text as shared_evidence_text
+from service.smart.present import letter_words
 
 LOINC = "http://loinc.org"
+IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
 LETTER_TITLE = "Letter of medical necessity: mecasermin (Increlex)"
 
 
@@ -19,18 +21,14 @@ def evidence_text(e: Evidence) -> str:
 
 
 def criterion_sentence(c: Criterion) -> str:
-    """How the letter states a criterion against the patient's record (sources are cited at the end)."""
-    refs = ", ".join(dict.fromkeys(e.reference for e in c.evidence if e.reference))
-    cited = f" (see {refs})" if refs else ""
-    explanation = c.explanation.strip()
-    if cited and explanation.endswith("."):
-        explanation = explanation[:-1]
-    end = "." if cited else ""
+    """How the letter states a criterion against the patient's record: dates and clinical wording,
+    no FHIR ids (a payer reviewer cannot look them up)."""
+    explanation = letter_words(c.explanation.strip())
     if c.status == MET:
-        return f"Met: {explanation}{cited}{end}"
+        return f"Met: {explanation}"
     if c.status == NOT_MET:
-        return f"Not met on the current record: {explanation}{cited}{end}"
-    return f"Still to be documented before sending: {c.documentation_needed or c.explanation}"
+        return f"Not met on the current record: {explanation}"
+    return f"Still to be documented before sending: {letter_words(c.documentation_needed or c.explanation)}"
 
 
 def frequency_words(per_day: int | None, text: str | None) -> str | None:
@@ -83,7 +81,8 @@ def supporting_references(decision: Decision) -> list[tuple[str, str]]:
 
 
 def document_reference(html: str, *, patient_id: str, order_reference: str | None, created: datetime,
-                       determination: str) -> dict[str, Any]:
+                       determination: str, author: tuple[str, str | None] | None = None,
+                       identifier: str | None = None) -> dict[str, Any]:
     """The letter as an R4 DocumentReference (status current, docStatus preliminary: a draft to sign)."""
     stamp = created.replace(microsecond=0).isoformat()
     resource: dict[str, Any] = {
@@ -106,9 +105,21 @@ def document_reference(html: str, *, patient_id: str, order_reference: str | Non
             },
         }],
     }
+    add_author_and_identifier(resource, author, identifier)
     if order_reference:
         resource["context"] = {"related": [{"reference": order_reference, "display": "The mecasermin order"}]}
     return resource
+
+
+def add_author_and_identifier(resource: dict[str, Any], author: tuple[str, str | None] | None,
+                              identifier: str | None) -> None:
+    """author: (the signed-in user's reference, their name); identifier: the write's idempotency key, as
+    masterIdentifier, so a conditional create (If-None-Exist) finds a letter already saved."""
+    if author:
+        reference, name = author
+        resource["author"] = [{"reference": reference, **({"display": name} if name else {})}]
+    if identifier:
+        resource["masterIdentifier"] = {"system": IDENTIFIER_SYSTEM, "value": identifier}
 
 
 def age_text(birth_date: date | None, today: date) -> str | None:
