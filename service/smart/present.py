@@ -169,7 +169,7 @@ def letter_words(text: str | None) -> str:
     return clinical_notation(without_fhir_ids(text))
 
 
-_LOINC_GH_PREFIX = "Somatotropin [Mass/volume] in Serum or Plasma --"
+_LOINC_GH_PREFIX = "Somatotropin [Mass/volume] in Serum or Plasma"
 
 
 def lab_words(display: str | None) -> str | None:
@@ -179,7 +179,8 @@ def lab_words(display: str | None) -> str | None:
         return display
     text = display
     if text.startswith(_LOINC_GH_PREFIX):
-        text = "Growth hormone, " + text[len(_LOINC_GH_PREFIX):]
+        rest = text[len(_LOINC_GH_PREFIX):].lstrip(" -")
+        text = "Growth hormone (serum)" + (f", {rest}" if rest else "")
     if "XXX" in text:
         text = text.replace("post XXX challenge", "after a stimulation test (agent not stated in the result)")
         text = text.replace("XXX", "(agent not stated)")
