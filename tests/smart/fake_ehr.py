@@ -78,13 +78,18 @@ class FakeEhr:
     documents: list = field(default_factory=list)       # DocumentReferences POSTed
     codes: dict = field(default_factory=dict)
 
+    tls: Any = None                           # an ssl.SSLContext: serve https (for the cross-site frame test)
+
     def __post_init__(self):
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def iss(self) -> str:
