@@ -59,8 +59,8 @@ def requested_supply(order_facts, order: Mapping[str, Any] | None, frequency_wor
         dose_mg=order_facts.dose_mg,
         frequency=frequency_words(order_facts.per_day, order_facts.frequency_text),
         quantity=_quantity(dispense.get("quantity")) or entered.get("quantity") or None,
-        duration=_quantity(dispense.get("expectedSupplyDuration"), per_fill=True) or _period(dispense)
-        or entered.get("duration") or None,
+        duration="; ".join(part for part in (_quantity(dispense.get("expectedSupplyDuration"), per_fill=True),
+                                             _period(dispense)) if part) or entered.get("duration") or None,
         refills=refills if isinstance(refills, int) and not isinstance(refills, bool) and refills >= 0 else None,
         source="order")
 
@@ -79,7 +79,7 @@ def _quantity(value: Any, *, per_fill: bool = False) -> str | None:
 def _period(dispense: Mapping[str, Any]) -> str | None:
     period = dispense.get("validityPeriod")
     if isinstance(period, Mapping) and isinstance(period.get("start"), str) and isinstance(period.get("end"), str):
-        return f"{period['start'][:10]} to {period['end'][:10]}"
+        return f"order valid {period['start'][:10]} to {period['end'][:10]}"
     return None
 
 

@@ -129,6 +129,7 @@ def clinical_notation(text: str | None) -> str:
         return ""
     out: list[str] = []
     previous: list[str] = []          # the last two cores, to spot "SDS <= -3"
+    scores = False                    # a score was named: a negative whole limit after it is an SDS
     for word in text.split(" "):
         lead = word[:1] if word[:1] in "([" else ""
         body = word[len(lead):]
@@ -137,12 +138,14 @@ def clinical_notation(text: str | None) -> str:
         core = _COMPARATORS.get(core, _UNITS.get(core, core))
         if _NUMBER.fullmatch(core):
             after_score = len(previous) == 2 and previous[0] in _SCORE_WORDS and previous[1] in _SCORE_COMPARATORS
-            if after_score and "." not in core:
+            score_limit = scores and core.startswith("-") and previous[-1:] and previous[-1] in _SCORE_COMPARATORS
+            if (after_score or score_limit) and "." not in core:
                 core = f"{core}.0"
             if core.startswith("-"):
                 core = "\u2212" + core[1:]
         out.append(lead + core + tail)
         previous = (previous + [core])[-2:]
+        scores = scores or core in _SCORE_WORDS
     return " ".join(out)
 
 
@@ -170,6 +173,8 @@ def letter_words(text: str | None) -> str:
 
 
 _LOINC_GH_PREFIX = "Somatotropin [Mass/volume] in Serum or Plasma"
+_LOINC_NAMES = {"Insulin-like growth factor-I [Mass/volume] in Serum or Plasma": "IGF-1 (serum)",
+                "Insulin-like growth factor-I [Z-score] in Serum or Plasma": "IGF-1 SDS (serum)"}
 
 
 def lab_words(display: str | None) -> str | None:
@@ -178,6 +183,9 @@ def lab_words(display: str | None) -> str | None:
     if not display:
         return display
     text = display
+    for long_name, short in _LOINC_NAMES.items():
+        if text.startswith(long_name):
+            text = short + text[len(long_name):]
     if text.startswith(_LOINC_GH_PREFIX):
         rest = text[len(_LOINC_GH_PREFIX):].lstrip(" -")
         text = "Growth hormone (serum)" + (f", {rest}" if rest else "")

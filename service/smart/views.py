@@ -91,7 +91,9 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
         "need_patient_banner": active.data.get("need_patient_banner", True),
         "csrf": active.data["csrf"],
         "member_id": member_id(workup.coverage),
-        "supporting": supporting_references(decision),
+        # The letter's list: what each record is and its date, once each (a payer cannot use FHIR ids).
+        "cited": list(dict.fromkeys(present.lab_words(present.letter_words(what))
+                                    for _, what in supporting_references(decision))),
         "score_derivations": present.score_derivations(record),
         "criterion_sentence": criterion_sentence,
         "evidence_text": evidence_text,
