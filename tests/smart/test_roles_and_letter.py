@@ -100,6 +100,7 @@ def test_a_patient_launch_gets_a_plain_read_only_view(ehr, make_app, flow_for):
     client = _signed_in(ehr, make_app, flow_for, smart_request_write=True)
     page = client.get("/smart/app").get_data(as_text=True)
     assert "Where the review of mecasermin (Increlex) stands" in page
+    assert "Latest height: 100.4 cm on 2026-10-20." in page            # the newest measurement, not the first listed
     assert "/smart/packet" not in page and "Observation/" not in page and "write-back" not in page
     for path in ("/smart/packet", "/smart/packet.pdf", "/smart/packet.json"):
         assert client.get(path).status_code == 403, path
