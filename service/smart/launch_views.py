@@ -77,9 +77,10 @@ def launch():
         "token_endpoint": config.token_endpoint, "scope": scope, "launch_kind": "standalone" if standalone else "ehr",
         "scope_version": "v2" if config.supports_v2_scopes else "v1", "order": order, "order_note": order_note,
     }
-    session_id = smart_sessions().create(pending, settings.smart_launch_timeout)
-    smart_sessions().save(state, {"phase": "launch-marker", "launch_origin": request.host_url.rstrip("/")},
-                          time.time() + settings.smart_launch_timeout)
+    sessions = smart_sessions()
+    session_id = sessions.create(pending, settings.smart_launch_timeout)
+    sessions.save(state, {"phase": "launch-marker", "launch_origin": request.host_url.rstrip("/")},
+                  sessions.clock() + settings.smart_launch_timeout)
     target = authorize_url(config, client_id=settings.smart_client_id, redirect_uri=redirect_uri, scope=scope,
                            state=state, code_challenge=challenge, aud=iss, launch=launch_token)
     log.info("SMART launch started", extra={"launch": pending["launch_kind"], "scope_version": pending["scope_version"],
