@@ -175,13 +175,19 @@ def _refuse_while_blocked(context: dict[str, Any], what: str) -> None:
 
 @blueprint.get("/packet.pdf")
 def packet_pdf():
-    from service.smart.pdf import letter_pdf   # WeasyPrint loads its system libraries on first use
-
     active = active_session()
     _clinician_only(active)
     workup = _work_up(active)
     context = _letter_context(active, workup)
     _refuse_while_blocked(context, "exported as a PDF")
+    try:
+        from service.smart.pdf import letter_pdf   # WeasyPrint loads Pango on first use
+    except (ImportError, OSError):
+        log.error("SMART PDF export unavailable: WeasyPrint or its system libraries are missing")
+        raise PageError(503, "PDF export is not available on this server",
+                        "The PDF renderer (WeasyPrint with the Pango library) is not installed here.",
+                        hint="Print the letter from the browser instead (Ctrl+P or ⌘P), or ask the administrator "
+                             "to install libpango-1.0-0 and libpangoft2-1.0-0.", relaunch=False) from None
     pdf = letter_pdf(render_template("smart/letter_document.html", **context))
     response = current_app.response_class(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = 'attachment; filename="mecasermin-letter-of-medical-necessity.pdf"'

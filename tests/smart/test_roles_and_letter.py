@@ -177,3 +177,14 @@ def test_diagnosis_evidence_is_listed_once_per_record(ehr, make_app, flow_for):
     diagnosis = re.search(r'data-criterion="diagnosis".*?</li>\s*</ul>', page, re.S).group(0)
     refs = re.findall(r'<code class="ref">([^<]+)</code>', diagnosis)
     assert len(refs) == len({r.split("#")[0] for r in refs})
+
+
+def test_pdf_without_its_renderer_is_a_clear_503(ehr, make_app, flow_for, monkeypatch):
+    import sys
+
+    ehr.app_context = "order=MedicationRequest/mr-1"
+    client = _signed_in(ehr, make_app, flow_for)
+    monkeypatch.setitem(sys.modules, "service.smart.pdf", None)       # import fails, as without Pango
+    response = client.get("/smart/packet.pdf")
+    assert response.status_code == 503
+    assert "PDF export is not available" in response.get_data(as_text=True)
