@@ -187,8 +187,9 @@ def lab_words(display: str | None) -> str | None:
         if text.startswith(long_name):
             text = short + text[len(long_name):]
     if text.startswith(_LOINC_GH_PREFIX):
-        rest = text[len(_LOINC_GH_PREFIX):].lstrip(" -")
-        text = "Growth hormone (serum)" + (f", {rest}" if rest else "")
+        rest = text[len(_LOINC_GH_PREFIX):]
+        timing = rest.lstrip(" -") if rest.startswith((" -", "-")) else ""
+        text = "Growth hormone (serum)" + (f", {timing}" if timing else rest)
     if "XXX" in text:
         text = text.replace("post XXX challenge", "after a stimulation test (agent not stated in the result)")
         text = text.replace("XXX", "(agent not stated)")

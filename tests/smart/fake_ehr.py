@@ -248,6 +248,9 @@ def _handler(ehr: FakeEhr):
             if len(segments) == 2 and segments[0] == "Practitioner":
                 found = ehr.practitioners.get(segments[1])
                 return self._send(200, found) if found else self._send(404, _operation_outcome("not-found", rest))
+            if len(segments) == 2 and segments[0] == "PractitionerRole":
+                found = next((r for r in ehr.practitioner_roles if r["id"] == segments[1]), None)
+                return self._send(200, found) if found else self._send(404, _operation_outcome("not-found", rest))
             if segments == ["PractitionerRole"]:
                 wanted = query.get("practitioner", [""])[0]
                 roles = [r for r in ehr.practitioner_roles if r["practitioner"]["reference"] == wanted]

@@ -188,3 +188,26 @@ def test_pdf_without_its_renderer_is_a_clear_503(ehr, make_app, flow_for, monkey
     response = client.get("/smart/packet.pdf")
     assert response.status_code == 503
     assert "PDF export is not available" in response.get_data(as_text=True)
+
+
+def test_a_practitioner_role_as_fhir_user_signs_with_its_practitioner(ehr, make_app, flow_for):
+    ehr.fhir_user = "PractitionerRole/role-7"
+    ehr.app_context = "order=MedicationRequest/mr-1"
+    client = _signed_in(ehr, make_app, flow_for, smart_request_write=True)
+    letter = client.get("/smart/packet").get_data(as_text=True)
+    signature = re.search(r'<div class="signature">.*?</div>', letter, re.S).group(0)
+    assert "Grace Adeyemi, MD" in signature and "NPI 1234567893" in signature
+    assert "Children&#39;s Endocrine Clinic" in signature and "+1 206 555 0142" in signature
+    resource = client.get("/smart/packet.json").get_json()
+    assert resource["author"] == [{"reference": "PractitionerRole/role-7", "display": "Grace Adeyemi, MD"}]
+    assert not any(p.startswith("/fhir/PractitionerRole?") for _, p, _ in ehr.requests)   # the named role is used
+
+
+def test_prescriber_from_the_order_when_the_user_is_not_named(ehr, make_app, flow_for):
+    ehr.fhir_user = None
+    ehr.app_context = "order=MedicationRequest/mr-1"
+    client = _signed_in(ehr, make_app, flow_for)
+    letter = client.get("/smart/packet").get_data(as_text=True)
+    signature = re.search(r'<div class="signature">.*?</div>', letter, re.S).group(0)
+    assert "Grace Adeyemi, MD" in signature and "NPI 1234567893" in signature
+    assert 'action="/smart/packet/details"' not in letter           # the requester's record was complete

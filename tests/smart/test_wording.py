@@ -41,6 +41,9 @@ def test_lab_words():
     assert lab_words("Somatotropin [Mass/volume] in Serum or Plasma --1 hour post XXX challenge") == \
         "Growth hormone (serum), 1 hour after a stimulation test (agent not stated in the result)"
     assert lab_words("Insulin-like growth factor-I [Mass/volume] in Serum or Plasma: 20 ng/mL") == "IGF-1 (serum): 20 ng/mL"
+    assert lab_words("Somatotropin [Mass/volume] in Serum or Plasma, 2026-08-12") == "Growth hormone (serum), 2026-08-12"
+    assert lab_words("Somatotropin [Mass/volume] in Serum or Plasma --pre dose arginine: 0.4 ug/L") == \
+        "Growth hormone (serum), pre dose arginine: 0.4 ug/L"
     assert lab_words("Body height") == "Body height" and lab_words(None) is None
 
 
