@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# A CSP source expression for frame-ancestors: a keyword, or scheme://host[:port] (host may start with *.).
+# No IPv6 literal: Chromium ignores one in frame-ancestors.
+_FRAME_SOURCE = re.compile(r"^(?:'self'|'none'|https?://(?:\*\.)?[A-Za-z0-9.\-]{1,253}(?::(?:\d{1,5}|\*))?)$")
 
 
 class SettingsError(ValueError):
@@ -119,6 +123,10 @@ class Settings:
         "CDS_SMART_REQUEST_WRITE", False, _bool,
         "Also ask for `patient/DocumentReference.c` (v1 `.write`) so the prior-authorization letter can be "
         "written back to the EHR.")
+    smart_frame_ancestors: tuple[str, ...] = _setting(
+        "CDS_SMART_FRAME_ANCESTORS", ("'self'", "http://127.0.0.1:*", "http://localhost:*"), _csv,
+        "Comma-separated origins allowed to show the SMART app in a frame (CSP `frame-ancestors`), e.g. the "
+        "EHR's `https://ehr.example.org`; `'none'` forbids framing.")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -151,6 +159,12 @@ class Settings:
             check_allowlist(self.fhir_allowlist)
         except ValueError as exc:
             raise SettingsError(f"CDS_FHIR_ALLOWLIST: {exc}") from None
+        for source in self.smart_frame_ancestors:
+            if not _FRAME_SOURCE.match(source):
+                raise SettingsError(f"CDS_SMART_FRAME_ANCESTORS: {source!r} is not 'self', 'none' or an origin "
+                                    "such as https://ehr.example.org")
+        if "'none'" in self.smart_frame_ancestors and len(self.smart_frame_ancestors) > 1:
+            raise SettingsError("CDS_SMART_FRAME_ANCESTORS: 'none' cannot be combined with other sources")
         if self.auth_mode == "required" and not self.audit_hash_key:
             # Kept beside the hashes, a generated key would let whoever holds the database file
             # recover patient ids by trying likely ones.

@@ -22,8 +22,13 @@ from service.smart.sessions import SmartSessions
 
 log = logging.getLogger("service.smart.views")   # the name these log lines have always had
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; "
-       "base-uri 'none'")
+
+
+def content_security_policy(*, form_action: str = "'self'") -> str:
+    """The pages' policy: nothing inline, nothing from elsewhere, framed only by CDS_SMART_FRAME_ANCESTORS."""
+    ancestors = " ".join(app_deps().settings.smart_frame_ancestors) or "'none'"
+    return (f"default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+            f"form-action {form_action}; base-uri 'none'; frame-ancestors {ancestors}")
 
 blueprint = Blueprint("smart", __name__, url_prefix="/smart", template_folder="templates",
                       static_folder="static", static_url_path="/static")
@@ -77,7 +82,9 @@ def fhir_origin(url: str) -> str:
 def _helpers() -> dict[str, Any]:
     return {**present.FILTERS, "STATUS_LABELS": present.STATUS_LABELS, "STATUS_MARKS": present.STATUS_MARKS,
             "SEVERITY_LABELS": present.SEVERITY_LABELS, "unit_text": unit_text,
-            "frequency_words": frequency_words}
+            "frequency_words": frequency_words, "letter_words": present.letter_words,
+            "clinical_notation": present.clinical_notation, "lab_words": present.lab_words,
+            "evidence_items": present.evidence_items}
 
 
 @blueprint.after_request
@@ -86,7 +93,7 @@ def _headers(response: Response) -> Response:
     response.headers["Pragma"] = "no-cache"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("Content-Security-Policy", content_security_policy())
     return response
 
 

@@ -26,9 +26,19 @@ def callback_url() -> str:
 
 
 def set_session_cookie(response: Response, session_id: str, max_age: float) -> None:
+    """HttpOnly, path /smart. Over https it is `SameSite=None; Secure; Partitioned`: an EHR that frames
+    the app from another site gets the cookie back at the callback (a Lax cookie is withheld from a
+    cross-site frame), and CHIPS keeps it in that EHR's partition, out of reach of any other site.
+    Over plain http (a laptop) it stays Lax, since browsers refuse SameSite=None without Secure."""
     secure = request.is_secure or callback_url().startswith("https://")
     response.set_cookie(COOKIE, session_id, max_age=max(1, int(max_age)), path="/smart", httponly=True,
-                        samesite="Lax", secure=secure)
+                        samesite="None" if secure else "Lax", secure=secure, partitioned=secure)
+
+
+def delete_session_cookie(response: Response) -> None:
+    secure = request.is_secure or callback_url().startswith("https://")
+    response.delete_cookie(COOKIE, path="/smart", httponly=True, samesite="None" if secure else "Lax",
+                           secure=secure, partitioned=secure)
 
 
 @dataclass

@@ -16,12 +16,12 @@ import time
 from flask import make_response, redirect, render_template, request, url_for
 
 from service.security.fhir_allowlist import fhir_server_allowed
-from service.smart.blueprint import CSP, PageError, app_deps, blueprint, fhir_origin, smart_sessions
+from service.smart.blueprint import PageError, app_deps, content_security_policy, blueprint, fhir_origin, smart_sessions
 from service.smart.browser_session import (COOKIE, active_session, callback_url, check_csrf,
-                                           set_session_cookie)
+                                           delete_session_cookie, set_session_cookie)
 from service.smart.discovery import DiscoveryError, IssNotAllowed, discover
 from service.smart.oauth import (OAuthError, authorize_url, can_write_documents, exchange_code, order_reference,
-                                 pkce_pair, requested_scopes, valid_order_reference)
+                                 pkce_pair, requested_scopes, user_role, valid_order_reference)
 
 log = logging.getLogger("service.smart.views")   # the name these log lines have always had
 
@@ -39,7 +39,7 @@ def launch():
     if not iss:
         page = make_response(render_template("smart/choose_server.html", order=request.args.get("order", "")))
         # The form goes to /smart/launch, which redirects to the EHR's sign-in page on another origin.
-        page.headers["Content-Security-Policy"] = CSP.replace("form-action 'self'", "form-action 'self' https: http:")
+        page.headers["Content-Security-Policy"] = content_security_policy(form_action="'self' https: http:")
         return page
     if len(iss) > 2048 or (launch_token and len(launch_token) > 4096):
         raise PageError(400, "Launch parameters too long", "The launch parameters are longer than any EHR sends.")
@@ -66,7 +66,9 @@ def launch():
                         hint="Try again in a moment; if it keeps failing, the EHR may not support SMART launch.") \
             from None
     verifier, challenge = pkce_pair()
-    state = secrets.token_urlsafe(24)
+    # The state doubles as the id of a marker that holds no secret, only where the launch began:
+    # when the callback arrives without the cookie, it tells "expired" from "cookie not sent".
+    state = secrets.token_urlsafe(32)
     redirect_uri = callback_url()
     standalone = launch_token is None
     scope = requested_scopes(config, standalone=standalone, write=settings.smart_request_write)
@@ -75,7 +77,10 @@ def launch():
         "token_endpoint": config.token_endpoint, "scope": scope, "launch_kind": "standalone" if standalone else "ehr",
         "scope_version": "v2" if config.supports_v2_scopes else "v1", "order": order, "order_note": order_note,
     }
-    session_id = smart_sessions().create(pending, settings.smart_launch_timeout)
+    sessions = smart_sessions()
+    session_id = sessions.create(pending, settings.smart_launch_timeout)
+    sessions.save(state, {"phase": "launch-marker", "launch_origin": request.host_url.rstrip("/")},
+                  sessions.clock() + settings.smart_launch_timeout)
     target = authorize_url(config, client_id=settings.smart_client_id, redirect_uri=redirect_uri, scope=scope,
                            state=state, code_challenge=challenge, aud=iss, launch=launch_token)
     log.info("SMART launch started", extra={"launch": pending["launch_kind"], "scope_version": pending["scope_version"],
@@ -92,6 +97,8 @@ def callback():
     sessions = smart_sessions()
     session_id = request.cookies.get(COOKIE)
     loaded = sessions.load(session_id)
+    if loaded is None and not session_id:
+        _cookie_not_sent(request.args.get("state"))
     if loaded is None or loaded[0].get("phase") != "pending":
         raise PageError(401, "This sign-in has expired",
                         "The sign-in took too long, or it was started in another browser or tab that has since "
@@ -100,6 +107,7 @@ def callback():
                         headers={"WWW-Authenticate": 'SMART-launch realm="mecasermin-cds", launch="/smart/launch"'})
     pending, _ = loaded
     state = request.args.get("state", "")
+    sessions.delete(state)
     if not state or not hmac.compare_digest(state.encode(), pending["state"].encode()):
         log.warning("SMART callback refused: state does not match")
         raise PageError(400, "Sign-in could not be verified",
@@ -145,15 +153,41 @@ def callback():
         "patient": tokens.patient, "need_patient_banner": tokens.need_patient_banner, "order": order,
         "order_source": source, "order_note": pending.get("order_note"), "csrf": secrets.token_urlsafe(24),
         "launch_kind": pending["launch_kind"], "signed_in_at": time.time(),
+        "fhir_user": tokens.fhir_user, "fhir_user_note": tokens.fhir_user_note, "role": user_role(tokens.fhir_user),
+        "entered": {}, "written": {},
     }
     sessions.delete(session_id)   # a fresh id after sign-in: the pre-sign-in cookie is worth nothing
     new_id = sessions.create(active, lifetime)
     log.info("SMART sign-in complete", extra={
         "launch": pending["launch_kind"], "write_scope": can_write_documents(tokens.scope),
-        "order_source": source, "session_seconds": int(lifetime)})
+        "order_source": source, "session_seconds": int(lifetime), "role": active["role"]})
     response = redirect(url_for("smart.app_page"), 303)
     set_session_cookie(response, new_id, lifetime)
     return response
+
+
+def _cookie_not_sent(state: str | None) -> None:
+    """The callback came without the app's cookie: say why when the launch is known, instead of "expired"."""
+    loaded = smart_sessions().load(state)
+    if loaded is None or loaded[0].get("phase") != "launch-marker":
+        return
+    began, here = loaded[0]["launch_origin"], request.host_url.rstrip("/")
+    if began.lower() != here.lower():
+        log.warning("SMART callback on another origin than the launch")
+        raise PageError(409, "The app was opened at another address",
+                        f"The sign-in began at {began}, but the EHR sent it back to {here}, the address this "
+                        "service is configured with (CDS_PUBLIC_BASE_URL or CDS_SMART_REDIRECT_URL). The browser "
+                        "keeps the sign-in for the address where it began, so it cannot be completed here.",
+                        hint=f"Launch the app at {here}/smart/launch (register that URL in the EHR), or set "
+                             "CDS_PUBLIC_BASE_URL to the address the EHR uses.", relaunch=False)
+    log.warning("SMART callback without the session cookie")
+    raise PageError(400, "The browser did not send the app's sign-in cookie",
+                    "The EHR sent the sign-in back, but this browser did not send the cookie the app set when the "
+                    "sign-in began. Either the sign-in began in another browser, or the browser withheld the "
+                    "cookie: that happens when the EHR shows the app inside its own page from another site and "
+                    "the app is served over plain http, or when the browser blocks all cookies in embedded pages.",
+                    hint="Serve the app over https (its cookie is then SameSite=None; Secure; Partitioned), or open "
+                         "it in its own window or tab.", relaunch=False)
 
 
 @blueprint.post("/sign-out")
@@ -162,5 +196,5 @@ def sign_out():
     check_csrf(active)
     smart_sessions().delete(active.session_id)
     response = make_response(render_template("smart/signed_out.html"))
-    response.delete_cookie(COOKIE, path="/smart")
+    delete_session_cookie(response)
     return response

@@ -15,13 +15,17 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import time
+
+import jwt
 import requests
 
 from service.smart.discovery import SmartConfiguration
 
 MAX_TOKEN_RESPONSE_BYTES = 256 * 1024
 _FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"
-_PATIENT_ID = re.compile(rf"^{_FHIR_ID}$")
+_RESOURCE_ID = re.compile(rf"^{_FHIR_ID}$")
+USER_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
 _ORDER_REFERENCE = re.compile(rf"^MedicationRequest/{_FHIR_ID}$")
 # A scope that lets the app create a DocumentReference: v2 `.c…` (cruds letters) or v1 `.write` / `.*`.
 _WRITE_SCOPE = re.compile(r"^(patient|user)/(DocumentReference|\*)\.(write|\*|(?=[cruds]+$)c?r?u?d?s?)$")
@@ -75,12 +79,61 @@ class TokenResponse:
     need_patient_banner: bool
     app_context: str | None
     fhir_context: tuple[Mapping[str, Any], ...]
+    fhir_user: str | None = None          # "Practitioner/abc", from the id_token's fhirUser claim
+    fhir_user_note: str | None = None     # why there is none (no id_token, unreadable, wrong audience...)
 
     def __repr__(self) -> str:   # never print the token, even in a traceback or a debugger
         return f"TokenResponse(scope={self.scope!r}, expires_in={self.expires_in!r})"
 
 
-def parse_token_response(body: Any, requested_scope: str) -> TokenResponse:
+def id_token_user(id_token: Any, *, client_id: str, now: float) -> tuple[str | None, str | None]:
+    """(fhirUser, None) or (None, why not) from an OpenID Connect id_token.
+
+    The token came straight from the token endpoint over the connection the app opened, so
+    OpenID Connect Core §3.1.3.7 (6) lets TLS stand in for the signature; its audience, expiry
+    and the shape of fhirUser are still checked, because a token for another client, an old
+    one, or a claim naming something other than a user must not decide who is signed in.
+    """
+    if not isinstance(id_token, str) or not id_token:
+        return None, "the EHR sent no id_token"
+    try:
+        claims = jwt.decode(id_token, options={"verify_signature": False, "verify_exp": False,
+                                               "verify_aud": False})
+    except jwt.PyJWTError:
+        return None, "the id_token could not be read"
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if client_id not in audiences:
+        return None, "the id_token was issued to another client"
+    expires = claims.get("exp")
+    if not isinstance(expires, (int, float)) or isinstance(expires, bool) or expires + 60 < now:
+        return None, "the id_token has expired"
+    user = claims.get("fhirUser")
+    if not isinstance(user, str) or not user:
+        return None, "the id_token names no fhirUser"
+    reference = fhir_user_reference(user)
+    if reference is None:
+        return None, "the id_token's fhirUser is not a Practitioner, PractitionerRole, Patient or RelatedPerson"
+    return reference, None
+
+
+def fhir_user_reference(value: str) -> str | None:
+    """'Type/id' for a fhirUser that is a relative or absolute URL of one of the four user types."""
+    parts = value.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] in USER_TYPES and _RESOURCE_ID.match(parts[-1]):
+        return f"{parts[-2]}/{parts[-1]}"
+    return None
+
+
+def user_role(fhir_user: str | None) -> str:
+    """'patient' for a patient or a related person, 'clinician' for a practitioner, 'unknown' without fhirUser."""
+    if fhir_user is None:
+        return "unknown"
+    return "patient" if fhir_user.split("/")[0] in ("Patient", "RelatedPerson") else "clinician"
+
+
+def parse_token_response(body: Any, requested_scope: str, *, client_id: str = "",
+                         now: float | None = None) -> TokenResponse:
     """Check a token response; OAuthError names what is wrong (never the values)."""
     if not isinstance(body, Mapping):
         raise OAuthError("the token response is not a JSON object")
@@ -90,7 +143,7 @@ def parse_token_response(body: Any, requested_scope: str) -> TokenResponse:
     if str(body.get("token_type", "")).lower() != "bearer":
         raise OAuthError("the token type is not Bearer")
     patient = body.get("patient")
-    if not isinstance(patient, str) or not _PATIENT_ID.match(patient):
+    if not isinstance(patient, str) or not _RESOURCE_ID.match(patient):
         raise OAuthError("the authorization server gave no patient in context")
     scope = body.get("scope")
     if scope is not None and not isinstance(scope, str):
@@ -103,7 +156,10 @@ def parse_token_response(body: Any, requested_scope: str) -> TokenResponse:
         app_context = json.dumps(app_context)
     fhir_context = tuple(item for item in body.get("fhirContext") or () if isinstance(item, Mapping)) \
         if isinstance(body.get("fhirContext"), list) else ()
+    fhir_user, fhir_user_note = id_token_user(body.get("id_token"), client_id=client_id,
+                                              now=time.time() if now is None else now)
     return TokenResponse(
+        fhir_user=fhir_user, fhir_user_note=fhir_user_note,
         access_token=token,
         # RFC 6749 §5.1: an omitted scope means the one requested was granted.
         scope=scope if isinstance(scope, str) else requested_scope,
@@ -151,7 +207,7 @@ def exchange_code(http: requests.Session, token_endpoint: str, *, code: str, red
         error = body.get("error") if isinstance(body, Mapping) else None
         named = f", error {error!r}" if isinstance(error, str) and re.fullmatch(r"[a-z_]{1,40}", error) else ""
         raise OAuthError(f"the token endpoint answered HTTP {response.status_code}{named}")
-    return parse_token_response(body, requested_scope)
+    return parse_token_response(body, requested_scope, client_id=client_id)
 
 
 def can_write_documents(scope: str) -> bool:

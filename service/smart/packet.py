@@ -11,8 +11,10 @@ from service.policy.decision import (DOES_NOT_MEET, MEETS, MET, NOT_MEDICALLY_NE
                                      Evidence)
 from service.policy.evidence_text import evidence_text as shared_evidence_text
 from service.record.allergies import SUBSTANCES
+from service.smart.present import letter_words
 
 LOINC = "http://loinc.org"
+IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
 LETTER_TITLE = "Letter of medical necessity: mecasermin (Increlex)"
 
 
@@ -22,18 +24,14 @@ def evidence_text(e: Evidence) -> str:
 
 
 def criterion_sentence(c: Criterion) -> str:
-    """How the letter states a criterion against the patient's record (sources are cited at the end)."""
-    refs = ", ".join(dict.fromkeys(e.reference for e in c.evidence if e.reference))
-    cited = f" (see {refs})" if refs else ""
-    explanation = c.explanation.strip()
-    if cited and explanation.endswith("."):
-        explanation = explanation[:-1]
-    end = "." if cited else ""
+    """How the letter states a criterion against the patient's record: dates and clinical wording,
+    no FHIR ids (a payer reviewer cannot look them up)."""
+    explanation = letter_words(c.explanation.strip())
     if c.status == MET:
-        return f"Met: {explanation}{cited}{end}"
+        return f"Met: {explanation}"
     if c.status == NOT_MET:
-        return f"Not met on the current record: {explanation}{cited}{end}"
-    return f"Still to be documented before sending: {c.documentation_needed or c.explanation}"
+        return f"Not met on the current record: {explanation}"
+    return f"Still to be documented before sending: {letter_words(c.documentation_needed or c.explanation)}"
 
 
 def frequency_words(per_day: int | None, text: str | None) -> str | None:
@@ -67,13 +65,6 @@ def member_id(coverage: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def requester_display(order: Mapping[str, Any] | None) -> str | None:
-    requester = (order or {}).get("requester")
-    if isinstance(requester, Mapping) and isinstance(requester.get("display"), str):
-        return requester["display"]
-    return None
-
-
 def supporting_references(decision: Decision) -> list[tuple[str, str]]:
     """(reference, what it is and when) for every record the criteria used, in criterion order, once each."""
     seen: dict[str, str] = {}
@@ -86,7 +77,8 @@ def supporting_references(decision: Decision) -> list[tuple[str, str]]:
 
 
 def document_reference(html: str, *, patient_id: str, order_reference: str | None, created: datetime,
-                       determination: str) -> dict[str, Any]:
+                       determination: str, author: tuple[str, str | None] | None = None,
+                       identifier: str | None = None) -> dict[str, Any]:
     """The letter as an R4 DocumentReference (status current, docStatus preliminary: a draft to sign)."""
     stamp = created.replace(microsecond=0).isoformat()
     resource: dict[str, Any] = {
@@ -109,9 +101,21 @@ def document_reference(html: str, *, patient_id: str, order_reference: str | Non
             },
         }],
     }
+    add_author_and_identifier(resource, author, identifier)
     if order_reference:
         resource["context"] = {"related": [{"reference": order_reference, "display": "The mecasermin order"}]}
     return resource
+
+
+def add_author_and_identifier(resource: dict[str, Any], author: tuple[str, str | None] | None,
+                              identifier: str | None) -> None:
+    """author: (the signed-in user's reference, their name); identifier: the write's idempotency key, as
+    masterIdentifier, so a conditional create (If-None-Exist) finds a letter already saved."""
+    if author:
+        reference, name = author
+        resource["author"] = [{"reference": reference, **({"display": name} if name else {})}]
+    if identifier:
+        resource["masterIdentifier"] = {"system": IDENTIFIER_SYSTEM, "value": identifier}
 
 
 def age_text(birth_date: date | None, today: date) -> str | None:
@@ -124,7 +128,7 @@ def age_text(birth_date: date | None, today: date) -> str | None:
 # ------------------------------------------------------------------------------------ the letter's words
 
 @dataclass(frozen=True)
-class LetterWords:
+class LetterFraming:
     """What the letter asks and concludes, following the determination (docs/clinical-rules.md,
     "Contraindications and label wording"): it asks for approval only when the record meets the policy,
     or will once the listed items are documented, and no critical label finding stands in the way."""
@@ -142,7 +146,7 @@ def _excipients() -> str:
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def letter_words(decision: Decision) -> LetterWords:
+def letter_framing(decision: Decision) -> LetterFraming:
     critical = decision.findings(severity="critical")
     critical = tuple(f for f in critical if f.category in ("contraindication", "indication"))
     to_confirm = tuple(f.message for f in decision.label_findings
@@ -176,4 +180,4 @@ def letter_words(decision: Decision) -> LetterWords:
                   f"epiphyses; intravenous use), and the patient is within the labelled age (2 years and older).")
     opening = ("I am asking the plan to approve" if asks
                else "This letter sets out the record, against the plan's criteria, on")
-    return LetterWords(asks, opening, conclusion, code, safety, to_confirm)
+    return LetterFraming(asks, opening, conclusion, code, safety, to_confirm)

@@ -8,13 +8,18 @@ import requests
 from flask import current_app
 
 from service.smart.blueprint import PageError
+from service.smart.packet import IDENTIFIER_SYSTEM
 
 log = logging.getLogger("service.smart.views")   # the name these log lines have always had
 
 
-def post_document_reference(deps, iss: str, access_token: str, resource: dict[str, Any]) -> str | None:
+def post_document_reference(deps, iss: str, access_token: str, resource: dict[str, Any],
+                            identifier: str | None = None) -> str | None:
     """Creates `resource` on the FHIR server at `iss`; returns "DocumentReference/<id>" when the server's
     Location header names it, else None. A network failure or a status other than 200/201 is a 502 PageError.
+
+    With `identifier` (the resource's masterIdentifier) the create is conditional (`If-None-Exist`): a
+    server that supports it answers 200 with the letter already saved under that key instead of a copy.
     """
     settings = deps.settings
     url = iss.rstrip("/") + "/DocumentReference"
@@ -23,7 +28,8 @@ def post_document_reference(deps, iss: str, access_token: str, resource: dict[st
             url, data=current_app.json.dumps(resource).encode("utf-8"),
             headers={"Authorization": f"Bearer {access_token}",
                      "Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
-                     "Prefer": "return=minimal"},
+                     "Prefer": "return=minimal",
+                     **({"If-None-Exist": f"identifier={IDENTIFIER_SYSTEM}|{identifier}"} if identifier else {})},
             timeout=(settings.fhir_connect_timeout, settings.fhir_read_timeout), allow_redirects=False)
         answer.close()
     except requests.RequestException as exc:

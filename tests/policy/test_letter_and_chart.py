@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from service.smart.chart import Point, growth_chart, limit_caption, policy_limit
-from service.smart.packet import letter_words
+from service.smart.packet import letter_framing
 from tests.policy.charts import laron_boy
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -21,7 +21,7 @@ def iss_chart():
 
 
 def test_a_qualifying_chart_asks_for_approval_and_names_the_code(policies):
-    words = letter_words(laron_boy().decide(policies))
+    words = letter_framing(laron_boy().decide(policies))
     assert words.asks_approval and "I ask that it be approved for 12 months" in words.conclusion
     assert words.opening == "I am asking the plan to approve" and words.diagnosis_code == "E34.321"
     assert "polysorbate 20" in words.safety and "sodium acetate" in words.safety and not words.to_confirm
@@ -29,7 +29,7 @@ def test_a_qualifying_chart_asks_for_approval_and_names_the_code(policies):
 
 def test_idiopathic_short_stature_does_not_ask_for_approval(policies):
     decision = iss_chart().decide(policies)
-    words = letter_words(decision)
+    words = letter_framing(decision)
     assert decision.determination == "does-not-meet" and not words.asks_approval
     assert "not medically necessary" in words.conclusion and "does not ask for approval" in words.conclusion
     assert "approve" not in words.opening and words.diagnosis_code is None
@@ -40,7 +40,7 @@ def test_a_contraindication_stops_the_request(policies):
     chart = laron_boy().condition("cond-all", "snomed", "91857003", "Acute lymphoid leukemia", text="B-ALL",
                                   status="resolved")
     decision = chart.decide(policies)
-    words = letter_words(decision)
+    words = letter_framing(decision)
     assert decision.determination == "meets-criteria"          # coverage is answered on its own
     assert not words.asks_approval and "contraindication" in words.conclusion
 
@@ -52,13 +52,13 @@ def test_an_open_label_warning_is_listed_not_denied(policies):
                                        "code": "active"}]},
         "code": {"text": "Possible lymphoma, awaiting biopsy"},
         "subject": {"reference": "Patient/pt-48d1e0"}})
-    words = letter_words(chart.decide(policies))
+    words = letter_framing(chart.decide(policies))
     assert words.to_confirm and "No contraindication to mecasermin is recorded" not in words.safety
 
 
 def test_documentation_needed_asks_once_the_items_are_documented(policies):
     decision = laron_boy().drop("Observation/ba-2024-12").decide(policies)
-    words = letter_words(decision)
+    words = letter_framing(decision)
     assert decision.determination == "documentation-needed"
     assert words.asks_approval and words.conclusion.startswith("Once the items listed above are documented")
 

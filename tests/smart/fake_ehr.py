@@ -11,13 +11,38 @@ import copy
 import json
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_plus, urlencode, urlsplit
 
+import jwt
+
 from service.smart.oauth import pkce_challenge
 from tests.fixtures import PATIENT_ID, laron_prefetch, mecasermin_order
+
+def practitioner(npi: str | None = "1234567893") -> dict:
+    """The prescriber as US EHRs record one: official name with credentials, NPI identifier."""
+    resource = {"resourceType": "Practitioner", "id": "dr-7", "active": True,
+                "name": [{"use": "official", "family": "Adeyemi", "given": ["Grace"], "suffix": ["MD"]}],
+                "qualification": [{"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0360",
+                                                        "code": "MD"}], "text": "MD"}}],
+                "address": [{"use": "home", "line": ["12 Private Lane"], "city": "Seattle"},
+                            {"use": "work", "line": ["4800 Sand Point Way NE"], "city": "Seattle", "state": "WA",
+                             "postalCode": "98105"}]}
+    if npi:
+        resource["identifier"] = [{"system": "http://hl7.org/fhir/sid/us-npi", "value": npi}]
+    return resource
+
+
+def practitioner_role() -> dict:
+    return {"resourceType": "PractitionerRole", "id": "role-7", "active": True,
+            "practitioner": {"reference": "Practitioner/dr-7"},
+            "organization": {"reference": "Organization/endo", "display": "Children's Endocrine Clinic"},
+            "telecom": [{"system": "phone", "value": "+1 206 555 0142", "use": "work"},
+                        {"system": "fax", "value": "+1 206 555 0143", "use": "work"}]}
+
 
 SEARCH_KEYS = {"Condition": "conditions", "Observation": "observations", "MedicationRequest": "medications",
                "AllergyIntolerance": "allergies", "Coverage": "coverage", "DiagnosticReport": "reports"}
@@ -40,6 +65,11 @@ class FakeEhr:
     document_status: int = 201                # answer to POST DocumentReference
     prefetch: dict = field(default_factory=laron_prefetch)
     orders: dict = field(default_factory=lambda: {"mr-1": mecasermin_order()})
+    fhir_user: str | None = "Practitioner/dr-7"   # the id_token's fhirUser claim; None: no id_token
+    id_token_audience: str | None = None          # None: the client id
+    practitioners: dict = field(default_factory=lambda: {"dr-7": practitioner()})
+    practitioner_roles: list = field(default_factory=lambda: [practitioner_role()])
+    patients: dict = field(default_factory=dict)  # other Patient/RelatedPerson resources by "Type/id"
     # what the fake saw
     requests: list = field(default_factory=list)        # (method, path with query, headers)
     authorize_requests: list = field(default_factory=list)
@@ -48,13 +78,18 @@ class FakeEhr:
     documents: list = field(default_factory=list)       # DocumentReferences POSTed
     codes: dict = field(default_factory=dict)
 
+    tls: Any = None                           # an ssl.SSLContext: serve https (for the cross-site frame test)
+
     def __post_init__(self):
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def iss(self) -> str:
@@ -210,6 +245,17 @@ def _handler(ehr: FakeEhr):
             segments = [unquote(s) for s in rest.split("/")]
             if segments == ["Patient", PATIENT_ID]:
                 return self._send(200, ehr.prefetch["patient"])
+            if len(segments) == 2 and segments[0] == "Practitioner":
+                found = ehr.practitioners.get(segments[1])
+                return self._send(200, found) if found else self._send(404, _operation_outcome("not-found", rest))
+            if len(segments) == 2 and segments[0] == "PractitionerRole":
+                found = next((r for r in ehr.practitioner_roles if r["id"] == segments[1]), None)
+                return self._send(200, found) if found else self._send(404, _operation_outcome("not-found", rest))
+            if segments == ["PractitionerRole"]:
+                wanted = query.get("practitioner", [""])[0]
+                roles = [r for r in ehr.practitioner_roles if r["practitioner"]["reference"] == wanted]
+                return self._send(200, {"resourceType": "Bundle", "type": "searchset", "total": len(roles),
+                                        "entry": [{"resource": r} for r in roles]})
             if len(segments) == 2 and segments[0] == "MedicationRequest":
                 order = ehr.orders.get(segments[1])
                 if order is None:
@@ -239,6 +285,15 @@ def _handler(ehr: FakeEhr):
                 return self._send(201, headers={
                     "Location": f"{ehr.iss}/DocumentReference/doc-{number}/_history/1"})
             return self._send(404, _operation_outcome("not-found", path))
+
+        def _id_token(self, scope: str) -> str:
+            """An OpenID Connect id_token, signed with a key of the fake's own (the app trusts the
+            token endpoint's TLS, not the signature, so any key does)."""
+            claims = {"iss": ehr.base + "/auth", "sub": "user-1", "aud": ehr.id_token_audience or ehr.client_id,
+                      "exp": int(time.time()) + 300, "iat": int(time.time())}
+            if ehr.fhir_user and "fhirUser" in scope.split():
+                claims["fhirUser"] = ehr.iss + "/" + ehr.fhir_user
+            return jwt.encode(claims, secrets.token_hex(32), algorithm="HS256")
 
         def _token(self, raw: bytes) -> None:
             form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
@@ -272,7 +327,7 @@ def _handler(ehr: FakeEhr):
                 "scope": ehr.grant_scope if ehr.grant_scope is not None else grant["scope"],
                 "patient": PATIENT_ID,
                 "need_patient_banner": ehr.need_patient_banner,
-                "id_token": "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(24) + "." + secrets.token_urlsafe(24),
+                "id_token": self._id_token(grant["scope"]),
                 "refresh_token": "rt-" + secrets.token_urlsafe(24),
             }
             if ehr.app_context is not None:

@@ -72,7 +72,7 @@ def test_ehr_launch_reads_the_order_named_in_app_context(ehr, make_app, flow_for
     flow_for(client, ehr).sign_in(iss=ehr.iss, launch="abc")
     _, page = _app_page(client)
     assert any(p == "/fhir/MedicationRequest/mr-1" for _, p, _ in ehr.requests)
-    assert "MedicationRequest/mr-1" in page and "(from the launch appContext)" in page
+    assert "MedicationRequest/mr-1" in page and "(named by the EHR&#39;s app context)" in page
     assert "0.8 mg per dose" in page
     assert "within the starting range" in page
 
@@ -81,12 +81,13 @@ def test_order_from_fhir_context_and_from_the_launch_url(ehr, make_app, flow_for
     ehr.fhir_context = [{"reference": "MedicationRequest/mr-1"}]
     client = make_app().test_client()
     flow_for(client, ehr).sign_in(iss=ehr.iss, launch="abc")
-    assert "(from the launch fhirContext)" in _app_page(client)[1]
+    assert "(named by the EHR&#39;s launch context)" in _app_page(client)[1]
 
     ehr.fhir_context = None
     client = make_app().test_client()
     flow_for(client, ehr).sign_in(iss=ehr.iss, launch="abc", order="MedicationRequest/mr-1")
-    assert "(from the launch launch URL)" in _app_page(client)[1]
+    page = _app_page(client)[1]
+    assert "(named in the launch URL)" in page and "launch launch" not in page
 
 
 def test_an_order_that_cannot_be_read_is_reported_and_skipped(ehr, make_app, flow_for):
@@ -280,13 +281,43 @@ def test_missing_state_is_refused(ehr, make_app, flow_for):
     assert flow.callback(without).status_code == 400
 
 
-def test_callback_in_another_browser_is_an_expired_sign_in(ehr, make_app, flow_for):
+def test_callback_without_the_cookie_says_the_cookie_was_not_sent(ehr, make_app, flow_for):
     app = make_app()
     flow = flow_for(app.test_client(), ehr)
     back = flow.authorize(flow.launch(iss=ehr.iss, launch="abc"))
-    response = flow_for(app.test_client(), ehr).callback(back)      # no cookie
+    response = flow_for(app.test_client(), ehr).callback(back)      # another browser, or a withheld cookie
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "did not send the app&#39;s sign-in cookie" in page and "expired" not in page
+    assert "SameSite=None; Secure; Partitioned" in page
+    assert ehr.token_requests == []
+
+
+def test_callback_with_a_stale_cookie_is_an_expired_sign_in(ehr, make_app, flow_for):
+    app = make_app()
+    client = app.test_client()
+    flow = flow_for(client, ehr)
+    back = flow.authorize(flow.launch(iss=ehr.iss, launch="abc"))
+    client.set_cookie(COOKIE, "x" * 43, path="/smart")               # a cookie that names no pending sign-in
+    response = flow.callback(back)
     assert response.status_code == 401
     assert "This sign-in has expired" in response.get_data(as_text=True)
+
+
+def test_launch_on_another_host_than_the_public_base_url_gets_a_clear_page(ehr, make_app, flow_for):
+    app = make_app(public_base_url="http://cds.public.test")
+    launcher = app.test_client()
+    flow = flow_for(launcher, ehr)
+    launched = launcher.get(f"/smart/launch?iss={ehr.iss}&launch=abc", base_url="http://cds.internal:8080")
+    back = flow.authorize(launched)
+    assert back.startswith("http://cds.public.test/smart/callback?")
+    parts = urlsplit(back)
+    # The browser follows the redirect to the public host, where the launch's cookie was never set.
+    response = app.test_client().get(f"{parts.path}?{parts.query}", base_url="http://cds.public.test")
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "The app was opened at another address" in page
+    assert "http://cds.internal:8080" in page and "http://cds.public.test" in page and "expired" not in page
     assert ehr.token_requests == []
 
 
