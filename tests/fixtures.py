@@ -134,9 +134,13 @@ def laron_prefetch():
             bone_age_observation("ba1", "2026-08-20", 4.5),
         ]),
         "medications": fhir_bundle([]),
+        "medicationstatements": fhir_bundle([]),
+        "medicationdispenses": fhir_bundle([]),
+        "medicationadministrations": fhir_bundle([]),
         "allergies": fhir_bundle([]),
         "coverage": fhir_bundle([coverage()]),
         "reports": fhir_bundle([]),
+        "boneagereports": fhir_bundle([]),
     }
 
 

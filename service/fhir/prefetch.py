@@ -10,28 +10,58 @@ import re
 from typing import Mapping
 from urllib.parse import quote
 
-from service.fhir.observation_codes import prefetch_observation_codes
+from service.fhir.observation_codes import OBSERVATION_CODES
+from service.record.codes import search_uris
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 
 OBSERVATION_COUNT = 200   # heights every 3 months for 10 years plus labs fit well inside this
+PATIENT = "{{context.patientId}}"
+
+# Imaging reports by category (HL7 v2 diagnostic service sections RAD and RX, LOINC "Radiology"),
+# and bone-age studies by code whatever their category: lab volume cannot push them out.
+IMAGING_CATEGORIES = (("v2-0074", "RAD"), ("v2-0074", "RX"), ("loinc", "LP29684-5"))
+BONE_AGE_REPORT_CODES = (("loinc", "37362-1"), ("loinc", "85151-9"), ("loinc", "85150-1"))
+
+# Prefetch key → the resource type its query returns (technical gaps are named by key).
+KEY_TYPES = {
+    "patient": "Patient", "conditions": "Condition", "observations": "Observation",
+    "medications": "MedicationRequest", "medicationstatements": "MedicationStatement",
+    "medicationdispenses": "MedicationDispense", "medicationadministrations": "MedicationAdministration",
+    "allergies": "AllergyIntolerance", "coverage": "Coverage", "reports": "DiagnosticReport",
+    "boneagereports": "DiagnosticReport",
+}
+
+
+def token_values(pairs) -> str:
+    """A token search value for (system short name, code) pairs: every spelling of each system
+    (URI and OID), each `system|code` percent-encoded, joined by literal commas. Encoded, the
+    value survives proxies that collapse `//` in URLs and can be sent by an EHR as it is."""
+    return ",".join(quote(f"{uri}|{code}", safe="") for name, code in pairs for uri in search_uris(name))
+
+
+def medication_query(resource_type: str) -> str:
+    # `_include` brings the Medication a `medicationReference` names in the same answer.
+    return f"{resource_type}?patient={PATIENT}&_include={resource_type}:medication&_count=100"
 
 
 def templates() -> dict[str, str]:
     """Prefetch key → FHIR query, with `{{context.patientId}}` tokens."""
-    codes = ",".join(prefetch_observation_codes())
     return {
-        "patient": "Patient/{{context.patientId}}",
-        "conditions": "Condition?patient={{context.patientId}}&_count=100",
-        "observations": (
-            f"Observation?patient={{{{context.patientId}}}}&code={codes}"
-            f"&_sort=-date&_count={OBSERVATION_COUNT}"
-        ),
-        "medications": "MedicationRequest?patient={{context.patientId}}&_count=100",
-        "allergies": "AllergyIntolerance?patient={{context.patientId}}&_count=50",
-        "coverage": "Coverage?patient={{context.patientId}}&status=active",
-        # Imaging reports: where a radiologist writes that the epiphyses are closed.
-        "reports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=20",
+        "patient": f"Patient/{PATIENT}",
+        "conditions": f"Condition?patient={PATIENT}&_count=100",
+        "observations": (f"Observation?patient={PATIENT}&code={token_values(OBSERVATION_CODES)}"
+                         f"&_sort=-date&_count={OBSERVATION_COUNT}"),
+        "medications": medication_query("MedicationRequest"),
+        "medicationstatements": medication_query("MedicationStatement"),
+        "medicationdispenses": medication_query("MedicationDispense"),
+        "medicationadministrations": medication_query("MedicationAdministration"),
+        "allergies": f"AllergyIntolerance?patient={PATIENT}&_count=50",
+        "coverage": f"Coverage?patient={PATIENT}&status=active&_include=Coverage:payor",
+        "reports": (f"DiagnosticReport?patient={PATIENT}&category={token_values(IMAGING_CATEGORIES)}"
+                    f"&_sort=-date&_count=50"),
+        "boneagereports": (f"DiagnosticReport?patient={PATIENT}&code={token_values(BONE_AGE_REPORT_CODES)}"
+                           f"&_sort=-date&_count=20"),
     }
 
 

@@ -104,8 +104,11 @@ class MedicationFact:
     text: str
     reference: str
     status: str | None
-    active: bool                     # active / on-hold / draft (not the order under review)
-    date: date | None
+    active: bool                     # current therapy, by the source's status rules (docs/clinical-rules.md)
+    date: date | None                # when the therapy began, as best the source says (= start, else ordered/recorded)
+    source: str = "MedicationRequest"   # the resource type it was read from
+    start: date | None = None        # the period it was taken, when the source gives one
+    end: date | None = None          # (MedicationStatement/Administration effective period, dispense + days supply)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ def test_observation_query_filters_by_spec_codes_newest_first_and_capped():
     assert params["patient"] == ["p-123"]
 
 
-def test_active_coverage_only():
-    assert fill(templates()["coverage"], CONTEXT) == "Coverage?patient=p-123&status=active"
+def test_active_coverage_with_its_payor():
+    assert fill(templates()["coverage"], CONTEXT) == "Coverage?patient=p-123&status=active&_include=Coverage:payor"
 
 
 def test_values_are_url_encoded():
