@@ -20,7 +20,13 @@ from service.smart.oauth import pkce_challenge
 from tests.fixtures import PATIENT_ID, laron_prefetch, mecasermin_order
 
 SEARCH_KEYS = {"Condition": "conditions", "Observation": "observations", "MedicationRequest": "medications",
+               "MedicationStatement": "medicationstatements", "MedicationDispense": "medicationdispenses",
+               "MedicationAdministration": "medicationadministrations",
                "AllergyIntolerance": "allergies", "Coverage": "coverage", "DiagnosticReport": "reports"}
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64     # the service fetches every search of a call at once, as EHR servers allow
 
 
 @dataclass
@@ -49,7 +55,7 @@ class FakeEhr:
     codes: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
