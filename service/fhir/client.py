@@ -217,9 +217,9 @@ class FhirClient:
                 pages.append(page)
                 next_url = _next_link(page)
             total = body.get("total") if isinstance(body, dict) else None
-            if unread and isinstance(total, int):
-                read = sum(_match_count(b) for b in [body, *pages])
-                unread += f" ({max(0, total - read)} of {total} matches unread)"
+            read = sum(_match_count(b) for b in [body, *pages])
+            if unread and isinstance(total, int) and total > read:
+                unread += f" ({total - read} of {total} matches unread)"
             return FetchResult(key, body=body, pages=tuple(pages), unread=unread)
         except FetchError as exc:
             return FetchResult(key, error=str(exc))
