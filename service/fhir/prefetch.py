@@ -33,6 +33,9 @@ KEY_TYPES = {
 }
 
 
+MEDICATION_KEYS = ("medications", "medicationstatements", "medicationdispenses", "medicationadministrations")
+
+
 def token_values(pairs) -> str:
     """A token search value for (system short name, code) pairs: every spelling of each system
     (URI and OID), each `system|code` percent-encoded, joined by literal commas. Encoded, the
