@@ -45,17 +45,22 @@ class FetchResult:
 
 
 class Deadline:
+    """Time alone: no byte or resource limit of its own (each response is still size-capped)."""
+
     def __init__(self, seconds: float):
         self.expires = time.monotonic() + seconds
 
     def remaining(self) -> float:
         return max(0.0, self.expires - time.monotonic())
 
-    def take_bytes(self, count: int) -> bool:
-        return True
+    def take_bytes(self, count: int) -> str | None:
+        """Count bytes read; the reason to stop reading when they pass the limit, else None."""
+        return None
 
-    def take_resources(self, count: int) -> bool:
-        return True
+    def take_resources(self, count: int) -> str | None:
+        """Count a page's resources; the reason to leave it unread (nothing counted) when they
+        would pass the limit, else None."""
+        return None
 
 
 class Budget(Deadline):
@@ -68,18 +73,18 @@ class Budget(Deadline):
         self.bytes_used, self.resources_used = 0, resources_used
         self._lock = threading.Lock()
 
-    def take_bytes(self, count: int) -> bool:
+    def take_bytes(self, count: int) -> str | None:
         with self._lock:
             self.bytes_used += count
-            return self.bytes_used <= self.max_bytes
+            over = self.bytes_used > self.max_bytes
+        return f"the call's limit of {self.max_bytes} bytes was reached" if over else None
 
-    def take_resources(self, count: int) -> bool:
-        """Count a page's resources; False (and nothing counted) when they would pass the limit."""
+    def take_resources(self, count: int) -> str | None:
         with self._lock:
             if self.resources_used + count > self.max_resources:
-                return False
+                return f"the call's limit of {self.max_resources} resources was reached"
             self.resources_used += count
-            return True
+        return None
 
 
 class _SocketWatchdog:
@@ -195,27 +200,11 @@ class FhirClient:
 
     def _fetch_key(self, base_url: str, token: str | None, key: str, query: str, deadline: Deadline) -> FetchResult:
         try:
-            url = urljoin(base_url.rstrip("/") + "/", query)
-            body = self._get_json(url, token, deadline)
-            if not deadline.take_resources(_entry_count(body)):
-                raise FetchError(f"the call's limit of {self.settings.max_resources} resources was reached; "
-                                 f"this search was left unread")
-            pages: list = []
-            next_url, unread = _next_link(body), None
-            while next_url:
-                if not _under_base(next_url, base_url):
-                    unread = "its next page is not on the FHIR server's base URL and was not read"
-                    break
-                if len(pages) + 1 >= self.settings.fhir_max_pages:
-                    unread = f"pages after the first {self.settings.fhir_max_pages} were left unread"
-                    break
-                page = self._get_json(next_url, token, deadline)
-                if not deadline.take_resources(_entry_count(page)):
-                    unread = (f"the call's limit of {self.settings.max_resources} resources was reached; "
-                              f"pages after the first {len(pages) + 1} were left unread")
-                    break
-                pages.append(page)
-                next_url = _next_link(page)
+            body = self._get_json(urljoin(base_url.rstrip("/") + "/", query), token, deadline)
+            over = deadline.take_resources(_entry_count(body))
+            if over:
+                raise FetchError(f"{over}; this search was left unread")
+            pages, unread = self._next_pages(body, base_url, token, deadline)
             total = body.get("total") if isinstance(body, dict) else None
             read = sum(_match_count(b) for b in [body, *pages])
             if unread and isinstance(total, int) and total > read:
@@ -225,6 +214,24 @@ class FhirClient:
             return FetchResult(key, error=str(exc))
         except Exception as exc:  # an edge must never raise: any surprise is a technical gap
             return FetchResult(key, error=f"unexpected failure ({type(exc).__name__})")
+
+    def _next_pages(self, body: Any, base_url: str, token: str | None, deadline: Deadline) -> tuple[list, str | None]:
+        """The pages after `body` while the page cap and the call's limits allow, and what was left
+        unread when they did not (None: the search was read to its end)."""
+        pages: list = []
+        next_url = _next_link(body)
+        while next_url:
+            if not _under_base(next_url, base_url):
+                return pages, "its next page is not on the FHIR server's base URL and was not read"
+            if len(pages) + 1 >= self.settings.fhir_max_pages:
+                return pages, f"pages after the first {self.settings.fhir_max_pages} were left unread"
+            page = self._get_json(next_url, token, deadline)
+            over = deadline.take_resources(_entry_count(page))
+            if over:
+                return pages, f"{over}; pages after the first {len(pages) + 1} were left unread"
+            pages.append(page)
+            next_url = _next_link(page)
+        return pages, None
 
     def _get_json(self, url: str, token: str | None, deadline: Deadline) -> Any:
         headers = {"Accept": ACCEPT}
@@ -284,9 +291,9 @@ class FhirClient:
                 size += len(chunk)
                 if size > cap:
                     raise FetchError(f"response larger than {cap} bytes")
-                if not deadline.take_bytes(len(chunk)):
-                    raise FetchError(f"the call's limit of {self.settings.fhir_max_call_bytes} bytes was reached; "
-                                     f"the rest of this response was left unread")
+                over = deadline.take_bytes(len(chunk))
+                if over:
+                    raise FetchError(f"{over}; the rest of this response was left unread")
                 chunks.append(chunk)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):

@@ -206,8 +206,10 @@ def referenced_medications(request: Mapping, settings: Settings, client: FhirCli
     context = request.get("context") or {}
     drafts = [normalise_quirks(r) for r in bundle_resources(context.get("draftOrders"))]
     held = {f"Medication/{r.get('id')}": r for r in drafts if r.get("resourceType") == "Medication"}
-    wanted = [target for _, target, _ in unresolved_references(
-        [r for r in drafts if r.get("resourceType") == "MedicationRequest"] + list(held.values()))]
+    # A reference with a display names its drug already (the trigger reads it): only the bare
+    # ones are worth a request, so an ordinary order-select keystroke makes none.
+    wanted = [target for _, target, named in unresolved_references(
+        [r for r in drafts if r.get("resourceType") == "MedicationRequest"] + list(held.values())) if not named]
     if wanted:
         for value in (request.get("prefetch") or {}).values():
             for resource in bundle_resources(value):

@@ -280,3 +280,13 @@ def test_a_server_dripping_headers_cannot_outlive_the_deadline_nor_hold_the_pool
     finally:
         drip.close()
         client.close()
+
+
+@responses.activate
+def test_a_draft_reference_with_a_display_costs_no_request(settings, client):
+    order = {"resourceType": "MedicationRequest", "id": "mr-1", "status": "draft", "intent": "order",
+             "subject": {"reference": "Patient/p1"},
+             "medicationReference": {"reference": "Medication/amox", "display": "Amoxicillin 250 mg capsule"}}
+    body = with_server(order_select_request(order=order))
+    assert referenced_medications(body, settings, client, Budget(2.0, 10**6, 100)) == {}
+    assert len(responses.calls) == 0
