@@ -12,7 +12,6 @@ All three must give the case's determination, card indicators and suggestions â€
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from typing import Callable
