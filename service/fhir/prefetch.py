@@ -21,11 +21,12 @@ PATIENT = "{{context.patientId}}"
 # Imaging reports by category (HL7 v2 diagnostic service sections RAD and RX, LOINC "Radiology"),
 # and bone-age studies by code whatever their category: lab volume cannot push them out.
 IMAGING_CATEGORIES = (("v2-0074", "RAD"), ("v2-0074", "RX"), ("loinc", "LP29684-5"))
+IMAGING_OBSERVATIONS = (("observation-category", "imaging"),)
 BONE_AGE_REPORT_CODES = (("loinc", "37362-1"), ("loinc", "85151-9"), ("loinc", "85150-1"))
 
 # Prefetch key → the resource type its query returns (technical gaps are named by key).
 KEY_TYPES = {
-    "patient": "Patient", "conditions": "Condition", "observations": "Observation",
+    "patient": "Patient", "conditions": "Condition", "observations": "Observation", "imagingresults": "Observation",
     "medications": "MedicationRequest", "medicationstatements": "MedicationStatement",
     "medicationdispenses": "MedicationDispense", "medicationadministrations": "MedicationAdministration",
     "allergies": "AllergyIntolerance", "coverage": "Coverage", "reports": "DiagnosticReport",
@@ -55,6 +56,9 @@ def templates() -> dict[str, str]:
         "conditions": f"Condition?patient={PATIENT}&_count=100",
         "observations": (f"Observation?patient={PATIENT}&code={token_values(OBSERVATION_CODES)}"
                          f"&_sort=-date&_count={OBSERVATION_COUNT}"),
+        # Imaging results whatever their code: a radiologist's "physes are fused" may sit under a local one.
+        "imagingresults": (f"Observation?patient={PATIENT}&category={token_values(IMAGING_OBSERVATIONS)}"
+                           f"&_sort=-date&_count=50"),
         "medications": medication_query("MedicationRequest"),
         "medicationstatements": medication_query("MedicationStatement"),
         "medicationdispenses": medication_query("MedicationDispense"),

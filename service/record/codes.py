@@ -35,6 +35,7 @@ _SYSTEMS = {
     "http://terminology.hl7.org/CodeSystem/v3-ActCode": "v3-actcode",
     "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration": "v3-route",
     "http://terminology.hl7.org/CodeSystem/v2-0074": "v2-0074",
+    "http://terminology.hl7.org/CodeSystem/observation-category": "observation-category",
     "urn:oid:2.16.840.1.113883.12.74": "v2-0074",
     "http://ncithesaurus-stage.nci.nih.gov": "ncit",
     "http://ncit.nci.nih.gov": "ncit",

@@ -8,6 +8,7 @@ import responses
 
 from service.fhir.client import FhirClient
 from service.fhir.gather import PatientUnavailable, gather
+from service.fhir.prefetch import templates
 from service.settings import Settings
 from tests.fixtures import fhir_bundle, order_select_request, patient_resource, height_observation
 
@@ -62,7 +63,7 @@ def test_missing_keys_are_fetched_with_the_bearer_token(settings, client):
     mock_everything_empty(responses)
     gathered = gather(request_without_prefetch(), settings, client)
     assert gathered.gaps == ()
-    assert len(responses.calls) == 11
+    assert len(responses.calls) == len(templates())
     assert all(c.request.headers["Authorization"] == "Bearer secret-token" for c in responses.calls)
     observation_call = next(c for c in responses.calls if "/Observation?" in c.request.url)
     assert "_sort=-date" in observation_call.request.url and "patient=p1" in observation_call.request.url
@@ -78,7 +79,7 @@ def test_partial_prefetch_fetches_only_the_rest(settings, client):
     fetched_types = sorted(c.request.url.split("/fhir/")[1].split("?")[0] for c in responses.calls)
     assert fetched_types == ["AllergyIntolerance", "Coverage", "DiagnosticReport", "DiagnosticReport",
                              "MedicationAdministration", "MedicationDispense", "MedicationRequest",
-                             "MedicationStatement"]
+                             "MedicationStatement", "Observation"]
     assert set(gathered.prefetched) == {"patient", "conditions", "observations"}
 
 
@@ -139,7 +140,8 @@ def test_timeout_and_server_errors_are_technical_gaps(settings, client):
                           "MedicationAdministration", "AllergyIntolerance", "DiagnosticReport"):
         responses.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"), json=empty_bundle())
     gathered = gather(request_without_prefetch(), settings, client)
-    assert sorted(gathered.gaps) == ["conditions: HTTP 500", "coverage: HTTP 401", "observations: timeout"]
+    assert sorted(gathered.gaps) == ["conditions: HTTP 500", "coverage: HTTP 401", "imagingresults: timeout",
+                                     "observations: timeout"]
 
 
 @responses.activate

@@ -109,6 +109,16 @@ def bone_age_xray():
             "conclusion": "Bone age 15 years. The epiphyses are fused."}
 
 
+def imaging_result_under_a_local_code():
+    return {"resourceType": "Observation", "id": "xr-local", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "imaging"}]}],
+            "code": {"coding": [{"system": "urn:oid:1.2.840.114350.1.13.1.1.7.2.768282", "code": "XR-HAND-BA"}],
+                     "text": "XR hand for bone age"},
+            "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-10-02",
+            "valueString": "Impression: the epiphyses are fused."}
+
+
 def oid_coded(resource):
     resource["code"]["coding"][0]["system"] = LOINC_OID
     return resource
@@ -182,6 +192,8 @@ CASES = [
          prefetch_change=incomplete_conditions),
     Case("bone-age report behind twenty newer lab reports", "meets-criteria", "info", safety="critical",
          chart=laron_chart() + [bone_age_xray()] + [lab_report(n) for n in range(1, 21)]),
+    Case("imaging result under a local code", "meets-criteria", "info", safety="critical",
+         chart=laron_chart() + [imaging_result_under_a_local_code()]),
     Case("order coded only by an NDC OID", "meets-criteria", "info", order=order_by_ndc_oid()),
     Case("IGF-1 and GH coded with the LOINC OID", "meets-criteria", "info",
          chart=[oid_coded(r) if r["id"] in ("igf1", "gh1", "gh2") else r for r in laron_chart()]),
