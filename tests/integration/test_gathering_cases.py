@@ -87,6 +87,12 @@ def administration(aid, medication, status, when, **extra):
             "effectiveDateTime": when, **extra}
 
 
+def by_reference(resource, medication="Medication/incr"):
+    del resource["medicationCodeableConcept"]
+    resource["medicationReference"] = {"reference": medication}
+    return resource
+
+
 def somatropin_draft():
     return {"resourceType": "MedicationRequest", "id": "mr-gh", "status": "draft", "intent": "order",
             "medicationCodeableConcept": GENOTROPIN, "subject": {"reference": "Patient/p1"},
@@ -173,6 +179,11 @@ CASES = [
          in_detail=("re-authorization",)),
     Case("mecasermin history as a MedicationAdministration is a re-authorization", "does-not-meet", "warning",
          chart=laron_chart(POOR_GROWTH) + [administration("ma-1", INCRELEX, "completed", "2025-05-02T08:00:00Z")],
+         in_detail=("re-authorization",)),
+    Case("mecasermin history naming its Medication by reference", "does-not-meet", "warning",
+         chart=laron_chart(POOR_GROWTH) + [
+             by_reference(statement("ms-ref", INCRELEX, "completed", "2025-05-02", "2026-11-01")),
+             INCRELEX_MEDICATION],
          in_detail=("re-authorization",)),
     Case("a mecasermin statement entered in error is no history", "meets-criteria", "info",
          chart=laron_chart(POOR_GROWTH) + [statement("ms-1", INCRELEX, "entered-in-error", "2025-05-02")]),
