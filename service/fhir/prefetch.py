@@ -44,9 +44,15 @@ def token_values(pairs) -> str:
     return ",".join(quote(f"{uri}|{code}", safe="") for name, code in pairs for uri in search_uris(name))
 
 
+# US Core servers support `_include=<Type>:medication` on these searches (SHALL for MedicationRequest,
+# SHOULD for MedicationDispense); elsewhere a Medication is read by id (service/fhir/gather.py), since
+# a server may answer an `_include` it does not know with an error.
+_INCLUDES_MEDICATION = frozenset({"MedicationRequest", "MedicationDispense"})
+
+
 def medication_query(resource_type: str) -> str:
-    # `_include` brings the Medication a `medicationReference` names in the same answer.
-    return f"{resource_type}?patient={PATIENT}&_include={resource_type}:medication&_count=100"
+    include = f"&_include={resource_type}:medication" if resource_type in _INCLUDES_MEDICATION else ""
+    return f"{resource_type}?patient={PATIENT}{include}&_count=100"
 
 
 def templates() -> dict[str, str]:
@@ -64,7 +70,7 @@ def templates() -> dict[str, str]:
         "medicationdispenses": medication_query("MedicationDispense"),
         "medicationadministrations": medication_query("MedicationAdministration"),
         "allergies": f"AllergyIntolerance?patient={PATIENT}&_count=50",
-        "coverage": f"Coverage?patient={PATIENT}&status=active&_include=Coverage:payor",
+        "coverage": f"Coverage?patient={PATIENT}&status=active",
         "reports": (f"DiagnosticReport?patient={PATIENT}&category={token_values(IMAGING_CATEGORIES)}"
                     f"&_sort=-date&_count=50"),
         "boneagereports": (f"DiagnosticReport?patient={PATIENT}&code={token_values(BONE_AGE_REPORT_CODES)}"

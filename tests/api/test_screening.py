@@ -87,10 +87,12 @@ def test_discovery_lists_the_screens_with_their_own_prefetch(client):
             "growth": ("Observation?patient={{context.patientId}}&code=http%3A%2F%2Floinc.org%7C8302-2,"
                        "urn%3Aoid%3A2.16.840.1.113883.6.1%7C8302-2,http%3A%2F%2Floinc.org%7C29463-7,"
                        "urn%3Aoid%3A2.16.840.1.113883.6.1%7C29463-7&_sort=-date&_count=100"),
-            **{key: f"{rtype}?patient={{{{context.patientId}}}}&_include={rtype}:medication&_count=100"
-               for key, rtype in (("medications", "MedicationRequest"), ("medicationstatements", "MedicationStatement"),
-                                  ("medicationdispenses", "MedicationDispense"),
-                                  ("medicationadministrations", "MedicationAdministration"))},
+            "medications": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication"
+                           "&_count=100",
+            "medicationstatements": "MedicationStatement?patient={{context.patientId}}&_count=100",
+            "medicationdispenses": "MedicationDispense?patient={{context.patientId}}&_include=MedicationDispense:medication"
+                                   "&_count=100",
+            "medicationadministrations": "MedicationAdministration?patient={{context.patientId}}&_count=100",
         }
         assert "extension" not in service        # no coverage information, so no CRD options
     assert "davinci-crd.configuration-options" in services["mecasermin-order-select"]["extension"]
