@@ -14,7 +14,8 @@ from cards.build import smart_app_link
 from cards.response import build_response, crd_configuration
 from cards.screening import create_action, draft_order, screening_card, update_action
 from service.api.services import CdsService
-from service.fhir.gather import gather
+from service.fhir.gather import count_resources  # noqa: F401 — the HTTP layer's 413 check uses it from here
+from service.fhir.gather import call_budget, gather, referenced_medications
 from service.fhir.resources import bundle_resources, normalise_quirks
 from service.policy import evaluate
 from service.record import build_record
@@ -55,16 +56,17 @@ class HookOutcome:
         }
 
 
-def count_resources(body: Mapping) -> int:
-    prefetch = body.get("prefetch") or {}
-    total = sum(len(bundle_resources(value)) for value in prefetch.values())
-    return total + len(bundle_resources((body.get("context") or {}).get("draftOrders")))
+def draft_resources(context: Mapping) -> list[dict]:
+    return [normalise_quirks(r) for r in bundle_resources(context.get("draftOrders"))]
 
 
-def mecasermin_orders(hook: str, context: Mapping, rxnorm_codes) -> list[dict]:
-    """The draft orders this hook asks about that are mecasermin."""
-    drafts = [normalise_quirks(r) for r in bundle_resources(context.get("draftOrders"))]
-    medications = {f"Medication/{r.get('id')}": r for r in drafts if r.get("resourceType") == "Medication"}
+def mecasermin_orders(hook: str, context: Mapping, rxnorm_codes,
+                      medications: Mapping[str, dict] | None = None) -> list[dict]:
+    """The draft orders this hook asks about that are mecasermin. `medications`: the Medications
+    the drafts reference ("Medication/id" → resource), wherever they were found."""
+    drafts = draft_resources(context)
+    medications = dict(medications or {})
+    medications.update({f"Medication/{r.get('id')}": r for r in drafts if r.get("resourceType") == "Medication"})
     requests = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
     if hook == "order-select":
         selected = set(context.get("selections") or ())
@@ -77,13 +79,19 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
         return answer_screening(service, body, deps)
     context = body["context"]
     settings = deps.settings
-    orders = mecasermin_orders(service.hook, context, settings.rxnorm_codes)
+    budget = call_budget(body, settings)
+    # A draft that names its drug only by `Medication/{id}` is read before the trigger decides.
+    medications = referenced_medications(body, settings, deps.fhir_client, budget)
+    orders = mecasermin_orders(service.hook, context, settings.rxnorm_codes, medications)
     if not orders:
         return HookOutcome(response={"cards": []})
 
     timings: dict[str, float] = {}
     with _timed(timings, "gather"):
-        gathered = gather(body, settings, deps.fhir_client)
+        gathered = gather(body, settings, deps.fhir_client, budget=budget)
+    # The call's other drafts are part of the chart: a somatropin draft signed in the same
+    # session is use in combination with GH. The order under review is left out by the record.
+    chart = list(gathered.resources) + draft_resources(context) + list(medications.values())
     today = deps.today()
     options = crd_configuration(body)
     cards: list = []
@@ -91,7 +99,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     decisions = []
     with _timed(timings, "evaluate"):
         for order in orders:
-            record = build_record(list(gathered.resources), order, today, rxnorm_codes=settings.rxnorm_codes)
+            record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes)
             decision = evaluate(record, deps.policies, today, default_policy=settings.default_policy,
                                 technical_gaps=gathered.gaps)
             card_set = build_response(decision, record, hook=service.hook, options=options,

@@ -27,6 +27,8 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
+from service.fhir.prefetch import MEDICATION_KEYS, PATIENT, token_values
+from service.fhir.prefetch import templates as order_templates
 from service.policy.rules import LabelRules
 from service.record.exact import exact
 from service.record.model import Height, Measurement, PatientRecord
@@ -34,18 +36,18 @@ from service.record.model import Height, Measurement, PatientRecord
 SCREEN_SDS = -2.25          # at or below: flagged
 MAX_HEIGHT_AGE_DAYS = 365   # an older height does not describe the child now
 
-LOINC = "http://loinc.org"
 HEIGHT_CODE = "8302-2"
 WEIGHT_CODE = "29463-7"
 
 
 def templates() -> dict[str, str]:
-    """Prefetch of the screening services: the Patient, heights and weights, medication requests."""
-    codes = f"{LOINC}|{HEIGHT_CODE},{LOINC}|{WEIGHT_CODE}"
+    """Prefetch of the screening services: the Patient, heights and weights, and every medication
+    source (mecasermin or growth hormone already on file means no screen)."""
+    codes = token_values((("loinc", HEIGHT_CODE), ("loinc", WEIGHT_CODE)))
     return {
-        "patient": "Patient/{{context.patientId}}",
-        "growth": f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date&_count=100",
-        "medications": "MedicationRequest?patient={{context.patientId}}&_count=100",
+        "patient": f"Patient/{PATIENT}",
+        "growth": f"Observation?patient={PATIENT}&code={codes}&_sort=-date&_count=100",
+        **{key: order_templates()[key] for key in MEDICATION_KEYS},
     }
 
 

@@ -65,6 +65,9 @@ class Settings:
     fhir_max_response_bytes: int = _setting(
         "CDS_FHIR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, int,
         "Largest FHIR response body read; a larger one is a technical gap.")
+    fhir_max_call_bytes: int = _setting(
+        "CDS_FHIR_MAX_CALL_BYTES", 20 * 1024 * 1024, int,
+        "Most FHIR response bytes read in one hook call, all fetches together; what is left unread is a technical gap.")
     fhir_allowlist: tuple[str, ...] = _setting(
         "CDS_FHIR_ALLOWLIST", ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"), _csv,
         "Comma-separated FHIR base URLs the service may call (`*` matches a port or path segment). "
@@ -73,7 +76,8 @@ class Settings:
         "CDS_MAX_BODY_BYTES", 5 * 1024 * 1024, int, "Largest request body accepted (413 above).")
     max_json_depth: int = _setting("CDS_MAX_JSON_DEPTH", 64, int, "Deepest JSON nesting accepted (400 above).")
     max_resources: int = _setting(
-        "CDS_MAX_RESOURCES", 5000, int, "Most FHIR resources accepted in prefetch plus draftOrders (413 above).")
+        "CDS_MAX_RESOURCES", 5000, int, "Most FHIR resources in one hook call: prefetch plus draftOrders (413 above), then fetched ones "
+        "(what is left unread is a technical gap).")
     policy_dir: str = _setting(
         "CDS_POLICY_DIR", str(PACKAGE_DIR / "policy" / "policies"), str,
         "Folder of payer policy files (YAML/JSON), validated at start-up.")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Iterable, Mapping
 
-NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
-HCPCS_SYSTEM = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+from service.record.codes import canonical_uri, system_name
+
+NDC_SYSTEM = canonical_uri("ndc")
 HCPCS_MECASERMIN = "J2170"
 
 # Labeler-product-package, compared as 11-digit 5-4-2 strings (hyphens removed, zero-padded).
@@ -62,11 +62,13 @@ def _coding_is_mecasermin(coding: Mapping, rxnorm: frozenset[str]) -> bool:
         return True
     if not isinstance(code, str):
         return False
-    if system == NDC_SYSTEM:
+    # Any spelling of the system (URI or OID, as C-CDA-converted interfaces send) counts.
+    name = system_name(system)
+    if name == "ndc":
         return ndc_to_11(code) in MECASERMIN_NDC11
-    if system == HCPCS_SYSTEM:
+    if name == "hcpcs":
         return code.strip().upper() == HCPCS_MECASERMIN
-    return system == RXNORM_SYSTEM and code in rxnorm
+    return name == "rxnorm" and code.strip() in rxnorm
 
 
 def order_is_mecasermin(

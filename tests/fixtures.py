@@ -133,10 +133,15 @@ def laron_prefetch():
             gh_observation("gh2", "2026-08-12", 21.5, code="2963-7"),
             bone_age_observation("ba1", "2026-08-20", 4.5),
         ]),
+        "imagingresults": fhir_bundle([]),
         "medications": fhir_bundle([]),
+        "medicationstatements": fhir_bundle([]),
+        "medicationdispenses": fhir_bundle([]),
+        "medicationadministrations": fhir_bundle([]),
         "allergies": fhir_bundle([]),
         "coverage": fhir_bundle([coverage()]),
         "reports": fhir_bundle([]),
+        "boneagereports": fhir_bundle([]),
     }
 
 

@@ -29,6 +29,10 @@ def request_with(concept=None, **extra):
     {"coding": [{"system": NDC, "code": "71863-216-04"}]},
     {"coding": [{"system": HCPCS, "code": "J2170"}]},
     {"coding": [{"system": HCPCS, "code": "j2170"}]},
+    # OID forms, as C-CDA-converted and older interfaces send them
+    {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.69", "code": "15054-1040-05"}]},
+    {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.285", "code": "J2170"}]},
+    {"coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "J2170"}]},
 ])
 def test_names_of_mecasermin_match(concept):
     assert order_is_mecasermin(request_with(concept))
@@ -57,6 +61,8 @@ def test_configured_rxnorm_code_matches_only_when_configured():
     concept = {"coding": [{"system": RXNORM, "code": "1234567"}]}
     assert not order_is_mecasermin(request_with(concept))
     assert order_is_mecasermin(request_with(concept), rxnorm_codes=("1234567",))
+    oid = {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.88", "code": "1234567"}]}
+    assert order_is_mecasermin(request_with(oid), rxnorm_codes=("1234567",))
 
 
 def test_contained_medication():

@@ -2,22 +2,36 @@
 
 A prefetch key is usable when it holds a resource, a Bundle, or `null` ("no data"). An omitted
 key or one holding an OperationOutcome is missing and is fetched from `fhirServer` with the
-bearer token of `fhirAuthorization` — but only when that server is on the allowlist. A fetch
-that fails is a technical gap the evaluation reports; it never becomes a 5xx.
+bearer token of `fhirAuthorization` — but only when that server is on the allowlist. A
+prefetched search that is incomplete (a `next` link, `total` above its matches) is fetched again
+in full the same way. References the record needs and does not hold (the Medication of a
+`medicationReference`, a Coverage's payor Organization without a name) are read by id.
+
+What could not be had — a failed fetch, an incomplete search nobody may complete, a search cut
+at the call's limits, a reference not read — is a technical gap the evaluation reports, named
+by prefetch key or by the resource type it concerns; it never becomes a 5xx.
+
+All fetching of one hook call shares one `Budget`: the deadline, and the bytes and resources it
+may read (the prefetch and draftOrders count first).
 """
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-from service.fhir.client import Deadline, FhirClient
+from service.fhir.client import Budget, FetchResult, FhirClient, incomplete_search
 from service.fhir.prefetch import fill, templates
-from service.fhir.resources import bundle_resources, screen
+from service.fhir.resources import bundle_resources, normalise_quirks, screen
 from service.security.fhir_allowlist import fhir_server_allowed
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+MEDICATION_SOURCES = ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration")
+MAX_REFERENCES = 20       # references read by id per call; more are a gap
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 class PatientUnavailable(Exception):
@@ -28,8 +42,8 @@ class PatientUnavailable(Exception):
 class Gathered:
     resources: tuple[dict, ...]
     prefetched: tuple[str, ...]       # keys taken from prefetch
-    fetched: tuple[str, ...]          # keys fetched from the FHIR server
-    gaps: tuple[str, ...]             # keys that could not be had, with the reason
+    fetched: tuple[str, ...]          # keys fetched from the FHIR server (missing or incomplete in prefetch)
+    gaps: tuple[str, ...]             # what could not be had, each with the reason
     invalid: int                      # resources skipped as invalid R4
 
 
@@ -38,57 +52,174 @@ def usable_prefetch(value: Any) -> bool:
     return value is None or (isinstance(value, dict) and value.get("resourceType") != "OperationOutcome")
 
 
+def count_resources(body: Mapping) -> int:
+    """Resources a hook call brings itself: its prefetch and its draftOrders."""
+    prefetch = body.get("prefetch") or {}
+    total = sum(len(bundle_resources(value)) for value in prefetch.values())
+    return total + len(bundle_resources((body.get("context") or {}).get("draftOrders")))
+
+
+def call_budget(request: Mapping, settings: Settings) -> Budget:
+    return Budget(settings.fhir_deadline, settings.fhir_max_call_bytes, settings.max_resources,
+                  resources_used=count_resources(request))
+
+
+class _Server:
+    """The call's FHIR server, when this service may call it."""
+
+    def __init__(self, request: Mapping, settings: Settings, client: FhirClient, budget: Budget):
+        server = request.get("fhirServer")
+        self.url = server if isinstance(server, str) else None
+        self.allowed = self.url is not None and fhir_server_allowed(self.url, settings.fhir_allowlist)
+        self.why_not = ("no fhirServer was given" if self.url is None
+                        else "fhirServer is not on this service's allowlist")
+        self.token = (request.get("fhirAuthorization") or {}).get("access_token")
+        self.client, self.budget = client, budget
+
+    def fetch(self, queries: Mapping[str, str]) -> dict[str, FetchResult]:
+        return self.client.fetch_all(self.url, self.token, queries, self.budget) if queries else {}
+
+
 def gather(request: Mapping, settings: Settings, client: FhirClient,
-           wanted: Mapping[str, str] | None = None) -> Gathered:
+           wanted: Mapping[str, str] | None = None, budget: Budget | None = None) -> Gathered:
     """`wanted`: the calling service's prefetch templates (default: the order services' ones)."""
     context = request.get("context") or {}
     prefetch = request.get("prefetch") or {}
     wanted = dict(wanted) if wanted is not None else templates()
+    server = _Server(request, settings, client, budget or call_budget(request, settings))
     present = {key: prefetch[key] for key in wanted if key in prefetch and usable_prefetch(prefetch[key])}
     missing = [key for key in wanted if key not in present]
+    incomplete = {key: why for key, value in present.items() if (why := incomplete_search(value))}
+    if "patient" in missing and not server.allowed:
+        raise PatientUnavailable(f"the Patient was not prefetched and cannot be fetched: {server.why_not}")
 
-    fetched_bodies: dict[str, list] = {}
-    gaps: list[str] = []
-    if missing:
-        fetched_bodies, gaps = _fetch_missing(request, context, missing, wanted, settings, client)
-
+    fetched, gaps = _fetch_keys(server, context, missing + list(incomplete), wanted, incomplete)
+    for key in fetched:
+        present.pop(key, None)          # the complete search replaces the incomplete prefetch
     candidates: list[Any] = []
-    for value in list(present.values()) + [body for bodies in fetched_bodies.values() for body in bodies]:
+    for value in list(present.values()) + [body for bodies in fetched.values() for body in bodies]:
         candidates.extend(bundle_resources(value))
     screened = screen(candidates)
+    references, reference_gaps = _follow_references(server, screened.resources)
+    if references:
+        screened = screen(list(screened.resources) + references)
     if screened.invalid:
         log.info("invalid FHIR resources skipped", extra={"invalid_count": screened.invalid})
-    return Gathered(screened.resources, tuple(present), tuple(fetched_bodies), tuple(gaps), screened.invalid)
+    return Gathered(screened.resources, tuple(present), tuple(fetched), tuple(gaps + reference_gaps),
+                    screened.invalid)
 
 
-def _fetch_missing(request: Mapping, context: Mapping, missing: list[str], wanted: Mapping[str, str],
-                   settings: Settings, client: FhirClient) -> tuple[dict[str, list], list[str]]:
-    server = request.get("fhirServer")
-    patient_missing = "patient" in missing
-    if not isinstance(server, str) or not fhir_server_allowed(server, settings.fhir_allowlist):
-        if patient_missing:
-            reason = ("no fhirServer was given" if not isinstance(server, str)
-                      else "fhirServer is not on this service's allowlist")
-            raise PatientUnavailable(f"the Patient was not prefetched and cannot be fetched: {reason}")
-        return {}, [f"{key}: not prefetched and no FHIR server may be called" for key in missing]
+def _fetch_keys(server: _Server, context: Mapping, keys: list[str], wanted: Mapping[str, str],
+                incomplete: Mapping[str, str]) -> tuple[dict[str, list], list[str]]:
+    def gap(key: str, reason: str) -> str:
+        if key in incomplete:
+            return f"{key}: the prefetched search is incomplete ({incomplete[key]}) and was not completed: {reason}"
+        return f"{key}: {reason}"
 
-    queries = {}
-    for key in missing:
-        query = fill(wanted[key], context, context.get("userId"))
-        if query is not None:
-            queries[key] = query
-    token = (request.get("fhirAuthorization") or {}).get("access_token")
-    results = client.fetch_all(server, token, queries, Deadline(settings.fhir_deadline))
+    if not keys:
+        return {}, []
+    if not server.allowed:
+        return {}, [gap(key, "no FHIR server may be called" if key in incomplete
+                        else "not prefetched and no FHIR server may be called") for key in keys]
+    queries = {key: query for key in keys if (query := fill(wanted[key], context, context.get("userId")))}
+    results = server.fetch(queries)
     bodies, gaps = {}, []
-    for key in missing:
+    for key in keys:
         result = results.get(key)
         if result is None:
-            gaps.append(f"{key}: its query needs a context value the request lacks")
+            gaps.append(gap(key, "its query needs a context value the request lacks"))
         elif result.error:
-            gaps.append(f"{key}: {result.error}")
+            gaps.append(gap(key, result.error))
         elif isinstance(result.body, dict) and result.body.get("resourceType") == "OperationOutcome":
-            gaps.append(f"{key}: the FHIR server answered with an OperationOutcome")
+            gaps.append(gap(key, "the FHIR server answered with an OperationOutcome"))
         else:
             bodies[key] = [result.body, *result.pages]
+            if result.unread:
+                gaps.append(f"{key}: the search was not read to the end: {result.unread}")
     log.info("FHIR fetch finished", extra={"fetched": len(bodies), "gaps": len(gaps)})
     return bodies, gaps
+
+
+def unresolved_references(resources: Iterable[Mapping]) -> list[tuple[str, str, bool]]:
+    """(referrer, "Type/id", named) for each reference the record reads but does not hold: the
+    Medication of a medication source (`named`: its reference has a display to fall back on) and
+    the payor Organization of a Coverage that does not name it."""
+    resources = list(resources)
+    held = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
+    wanted: list[tuple[str, str, bool]] = []
+    for resource in resources:
+        rtype = resource.get("resourceType")
+        referrer = f"{rtype}/{resource.get('id')}"
+        if rtype in MEDICATION_SOURCES:
+            refs = [resource.get("medicationReference")]
+        elif rtype == "Coverage":
+            refs = [p for p in resource.get("payor") or () if isinstance(p, dict) and not p.get("display")]
+        else:
+            continue
+        for ref in refs:
+            target = _relative(ref, "Organization" if rtype == "Coverage" else "Medication")
+            named = bool(isinstance(ref, dict) and isinstance(ref.get("display"), str) and ref["display"].strip())
+            if target and target not in held and all(w[:2] != (referrer, target) for w in wanted):
+                wanted.append((referrer, target, named))
+    return wanted
+
+
+def _relative(reference: Any, rtype: str) -> str | None:
+    """ "Medication/m1" (or an absolute URL ending so) → "Medication/m1"; contained or other → None."""
+    value = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(value, str) or value.startswith("#"):
+        return None
+    parts = value.split("/_history/")[0].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == rtype and _FHIR_ID.fullmatch(parts[-1]):
+        return f"{rtype}/{parts[-1]}"
+    return None
+
+
+def _follow_references(server: _Server, resources: Iterable[Mapping]) -> tuple[list[dict], list[str]]:
+    pending = unresolved_references(resources)
+    if not pending:
+        return [], []
+    if not server.allowed:
+        return [], [f"{referrer}: {target} was not prefetched and no FHIR server may be called"
+                    for referrer, target, named in pending if not named]
+    targets = list(dict.fromkeys(target for _, target, _ in pending))
+    results = server.fetch({target: target for target in targets[:MAX_REFERENCES]})
+    found, gaps = [], []
+    for referrer, target, _ in pending:
+        result = results.get(target)
+        if result is None:
+            gaps.append(f"{referrer}: {target} was not read (more than {MAX_REFERENCES} references)")
+        elif result.error:
+            gaps.append(f"{referrer}: {target} could not be read: {result.error}")
+        elif not (isinstance(result.body, dict) and f"{result.body.get('resourceType')}/{result.body.get('id')}" == target):
+            gaps.append(f"{referrer}: the FHIR server did not answer {target} with that resource")
+        elif result.body not in found:
+            found.append(result.body)
+    return found, gaps
+
+
+def referenced_medications(request: Mapping, settings: Settings, client: FhirClient,
+                           budget: Budget) -> dict[str, dict]:
+    """The Medications the draft orders name by reference, "Medication/id" → resource: from
+    draftOrders, the prefetch, or — when neither holds it — read from the FHIR server, so that the
+    trigger can tell a mecasermin order it would otherwise not recognise."""
+    context = request.get("context") or {}
+    drafts = [normalise_quirks(r) for r in bundle_resources(context.get("draftOrders"))]
+    held = {f"Medication/{r.get('id')}": r for r in drafts if r.get("resourceType") == "Medication"}
+    # A reference with a display names its drug already (the trigger reads it): only the bare
+    # ones are worth a request, so an ordinary order-select keystroke makes none.
+    wanted = [target for _, target, named in unresolved_references(
+        [r for r in drafts if r.get("resourceType") == "MedicationRequest"] + list(held.values())) if not named]
+    if wanted:
+        for value in (request.get("prefetch") or {}).values():
+            for resource in bundle_resources(value):
+                if resource.get("resourceType") == "Medication":
+                    held.setdefault(f"Medication/{resource.get('id')}", resource)
+        wanted = [target for target in wanted if target not in held]
+    server = _Server(request, settings, client, budget)
+    if wanted and server.allowed:
+        for target, result in server.fetch({target: target for target in wanted[:MAX_REFERENCES]}).items():
+            body = result.body
+            if isinstance(body, dict) and f"{body.get('resourceType')}/{body.get('id')}" == target:
+                held[target] = body
+    return held

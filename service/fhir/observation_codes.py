@@ -11,13 +11,9 @@ from typing import Any
 
 from service.record.observations import KIND_BY_CODE
 
-SYSTEM_URIS = {"loinc": "http://loinc.org", "snomed": "http://snomed.info/sct"}
+OBSERVATION_CODES = tuple(KIND_BY_CODE)      # (system short name, code) pairs
 
 _RELEVANT = frozenset(code for _, code in KIND_BY_CODE)
-
-
-def prefetch_observation_codes() -> list[str]:
-    return [f"{SYSTEM_URIS[system]}|{code}" for system, code in KIND_BY_CODE]
 
 
 def observation_is_relevant(resource: dict[str, Any]) -> bool:

@@ -10,28 +10,71 @@ import re
 from typing import Mapping
 from urllib.parse import quote
 
-from service.fhir.observation_codes import prefetch_observation_codes
+from service.fhir.observation_codes import OBSERVATION_CODES
+from service.record.codes import search_uris
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 
 OBSERVATION_COUNT = 200   # heights every 3 months for 10 years plus labs fit well inside this
+PATIENT = "{{context.patientId}}"
+
+# Imaging reports by category (HL7 v2 diagnostic service sections RAD and RX, LOINC "Radiology"),
+# and bone-age studies by code whatever their category: lab volume cannot push them out.
+IMAGING_CATEGORIES = (("v2-0074", "RAD"), ("v2-0074", "RX"), ("loinc", "LP29684-5"))
+IMAGING_OBSERVATIONS = (("observation-category", "imaging"),)
+BONE_AGE_REPORT_CODES = (("loinc", "37362-1"), ("loinc", "85151-9"), ("loinc", "85150-1"))
+
+# Prefetch key → the resource type its query returns (technical gaps are named by key).
+KEY_TYPES = {
+    "patient": "Patient", "conditions": "Condition", "observations": "Observation", "imagingresults": "Observation",
+    "medications": "MedicationRequest", "medicationstatements": "MedicationStatement",
+    "medicationdispenses": "MedicationDispense", "medicationadministrations": "MedicationAdministration",
+    "allergies": "AllergyIntolerance", "coverage": "Coverage", "reports": "DiagnosticReport",
+    "boneagereports": "DiagnosticReport",
+}
+
+
+MEDICATION_KEYS = ("medications", "medicationstatements", "medicationdispenses", "medicationadministrations")
+
+
+def token_values(pairs) -> str:
+    """A token search value for (system short name, code) pairs: every spelling of each system
+    (URI and OID), each `system|code` percent-encoded, joined by literal commas. Encoded, the
+    value survives proxies that collapse `//` in URLs and can be sent by an EHR as it is."""
+    return ",".join(quote(f"{uri}|{code}", safe="") for name, code in pairs for uri in search_uris(name))
+
+
+# US Core servers support `_include=<Type>:medication` on these searches (SHALL for MedicationRequest,
+# SHOULD for MedicationDispense); elsewhere a Medication is read by id (service/fhir/gather.py), since
+# a server may answer an `_include` it does not know with an error.
+_INCLUDES_MEDICATION = frozenset({"MedicationRequest", "MedicationDispense"})
+
+
+def medication_query(resource_type: str) -> str:
+    include = f"&_include={resource_type}:medication" if resource_type in _INCLUDES_MEDICATION else ""
+    return f"{resource_type}?patient={PATIENT}{include}&_count=100"
 
 
 def templates() -> dict[str, str]:
     """Prefetch key → FHIR query, with `{{context.patientId}}` tokens."""
-    codes = ",".join(prefetch_observation_codes())
     return {
-        "patient": "Patient/{{context.patientId}}",
-        "conditions": "Condition?patient={{context.patientId}}&_count=100",
-        "observations": (
-            f"Observation?patient={{{{context.patientId}}}}&code={codes}"
-            f"&_sort=-date&_count={OBSERVATION_COUNT}"
-        ),
-        "medications": "MedicationRequest?patient={{context.patientId}}&_count=100",
-        "allergies": "AllergyIntolerance?patient={{context.patientId}}&_count=50",
-        "coverage": "Coverage?patient={{context.patientId}}&status=active",
-        # Imaging reports: where a radiologist writes that the epiphyses are closed.
-        "reports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=20",
+        "patient": f"Patient/{PATIENT}",
+        "conditions": f"Condition?patient={PATIENT}&_count=100",
+        "observations": (f"Observation?patient={PATIENT}&code={token_values(OBSERVATION_CODES)}"
+                         f"&_sort=-date&_count={OBSERVATION_COUNT}"),
+        # Imaging results whatever their code: a radiologist's "physes are fused" may sit under a local one.
+        "imagingresults": (f"Observation?patient={PATIENT}&category={token_values(IMAGING_OBSERVATIONS)}"
+                           f"&_sort=-date&_count=50"),
+        "medications": medication_query("MedicationRequest"),
+        "medicationstatements": medication_query("MedicationStatement"),
+        "medicationdispenses": medication_query("MedicationDispense"),
+        "medicationadministrations": medication_query("MedicationAdministration"),
+        "allergies": f"AllergyIntolerance?patient={PATIENT}&_count=50",
+        "coverage": f"Coverage?patient={PATIENT}&status=active",
+        "reports": (f"DiagnosticReport?patient={PATIENT}&category={token_values(IMAGING_CATEGORIES)}"
+                    f"&_sort=-date&_count=50"),
+        "boneagereports": (f"DiagnosticReport?patient={PATIENT}&code={token_values(BONE_AGE_REPORT_CODES)}"
+                           f"&_sort=-date&_count=20"),
     }
 
 

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from service.fhir.observation_codes import observation_is_relevant
 
 READ_TYPES = frozenset({
-    "Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement", "Medication",
+    "Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement", "MedicationDispense",
+    "MedicationAdministration", "Medication",
     "AllergyIntolerance", "Coverage", "Organization", "DiagnosticReport",
 })
 
@@ -29,11 +30,17 @@ _LIST_ELEMENTS = ("category", "reasonCode", "reasonReference", "dosageInstructio
                   "insurance", "basedOn", "supportingInformation")
 
 
+# …except where that element is 0..1 in this resource type.
+_SINGLE_ELEMENTS = {"MedicationStatement": ("category",), "MedicationDispense": ("category",),
+                    "MedicationAdministration": ("category",)}
+
+
 def normalise_quirks(resource: dict) -> dict:
     """A copy with single objects wrapped in lists where R4 expects arrays."""
     fixed = None
+    single = _SINGLE_ELEMENTS.get(resource.get("resourceType"), ())
     for name in _LIST_ELEMENTS:
-        if isinstance(resource.get(name), dict):
+        if name not in single and isinstance(resource.get(name), dict):
             fixed = fixed if fixed is not None else dict(resource)
             fixed[name] = [resource[name]]
     return fixed if fixed is not None else resource

@@ -5,17 +5,15 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from service.fhir.prefetch import KEY_TYPES
 from service.policy.decision import Evidence
 from service.policy.rules import LabelRules, Policy
 from service.record.model import Diagnosis, Measurement, MedicationFact, PatientRecord
 
 _LEADING_WORD = re.compile(r"\s*(?:GET\s+)?/?([A-Za-z]+)")
 ALL = "*"
-# Prefetch keys of the service's discovery document ("observations: HTTP 503") → resource type.
-_PREFETCH_KEYS = {"patient": "Patient", "conditions": "Condition", "observations": "Observation",
-                  "medications": "MedicationRequest", "medicationstatements": "MedicationStatement",
-                  "allergies": "AllergyIntolerance", "coverage": "Coverage", "reports": "DiagnosticReport"}
-_RESOURCE_TYPES = frozenset(_PREFETCH_KEYS.values()) | {"Medication", "Organization"}
+# Gaps are named by prefetch key ("observations: HTTP 503") or by resource type.
+_RESOURCE_TYPES = frozenset(KEY_TYPES.values()) | {"Medication", "Organization"}
 
 
 def gap_resource_types(gaps: tuple[str, ...]) -> frozenset[str]:
@@ -28,7 +26,7 @@ def gap_resource_types(gaps: tuple[str, ...]) -> frozenset[str]:
         if word in _RESOURCE_TYPES:
             types.add(word)
         else:
-            types.add(_PREFETCH_KEYS.get(word.lower(), ALL))
+            types.add(KEY_TYPES.get(word.lower(), ALL))
     return frozenset(types)
 
 

@@ -246,6 +246,8 @@ _CHECK_SOURCES = {
     "DiagnosticReport": "closed epiphyses",
     "MedicationRequest": "interactions and concurrent growth hormone",
     "MedicationStatement": "interactions and concurrent growth hormone",
+    "MedicationDispense": "interactions and concurrent growth hormone",
+    "MedicationAdministration": "interactions and concurrent growth hormone",
     "Patient": "age",
 }
 

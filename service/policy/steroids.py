@@ -36,7 +36,7 @@ def steroid_course(medication: MedicationFact, today: date) -> tuple[str, str]:
     """(chronic | short | replacement | unknown, the reason in words) for a systemic corticosteroid."""
     if _REPLACEMENT.search(medication.text or ""):
         return REPLACEMENT, f"{medication.text} is read as physiological replacement, not pharmacologic therapy"
-    start, end = medication.date, medication.until
+    start, end = medication.date, medication.end
     if start is None:
         return UNKNOWN, f"the start date of {medication.text} is not on file"
     chronic_from = add_months(start, CHRONIC_MONTHS)

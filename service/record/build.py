@@ -132,11 +132,12 @@ class _Extraction:
 
     def medications(self) -> list[MedicationFact]:
         found: list[MedicationFact] = []
-        for rtype in ("MedicationRequest", "MedicationStatement"):
+        for rtype in medications.SOURCES:
             for resource, ref in self.of_type(rtype):
                 if self.order is not None and _same(resource, self.order):
                     continue
-                result = self.guard(ref, medications.read_medication, resource, ref, self.index, self.rxnorm)
+                result = self.guard(ref, medications.read_medication, resource, ref, self.index, self.rxnorm,
+                                    self.today)
                 if result:
                     if result[0]:
                         found.append(result[0])

@@ -34,6 +34,9 @@ _SYSTEMS = {
     "urn:oid:2.16.840.1.113883.6.88": "rxnorm",
     "http://terminology.hl7.org/CodeSystem/v3-ActCode": "v3-actcode",
     "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration": "v3-route",
+    "http://terminology.hl7.org/CodeSystem/v2-0074": "v2-0074",
+    "http://terminology.hl7.org/CodeSystem/observation-category": "observation-category",
+    "urn:oid:2.16.840.1.113883.12.74": "v2-0074",
     "http://ncithesaurus-stage.nci.nih.gov": "ncit",
     "http://ncit.nci.nih.gov": "ncit",
     "urn:oid:2.16.840.1.113883.3.26.1.1": "ncit",
@@ -41,7 +44,27 @@ _SYSTEMS = {
     "https://nahdo.org/sopt": "sopt",
     "http://nahdo.org/sopt": "sopt",
     "urn:oid:2.16.840.1.113883.3.221.5": "sopt",
+    "http://hl7.org/fhir/sid/ndc": "ndc",
+    "urn:oid:2.16.840.1.113883.6.69": "ndc",
+    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": "hcpcs",
+    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": "hcpcs",
+    "urn:oid:2.16.840.1.113883.6.285": "hcpcs",
+    "urn:oid:2.16.840.1.113883.6.14": "hcpcs",       # HCPCS Level II, the older OID
+    "http://www.ama-assn.org/go/cpt": "cpt",
+    "urn:oid:2.16.840.1.113883.6.12": "cpt",
 }
+
+
+def canonical_uri(name: str) -> str:
+    """The FHIR URI of a system's short name: the first URI listed for it above."""
+    return next(uri for uri, short in _SYSTEMS.items() if short == name)
+
+
+def search_uris(name: str) -> tuple[str, ...]:
+    """The URIs a FHIR search must name to find codes of this system however they are stored:
+    the canonical URI and the system's OID (searches match `system|code` exactly)."""
+    return (canonical_uri(name),) + tuple(
+        uri for uri, short in _SYSTEMS.items() if short == name and uri.startswith("urn:oid:"))
 
 
 def system_name(system: Any) -> str | None:

@@ -6,10 +6,10 @@ name lists are data below. Prior mecasermin is recognised as the trigger recogni
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Iterable, Mapping
 
-from ..trigger import order_is_mecasermin
+from .. import trigger   # a module, not a name: trigger imports service.record.codes
 from .codes import as_list, codings, concept_text, concept_words
 from .course import course_end
 from .dates import parse_date
@@ -94,9 +94,30 @@ def category_of(words: str) -> str | None:
     return "somatropin" if "growth" in tokens and _GH_PHRASE.search(words) else None
 
 
-_MECASERMIN_PRIOR = frozenset({"active", "completed", "stopped", "on-hold"})
-_NOT_TAKEN = frozenset({"entered-in-error", "cancelled", "not-taken"})
-_CURRENT = frozenset({"active", "on-hold", "draft", "intended"})
+# Status rules per medication source (docs/clinical-rules.md, "Medication sources").
+# TAKEN: statuses showing mecasermin was actually started (prior therapy → re-authorization).
+# NOT_TAKEN: records set aside whatever the medication (errors, plans that never started).
+# CURRENT: statuses that make a therapy current (interactions, combination with GH); a completed
+# dispense is current also while its days' supply lasts.
+_TAKEN = {
+    "MedicationRequest": frozenset({"active", "completed", "stopped", "on-hold"}),
+    "MedicationStatement": frozenset({"active", "completed", "stopped", "on-hold"}),
+    "MedicationDispense": frozenset({"completed", "in-progress", "stopped"}),
+    "MedicationAdministration": frozenset({"completed", "in-progress", "stopped", "on-hold"}),
+}
+_NOT_TAKEN = {
+    "MedicationRequest": frozenset({"entered-in-error", "cancelled"}),
+    "MedicationStatement": frozenset({"entered-in-error", "not-taken"}),
+    "MedicationDispense": frozenset({"entered-in-error", "cancelled", "declined"}),
+    "MedicationAdministration": frozenset({"entered-in-error", "not-done"}),
+}
+_CURRENT = {
+    "MedicationRequest": frozenset({"active", "on-hold", "draft"}),
+    "MedicationStatement": frozenset({"active", "intended", "on-hold"}),
+    "MedicationDispense": frozenset({"preparation", "in-progress", "on-hold"}),
+    "MedicationAdministration": frozenset({"in-progress", "on-hold"}),
+}
+SOURCES = tuple(_TAKEN)
 
 
 def medication_words(resource: Mapping, index: ResourceIndex) -> tuple[str, str]:
@@ -136,47 +157,75 @@ def is_systemic(resource: Mapping, words: str) -> bool:
     return not (_LOCAL_WORDS.search(route_text) or _LOCAL_WORDS.search(words))
 
 
-def read_medication(resource: Mapping, reference: str, index: ResourceIndex,
-                    rxnorm_codes: Iterable[str]) -> tuple[MedicationFact | None, str | None]:
+def read_medication(resource: Mapping, reference: str, index: ResourceIndex, rxnorm_codes: Iterable[str],
+                    today: date | None = None) -> tuple[MedicationFact | None, str | None]:
     """(fact, None), (None, reason it was set aside) or (None, None) when it is not of interest."""
+    source = resource.get("resourceType") if resource.get("resourceType") in _TAKEN else "MedicationRequest"
     status = resource.get("status") if isinstance(resource.get("status"), str) else None
     text, words = medication_words(resource, index)
     medications = index.of_type("Medication") if isinstance(resource.get("medicationReference"), dict) else None
-    if order_is_mecasermin(resource, medications, rxnorm_codes):
+    if trigger.order_is_mecasermin(resource, medications, rxnorm_codes):
         category = "mecasermin"
-        if status not in _MECASERMIN_PRIOR:
-            rtype = resource.get("resourceType")
-            return None, f"mecasermin {rtype} with status {status or 'missing'} is not prior therapy"
+        if status not in _TAKEN[source]:
+            return None, f"mecasermin {source} with status {status or 'missing'} is not prior therapy"
     else:
         category = category_of(words)
         if category is None:
             return None, None
-        if status in _NOT_TAKEN:
-            return None, f"{category} medication with status {status}"
+        if status in _NOT_TAKEN[source]:
+            return None, f"{category} {source} with status {status}"
         if category == "systemic-corticosteroid" and not is_systemic(resource, words):
             return None, None
-    when = _date_of(resource)
+    start, end = _period_of(resource)
+    when = _date_of(resource, start)
+    if end is None:
+        end = course_end(resource, when)
+    active = status in _CURRENT[source] or (
+        source == "MedicationDispense" and status == "completed" and today is not None
+        and end is not None and end >= today)
     return MedicationFact(category=category, text=text or words, reference=reference, status=status,
-                          active=status in _CURRENT, date=when, until=course_end(resource, when)), None
+                          active=active, date=when, source=source, start=start, end=end), None
 
 
-def _date_of(resource: Mapping) -> Any:
-    """When the therapy began, as best the resource says: the period it was taken
-    (effectivePeriod.start, effectiveDateTime — MedicationStatement), else when it was ordered
-    (authoredOn, dispenseRequest.validityPeriod.start — MedicationRequest), and only last when the
-    statement was recorded (dateAsserted), which is often long after the therapy started."""
+def _day(value: Any) -> date | None:
+    when, _ = parse_date(value, allow_partial=True)
+    return when
+
+
+def _period_of(resource: Mapping) -> tuple[date | None, date | None]:
+    """The period the medication was taken, when the source records one: the effective period or
+    time (MedicationStatement, MedicationAdministration), or the day handed over and the days'
+    supply (MedicationDispense). A request records when it was ordered, not taken: (None, None)."""
+    if resource.get("resourceType") == "MedicationDispense":
+        handed = _day(resource.get("whenHandedOver"))
+        supply = resource.get("daysSupply")
+        days = supply.get("value") if isinstance(supply, dict) else None
+        unit = str(supply.get("code") or supply.get("unit") or "d").lower() if isinstance(supply, dict) else ""
+        if handed and isinstance(days, (int, float)) and not isinstance(days, bool) and unit in ("d", "day", "days") \
+                and 0 <= days < 3660:
+            return handed, handed + timedelta(days=int(days))
+        return handed, None
     period = resource.get("effectivePeriod")
+    if isinstance(period, dict):
+        return _day(period.get("start")), _day(period.get("end"))
+    when = _day(resource.get("effectiveDateTime"))
+    return when, when if resource.get("resourceType") == "MedicationAdministration" else None
+
+
+def _date_of(resource: Mapping, start: date | None) -> Any:
+    """When the therapy began, as best the resource says: the period it was taken (effective
+    period or time, the day a dispense was handed over), else when it was ordered (authoredOn,
+    dispenseRequest.validityPeriod.start — MedicationRequest; whenPrepared — dispense), and only
+    last when the statement was recorded (dateAsserted), which is often long after the therapy
+    started."""
+    if start is not None:
+        return start
     dispense = resource.get("dispenseRequest")
     validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
-    candidates = (
-        period.get("start") if isinstance(period, dict) else None,
-        resource.get("effectiveDateTime"),
-        resource.get("authoredOn"),
-        validity.get("start") if isinstance(validity, dict) else None,
-        resource.get("dateAsserted"),
-    )
-    for value in candidates:
-        when, _ = parse_date(value, allow_partial=True)
+    for value in (resource.get("effectiveDateTime"), resource.get("authoredOn"),
+                  validity.get("start") if isinstance(validity, dict) else None,
+                  resource.get("whenPrepared"), resource.get("dateAsserted")):
+        when = _day(value)
         if when is not None:
             return when
     return None

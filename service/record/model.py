@@ -112,9 +112,12 @@ class MedicationFact:
     text: str
     reference: str
     status: str | None
-    active: bool                     # active / on-hold / draft (not the order under review)
-    date: date | None
-    until: date | None = None        # when the course ended or is planned to end (service.record.course)
+    active: bool                     # current therapy, by the source's status rules (docs/clinical-rules.md)
+    date: date | None                # when the therapy began, as best the source says (= start, else ordered/recorded)
+    source: str = "MedicationRequest"   # the resource type it was read from
+    start: date | None = None        # the period it was taken, when the source gives one
+    end: date | None = None          # when the course ended or is planned to end: the period's end, dispense +
+                                     # days' supply, else the dosage's bounds or the supply ordered (course.py)
 
 
 @dataclass(frozen=True)

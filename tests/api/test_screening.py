@@ -36,7 +36,8 @@ def growth(heights=((("h3", "2026-10-20", 100.4)), ("h2", "2026-04-18", 98.2)), 
 def prefetch(patient=None, growth_bundle=None, medications=()):
     return {"patient": patient or patient_resource(),
             "growth": growth_bundle if growth_bundle is not None else growth(),
-            "medications": fhir_bundle(list(medications))}
+            "medications": fhir_bundle(list(medications)), "medicationstatements": fhir_bundle([]),
+            "medicationdispenses": fhir_bundle([]), "medicationadministrations": fhir_bundle([])}
 
 
 def view_request(prefetch_body="default", user="Practitioner/dr-7"):
@@ -83,9 +84,15 @@ def test_discovery_lists_the_screens_with_their_own_prefetch(client):
     for service in (screen, entry):
         assert service["prefetch"] == {
             "patient": "Patient/{{context.patientId}}",
-            "growth": ("Observation?patient={{context.patientId}}&code=http://loinc.org|8302-2,http://loinc.org|29463-7"
-                       "&_sort=-date&_count=100"),
-            "medications": "MedicationRequest?patient={{context.patientId}}&_count=100",
+            "growth": ("Observation?patient={{context.patientId}}&code=http%3A%2F%2Floinc.org%7C8302-2,"
+                       "urn%3Aoid%3A2.16.840.1.113883.6.1%7C8302-2,http%3A%2F%2Floinc.org%7C29463-7,"
+                       "urn%3Aoid%3A2.16.840.1.113883.6.1%7C29463-7&_sort=-date&_count=100"),
+            "medications": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication"
+                           "&_count=100",
+            "medicationstatements": "MedicationStatement?patient={{context.patientId}}&_count=100",
+            "medicationdispenses": "MedicationDispense?patient={{context.patientId}}&_include=MedicationDispense:medication"
+                                   "&_count=100",
+            "medicationadministrations": "MedicationAdministration?patient={{context.patientId}}&_count=100",
         }
         assert "extension" not in service        # no coverage information, so no CRD options
     assert "davinci-crd.configuration-options" in services["mecasermin-order-select"]["extension"]
@@ -241,13 +248,16 @@ def _fetch_request() -> dict:
 
 
 @responses.activate
-def test_fetch_mode_reads_only_the_three_keys(client):
+def test_fetch_mode_reads_only_the_screening_keys(client):
     data = prefetch()
-    _mock_fhir({"Patient/p1": data["patient"], "Observation?": data["growth"], "MedicationRequest?": data["medications"]})
+    _mock_fhir({"Patient/p1": data["patient"], "Observation?": data["growth"], "MedicationRequest?": data["medications"],
+                "MedicationStatement?": data["medicationstatements"], "MedicationDispense?": data["medicationdispenses"],
+                "MedicationAdministration?": data["medicationadministrations"]})
     card = only_card(client.post(SCREEN, json=_fetch_request()))
     assert drafted(card)["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 0.7
     paths = sorted(call.request.path_url.split("?")[0] for call in responses.calls)
-    assert paths == ["/fhir/MedicationRequest", "/fhir/Observation", "/fhir/Patient/p1"]
+    assert paths == ["/fhir/MedicationAdministration", "/fhir/MedicationDispense", "/fhir/MedicationRequest",
+                     "/fhir/MedicationStatement", "/fhir/Observation", "/fhir/Patient/p1"]
     observation_query = next(c.request.url for c in responses.calls if "/Observation?" in c.request.url)
     assert "8302-2" in observation_query and "29463-7" in observation_query
     assert all(call.request.headers["Authorization"] == f"Bearer {TOKEN}" for call in responses.calls)

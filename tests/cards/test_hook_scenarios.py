@@ -114,6 +114,9 @@ SCENARIOS = [
 def request_for(scenario: Scenario, hook: str, mode: str) -> tuple[dict, dict]:
     prefetch = laron_prefetch()
     scenario.change(prefetch)
+    for bundle in prefetch.values():
+        if bundle.get("resourceType") == "Bundle":   # as the EHR's search would count them
+            bundle["total"] = len(bundle["entry"])
     body = order_select_request(prefetch=copy.deepcopy(prefetch), order=copy.deepcopy(scenario.order), hook=hook)
     if mode == "fetch":
         del body["prefetch"]
@@ -126,6 +129,9 @@ def request_for(scenario: Scenario, hook: str, mode: str) -> tuple[dict, dict]:
 def mock_fhir(prefetch: dict) -> None:
     routes = {"Patient/p1": prefetch["patient"], "Condition?": prefetch["conditions"],
               "Observation?": prefetch["observations"], "MedicationRequest?": prefetch["medications"],
+              "MedicationStatement?": prefetch["medicationstatements"],
+              "MedicationDispense?": prefetch["medicationdispenses"],
+              "MedicationAdministration?": prefetch["medicationadministrations"],
               "AllergyIntolerance?": prefetch["allergies"], "Coverage?": prefetch["coverage"],
               "DiagnosticReport?": prefetch["reports"]}
     for path, body in routes.items():
@@ -218,7 +224,7 @@ def test_scenario(client, store, scenario, hook, mode):
 def test_fhir_failure_gives_indeterminate_technical(client):
     body, prefetch = request_for(SCENARIOS[0], "order-sign", "fetch")
     body["prefetch"] = {"patient": prefetch["patient"], "coverage": prefetch["coverage"]}
-    responses.add(responses.GET, re.compile(re.escape(BASE) + r"/(Observation|Condition|MedicationRequest|"
+    responses.add(responses.GET, re.compile(re.escape(BASE) + r"/(Observation|Condition|Medication[A-Za-z]+|"
                                             r"AllergyIntolerance|DiagnosticReport)\?.*"), status=503)
     result = client.post(SERVICES["order-sign"], json=body).get_json()
     (action,) = result["systemActions"]

@@ -8,6 +8,7 @@ import responses
 
 from service.fhir.client import FhirClient
 from service.fhir.gather import PatientUnavailable, gather
+from service.fhir.prefetch import templates
 from service.settings import Settings
 from tests.fixtures import fhir_bundle, order_select_request, patient_resource, height_observation
 
@@ -33,7 +34,8 @@ def empty_bundle():
 
 def mock_everything_empty(rsps, **bodies):
     rsps.add(responses.GET, re.compile(rf"{BASE}/Patient/p1"), json=bodies.get("patient", patient_resource()))
-    for resource_type in ("Condition", "Observation", "MedicationRequest", "AllergyIntolerance", "Coverage",
+    for resource_type in ("Condition", "Observation", "MedicationRequest", "MedicationStatement",
+                          "MedicationDispense", "MedicationAdministration", "AllergyIntolerance", "Coverage",
                           "DiagnosticReport"):
         rsps.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"),
                  json=bodies.get(resource_type, empty_bundle()))
@@ -61,7 +63,7 @@ def test_missing_keys_are_fetched_with_the_bearer_token(settings, client):
     mock_everything_empty(responses)
     gathered = gather(request_without_prefetch(), settings, client)
     assert gathered.gaps == ()
-    assert len(responses.calls) == 7
+    assert len(responses.calls) == len(templates())
     assert all(c.request.headers["Authorization"] == "Bearer secret-token" for c in responses.calls)
     observation_call = next(c for c in responses.calls if "/Observation?" in c.request.url)
     assert "_sort=-date" in observation_call.request.url and "patient=p1" in observation_call.request.url
@@ -75,7 +77,9 @@ def test_partial_prefetch_fetches_only_the_rest(settings, client):
     mock_everything_empty(responses)
     gathered = gather(body, settings, client)
     fetched_types = sorted(c.request.url.split("/fhir/")[1].split("?")[0] for c in responses.calls)
-    assert fetched_types == ["AllergyIntolerance", "Coverage", "DiagnosticReport", "MedicationRequest"]
+    assert fetched_types == ["AllergyIntolerance", "Coverage", "DiagnosticReport", "DiagnosticReport",
+                             "MedicationAdministration", "MedicationDispense", "MedicationRequest",
+                             "MedicationStatement", "Observation"]
     assert set(gathered.prefetched) == {"patient", "conditions", "observations"}
 
 
@@ -106,7 +110,8 @@ def test_next_links_are_followed_up_to_the_page_cap(settings, client):
         page["link"] = [{"relation": "next", "url": f"{BASE}/Observation?page={n + 1}"}]
         pages.append(page)
     responses.add(responses.GET, f"{BASE}/Patient/p1", json=patient_resource())
-    for resource_type in ("Condition", "MedicationRequest", "AllergyIntolerance", "Coverage", "DiagnosticReport"):
+    for resource_type in ("Condition", "MedicationRequest", "MedicationStatement", "MedicationDispense",
+                          "MedicationAdministration", "AllergyIntolerance", "Coverage", "DiagnosticReport"):
         responses.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"), json=empty_bundle())
     responses.add(responses.GET, re.compile(rf"{BASE}/Observation\?patient=.*"), json=pages[0])
     for n in range(1, 8):
@@ -131,10 +136,12 @@ def test_timeout_and_server_errors_are_technical_gaps(settings, client):
     responses.add(responses.GET, re.compile(rf"{BASE}/Observation\?.*"), body=requests.ReadTimeout())
     responses.add(responses.GET, re.compile(rf"{BASE}/Condition\?.*"), status=500)
     responses.add(responses.GET, re.compile(rf"{BASE}/Coverage\?.*"), status=401)
-    for resource_type in ("MedicationRequest", "AllergyIntolerance", "DiagnosticReport"):
+    for resource_type in ("MedicationRequest", "MedicationStatement", "MedicationDispense",
+                          "MedicationAdministration", "AllergyIntolerance", "DiagnosticReport"):
         responses.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"), json=empty_bundle())
     gathered = gather(request_without_prefetch(), settings, client)
-    assert sorted(gathered.gaps) == ["conditions: HTTP 500", "coverage: HTTP 401", "observations: timeout"]
+    assert sorted(gathered.gaps) == ["conditions: HTTP 500", "coverage: HTTP 401", "imagingresults: timeout",
+                                     "observations: timeout"]
 
 
 @responses.activate

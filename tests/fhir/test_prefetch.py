@@ -27,6 +27,13 @@ def test_active_coverage_only():
     assert fill(templates()["coverage"], CONTEXT) == "Coverage?patient=p-123&status=active"
 
 
+def test_medication_searches_include_the_medication_where_us_core_supports_it():
+    assert fill(templates()["medications"], CONTEXT) == (
+        "MedicationRequest?patient=p-123&_include=MedicationRequest:medication&_count=100")
+    assert "_include=MedicationDispense:medication" in templates()["medicationdispenses"]
+    assert "_include" not in templates()["medicationstatements"] + templates()["medicationadministrations"]
+
+
 def test_values_are_url_encoded():
     assert fill("Patient/{{context.patientId}}", {"patientId": "a b&c"}) == "Patient/a%20b%26c"
 

@@ -201,13 +201,14 @@ def test_both_hooks_in_prefetch_and_fetch_mode_give_the_expected_determination(p
 def test_patient_view_screen_and_its_draft_order(pid, fhir_server, cds_service, discovery):
     chart = CHARTS[pid]
     templates = discovery[SCREEN]["prefetch"]
-    assert set(templates) == {"patient", "growth", "medications"}
+    assert set(templates) == {"patient", "growth", "medications", "medicationstatements", "medicationdispenses",
+                              "medicationadministrations"}
     context = screen_request(chart)["context"]
     prefetched = screen_request(chart, prefetch=ehr_prefetch(fhir_server, templates, context))
     fetched = screen_request(chart, fhir_base=fhir_server)
     results = {"prefetch": call(cds_service, SCREEN, prefetched), "fetch": call(cds_service, SCREEN, fetched)}
-    assert audit(cds_service, prefetched["hookInstance"])["counts"]["prefetched_keys"] == 3
-    assert audit(cds_service, fetched["hookInstance"])["counts"]["fetched_keys"] == 3
+    assert audit(cds_service, prefetched["hookInstance"])["counts"]["prefetched_keys"] == len(templates)
+    assert audit(cds_service, fetched["hookInstance"])["counts"]["fetched_keys"] == len(templates)
     assert card_view(results["prefetch"]) == card_view(results["fetch"])
     if pid in NOT_SCREENED:
         assert results["fetch"] == {"cards": []}, NOT_SCREENED[pid]

@@ -39,6 +39,10 @@ def _outcome(code="exception", text="Internal error while searching") -> dict:
             "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64     # a call fetches all its searches at once, as FHIR servers allow
+
+
 class FaultServer:
     def __init__(self, other_origin: str = "http://127.0.0.1:9"):
         self.other_origin = other_origin        # where redirects and foreign next links point
@@ -69,7 +73,7 @@ class FaultServer:
                 except (BrokenPipeError, ConnectionResetError, socket.timeout):
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"

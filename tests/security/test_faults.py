@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from service.fhir.prefetch import templates
 from tests.fixtures import order_select_request, order_sign_request
 from tests.security.conftest import SELECT, SIGN, response_problems
 
@@ -106,20 +107,20 @@ def test_token_never_leaves_the_allowlisted_origin(client, fault_server):
 def test_pagination_loop_is_bounded(client, fault_server):
     before = len(fault_server.calls_for("next-loop"))
     call(client, no_prefetch_request(fault_server.url("next-loop")))
-    searches = 6                                      # every prefetch key but the Patient read
+    searches = len(templates()) - 1                   # every prefetch key but the Patient read
     assert len(fault_server.calls_for("next-loop")) - before <= 1 + searches * 5   # CDS_FHIR_MAX_PAGES
 
 
 def test_retry_after_is_honoured_within_the_deadline(client, fault_server):
     before = len(fault_server.calls_for("retry-after"))
     call(client, no_prefetch_request(fault_server.url("retry-after")))
-    per_key = (len(fault_server.calls_for("retry-after")) - before) / 7
+    per_key = (len(fault_server.calls_for("retry-after")) - before) / len(templates())
     assert per_key == 3                               # first try + CDS_FHIR_RETRIES (2), 1 s apart
 
     before = len(fault_server.calls_for("retry-after-long"))
     response, elapsed = call(client, no_prefetch_request(fault_server.url("retry-after-long")))
     assert elapsed < 1.5                              # an hour's Retry-After is not waited for
-    assert len(fault_server.calls_for("retry-after-long")) - before == 7
+    assert len(fault_server.calls_for("retry-after-long")) - before == len(templates())
 
 
 def test_server_outside_the_allowlist_gets_no_request(make_app, fault_server):

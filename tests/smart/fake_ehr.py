@@ -45,7 +45,13 @@ def practitioner_role() -> dict:
 
 
 SEARCH_KEYS = {"Condition": "conditions", "Observation": "observations", "MedicationRequest": "medications",
+               "MedicationStatement": "medicationstatements", "MedicationDispense": "medicationdispenses",
+               "MedicationAdministration": "medicationadministrations",
                "AllergyIntolerance": "allergies", "Coverage": "coverage", "DiagnosticReport": "reports"}
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64     # the service fetches every search of a call at once, as EHR servers allow
 
 
 @dataclass
@@ -81,7 +87,7 @@ class FakeEhr:
     tls: Any = None                           # an ssl.SSLContext: serve https (for the cross-site frame test)
 
     def __post_init__(self):
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         if self.tls is not None:
             self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
