@@ -14,6 +14,7 @@ from typing import Callable
 import pytest
 
 from service.app import create_app
+from service.fhir.prefetch import templates
 from service.record.growth import lms_at
 from tests.conftest import CheckingClient
 from tests.fixtures import fhir_bundle, order_select_request
@@ -22,6 +23,8 @@ from tests.policy.charts import LOINC, PATIENT_ID, PATIENT_REF, SNOMED, TODAY, U
 SERVICES = {"order-select": "/cds-services/mecasermin-order-select",
             "order-sign": "/cds-services/mecasermin-order-sign"}
 PREFETCH_KEY = {"Condition": "conditions", "Observation": "observations", "MedicationRequest": "medications",
+                "MedicationStatement": "medicationstatements", "MedicationDispense": "medicationdispenses",
+                "MedicationAdministration": "medicationadministrations",
                 "AllergyIntolerance": "allergies", "Coverage": "coverage", "Organization": "coverage",
                 "DiagnosticReport": "reports"}
 MEETS, DOCS, NOT_MET = "meets-criteria", "documentation-needed", "does-not-meet"
@@ -330,7 +333,7 @@ def corpus_client(settings):
 
 
 def request_body(chart: Chart, hook: str) -> dict:
-    prefetch = {key: fhir_bundle([]) for key in set(PREFETCH_KEY.values())}
+    prefetch = {key: fhir_bundle([]) for key in templates()}   # every key the service asks for, answered
     for resource in chart.resources:
         if resource["resourceType"] == "Patient":
             prefetch["patient"] = resource
