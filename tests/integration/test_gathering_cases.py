@@ -112,7 +112,7 @@ def bone_age_xray():
             "category": [{"coding": [{"system": "http://loinc.org", "code": "LP29684-5", "display": "Radiology"}]}],
             "code": {"coding": [{"system": "http://loinc.org", "code": "37362-1", "display": "XR Bone age study"}]},
             "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-10-02",
-            "conclusion": "Bone age 15 years. The epiphyses are fused."}
+            "conclusion": "The epiphyses are fused."}
 
 
 def imaging_result_under_a_local_code():
@@ -195,9 +195,13 @@ CASES = [
     Case("insulin as a MedicationStatement is an interaction", "meets-criteria", "info",
          chart=laron_chart() + [statement("ms-ins", INSULIN, "active", "2026-06-01")],
          in_sign_detail=("Antidiabetic treatment on file", "Lantus")),
-    Case("systemic steroid dispensed is a secondary cause", "documentation-needed", "warning",
-         chart=laron_chart() + [dispense("md-st", {**PREDNISOLONE}, "completed", "2026-11-10", 30)],
+    # 120 days' supply handed over in August: long-term pharmacologic therapy, still current.
+    Case("systemic steroid dispensed for months is a secondary cause", "documentation-needed", "warning",
+         chart=laron_chart() + [dispense("md-st", {**PREDNISOLONE}, "completed", "2026-08-15", 120)],
          in_detail=("prednisolone",)),
+    # A 30-day course is not chronic corticosteroid therapy (docs/clinical-rules.md).
+    Case("a month's steroid dispense is not a secondary cause", "meets-criteria", "info",
+         chart=laron_chart() + [dispense("md-st", {**PREDNISOLONE}, "completed", "2026-11-10", 30)]),
     Case("leukaemia history on page 2 of the Condition search", "meets-criteria", "info", safety="critical",
          chart=laron_chart() + [condition("c3", "Z85.6", "Personal history of leukemia", status="resolved")],
          prefetch_change=incomplete_conditions),
