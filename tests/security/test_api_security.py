@@ -43,7 +43,7 @@ UNAUTHORIZED = {"error": "unauthorized", "message": "Authentication failed."}
 def test_valid_client_jwt_is_accepted(secured, ehr_key):
     response = secured.post(SELECT, json=order_select_request(), headers={"Authorization": token(ehr_key)})
     assert response.status_code == 200 and response_problems(response.get_json()) == []
-    feedback = {"feedback": [{"card": "1f6c1b49-7a8e-4bb5-9d55-3c6a1f0e2b7d", "outcome": "accepted",
+    feedback = {"feedback": [{"card": response.get_json()["cards"][0]["uuid"], "outcome": "accepted",
                               "outcomeTimestamp": "2026-11-21T10:15:00Z"}]}
     response = secured.post(SELECT + "/feedback", json=feedback,
                             headers={"Authorization": token(ehr_key, SELECT + "/feedback")})
