@@ -113,6 +113,21 @@ def parse_pattern(pattern: str) -> _Base:
         raise ValueError(f"allowlist entry {pattern!r}: {exc}") from None
 
 
+def any_local_port(pattern: str) -> bool:
+    """Does the entry allow every port of this machine (a loopback or unspecified address, port `*`)?
+    With it, a caller's `fhirServer` can aim the EHR's bearer token at any local service."""
+    base = parse_pattern(pattern)
+    if base.port is not None:
+        return False
+    if base.host == "localhost" or base.host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(base.host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
 def check_allowlist(allowlist: Iterable[str]) -> None:
     """Raise ValueError naming the first entry that is not a valid allowlist pattern."""
     for pattern in allowlist:

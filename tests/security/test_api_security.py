@@ -27,6 +27,7 @@ def secured(make_app, tmp_path, ehr_key):
     issuers = tmp_path / "issuers.json"
     issuers.write_text(json.dumps([{"iss": EHR_ISS, "jwks": {"keys": [public_jwk(ehr_key, "ehr-1", "ES384")]}}]))
     app = make_app(auth_mode="required", audit_hash_key="k-test-0123456789", trusted_issuers_file=str(issuers), public_base_url=BASE_URL,
+                   fhir_allowlist=("https://fhir.example-health.org/r4",),
                    log_level="WARNING")
     return app.test_client()
 
