@@ -110,6 +110,10 @@ class Settings:
     smart_default_iss: str = _setting(
         "CDS_SMART_DEFAULT_ISS", "", str,
         "FHIR base URL for a standalone launch without `iss` (must pass `CDS_FHIR_ALLOWLIST`). Empty: the app asks.")
+    smart_auth_servers: tuple[str, ...] = _setting(
+        "CDS_SMART_AUTH_SERVERS", (), _csv,
+        "Comma-separated authorization servers (base URLs, patterns as in `CDS_FHIR_ALLOWLIST`) a SMART `iss` may "
+        "name for sign-in and tokens besides its own origin. Empty: only the `iss`'s own origin.")
     smart_session_lifetime: int = _setting(
         "CDS_SMART_SESSION_LIFETIME", 3600, int,
         "Seconds a SMART session lasts after sign-in (never longer than the access token).")
@@ -152,6 +156,10 @@ class Settings:
             check_allowlist(self.fhir_allowlist)
         except ValueError as exc:
             raise SettingsError(f"CDS_FHIR_ALLOWLIST: {exc}") from None
+        try:
+            check_allowlist(self.smart_auth_servers)
+        except ValueError as exc:
+            raise SettingsError(f"CDS_SMART_AUTH_SERVERS: {exc}") from None
         if self.auth_mode == "required" and not self.audit_hash_key:
             # Kept beside the hashes, a generated key would let whoever holds the database file
             # recover patient ids by trying likely ones.
