@@ -45,10 +45,14 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=1024)
-def _any_regex(patterns: tuple[str, ...]) -> re.Pattern[str]:
+def _any_regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     """One regex matching wherever any of `patterns` matches: one scan of a long text tells whether any
-    pattern can match at all (most texts match none), instead of one scan per pattern."""
-    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.IGNORECASE)
+    pattern can match at all (most texts match none), instead of one scan per pattern. None when the
+    patterns cannot be joined (inline global flags, a group name used twice): each is scanned alone."""
+    try:
+        return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.IGNORECASE)
+    except re.error:
+        return None
 
 
 # Negation cues, looked for within the same clause (no , ; . : | ( ) in between) as the match.
@@ -122,7 +126,10 @@ def text_matches(patterns: Iterable[str], text: str | None, exclude: Iterable[st
     """The first pattern's matched text that is not negated, or None (also None when the text matches
     one of the `exclude` patterns, e.g. "family history of"). One pass of each pattern over the text."""
     patterns = tuple(patterns)
-    if not text or not patterns or _any_regex(patterns).search(text) is None:
+    if not text or not patterns:
+        return None
+    any_pattern = _any_regex(patterns)
+    if any_pattern is not None and any_pattern.search(text) is None:
         return None
     if any(_regex(pattern).search(text) for pattern in exclude):
         return None
