@@ -317,15 +317,14 @@ def test_hostile_text_in_every_quoted_chart_field(texts):
     CASES["hostile"] += 1
     CASES[f"hostile {response.status_code}"] += 1
     check_documented_shape(path, "POST", response.status_code, response.content_type, response.data)
-    lone_surrogate = any("\ud800" in text for text in texts.values())
-    if lone_surrogate:
+    if "\\ud800" in data:                     # json.dumps writes a lone surrogate as its escape
         assert response.status_code == 400 and "surrogate" in assert_error_body(response)["message"]
         return
     assert response.status_code == 200, response.data[:300]
     # Linear: about 20 ms per 100 kB of chart text on an idle core plus the fixed cost of a call; the
-    # bound is generous for a loaded CI machine and still far below what quadratic scans took (30 s
+    # bound is generous for a loaded CI machine and still below what quadratic scans took (31–52 s
     # for 164 kB). tests/security/test_linear_text.py measures linearity itself.
-    assert took < 3.0 + len(data) / 100_000, (took, len(data))
+    assert took < 10.0 + len(data) / 100_000, (took, len(data))
     for card in response.get_json()["cards"]:
         problems = markup_problems(card, OWN_LINKS)
         assert problems == [], (problems, card["detail"][:2000])
