@@ -85,10 +85,15 @@ class Clauses:
         self._memo: dict[tuple[str, str], bool] = {}
 
     def before(self, start: int) -> str:
-        """The clause's text before `start`, at most NEGATION_WINDOW_CHARS of it."""
+        """The clause's text before `start`, at most NEGATION_WINDOW_CHARS of it, in whole words (a
+        window cut inside "cannot" must not read as "not")."""
         i = bisect_left(self.breaks, start)
         clause_start = self.breaks[i - 1] + 1 if i else 0
-        return self.text[max(clause_start, start - NEGATION_WINDOW_CHARS):start]
+        window_start = max(clause_start, start - NEGATION_WINDOW_CHARS)
+        window = self.text[window_start:start]
+        if window_start > clause_start and not self.text[window_start - 1].isspace():
+            window = window.partition(" ")[2]
+        return window
 
     def after(self, end: int) -> str:
         """The clause's text from `end`, at most NEGATION_WINDOW_CHARS of it."""

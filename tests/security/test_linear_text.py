@@ -86,3 +86,9 @@ def test_patterns_that_cannot_be_joined_are_still_matched_one_by_one():
     # A policy author's inline flag or repeated group name must not break the one-scan pre-check.
     assert text_matches(["(?i)laron", "(?P<x>igf)"], "Laron syndrome") == "Laron"
     assert text_matches(["(?P<x>laron)", "(?P<x>igf)"], "primary IGF deficiency") == "IGF"
+
+
+def test_a_window_cut_inside_a_word_does_not_read_as_a_negation():
+    long_word = "x" * 155          # the 160-character window then starts inside "cannot"
+    assert text_matches(["cancer"], f"cannot {long_word} cancer") == "cancer"   # "not" would be inside the cut
+    assert text_matches(["cancer"], f"no {'y' * 20} cancer") is None
