@@ -92,7 +92,8 @@ class Clauses:
         window_start = max(clause_start, start - NEGATION_WINDOW_CHARS)
         window = self.text[window_start:start]
         if window_start > clause_start and not self.text[window_start - 1].isspace():
-            window = window.partition(" ")[2]
+            cut = next((k for k, char in enumerate(window) if char.isspace()), len(window))
+            window = window[cut:]
         return window
 
     def after(self, end: int) -> str:
