@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from cards import suggestions as s
 from cards.assessment import crd_key
+from cards.markdown import plain_text
 from cards import text
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
@@ -25,7 +26,7 @@ class Card:
 
 
 def _card(kind: str, summary: str, detail: str, indicator: str, source: dict, **extra) -> Card:
-    body = {"uuid": str(uuid.uuid4()), "summary": summary, "detail": detail, "indicator": indicator,
+    body = {"uuid": str(uuid.uuid4()), "summary": plain_text(summary), "detail": detail, "indicator": indicator,
             "source": source}
     body.update({k: v for k, v in extra.items() if v})
     if body.get("suggestions"):

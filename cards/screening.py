@@ -11,6 +11,7 @@ import copy
 import uuid
 from datetime import date
 
+from cards.markdown import escape_markdown as md, plain_text
 from cards.response import without_empty
 from cards.suggestions import SUBCUTANEOUS, UCUM
 from cards.text import LABEL_TITLE, LABEL_URL, fmt_date, fmt_number
@@ -82,11 +83,11 @@ def detail(finding: ScreeningFinding) -> str:
     centile = height.centile if height.centile is not None else centile_from_sds(height.sds)
     recorded = ""
     if height.original_unit and height.original_unit != height.unit and height.original_value is not None:
-        recorded = f" (recorded as {fmt_number(height.original_value)} {height.original_unit})"
+        recorded = f" (recorded as {md(fmt_number(height.original_value))} {md(height.original_unit)})"
     age_then = f" at {height.age_years:.1f} y" if height.age_years is not None else ""
     lines = [
         f"**Latest height {fmt_number(height.value)} cm{recorded} on {fmt_date(height.date)}{age_then}: "
-        f"SDS {height.sds:+.2f}, centile {format_centile(centile)}** (CDC 2000 stature-for-age, {finding.sex}). "
+        f"SDS {height.sds:+.2f}, centile {format_centile(centile)}** (CDC 2000 stature-for-age, {md(finding.sex)}). "
         f"That is at or below {SCREEN_SDS:+.2f} SD (1.2nd centile), near the height limit of the primary plan's "
         "mecasermin policy (below −2.25 SD); other plans set their own.",
         "",
@@ -109,7 +110,7 @@ def detail(finding: ScreeningFinding) -> str:
                      f"{fmt_date(dose.weight.date)} (the lowest 0.1 mg step in the 0.04–0.08 mg/kg starting range).")
     else:
         lines.append(f"The suggestion drafts a mecasermin order at 0.04 mg/kg twice daily without a dose in mg: "
-                     f"{finding.weight_note}.")
+                     f"{md(finding.weight_note)}.")
     lines += ["When the order is selected and signed, this service checks it against the coverage criteria, the "
               "label's contraindications and the dose.", "",
               f"Screen: age 2 years or more, latest height SDS at or below {SCREEN_SDS:+.2f}, no mecasermin on file. "
@@ -124,7 +125,7 @@ def screening_card(finding: ScreeningFinding, action: dict) -> dict:
              else "Draft mecasermin 0.04 mg/kg twice daily")
     return {
         "uuid": str(uuid.uuid4()),
-        "summary": summary(finding),
+        "summary": plain_text(summary(finding)),
         "detail": detail(finding),
         "indicator": "info",
         "source": {"label": SOURCE_LABEL, "url": LABEL_URL,

@@ -10,6 +10,7 @@ from datetime import date
 
 from cards.assessment import plan_criteria_unknown
 from service.policy.dosing import times_a_day
+from cards.markdown import escape_markdown as md, plain_text
 from service.policy.evidence_text import evidence_text, fmt_number
 
 LABEL_TITLE = "Increlex (mecasermin) prescribing information"
@@ -70,11 +71,11 @@ def fmt_date(value: date | None) -> str:
 
 
 def evidence_line(evidence) -> str:
-    return evidence_text(evidence)
+    return md(evidence_text(evidence))
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md(text)
 
 
 def coverage_summary(decision) -> str:
@@ -105,26 +106,26 @@ LABEL_INDICATION_WORDS = {
 
 
 def coverage_detail(decision, record) -> str:
-    lines = [f"**{DETERMINATION_WORDS[decision.determination]}** under *{decision.policy.title}* "
-             f"({_policy_choice_words(decision)}).", ""]
+    lines = [f"**{DETERMINATION_WORDS[decision.determination]}** under *{md(decision.policy.title)}* "
+             f"({md(_policy_choice_words(decision))}).", ""]
     if plan_criteria_unknown(decision):
-        lines += [f"No coverage policy is on file for {decision.policy_choice.payer or 'this plan'}: the FDA-labelled "
+        lines += [f"No coverage policy is on file for {md(decision.policy_choice.payer or 'this plan')}: the FDA-labelled "
                   "indication was checked instead. Ask the plan for its own mecasermin criteria.", ""]
     if decision.technical:
         lines += ["The patient's record could not be read in full, so this is provisional:", ""]
-        lines += [f"- {gap}" for gap in decision.technical_gaps] + [""]
+        lines += [f"- {md(gap)}" for gap in decision.technical_gaps] + [""]
     if not decision.policy.verified and decision.policy.verification_note:
-        lines += [f"> {decision.policy.verification_note}", ""]
-    lines += [f"- {reason}" for reason in decision.reasons]
+        lines += [f"> {md(decision.policy.verification_note)}", ""]
+    lines += [f"- {md(reason)}" for reason in decision.reasons]
     lines += ["", "| Criterion | Status | Evidence | Threshold |", "|---|---|---|---|"]
     for criterion in decision.criteria:
-        evidence = "; ".join(evidence_line(e) for e in criterion.evidence) or criterion.explanation
+        evidence = "; ".join(evidence_text(e) for e in criterion.evidence) or criterion.explanation
         if criterion.status == "unknown" and criterion.documentation_needed:
             evidence = f"{evidence} — needed: {criterion.documentation_needed}"
         lines.append(f"| {_cell(criterion.title)} | {STATUS_MARK[criterion.status]} | {_cell(evidence)} | "
                      f"{_cell(criterion.threshold)} |")
     for exclusion in decision.exclusions:
-        lines += ["", f"**{exclusion.title}** ({exclusion.kind.replace('-', ' ')}): {exclusion.explanation}"]
+        lines += ["", f"**{md(exclusion.title)}** ({md(exclusion.kind.replace('-', ' '))}): {md(exclusion.explanation)}"]
     lines += ["", *billing_lines(decision, record)]
     return "\n".join(lines)
 
@@ -141,21 +142,21 @@ def billing_lines(decision, record) -> list[str]:
     lines = []
     if decision.approval_months:
         lines.append(f"- Approval length if granted: up to {decision.approval_months} months ({kind}).")
-    hcpcs_note = f" {decision.hcpcs_note}" if decision.hcpcs_note else ""
-    lines.append(f"- Bill HCPCS {decision.hcpcs or 'J2170'} (mecasermin, 1 mg): one billing unit per mg.{hcpcs_note}")
+    hcpcs_note = f" {md(decision.hcpcs_note)}" if decision.hcpcs_note else ""
+    lines.append(f"- Bill HCPCS {md(decision.hcpcs or 'J2170')} (mecasermin, 1 mg): one billing unit per mg.{hcpcs_note}")
     coding = coding_help(decision)
     if coding:
         lines.append(f"- {coding}")
     if decision.coding_note:
-        lines.append(f"- {decision.coding_note}")
+        lines.append(f"- {md(decision.coding_note)}")
     # The billing line above states the HCPCS unit; a policy note repeating it adds nothing.
-    lines += [f"- {note}" for note in decision.benefit_notes
+    lines += [f"- {md(note)}" for note in decision.benefit_notes
               if (decision.hcpcs or "J2170") not in note and "specialty pharmac" not in note.lower()]
     lines.append("- Dispensed only through the manufacturer's closed network of specialty pharmacies.")
     programme = record.coverage.government_programme if record.coverage else None
     if programme:
         lines.append(f"- Manufacturer support ({SUPPORT_URL}) can verify benefits and help with prior authorization "
-                     f"and appeals; copay assistance is not available to {programme} patients.")
+                     f"and appeals; copay assistance is not available to {md(programme)} patients.")
     else:
         lines.append(f"- Manufacturer support ({SUPPORT_URL}) offers benefits verification, prior-authorization "
                      "and appeal help, and copay assistance for commercially insured patients.")
@@ -178,12 +179,12 @@ def coding_help(decision) -> str | None:
 
 def crd_reason_text(decision, key: str) -> str:
     if key == "technical":
-        return "technical: " + "; ".join(decision.technical_gaps)
+        return plain_text("technical: " + "; ".join(decision.technical_gaps))
     if key == "plan-criteria-unknown":
-        return (f"No coverage policy on file for {decision.policy_choice.payer or 'this plan'}; the FDA-labelled "
+        return (f"No coverage policy on file for {plain_text(decision.policy_choice.payer or 'this plan')}; the FDA-labelled "
                 f"indication was checked instead ({DETERMINATION_WORDS[decision.determination].lower()}). "
                 "Ask the plan for its mecasermin criteria.")
-    return "; ".join(decision.reasons) or DETERMINATION_WORDS[decision.determination]
+    return plain_text("; ".join(decision.reasons) or DETERMINATION_WORDS[decision.determination])
 
 
 # A finding's headline ends at a colon, a dash or a full stop followed by a space — not at the
@@ -221,7 +222,7 @@ def _title(finding) -> str:
 def finding_lines(findings) -> list[str]:
     lines = []
     for finding in findings:
-        lines.append(f"- **{finding.message}**")
+        lines.append(f"- **{md(finding.message)}**")
         lines += [f"  - {evidence_line(e)}" for e in finding.evidence]
     return lines
 
@@ -259,23 +260,23 @@ def dose_summary(dose, frequency_problem: bool) -> str:
 
 
 def dose_detail(dose, other_findings) -> str:
-    lines = [dose.message, ""]
+    lines = [md(dose.message), ""]
     if dose.dose_mg is not None:
         ordered = f"{fmt_number(dose.dose_mg)} mg per dose"
         if dose.original_unit and dose.original_unit != "mg" and dose.original_value is not None:
-            ordered += f" (ordered as {fmt_number(dose.original_value)} {dose.original_unit})"
-        lines.append(f"- Ordered: {ordered}, {dose.frequency_text or 'frequency not stated'}.")
+            ordered += f" (ordered as {md(fmt_number(dose.original_value))} {md(dose.original_unit)})"
+        lines.append(f"- Ordered: {ordered}, {md(dose.frequency_text or 'frequency not stated')}.")
     if dose.weight_kg is not None:
         lines.append(f"- Weight: {fmt_number(dose.weight_kg)} kg on {fmt_date(dose.weight_date)}.")
     if dose.mg_per_kg_text is not None:
         per_day = f"; {dose.mg_per_kg_per_day_text} mg/kg per day" if dose.mg_per_kg_per_day_text else ""
         lines.append(f"- That is {dose.mg_per_kg_text} mg/kg per dose{per_day}.")
-    lines.append(f"- Allowed ({dose.setting.replace('-', ' ')}): {dose.allowed}.")
+    lines.append(f"- Allowed ({md(dose.setting.replace('-', ' '))}): {md(dose.allowed)}.")
     if dose.proposed:
         p = dose.proposed
         lines.append(f"- Proposed: {fmt_number(p.dose_mg)} mg = {_volume(p)} {times_a_day(p.per_day)} "
-                     f"({p.mg_per_kg_text} mg/kg per dose; {p.rule}).")
-    lines += [f"- {finding.message}" for finding in other_findings if finding.message != dose.message]
+                     f"({p.mg_per_kg_text} mg/kg per dose; {md(p.rule)}).")
+    lines += [f"- {md(finding.message)}" for finding in other_findings if finding.message != dose.message]
     lines += ["", "Give within 20 minutes of a meal or snack; skip the dose if the meal is skipped.",
               f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
     return "\n".join(lines)
@@ -306,6 +307,6 @@ def monitoring_detail(findings) -> str:
     lines = []
     if specific:
         lines += ["For this child:", "", *finding_lines(specific), ""]
-    lines += ["Points to monitor on mecasermin:", ""] + [f"- {f.message}" for f in general]
+    lines += ["Points to monitor on mecasermin:", ""] + [f"- {md(f.message)}" for f in general]
     lines += ["", f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
     return "\n".join(lines)

@@ -23,6 +23,17 @@ from service.screening import screen
 from service.trigger import order_is_mecasermin
 
 
+def public_gap(gap: str) -> str:
+    """What a hook's answer says of a failed fetch: which data, never how the network failed. The
+    caller chooses `fhirServer`: "connection refused" against "timeout" against "HTTP 401" would tell
+    it which ports are open behind this service."""
+    what, _, why = gap.rpartition(": ")
+    # This service's own limits ("… left unread") say what is missing and tell nothing of the network.
+    if not what or why.startswith("its query needs") or why.startswith("not prefetched") or "unread" in why:
+        return gap
+    return f"{what}: could not be read from the FHIR server"
+
+
 @dataclass
 class HookOutcome:
     response: dict
@@ -101,7 +112,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
         for order in orders:
             record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes)
             decision = evaluate(record, deps.policies, today, default_policy=settings.default_policy,
-                                technical_gaps=gathered.gaps)
+                                technical_gaps=tuple(map(public_gap, gathered.gaps)))
             card_set = build_response(decision, record, hook=service.hook, options=options,
                                       monitoring_hooks=settings.monitoring_card_hooks, order=order, today=today,
                                       smart_link=smart_app_link(base_url, f"MedicationRequest/{order.get('id')}"))

@@ -71,7 +71,8 @@ class Settings:
     fhir_allowlist: tuple[str, ...] = _setting(
         "CDS_FHIR_ALLOWLIST", ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"), _csv,
         "Comma-separated FHIR base URLs the service may call (`*` matches a port or path segment). "
-        "Any other `fhirServer` gets no request: prefetch alone is used.")
+        "Any other `fhirServer` gets no request: prefetch alone is used. The default (any local port) is refused "
+        "with `CDS_AUTH_MODE=required`.")
     max_body_bytes: int = _setting(
         "CDS_MAX_BODY_BYTES", 5 * 1024 * 1024, int, "Largest request body accepted (413 above).")
     max_json_depth: int = _setting("CDS_MAX_JSON_DEPTH", 64, int, "Deepest JSON nesting accepted (400 above).")
@@ -117,6 +118,10 @@ class Settings:
     smart_default_iss: str = _setting(
         "CDS_SMART_DEFAULT_ISS", "", str,
         "FHIR base URL for a standalone launch without `iss` (must pass `CDS_FHIR_ALLOWLIST`). Empty: the app asks.")
+    smart_auth_servers: tuple[str, ...] = _setting(
+        "CDS_SMART_AUTH_SERVERS", (), _csv,
+        "Comma-separated authorization servers (base URLs, patterns as in `CDS_FHIR_ALLOWLIST`) a SMART `iss` may "
+        "name for sign-in and tokens besides its own origin. Empty: only the `iss`'s own origin.")
     smart_session_lifetime: int = _setting(
         "CDS_SMART_SESSION_LIFETIME", 3600, int,
         "Seconds a SMART session lasts after sign-in (never longer than the access token).")
@@ -157,7 +162,7 @@ class Settings:
             raise SettingsError("FHIR timeouts and deadline must be positive")
         if self.smart_session_lifetime <= 0 or self.smart_launch_timeout <= 0:
             raise SettingsError("CDS_SMART_SESSION_LIFETIME and CDS_SMART_LAUNCH_TIMEOUT must be positive")
-        from service.security.fhir_allowlist import check_allowlist   # here: security imports settings
+        from service.security.fhir_allowlist import any_local_port, check_allowlist   # security imports settings
 
         try:   # a typo would otherwise silently stop every FHIR fetch
             check_allowlist(self.fhir_allowlist)
@@ -169,10 +174,18 @@ class Settings:
                                     "such as https://ehr.example.org")
         if "'none'" in self.smart_frame_ancestors and len(self.smart_frame_ancestors) > 1:
             raise SettingsError("CDS_SMART_FRAME_ANCESTORS: 'none' cannot be combined with other sources")
+        try:
+            check_allowlist(self.smart_auth_servers)
+        except ValueError as exc:
+            raise SettingsError(f"CDS_SMART_AUTH_SERVERS: {exc}") from None
         if self.auth_mode == "required" and not self.audit_hash_key:
             # Kept beside the hashes, a generated key would let whoever holds the database file
             # recover patient ids by trying likely ones.
             raise SettingsError("CDS_AUTH_MODE=required (production) needs CDS_AUDIT_HASH_KEY, kept outside the database")
+        local = [entry for entry in self.fhir_allowlist if any_local_port(entry)]
+        if self.auth_mode == "required" and local:
+            raise SettingsError(f"CDS_AUTH_MODE=required (production) needs CDS_FHIR_ALLOWLIST set to the EHR's FHIR "
+                                f"base URLs: {local[0]} would let the EHR's access token go to any local port")
 
     @property
     def database_path(self) -> Path:

@@ -121,6 +121,16 @@ class Store:
                 "INSERT OR IGNORE INTO card_issued (card_uuid, card_type, service, issued_at) VALUES (?,?,?,?)",
                 [(uuid, card_type, entry["service"], _now()) for uuid, card_type in entry.get("card_types", {}).items()])
 
+    def issued_cards(self, service: str, card_uuids: Iterable[str]) -> set[str]:
+        """Those of `card_uuids` that `service` issued (feedback is taken only for them)."""
+        wanted = sorted(set(card_uuids))
+        if not wanted:
+            return set()
+        with self._connect() as db:
+            rows = db.execute(f"SELECT card_uuid FROM card_issued WHERE service = ? AND card_uuid IN "
+                              f"({','.join('?' * len(wanted))})", (service, *wanted)).fetchall()
+        return {uuid for (uuid,) in rows}
+
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._connect() as db:
             return db.execute(sql, params).fetchall()

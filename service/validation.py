@@ -6,7 +6,9 @@ Errors are reported as (JSON path, rule) so that a 400 names exactly what is wro
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
@@ -43,10 +45,33 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
+# jsonschema checks "date-time" only when an optional package is installed, and says nothing when it
+# is not: the check is ours, so that "2026-99-99Tjunk" is refused wherever a schema asks for one.
+FORMATS = FormatChecker()
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$")
+
+
+@FORMATS.checks("date-time")
+def is_rfc3339_date_time(value: object) -> bool:
+    """RFC 3339 §5.6: full date, "T", full time with seconds and a zone ("Z" or ±hh:mm), real values."""
+    if not isinstance(value, str):
+        return True                             # formats constrain strings only (JSON Schema)
+    found = _RFC3339.match(value)
+    if not found:
+        return False
+    year, month, day, hour, minute, second = (int(part) for part in found.groups()[:6])
+    zone_hour, zone_minute = (int(part) if part else 0 for part in found.groups()[6:])
+    try:
+        datetime(year, month, day, hour, minute, min(second, 59))     # a leap second is :60
+    except ValueError:
+        return False
+    return second <= 60 and zone_hour <= 23 and zone_minute <= 59
+
+
 @lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:
     schema = _registry().get_or_retrieve(_BASE + name).value.contents
-    return Draft202012Validator(schema, registry=_registry(), format_checker=FormatChecker())
+    return Draft202012Validator(schema, registry=_registry(), format_checker=FORMATS)
 
 
 def _json_path(parts: Any, prefix: str) -> str:

@@ -54,9 +54,21 @@ def feedback(service_id: str):
     problems = violations("feedback.schema.json", body)
     if problems:
         raise _schema_error(problems)
+    _check_cards_issued(deps.store, service_id, body["feedback"])
     stored = deps.store.save_feedback(service_id, body["feedback"])
     log.info("feedback stored", extra={"items": stored})
     return jsonify({"stored": stored})
+
+
+def _check_cards_issued(store, service_id: str, items) -> None:
+    """Feedback is about a card this service gave: any other uuid would only fill the reports with noise."""
+    issued = store.issued_cards(service_id, [item["card"] for item in items])
+    unknown = [index for index, item in enumerate(items) if item["card"] not in issued]
+    if unknown:
+        paths = [f"$.feedback[{index}].card" for index in unknown]
+        raise ApiError(422, "unknown-card", f"{paths[0]}: service {service_id!r} issued no card with this uuid; "
+                       "nothing was stored.",
+                       violations=[{"path": path, "rule": "not a card this service issued"} for path in paths[:20]])
 
 
 def _service(service_id: str) -> CdsService:

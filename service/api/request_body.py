@@ -29,12 +29,37 @@ def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
         raise ApiError(400, "invalid-json", f"The body is not UTF-8 (byte {exc.start}).") from None
     _check_depth(text, max_depth)
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        body = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid-json",
                        f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
     except ValueError as exc:
         raise ApiError(400, "invalid-json", str(exc)) from None
+    if _SURROGATE_ESCAPE.search(text):
+        _check_text(body, "$")
+    return body
+
+
+# A "\\uD800"-style escape: the only way a JSON body can hold a lone UTF-16 surrogate (UTF-8 cannot).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(value: Any, path: str) -> None:
+    """Every string is Unicode text: a lone surrogate (an escaped half of a UTF-16 pair) is not, and
+    could be neither stored nor logged; the answer names the first place it is."""
+    if isinstance(value, str):
+        if _LONE_SURROGATE.search(value):
+            raise ApiError(400, "invalid-json", f"{path}: the string holds a lone UTF-16 surrogate "
+                           "(an unpaired \\uD800–\\uDFFF escape), which is not text.",
+                           violations=[{"path": path, "rule": "lone UTF-16 surrogate: not text"}])
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, f"{path} (a key)")
+            _check_text(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{path}[{index}]")
 
 
 def _too_large(max_bytes: int) -> ApiError:

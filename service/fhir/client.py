@@ -21,7 +21,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Mapping
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -358,8 +358,15 @@ def _next_link(body: Any) -> str | None:
 
 
 def _under_base(url: str, base_url: str) -> bool:
-    """A next link is followed only below the allowlisted base: the bearer token goes nowhere else."""
+    """A next link is followed only below the allowlisted base: the bearer token goes nowhere else.
+
+    Paths are compared decoded ("%2e%2e" is ".."), and a path a server could resolve elsewhere is
+    refused: dot segments, "name;params" segments (Tomcat/Jetty read "..;" as ".."), backslashes,
+    encoded slashes or a second layer of escapes."""
     a, b = urlsplit(url), urlsplit(base_url)
-    base_path = b.path.rstrip("/") + "/"
-    return ((a.scheme, a.netloc) == (b.scheme, b.netloc) and a.path.startswith(base_path)
-            and "/../" not in a.path + "/" and not a.username and not a.password)
+    path, base_path = unquote(a.path), unquote(b.path).rstrip("/") + "/"
+    dot_or_params = any((segment and not segment.strip(".")) or ";" in segment for segment in path.split("/"))
+    below = path.startswith(base_path) or path == base_path[:-1]      # HAPI pages: "[base]?_getpages=…"
+    return ((a.scheme, a.netloc) == (b.scheme, b.netloc) and below and not dot_or_params
+            and "\\" not in path and "%" not in path and "%2f" not in a.path.lower()
+            and not a.username and not a.password)

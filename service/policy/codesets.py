@@ -15,6 +15,7 @@ antibodies not detected", "ISS ruled out" do not count as the thing they name.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Mapping
@@ -43,8 +44,23 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
+@lru_cache(maxsize=1024)
+def _any_regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex matching wherever any of `patterns` matches: one scan of a long text tells whether any
+    pattern can match at all (most texts match none), instead of one scan per pattern. None when the
+    patterns cannot be joined (inline global flags, a group name used twice): each is scanned alone."""
+    try:
+        return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.IGNORECASE)
+    except re.error:
+        return None
+
+
 # Negation cues, looked for within the same clause (no , ; . : | ( ) in between) as the match.
 NEGATION_WINDOW_WORDS = 4
+# How far (in characters) either side of a mention the cues are looked for: a few words, however
+# long the text. Bounding the window keeps every scan linear in the text's size — each mention
+# reads at most this much around it, never the whole prefix or suffix.
+NEGATION_WINDOW_CHARS = 160
 _CLAUSE_BREAK = re.compile(r"[,;.:|()\[\]]")
 _NEGATION_BEFORE = re.compile(
     r"\b(no|not|without|negative\s+for|ruled\s+out|rule\s+out|r/o|absence\s+of|free\s+of|denies)\b",
@@ -55,30 +71,81 @@ _NEGATION_AFTER = re.compile(
 _NEGATING_PREFIX = re.compile(r"\bnon[- ]?$", re.IGNORECASE)
 
 
-def is_negated(text: str, start: int, end: int) -> bool:
-    """Is the mention text[start:end] negated? True when, within the same clause, it is preceded within
-    a few words by no / not / without / negative for / ruled out (or directly by "non-"), or followed
-    within a few words by not detected / negative / absent / ruled out / excluded."""
-    before = _CLAUSE_BREAK.split(text[:start])[-1]
+class Clauses:
+    """Where the clauses of one text begin and end, found in one pass and then looked up by bisection.
+
+    Repetitive text ("no cancer no cancer …") puts the same words around every mention: answers are
+    remembered by that context (at most MEMO_SIZE of them), so a long text costs one look-up per mention."""
+
+    MEMO_SIZE = 512
+
+    def __init__(self, text: str):
+        self.text = text
+        self.breaks = [found.start() for found in _CLAUSE_BREAK.finditer(text)]
+        self._memo: dict[tuple[str, str], bool] = {}
+
+    def before(self, start: int) -> str:
+        """The clause's text before `start`, at most NEGATION_WINDOW_CHARS of it, in whole words (a
+        window cut inside "cannot" must not read as "not")."""
+        i = bisect_left(self.breaks, start)
+        clause_start = self.breaks[i - 1] + 1 if i else 0
+        window_start = max(clause_start, start - NEGATION_WINDOW_CHARS)
+        window = self.text[window_start:start]
+        if window_start > clause_start and not self.text[window_start - 1].isspace():
+            cut = next((k for k, char in enumerate(window) if char.isspace()), len(window))
+            window = window[cut:]
+        return window
+
+    def after(self, end: int) -> str:
+        """The clause's text from `end`, at most NEGATION_WINDOW_CHARS of it."""
+        i = bisect_left(self.breaks, end)
+        clause_end = self.breaks[i] if i < len(self.breaks) else len(self.text)
+        return self.text[end:min(clause_end, end + NEGATION_WINDOW_CHARS)]
+
+    def negated(self, start: int, end: int) -> bool:
+        context = (self.before(start), self.after(end))
+        answer = self._memo.get(context)
+        if answer is None:
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            answer = self._memo[context] = _negated_in(*context)
+        return answer
+
+
+def _negated_in(before: str, after: str) -> bool:
     if _NEGATING_PREFIX.search(before):
         return True
     words = before.split()[-NEGATION_WINDOW_WORDS:]
     if words and _NEGATION_BEFORE.search(" ".join(words)):
         return True
-    after = _CLAUSE_BREAK.split(text[end:])[0]
     return _NEGATION_AFTER.search(after) is not None
+
+
+def is_negated(text: str, start: int, end: int) -> bool:
+    """Is the mention text[start:end] negated? True when, within the same clause, it is preceded within
+    a few words by no / not / without / negative for / ruled out (or directly by "non-"), or followed
+    within a few words by not detected / negative / absent / ruled out / excluded."""
+    return Clauses(text).negated(start, end)
 
 
 def text_matches(patterns: Iterable[str], text: str | None, exclude: Iterable[str] = ()) -> str | None:
     """The first pattern's matched text that is not negated, or None (also None when the text matches
-    one of the `exclude` patterns, e.g. "family history of")."""
-    if not text:
+    one of the `exclude` patterns, e.g. "family history of"). One pass of each pattern over the text."""
+    patterns = tuple(patterns)
+    if not text or not patterns:
+        return None
+    any_pattern = _any_regex(patterns)
+    if any_pattern is not None and any_pattern.search(text) is None:
         return None
     if any(_regex(pattern).search(text) for pattern in exclude):
         return None
+    clauses: Clauses | None = None
     for pattern in patterns:
         for found in _regex(pattern).finditer(text):
-            if found.group(0) and not is_negated(text, found.start(), found.end()):
+            if not found.group(0):
+                continue
+            clauses = clauses or Clauses(text)
+            if not clauses.negated(found.start(), found.end()):
                 return found.group(0)
     return None
 

@@ -27,6 +27,7 @@ contains the token or any of its claims.
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
 from typing import Any, Callable, Mapping
@@ -167,8 +168,8 @@ class ClientAuthenticator:
         except jwt.PyJWTError:
             raise AuthenticationFailed("invalid-token") from None
         now = self._clock()
-        exp, iat, jti = claims.get("exp"), claims.get("iat"), claims.get("jti")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (exp, iat)):
+        exp, iat, nbf, jti = claims.get("exp"), claims.get("iat"), claims.get("nbf"), claims.get("jti")
+        if not all(_is_time(v) for v in (exp, iat)) or (nbf is not None and not _is_time(nbf)):
             raise AuthenticationFailed("invalid-time-claims")
         if exp <= now - LEEWAY_SECONDS:
             raise AuthenticationFailed("expired")
@@ -176,9 +177,13 @@ class ClientAuthenticator:
             raise AuthenticationFailed("issued-in-future")
         if exp - iat > MAX_TOKEN_LIFETIME or exp <= iat:
             raise AuthenticationFailed("lifetime-too-long")
-        nbf = claims.get("nbf")
-        if nbf is not None and (not isinstance(nbf, (int, float)) or nbf > now + LEEWAY_SECONDS):
+        if nbf is not None and nbf > now + LEEWAY_SECONDS:
             raise AuthenticationFailed("not-yet-valid")
         if not isinstance(jti, str) or not jti or len(jti) > 256:
             raise AuthenticationFailed("bad-jti")
         return claims
+
+
+def _is_time(value: Any) -> bool:
+    """A NumericDate: a finite number (NaN compares false with everything, so it would pass every check)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

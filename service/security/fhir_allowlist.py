@@ -13,8 +13,9 @@ Allowlist entries are base URLs, `scheme://host[:port][/path]`:
   segment `*` matches exactly one non-empty path segment (`https://ehr.example.org/fhir/*/r4`).
 
 A URL is refused outright — whatever the allowlist — when it is not plain printable ASCII, is not
-http(s), carries user info (`@`), a query, a fragment, percent-escapes, backslashes, `.`/`..` or
-empty path segments, or a host that a resolver could read as a shortened or numeric IP address.
+http(s), carries user info (`@`), a query, a fragment, percent-escapes, backslashes, path segments
+that are empty, only dots (`.`, `..`, `...`) or hold `;` (path parameters: `..;` is `..` on
+Tomcat and Jetty), or a host that a resolver could read as a shortened or numeric IP address.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$", re.S)
 _AUTHORITY = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}|\*))?$")
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_SEGMENT = re.compile(r"^[A-Za-z0-9\-._~!$&'()+,;=:]+$")
+# No ";": Tomcat and Jetty drop "name;params" to "name", so "..;" would be ".." there.
+_SEGMENT = re.compile(r"^[A-Za-z0-9\-._~!$&'()+,=:]+$")
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ def _parse(text: str, pattern: bool) -> _Base:
     else:
         segments = tuple(path.split("/"))
         for segment in segments:
-            if segment in ("", ".", "..") or not (_SEGMENT.match(segment) or (pattern and segment == "*")):
+            # Only dots ("..", "..."): a dot segment, or read as one by some servers.
+            if not segment.strip(".") or not (_SEGMENT.match(segment) or (pattern and segment == "*")):
                 raise ValueError("bad path segment")
     return _Base(scheme=scheme, host=host, port=port, segments=segments)
 
@@ -108,6 +111,21 @@ def parse_pattern(pattern: str) -> _Base:
         return _parse(pattern, pattern=True)
     except ValueError as exc:
         raise ValueError(f"allowlist entry {pattern!r}: {exc}") from None
+
+
+def any_local_port(pattern: str) -> bool:
+    """Does the entry allow every port of this machine (a loopback or unspecified address, port `*`)?
+    With it, a caller's `fhirServer` can aim the EHR's bearer token at any local service."""
+    base = parse_pattern(pattern)
+    if base.port is not None:
+        return False
+    if base.host == "localhost" or base.host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(base.host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def check_allowlist(allowlist: Iterable[str]) -> None:

@@ -96,6 +96,13 @@ def _parse_jwk(entry: Any, where: str) -> VerificationKey | None:
     return VerificationKey(kid=kid, kty=kty, crv=entry.get("crv"), alg=alg, key=parsed.key)
 
 
+def _session() -> requests.Session:
+    session = requests.Session()
+    # Keys come from the issuer's own URL: no proxy from HTTP(S)_PROXY, no credentials from .netrc.
+    session.trust_env = False
+    return session
+
+
 class JwksCache:
     """JWKS documents by URL, fetched with a timeout and a size cap, refreshed at most once a minute.
 
@@ -111,7 +118,7 @@ class JwksCache:
         max_bytes: int = MAX_JWKS_BYTES,
         timeout: tuple[float, float] = (JWKS_CONNECT_TIMEOUT, JWKS_READ_TIMEOUT),
     ):
-        self._session = session or requests.Session()
+        self._session = session or _session()
         self._clock = clock
         self._refresh_interval = refresh_interval
         self._max_age = max_age

@@ -6,7 +6,10 @@ Both are read with the service's FHIR client (timeouts, size cap, no redirects, 
 only after the `iss` has passed the FHIR allowlist: an unknown `iss` gets no request at all.
 
 The endpoints a discovery document names are checked too: an `https` URL, or an `http` one only
-when it passes the same allowlist (a development server on loopback).
+when it passes the same allowlist (a development server on loopback); and on the `iss`'s own origin
+or an authorization server named in `CDS_SMART_AUTH_SERVERS`. The token endpoint receives the
+authorization code, the PKCE verifier and the client secret: a document (or whoever altered it)
+must not be able to send them to any https host.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from service.fhir.client import Deadline, FhirClient
 from service.security.fhir_allowlist import fhir_server_allowed
 from service.settings import Settings
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 _V2_SCOPE = re.compile(r"^(patient|user|system)/[A-Za-z*]+\.(?=[cruds]+$)c?r?u?d?s?$")
 
@@ -72,12 +76,31 @@ def endpoint_allowed(url: Any, allowlist: Iterable[str]) -> bool:
     return False
 
 
-def parse_smart_configuration(body: Any, allowlist: Iterable[str]) -> SmartConfiguration | None:
+def same_origin(url: str, other: str) -> bool:
+    """Same scheme, host and port (the scheme's default when none is written)."""
+    try:
+        a, b = urlsplit(url), urlsplit(other)
+        return (a.scheme.lower(), a.hostname, a.port or _DEFAULT_PORTS.get(a.scheme.lower())) == \
+               (b.scheme.lower(), b.hostname, b.port or _DEFAULT_PORTS.get(b.scheme.lower()))
+    except ValueError:
+        return False
+
+
+def endpoint_trusted(url: Any, iss: str, allowlist: Iterable[str], auth_servers: Iterable[str]) -> bool:
+    """An allowed endpoint (`endpoint_allowed`) on the `iss`'s origin or on a configured authorization server."""
+    if not endpoint_allowed(url, allowlist):
+        return False
+    parts = urlsplit(url)
+    return same_origin(url, iss) or fhir_server_allowed(f"{parts.scheme}://{parts.netloc}{parts.path}", auth_servers)
+
+
+def parse_smart_configuration(body: Any, allowlist: Iterable[str], *, iss: str,
+                              auth_servers: Iterable[str] = ()) -> SmartConfiguration | None:
     """The endpoints of a `.well-known/smart-configuration` document, or None when unusable."""
     if not isinstance(body, Mapping):
         return None
     authorize, token = body.get("authorization_endpoint"), body.get("token_endpoint")
-    if not (endpoint_allowed(authorize, allowlist) and endpoint_allowed(token, allowlist)):
+    if not all(endpoint_trusted(url, iss, allowlist, auth_servers) for url in (authorize, token)):
         return None
     return SmartConfiguration(
         authorization_endpoint=authorize, token_endpoint=token, source="smart-configuration",
@@ -86,7 +109,8 @@ def parse_smart_configuration(body: Any, allowlist: Iterable[str]) -> SmartConfi
         code_challenge_methods=_strings(body.get("code_challenge_methods_supported")))
 
 
-def parse_capability_statement(body: Any, allowlist: Iterable[str]) -> SmartConfiguration | None:
+def parse_capability_statement(body: Any, allowlist: Iterable[str], *, iss: str,
+                               auth_servers: Iterable[str] = ()) -> SmartConfiguration | None:
     """The `oauth-uris` extension of a CapabilityStatement's REST security, or None."""
     if not isinstance(body, Mapping) or body.get("resourceType") != "CapabilityStatement":
         return None
@@ -100,7 +124,7 @@ def parse_capability_statement(body: Any, allowlist: Iterable[str]) -> SmartConf
             uris = {e.get("url"): e.get("valueUri") for e in extension.get("extension") or ()
                     if isinstance(e, Mapping)}
             authorize, token = uris.get("authorize"), uris.get("token")
-            if endpoint_allowed(authorize, allowlist) and endpoint_allowed(token, allowlist):
+            if all(endpoint_trusted(url, iss, allowlist, auth_servers) for url in (authorize, token)):
                 # The CapabilityStatement way predates SMART v2: v1 scopes only.
                 return SmartConfiguration(authorization_endpoint=authorize, token_endpoint=token, source="metadata")
     return None
@@ -112,12 +136,15 @@ def discover(iss: str, settings: Settings, client: FhirClient) -> SmartConfigura
         raise IssNotAllowed("the FHIR server is not on this service's allowlist")
     found = client.fetch_all(iss, None, {"smart": ".well-known/smart-configuration"},
                              Deadline(settings.fhir_deadline))["smart"]
-    config = parse_smart_configuration(found.body, settings.fhir_allowlist)
+    config = parse_smart_configuration(found.body, settings.fhir_allowlist, iss=iss,
+                                       auth_servers=settings.smart_auth_servers)
     if config is not None:
         return config
-    first = found.error or "it names no usable authorization and token endpoints"
+    first = found.error or ("it names no usable authorization and token endpoints (https, on the FHIR server's "
+                            "origin or in CDS_SMART_AUTH_SERVERS)")
     metadata = client.fetch_all(iss, None, {"metadata": "metadata"}, Deadline(settings.fhir_deadline))["metadata"]
-    config = parse_capability_statement(metadata.body, settings.fhir_allowlist)
+    config = parse_capability_statement(metadata.body, settings.fhir_allowlist, iss=iss,
+                                        auth_servers=settings.smart_auth_servers)
     if config is not None:
         return config
     second = metadata.error or "it has no usable SMART oauth-uris extension"

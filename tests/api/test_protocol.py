@@ -190,6 +190,9 @@ def test_serve_refuses_unusable_auth_settings_before_starting(monkeypatch, capsy
     assert "CDS_AUDIT_HASH_KEY" in capsys.readouterr().err
     monkeypatch.setenv("CDS_AUDIT_HASH_KEY", "0123456789abcdef")
     assert main(["serve", "--port", "1"]) == 2
+    assert "CDS_FHIR_ALLOWLIST" in capsys.readouterr().err       # the default allows any local port
+    monkeypatch.setenv("CDS_FHIR_ALLOWLIST", "https://fhir.example-health.org/r4")
+    assert main(["serve", "--port", "1"]) == 2
     assert "CDS_TRUSTED_ISSUERS_FILE" in capsys.readouterr().err
 
 

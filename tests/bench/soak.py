@@ -52,8 +52,21 @@ def _other_drug() -> dict:
     return body
 
 
+# Cards the service issued on order-select: feedback is accepted only for them.
+ISSUED: list[str] = []
+ISSUED_LOCK = threading.Lock()
+
+
+def _remember_cards(body: dict) -> None:
+    with ISSUED_LOCK:
+        ISSUED.extend(card["uuid"] for card in body.get("cards", []))
+        del ISSUED[:-1000]
+
+
 def _feedback() -> dict:
-    return {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
+    with ISSUED_LOCK:
+        card = random.choice(ISSUED)
+    return {"feedback": [{"card": card, "outcome": "overridden",
                           "overrideReason": {"reason": {"system": "http://example.org/override-reasons",
                                                         "code": "patient-declined", "display": "Patient declined"}},
                           "outcomeTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]}
@@ -225,7 +238,9 @@ def run(url: str, rate: float, seconds: float, every: float, roots: list[int], t
             response = session.request(method, url + path, data=data, timeout=timeout,
                                        headers={"Content-Type": "application/json"} if data else None)
             status: int | str = response.status_code
-            response.json()                       # every answer must be JSON
+            answer = response.json()              # every answer must be JSON
+            if label == "select-mecasermin" and status == 200:
+                _remember_cards(answer)
         except requests.Timeout:
             status = "timeout"
         except requests.ConnectionError:
@@ -234,7 +249,9 @@ def run(url: str, rate: float, seconds: float, every: float, roots: list[int], t
             status = f"{status}-not-json"
         stats.add(label, status, (time.perf_counter() - started) * 1000)
 
-    # Warm up (imports, pools, SQLite pages) before the memory baseline.
+    # Warm up (imports, pools, SQLite pages) before the memory baseline; the first call issues the
+    # cards that feedback is about.
+    send("select-mecasermin")
     with ThreadPoolExecutor(max_workers=4) as warm:
         list(warm.map(send, [label for _, label, *_ in MIX] * 4))
     stats = Stats()

@@ -253,16 +253,20 @@ def test_empty_order_form_is_filled_in_as_mecasermin(fhir_server, cds_service, d
     assert [topic(c) for c in result["cards"]] == ["coverage-info"]
 
 
-def test_browser_preflight_and_feedback_on_the_screen(cds_service):
+def test_browser_preflight_and_feedback_on_the_screen(fhir_server, cds_service):
+    # Feedback is taken only for cards the service issued: two screening cards first.
+    cards = [call(cds_service, SCREEN, screen_request(CHARTS["demo-laron-icd10"], fhir_base=fhir_server))["cards"][0]
+             for _ in range(2)]
     preflight = requests.options(f"{cds_service.base_url}/cds-services/{SCREEN}", timeout=10, headers={
         "Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type"})
     assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
     # What the sandbox posts when a suggestion is accepted, and when a card is dismissed with a reason.
     feedback = {"feedback": [
-        {"card": str(uuid.uuid4()), "outcome": "accepted", "acceptedSuggestions": [{"id": str(uuid.uuid4())}],
+        {"card": cards[0]["uuid"], "outcome": "accepted",
+         "acceptedSuggestions": [{"id": cards[0]["suggestions"][0]["uuid"]}],
          "outcomeTimestamp": "2026-11-21T10:15:00.000Z"},
-        {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:16:00.000Z",
+        {"card": cards[1]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:16:00.000Z",
          "overrideReason": {"reason": {"code": "cause-known", "system": "urn:mecasermin-cds:CodeSystem:override-reason"}}},
     ]}
     response = requests.post(f"{cds_service.base_url}/cds-services/{SCREEN}/feedback", json=feedback, timeout=10,

@@ -27,6 +27,7 @@ def secured(make_app, tmp_path, ehr_key):
     issuers = tmp_path / "issuers.json"
     issuers.write_text(json.dumps([{"iss": EHR_ISS, "jwks": {"keys": [public_jwk(ehr_key, "ehr-1", "ES384")]}}]))
     app = make_app(auth_mode="required", audit_hash_key="k-test-0123456789", trusted_issuers_file=str(issuers), public_base_url=BASE_URL,
+                   fhir_allowlist=("https://fhir.example-health.org/r4",),
                    log_level="WARNING")
     return app.test_client()
 
@@ -43,7 +44,7 @@ UNAUTHORIZED = {"error": "unauthorized", "message": "Authentication failed."}
 def test_valid_client_jwt_is_accepted(secured, ehr_key):
     response = secured.post(SELECT, json=order_select_request(), headers={"Authorization": token(ehr_key)})
     assert response.status_code == 200 and response_problems(response.get_json()) == []
-    feedback = {"feedback": [{"card": "1f6c1b49-7a8e-4bb5-9d55-3c6a1f0e2b7d", "outcome": "accepted",
+    feedback = {"feedback": [{"card": response.get_json()["cards"][0]["uuid"], "outcome": "accepted",
                               "outcomeTimestamp": "2026-11-21T10:15:00Z"}]}
     response = secured.post(SELECT + "/feedback", json=feedback,
                             headers={"Authorization": token(ehr_key, SELECT + "/feedback")})

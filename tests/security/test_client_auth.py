@@ -251,6 +251,18 @@ def test_non_numeric_time_claims_are_refused(issuers_file, ehr_key):
     assert reason(auth, bearer(token)) in ("invalid-time-claims", "invalid-token")
 
 
+@pytest.mark.parametrize("claim,value", [("iat", float("nan")), ("exp", float("nan")), ("nbf", float("nan")),
+                                         ("iat", float("-inf")), ("exp", float("inf")), ("nbf", float("-inf")),
+                                         ("nbf", "yesterday"), ("nbf", True)])
+def test_time_claims_must_be_finite_numbers(issuers_file, ehr_key, claim, value):
+    # Every comparison with NaN is false: `iat: NaN` with a ten-year `exp` passed every check.
+    auth = make_auth(issuers_file)
+    now = int(time.time())
+    payload = claims(**{"exp": now + 10 * 365 * 86_400 if claim == "iat" else now + 300, claim: value})
+    token = sign(ehr_key, "ES384", "ehr-2025-1", payload)
+    assert reason(auth, bearer(token)) in ("invalid-time-claims", "invalid-token")
+
+
 def test_untrusted_issuer_is_refused_without_any_fetch(issuers_file):
     stranger = ec_key(ec.SECP384R1())
     auth = make_auth(issuers_file)

@@ -1,13 +1,17 @@
 """Durability: feedback acknowledged with 200 survives the server being SIGKILLed mid-load.
 
 The service runs as it does in production (`mecasermin-cds serve`: gunicorn, 2 workers) on a
-free loopback port with a temporary SQLite database. Four client threads post feedback; the
-whole process group is killed with SIGKILL while requests are in flight; then every card uuid
-that got a 200 must be in the database, and the database must pass an integrity check.
+free loopback port with a temporary SQLite database. Hook calls first issue the cards (feedback is
+taken only for cards the service issued); four client threads then post feedback on them, each
+item told apart by its own outcome timestamp; the whole process group is killed with SIGKILL while
+requests are in flight; then every item that got a 200 must be in the database, and the database
+must pass an integrity check.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -21,10 +25,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.fixtures import order_sign_request
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-FEEDBACK = "/cds-services/mecasermin-order-sign/feedback"
+SIGN = "/cds-services/mecasermin-order-sign"
+FEEDBACK = SIGN + "/feedback"
 
 
 def free_port() -> int:
@@ -55,21 +62,38 @@ def start_server(database: Path, log: Path) -> tuple[subprocess.Popen, str]:
     pytest.fail("server did not become healthy")
 
 
-def feedback_body(cards: list[str]) -> dict:
+def issue_cards(url: str, calls: int) -> list[str]:
+    """Card uuids the service issued, from `calls` order-sign calls."""
+    cards = []
+    with requests.Session() as session:
+        for _ in range(calls):
+            response = session.post(url + SIGN, json=order_sign_request(), timeout=30)
+            assert response.status_code == 200, response.text[:300]
+            cards += [card["uuid"] for card in response.json()["cards"]]
+    return cards
+
+
+_SEQUENCE = itertools.count()
+
+
+def feedback_body(cards: list[str]) -> tuple[dict, list[tuple[str, str]]]:
+    """The body, and its items as (card uuid, outcome timestamp): each timestamp is unique."""
+    items = [(card, f"2026-11-21T14:03:11.{next(_SEQUENCE):06d}Z") for card in cards]
     return {"feedback": [
         {"card": card, "outcome": "overridden",
          "overrideReason": {"reason": {"system": "http://example.org/cds/override-reason", "code": "pa-on-file",
                                        "display": "Prior authorization already on file"}},
-         "outcomeTimestamp": "2026-11-21T14:03:11Z"} if i % 2 else
+         "outcomeTimestamp": stamp} if i % 2 else
         {"card": card, "outcome": "accepted", "acceptedSuggestions": [{"id": str(uuid.uuid4())}],
-         "outcomeTimestamp": "2026-11-21T14:03:11Z"}
-        for i, card in enumerate(cards)]}
+         "outcomeTimestamp": stamp}
+        for i, (card, stamp) in enumerate(items)]}, items
 
 
 def test_acknowledged_feedback_survives_sigkill(tmp_path):
     database = tmp_path / "feedback.sqlite3"
     server, url = start_server(database, tmp_path / "server.log")
-    acknowledged: list[str] = []
+    issued = issue_cards(url, 20)
+    acknowledged: list[tuple[str, str]] = []
     attempted = 0
     lock = threading.Lock()
     stop = threading.Event()
@@ -78,16 +102,16 @@ def test_acknowledged_feedback_survives_sigkill(tmp_path):
         nonlocal attempted
         session = requests.Session()
         while not stop.is_set():
-            cards = [str(uuid.uuid4()) for _ in range(3)]
             with lock:
+                body, items = feedback_body(random.sample(issued, 3))
                 attempted += 1
             try:
-                response = session.post(url + FEEDBACK, json=feedback_body(cards), timeout=5)
+                response = session.post(url + FEEDBACK, json=body, timeout=5)
             except requests.RequestException:
                 continue                    # the server died mid-request: not acknowledged
             if response.status_code == 200 and response.json() == {"stored": 3}:
                 with lock:
-                    acknowledged.extend(cards)
+                    acknowledged.extend(items)
 
     threads = [threading.Thread(target=client) for _ in range(4)]
     try:
@@ -109,7 +133,7 @@ def test_acknowledged_feedback_survives_sigkill(tmp_path):
     db = sqlite3.connect(database)
     try:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        stored = {row[0] for row in db.execute("SELECT card_uuid FROM feedback")}
+        stored = set(db.execute("SELECT card_uuid, outcome_timestamp FROM feedback"))
     finally:
         db.close()
     missing = set(acknowledged) - stored
@@ -119,8 +143,8 @@ def test_acknowledged_feedback_survives_sigkill(tmp_path):
     # And the service starts again on the same database and keeps accepting feedback.
     server, url = start_server(database, tmp_path / "server2.log")
     try:
-        card = str(uuid.uuid4())
-        assert requests.post(url + FEEDBACK, json=feedback_body([card]), timeout=5).json() == {"stored": 1}
+        body, _ = feedback_body(issued[:1])
+        assert requests.post(url + FEEDBACK, json=body, timeout=5).json() == {"stored": 1}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)

@@ -1,16 +1,20 @@
-"""Fuzzing the HTTP API: schemathesis from the OpenAPI document, and hypothesis mutations of
-realistic hook calls. Zero 5xx; every answer JSON of the documented shape.
+"""Fuzzing the HTTP API: schemathesis from the OpenAPI document, hypothesis mutations of
+realistic hook calls, and hostile text in every chart field the cards quote. Zero 5xx; every answer
+JSON of the documented shape; no markup, link or image from the chart in any card; time linear in
+the text's size.
 
-Budget (CI): about 3,000 schemathesis cases and 1,000 mutated hook calls, under three minutes
-on two cores. `CDS_FUZZ_SCALE=10` multiplies both for a longer local run.
+Budget (CI): about 3,000 schemathesis cases, 1,000 mutated hook calls and 300 hostile charts, under
+four minutes on two cores. `CDS_FUZZ_SCALE=10` multiplies all for a longer local run.
 """
 from __future__ import annotations
 
 import copy
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,8 +28,9 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
 
 from service.app import create_app
 from service.settings import Settings
-from tests.fixtures import (laron_prefetch, mecasermin_order, order_select_request, order_sign_request,
-                            patient_resource)
+from tests.fixtures import (PATIENT_ID, _observation, condition, coverage, fhir_bundle, laron_prefetch,
+                            mecasermin_order, order_select_request, order_sign_request, patient_resource)
+from tests.security.card_markup import markup_problems, own_links
 from tests.security.conftest import SELECT, SIGN, TODAY, assert_error_body, openapi_validator, response_problems
 
 SCALE = max(1, int(os.environ.get("CDS_FUZZ_SCALE", "1")))
@@ -240,6 +245,94 @@ def test_corrupted_bytes(seed, position, garbage):
     check_documented_shape(path, "POST", response.status_code, response.content_type, response.data)
 
 
+# ----------------------------------------------------------------------------- hostile chart text
+
+HOSTILE_PIECES = [
+    "<img src=x onerror=alert(1)>", "<svg onload=alert(1)>", "<script>alert(1)</script>", "</td></tr></table>",
+    "[renew](javascript:alert(1))", "[login](https://phish.example/login)", "![](https://tracker.example/p.gif)",
+    "https://phish.example/a", "www.phish.example", "help@phish.example", "<https://phish.example>",
+    "**", "_", "`", "~~", "|", "\\", "&lt;b&gt;", "&#106;", "# ", "> ", "1. ", "- ", "---", "\n\n", "\r\n    ",
+    "\u0000", "\u0007", "\u001b[31m", "\u007f", "\u0085", "\u202e", "\u2066", "\ufeff", "\U0001F600", "\ud800",
+    "no cancer ", "closed growth plates ", "not detected ", "[", "](", ")",
+]
+
+
+@st.composite
+def hostile_texts(draw):
+    """Text built of markup, links, controls and surrogates, sometimes nested or repeated at length."""
+    pieces = draw(st.lists(st.one_of(st.sampled_from(HOSTILE_PIECES), st.text(max_size=8)), min_size=1, max_size=12))
+    text = "".join(pieces)
+    shape = draw(st.sampled_from(["plain", "nested", "long"]))
+    if shape == "nested":
+        depth = draw(st.integers(min_value=2, max_value=200))
+        text = "[" * depth + text + "](javascript:x)" * depth
+    elif shape == "long":
+        text = text * draw(st.integers(min_value=100, max_value=20_000 // max(1, len(text))))
+    return text
+
+
+# Each chart field a card quotes, with the words that make a card quote it.
+QUOTED_FIELDS = ("condition", "malignancy", "reason", "payer", "epiphyses", "note", "allergy", "medication",
+                 "dosage", "unit")
+
+
+def hostile_chart(texts: dict[str, str]) -> tuple[str, dict]:
+    prefetch = laron_prefetch()
+    prefetch["conditions"] = fhir_bundle([
+        condition("c1", "E34.321", "Primary IGF-1 deficiency " + texts["condition"]),
+        condition("c2", "local-9", "carcinoma " + texts["malignancy"], system="http://hospital.example.org/cs")])
+    plates = _observation("ep1", "2026-08-20", "85151-9", "Bone age", None)
+    plates.pop("valueQuantity", None)
+    plates["valueString"] = "closed growth plates " + texts["epiphyses"]
+    plates["note"] = [{"text": texts["note"]}]
+    prefetch["observations"]["entry"].append({"resource": plates})
+    prefetch["coverage"] = fhir_bundle([coverage(payer="Acme Health " + texts["payer"])])
+    prefetch["allergies"] = fhir_bundle([{
+        "resourceType": "AllergyIntolerance", "id": "al1", "patient": {"reference": f"Patient/{PATIENT_ID}"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                                       "code": "active"}]},
+        "code": {"text": "mecasermin " + texts["allergy"]}}])
+    prefetch["medications"] = fhir_bundle([{
+        "resourceType": "MedicationRequest", "id": "med1", "status": "active", "intent": "order",
+        "medicationCodeableConcept": {"text": "prednisone 5 mg tablet " + texts["medication"]},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"}}])
+    order = mecasermin_order(dose_mg=2.5, reason=("E34.321", "Laron syndrome " + texts["reason"]))
+    order["dosageInstruction"][0]["text"] = "2.5 mg " + texts["dosage"]
+    order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["unit"] = texts["unit"][:40] or "mg"
+    hook = order_sign_request if len(texts["dosage"]) % 2 else order_select_request
+    return (SIGN if hook is order_sign_request else SELECT), hook(prefetch=prefetch, order=order)
+
+
+OWN_LINKS = own_links()
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@given(st.fixed_dictionaries({field: hostile_texts() for field in QUOTED_FIELDS}))
+@settings(max_examples=300 * SCALE, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_hostile_text_in_every_quoted_chart_field(texts):
+    path, body = hostile_chart(texts)
+    data = json.dumps(body)
+    started = time.perf_counter()
+    response = APP.test_client().post(path, data=data, content_type="application/json")
+    took = time.perf_counter() - started
+    CASES["hostile"] += 1
+    CASES[f"hostile {response.status_code}"] += 1
+    check_documented_shape(path, "POST", response.status_code, response.content_type, response.data)
+    # A lone surrogate in the texts (not "\\ud800" in the JSON: U+10000 is written "\\ud800\\udc00").
+    if LONE_SURROGATE.search(json.dumps(body, ensure_ascii=False)):
+        assert response.status_code == 400 and "surrogate" in assert_error_body(response)["message"]
+        return
+    assert response.status_code == 200, response.data[:300]
+    # Linear: about 20 ms per 100 kB of chart text on an idle core plus the fixed cost of a call; the
+    # bound is generous for a loaded CI machine and still below what quadratic scans took (31–52 s
+    # for 164 kB). tests/security/test_linear_text.py measures linearity itself.
+    assert took < 10.0 + len(data) / 100_000, (took, len(data))
+    for card in response.get_json()["cards"]:
+        problems = markup_problems(card, OWN_LINKS)
+        assert problems == [], (problems, card["detail"][:2000])
+
+
 def test_budget_was_spent():
     if not CASES["schemathesis"] or not CASES["mutation"]:
         pytest.skip("run the whole module: the budget is counted across its tests")
@@ -247,3 +340,4 @@ def test_budget_was_spent():
     assert CASES["schemathesis"] + CASES["mutation"] + CASES["bytes"] >= MINIMUM_CASES, CASES
     # The fuzzers reached the interesting code, not only the validator.
     assert CASES["mutation 200"] > 100 and CASES["schemathesis 200"] > 100, CASES
+    assert CASES["hostile 200"] > 100 and CASES["hostile 400"] > 10, CASES

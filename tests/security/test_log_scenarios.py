@@ -103,13 +103,16 @@ def test_no_secret_or_patient_data_in_logs_or_audit(make_app, fault_server, tmp_
         (SELECT, with_fhir(personalise(order_select_request(prefetch=None)),
                            "https://ehr.example-health.org/fhir/r4"), False),       # not allowlisted: 412
     ]
-    statuses = []
+    statuses, select_cards = [], []
     for path, body, authenticated in calls:
         headers = {}
         if authenticated:
             jwts.append(jwt_for(path))
             headers["Authorization"] = f"Bearer {jwts[-1]}"
-        statuses.append(client.post(path, json=body, headers=headers).status_code)
+        response = client.post(path, json=body, headers=headers)
+        statuses.append(response.status_code)
+        if path == SELECT and response.status_code == 200:
+            select_cards += [card["uuid"] for card in response.get_json()["cards"]]
     # Failures that carry patient data in the body, and a refused token.
     broken = personalise(order_select_request())
     broken["context"]["patientId"] = {"name": FAMILY, "id": PATIENT_ID}
@@ -117,7 +120,7 @@ def test_no_secret_or_patient_data_in_logs_or_audit(make_app, fault_server, tmp_
     forged = sign(ec_key(ec.SECP384R1()), "ES384", "ehr-1", claims(aud=BASE_URL + SELECT))
     statuses.append(client.post(SELECT, json=personalise(order_select_request()),
                                 headers={"Authorization": f"Bearer {forged}"}).status_code)
-    feedback = {"feedback": [{"card": "3b0f6c0e-4e7c-4d8e-9f61-2f1e6a4c9b10", "outcome": "overridden",
+    feedback = {"feedback": [{"card": select_cards[0], "outcome": "overridden",
                               "overrideReason": {"reason": {"code": "family-declined", "display": "Family declined"},
                                                  "userComment": f"Spoke with {GIVEN} {FAMILY}'s mother"},
                               "outcomeTimestamp": "2026-11-21T10:15:00Z"}]}

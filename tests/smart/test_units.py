@@ -17,6 +17,7 @@ from service.smart.oauth import (OAuthError, authorize_url, can_write_documents,
 from service.smart.sessions import SmartSessions
 
 ALLOW = ("http://127.0.0.1:*",)
+ISS = "https://ehr.test/fhir/r4"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -155,10 +156,10 @@ def test_endpoint_allowed():
 def test_smart_configuration_parsed():
     config = parse_smart_configuration({
         "authorization_endpoint": "https://ehr.test/authorize", "token_endpoint": "https://ehr.test/token",
-        "capabilities": ["launch-ehr", "permission-v2"], "scopes_supported": ["patient/*.rs", 3]}, ALLOW)
+        "capabilities": ["launch-ehr", "permission-v2"], "scopes_supported": ["patient/*.rs", 3]}, ALLOW, iss=ISS)
     assert config.supports_v2_scopes and config.scopes_supported == ("patient/*.rs",)
-    assert parse_smart_configuration({"authorization_endpoint": "https://ehr.test/authorize"}, ALLOW) is None
-    assert parse_smart_configuration([], ALLOW) is None
+    assert parse_smart_configuration({"authorization_endpoint": "https://ehr.test/authorize"}, ALLOW, iss=ISS) is None
+    assert parse_smart_configuration([], ALLOW, iss=ISS) is None
 
 
 def test_capability_statement_parsed():
@@ -166,9 +167,9 @@ def test_capability_statement_parsed():
         "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
         "extension": [{"url": "authorize", "valueUri": "https://ehr.test/a"},
                       {"url": "token", "valueUri": "https://ehr.test/t"}]}]}}]}
-    config = parse_capability_statement(statement, ALLOW)
+    config = parse_capability_statement(statement, ALLOW, iss=ISS)
     assert config.token_endpoint == "https://ehr.test/t" and not config.supports_v2_scopes
-    assert parse_capability_statement({"resourceType": "Patient"}, ALLOW) is None
+    assert parse_capability_statement({"resourceType": "Patient"}, ALLOW, iss=ISS) is None
 
 
 # ----------------------------------------------------------------------------- chart

@@ -1,0 +1,79 @@
+"""Chart text in cards is text: what a Condition, a result, a payer's name or the order's reason says
+is shown to the clinician word for word, and none of it becomes HTML, a link, an image or markup
+in the EHR that renders the card."""
+from __future__ import annotations
+
+import pytest
+
+from cards.markdown import escape_markdown, plain_text
+from tests.fixtures import (_observation, condition, coverage, fhir_bundle, laron_prefetch, mecasermin_order,
+                            order_select_request)
+from tests.security.card_markup import markup_problems, own_links, render, visible_text
+from tests.security.conftest import SELECT
+
+HOSTILE = [
+    "<img src=x onerror=alert(document.cookie)>",
+    "<svg onload=alert(1)>",
+    "[Renew prior authorization](javascript:alert(1))",
+    "[update your password](https://phish.example/login)",
+    "![](https://tracker.example/pixel.gif?patient=42)",
+    "see https://phish.example/a and www.phish.example and help@phish.example",
+    "<https://phish.example/auto>",
+    "# Approved\n\n---\n> **no PA needed**",
+    "1. take 10 mg\n2) then 20",
+    "| a | b |\n|---|---|\n| c | d |",
+    "`code` **bold** _em_ ~~struck~~ \\*",
+    "&lt;script&gt; &#106;avascript: &amp;",
+    "[a]: https://phish.example/ref\n[a]",
+    "text\u202eright-to-left override\u0000nul\u0007bell\ud800 lone surrogate",
+    "    indented code\n\tand a tab",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_escaped_text_renders_as_exactly_its_words_and_nothing_else(text):
+    for markdown in (f"- {escape_markdown(text)}", f"**{escape_markdown(text)}**",
+                     f"| x |\n|---|\n| {escape_markdown(text)} |", f"> {escape_markdown(text)}",
+                     escape_markdown(text)):
+        assert markup_problems({"detail": markdown}, frozenset()) == [], (text, render(markdown))
+        assert "<a " not in render(markdown) and "<code>" not in render(markdown) and "<h" not in render(markdown)
+        assert plain_text(text) in visible_text(markdown), render(markdown)
+
+
+def test_plain_text_drops_control_characters_and_keeps_the_words():
+    assert plain_text("Acme\u0000 Health\u202e\n\tPPO\ud800") == "Acme Health PPO"
+
+
+def _hostile_chart(tag: str) -> tuple[dict, dict]:
+    """A chart whose every free-text field the cards quote carries markup, links and control characters."""
+    def hostile(field: str) -> str:
+        return (f"{field} <img src=x onerror=alert('{tag}')> [{field}](javascript:alert(1)) "
+                f"https://phish.example/{field} ![](https://tracker.example/{field}.gif)\u0007\u202e")
+    prefetch = laron_prefetch()
+    prefetch["conditions"] = fhir_bundle([
+        condition("c1", "E34.321", "Primary IGF-1 deficiency " + hostile("condition")),
+        condition("c2", "local-1", "carcinoma " + hostile("malignancy"), system="http://hospital.example.org/cs")])
+    plates = _observation("ep1", "2026-08-20", "85151-9", "Bone age", None)
+    plates.pop("valueQuantity", None)
+    plates["valueString"] = "closed growth plates " + hostile("valueString")
+    plates["note"] = [{"text": hostile("note")}]
+    prefetch["observations"]["entry"].append({"resource": plates})
+    prefetch["coverage"] = fhir_bundle([coverage(payer="Acme Health " + hostile("payer"))])
+    order = mecasermin_order(dose_mg=2.5, reason=("E34.321", "Laron syndrome " + hostile("reason")))
+    order["dosageInstruction"][0]["text"] = "2.5 mg " + hostile("dosage")
+    return prefetch, order
+
+
+def test_no_card_carries_markup_or_links_from_the_chart(make_app):
+    prefetch, order = _hostile_chart("hook")
+    response = make_app(fhir_allowlist=()).test_client().post(
+        SELECT, json=order_select_request(prefetch=prefetch, order=order))
+    assert response.status_code == 200, response.data[:300]
+    cards = response.get_json()["cards"]
+    allowed = own_links()
+    for card in cards:
+        assert markup_problems(card, allowed) == [], (card["summary"], render(card["detail"]))
+    shown = " ".join(visible_text(card["detail"]) for card in cards)
+    # The words are still there for the clinician to read (the fields really were quoted).
+    for field in ("condition", "malignancy", "payer", "reason"):
+        assert f"{field} <img src=x onerror=alert('hook')> [{field}](javascript:alert(1))" in shown, field
