@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 
 from service.settings import Settings
+from service.storage import Database
 from service.store import Store
 
 
@@ -31,21 +32,16 @@ class CardTypeStats:
 
 def feedback_report(store: Store, top: int = 5) -> list[CardTypeStats]:
     stats: dict[str, CardTypeStats] = {}
-    for card_type, issued in store.query("SELECT card_type, COUNT(*) FROM card_issued GROUP BY card_type"):
+    for card_type, issued in store.issued_counts():
         stats[card_type] = CardTypeStats(card_type, issued=issued)
-    rows = store.query(
-        "SELECT COALESCE(c.card_type, 'unknown'), f.outcome, COUNT(*) FROM feedback f "
-        "LEFT JOIN card_issued c ON c.card_uuid = f.card_uuid GROUP BY 1, 2")
+    rows = store.outcome_counts()
     for card_type, outcome, count in rows:
         entry = stats.setdefault(card_type, CardTypeStats(card_type))
         if outcome == "accepted":
             entry.accepted += count
         else:
             entry.overridden += count
-    reasons = store.query(
-        "SELECT COALESCE(c.card_type, 'unknown'), COALESCE(f.override_display, f.override_code, 'no reason given'), "
-        "COUNT(*) AS n FROM feedback f LEFT JOIN card_issued c ON c.card_uuid = f.card_uuid "
-        "WHERE f.outcome = 'overridden' GROUP BY 1, 2 ORDER BY n DESC, 2")
+    reasons = store.override_reasons()
     for card_type, reason, count in reasons:
         entry = stats[card_type]
         if len(entry.top_override_reasons) < top:
@@ -71,7 +67,10 @@ def _percent(rate: float | None) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    store = Store(Settings.from_env().database_path)
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    database.migrate()
+    store = Store(database, settings.audit_hash_key)
     stats = feedback_report(store, top=args.top)
     if args.format == "json":
         print(json.dumps([{**s.__dict__, "answered": s.answered, "acceptance_rate": s.rate(s.accepted),

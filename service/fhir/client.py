@@ -20,6 +20,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from service.metrics import timed_fetch
 from service.settings import Settings
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -70,6 +71,7 @@ class FhirClient:
             results[futures[future]] = FetchResult(futures[future], error="deadline exceeded")
         return results
 
+    @timed_fetch
     def _fetch_key(self, base_url: str, token: str | None, key: str, query: str, deadline: Deadline) -> FetchResult:
         try:
             url = urljoin(base_url.rstrip("/") + "/", query)
