@@ -105,6 +105,12 @@ def timed_fetch(fetch_key: Callable) -> Callable:
     return timed
 
 
+def mark_worker_dead(pid: int) -> None:
+    """gunicorn's child_exit hook: a dead worker's gauges stop counting (its counters stay summed)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
+
+
 def cache_lookup(cache: str, hit: bool) -> None:
     CACHE_LOOKUPS.labels(cache, "hit" if hit else "miss").inc()
 

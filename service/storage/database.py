@@ -12,6 +12,7 @@ so an acknowledged write survives a crash.
 """
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +32,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 5
 _MIGRATION_LOCK = 0x6D656361   # pg_advisory_lock id, any constant the service alone uses
+
+log = logging.getLogger(__name__)
+logging.getLogger("alembic").setLevel(logging.WARNING)   # one line of ours per migration instead
 
 
 class DatabaseUrlError(ValueError):
@@ -90,10 +94,12 @@ class Database:
         with self.engine.begin() as connection:
             if not self.is_sqlite:
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-            if _current_revision(connection) != _head_revision():
+            current, head = _current_revision(connection), _head_revision()
+            if current != head:
                 config = _alembic_config()
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
+                log.info("database migrated", extra={"from_revision": current, "to_revision": head})
 
     def dispose(self) -> None:
         self.engine.dispose()
