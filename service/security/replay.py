@@ -96,13 +96,13 @@ class DatabaseReplayCache:
                 raise AuthenticationFailed("replay-cache-full")
             with self.database.write() as db:
                 inserted = db.execute(self.database.insert_ignoring_duplicates(cds_client_jti).values(
-                    iss=iss, jti=jti, expires_at=expires_at)).rowcount
-                if not inserted:
+                    iss=iss, jti=jti, expires_at=expires_at).returning(cds_client_jti.c.jti)).first()
+                if inserted is None:
                     # The pair may be an expired row not yet purged: then this is a new token.
                     taken = db.execute(delete(cds_client_jti).where(
                         cds_client_jti.c.iss == iss, cds_client_jti.c.jti == jti,
-                        cds_client_jti.c.expires_at <= now)).rowcount
-                    if not taken:
+                        cds_client_jti.c.expires_at <= now).returning(cds_client_jti.c.jti)).first()
+                    if taken is None:
                         raise AuthenticationFailed("replayed-jti")
                     db.execute(cds_client_jti.insert().values(iss=iss, jti=jti, expires_at=expires_at))
             self._counted_insert(iss)

@@ -81,7 +81,8 @@ class Database:
                 yield connection
 
     def insert_ignoring_duplicates(self, table: Table):
-        """`INSERT … ON CONFLICT DO NOTHING`: rowcount 0 means the key was there."""
+        """`INSERT … ON CONFLICT DO NOTHING`; add `.returning(…)`: no row back means the key was there
+        (psycopg reports no rowcount for it)."""
         return self._dialect.insert(table).on_conflict_do_nothing()
 
     def upsert(self, table: Table, keys: list[str], values: dict):
