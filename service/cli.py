@@ -43,7 +43,8 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("bind", f"{host}:{args.port or settings.port}")
             self.cfg.set("workers", args.workers or settings.workers)
             self.cfg.set("worker_class", settings.worker_class)
-            self.cfg.set("threads", settings.threads)
+            # gunicorn turns `sync` with threads > 1 into gthread: `sync` means one thread.
+            self.cfg.set("threads", settings.threads if settings.worker_class == "gthread" else 1)
             self.cfg.set("timeout", settings.worker_timeout)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)   # the app logs each call itself, without patient data

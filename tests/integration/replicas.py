@@ -50,10 +50,12 @@ class PostgresServer:
     """initdb into a temporary folder, then `postgres` on a free loopback port (trust auth, loopback only)."""
 
     def __init__(self, bin_dir: Path):
-        self.folder = Path(tempfile.mkdtemp(prefix="cds-postgres-"))
+        as_root = os.geteuid() == 0
+        # As root, under /tmp: the postgres user must reach the folder (TMPDIR may be inside /root).
+        self.folder = Path(tempfile.mkdtemp(prefix="cds-postgres-", dir="/tmp" if as_root else None))
         self.port = free_port()
         user = None
-        if os.geteuid() == 0:
+        if as_root:
             user = "postgres" if _user_exists("postgres") else "nobody"
             shutil.chown(self.folder, user)
         data = self.folder / "data"
