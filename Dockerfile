@@ -23,7 +23,7 @@ RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY cards ./cards
-RUN pip install --no-deps --no-build-isolation . \
+RUN pip install --no-deps --no-build-isolation . && pip check \
     && useradd --system --uid 10001 --home-dir /app cds \
     && mkdir -p /var/lib/mecasermin-cds \
     && chown cds /var/lib/mecasermin-cds

@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml $(TEST_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check >/dev/null || { $(BIN)/pip check; echo 'pyproject.toml needs packages $(TEST_LOCK) lacks: run `make lock`' >&2; exit 1; }
 	touch $(STAMP)
 
 run: $(STAMP)
