@@ -7,11 +7,13 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import responses
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from prometheus_client import REGISTRY
 from sqlalchemy import inspect
 
+from service.fhir.client import Deadline, FhirClient
 from service.settings import Settings, SettingsError
 from service.storage import Database, database_url
 from service.storage.database import _head_revision
@@ -148,3 +150,25 @@ def test_metrics_count_calls_and_decisions_without_patient_data(client):
     assert 'cds_prefetch_keys_total{service="mecasermin-order-sign",source="prefetched"}' in text
     labels = [line.split("{", 1)[1].split("}", 1)[0] for line in text.splitlines() if "{" in line and line[0] != "#"]
     assert labels and not any(f'"{PATIENT_ID}"' in label or "Patient/" in label for label in labels)
+
+
+@responses.activate
+def test_fhir_fetches_are_timed_and_failures_counted_by_prefetch_key(settings):
+    base = "http://127.0.0.1:9/fhir"
+    responses.get(f"{base}/Observation", json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+    responses.get(f"{base}/Condition", status=500)
+
+    def sample(name, key):
+        return REGISTRY.get_sample_value(name, {"key": key}) or 0
+
+    timed_before = sample("cds_fhir_fetch_duration_seconds_count", "observations")
+    failed_before = sample("cds_fhir_fetch_failures_total", "conditions")
+    client = FhirClient(settings)
+    try:
+        results = client.fetch_all(base, None, {"observations": "Observation?patient=p1",
+                                                "conditions": "Condition?patient=p1"}, Deadline(2))
+    finally:
+        client.close()
+    assert results["observations"].error is None and results["conditions"].error
+    assert sample("cds_fhir_fetch_duration_seconds_count", "observations") == timed_before + 1
+    assert sample("cds_fhir_fetch_failures_total", "conditions") == failed_before + 1
