@@ -8,7 +8,6 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
-
 from service.api.errors import ApiError
 from service.api.request_body import read_json
 from service.api.request_log import bind_hook_instance

@@ -31,13 +31,13 @@ import time
 from typing import Any, Callable, Mapping
 
 import jwt
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.security.auth_errors import AuthenticationFailed
 from service.security.issuers import TrustedIssuer, check_auth_settings
 from service.security.jwks import ALLOWED_ALGORITHMS, JwksCache, VerificationKey
 from service.security.replay import JTI_LIMIT_PER_ISSUER, DatabaseReplayCache, ReplayCache
 from service.storage import Database, DatabaseUrlError
-from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
