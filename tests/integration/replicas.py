@@ -47,9 +47,13 @@ def require_packages() -> Path:
 
 
 class PostgresServer:
-    """initdb into a temporary folder, then `postgres` on a free loopback port (trust auth, loopback only)."""
+    """initdb into a temporary folder, then `postgres` on a free loopback port (trust auth, loopback only).
 
-    def __init__(self, bin_dir: Path):
+    `fsync` is off unless asked for: the tests kill service replicas, never the database, and a
+    throw-away cluster need not survive a power cut. Benchmarks ask for it (`fsync=True`).
+    """
+
+    def __init__(self, bin_dir: Path, fsync: bool = False):
         as_root = os.geteuid() == 0
         # As root, under /tmp: the postgres user must reach the folder (TMPDIR may be inside /root).
         self.folder = Path(tempfile.mkdtemp(prefix="cds-postgres-", dir="/tmp" if as_root else None))
@@ -66,7 +70,7 @@ class PostgresServer:
             pytest.fail(f"initdb failed: {initdb.stderr[-2000:]}")
         self.process, self.stderr = start_process(
             [str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(self.port),
-             "-k", str(self.folder), "-c", "max_connections=200", "-c", "fsync=off"],
+             "-k", str(self.folder), "-c", "max_connections=200", "-c", f"fsync={'on' if fsync else 'off'}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, user=user)
         self._create_database()
         self.url = f"postgresql://cds@127.0.0.1:{self.port}/mecasermin"
