@@ -17,6 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import REGISTRY, multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# prometheus_client picks in-memory or per-process-file values when it is imported (above), once:
+# /metrics must read them the same way even if the variable is set later in this process.
+MULTIPROCESS = bool(os.environ.get(MULTIPROC_ENV))
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 
 REQUESTS = Counter("cds_http_requests_total", "HTTP requests answered, by CDS service (or route) and status.",
@@ -71,7 +74,7 @@ def _service_label() -> str:
 
 def _serve() -> Response:
     registry = REGISTRY
-    if os.environ.get(MULTIPROC_ENV):
+    if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
@@ -107,7 +110,7 @@ def timed_fetch(fetch_key: Callable) -> Callable:
 
 def mark_worker_dead(pid: int) -> None:
     """gunicorn's child_exit hook: a dead worker's gauges stop counting (its counters stay summed)."""
-    if os.environ.get(MULTIPROC_ENV):
+    if MULTIPROCESS:
         multiprocess.mark_process_dead(pid)
 
 
