@@ -3,7 +3,8 @@
 Both come from Debian's packages (`postgresql`, `nginx-light`): `make replica-packages` installs
 them when running as root; `require_packages()` installs them the same way when pytest runs
 alone, and skips (saying why) only when they are missing and cannot be installed.
-PostgreSQL refuses to run as root, so as root the server runs as the `postgres` (or `nobody`) user.
+PostgreSQL refuses to run as root, so as root the server runs as the `postgres` (or `nobody`) user,
+in its own folder under /tmp (the checkout may be where that user cannot go).
 """
 from __future__ import annotations
 
@@ -65,13 +66,13 @@ class PostgresServer:
         data = self.folder / "data"
         initdb = subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", "cds", "--auth=trust",
                                  "--encoding=UTF8", "--no-instructions"],
-                                user=user, capture_output=True, text=True, timeout=120)
+                                user=user, cwd=self.folder, capture_output=True, text=True, timeout=120)
         if initdb.returncode != 0:
             pytest.fail(f"initdb failed: {initdb.stderr[-2000:]}")
         self.process, self.stderr = start_process(
             [str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(self.port),
              "-k", str(self.folder), "-c", "max_connections=200", "-c", f"fsync={'on' if fsync else 'off'}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, user=user)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, user=user, cwd=self.folder)
         self._create_database()
         self.url = f"postgresql://cds@127.0.0.1:{self.port}/mecasermin"
 
