@@ -11,20 +11,45 @@ FHIR_HOST ?= 127.0.0.1
 FHIR_PORT ?= 8090
 FHIR_NODE := fhir-server/node_modules/.bin/node
 
-.PHONY: run test bench clean fhir chromium demo smart-demo
+# Every Python package is pinned with its hashes: requirements.lock (the service, as the Docker
+# image installs it) and requirements-test.lock (plus the test tools). `make lock` refreshes both
+# after a dependency was added to pyproject.toml; `make lock LOCK_FLAGS=--upgrade` moves every pin.
+LOCK      := requirements.lock
+TEST_LOCK := requirements-test.lock
+LOCK_VENV := .venv-lock
+LOCK_FLAGS ?=
+PIP_COMPILE = $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links --build-deps-for=wheel $(LOCK_FLAGS)
 
-$(STAMP): pyproject.toml
+.PHONY: run test bench clean fhir chromium replica-packages demo smart-demo lock
+
+$(STAMP): pyproject.toml $(TEST_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check >/dev/null || { $(BIN)/pip check; echo 'pyproject.toml needs packages $(TEST_LOCK) lacks: run `make lock`' >&2; exit 1; }
 	touch $(STAMP)
 
 run: $(STAMP)
 	mkdir -p var
 	$(BIN)/mecasermin-cds serve --host $(CDS_HOST)
 
-test: $(STAMP) fhir-server/node_modules chromium
+test: $(STAMP) fhir-server/node_modules chromium replica-packages
 	$(BIN)/python -m pytest
+
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet 'pip-tools>=7.4,<8'
+	$(PIP_COMPILE) --output-file=$(LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra test --output-file=$(TEST_LOCK) pyproject.toml
+
+# The multi-replica test (tests/integration/test_replicas.py) runs Debian's PostgreSQL and nginx.
+# Installed once with apt-get when missing and running as root (CI); otherwise that test skips.
+replica-packages:
+	@{ ls /usr/lib/postgresql/*/bin/initdb && test -x /usr/sbin/nginx; } >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql nginx-light)
+	@{ ls /usr/lib/postgresql/*/bin/initdb && test -x /usr/sbin/nginx; } >/dev/null 2>&1 || \
+		echo 'postgresql or nginx is not installed (apt-get needs root): the multi-replica test will be skipped' >&2
 
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 # Installed once with apt-get when missing and running as root (CI); otherwise those tests skip.
@@ -58,4 +83,4 @@ smart-demo: $(STAMP) fhir-server/node_modules
 	$(BIN)/python sandbox-config/smart_demo.py --port $${CDS_PORT:-8080} --fhir-port $(FHIR_PORT)
 
 clean:
-	rm -rf $(VENV) var *.egg-info fhir-server/node_modules
+	rm -rf $(VENV) $(LOCK_VENV) var *.egg-info fhir-server/node_modules

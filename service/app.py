@@ -12,9 +12,11 @@ from service.api import cors, errors, health, hooks, openapi, request_log
 from service.fhir.client import FhirClient
 from service.logs import configure_logging
 from service.policy import PolicySet, load_policies
+from service import metrics, smart
 from service.security.client_auth import ClientAuthenticator
+from service.security.replay import DatabaseReplayCache, ReplayCache
 from service.settings import Settings
-from service import smart
+from service.storage import Database
 from service.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,12 +37,16 @@ class Dependencies:
 def create_app(settings: Settings | None = None, today: Callable[[], date] | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    database = Database(settings.database_url, pool_size=settings.threads + 2)
+    database.migrate()   # a no-op when `serve` migrated before forking
+    replay = (ReplayCache(settings.jti_limit_per_issuer) if settings.auth_mode == "off"
+              else DatabaseReplayCache(database, settings.jti_limit_per_issuer))
     deps = Dependencies(
         settings=settings,
         policies=load_policies(settings.policy_dir, default_policy=settings.default_policy),
-        store=Store(settings.database_path, settings.audit_hash_key),
+        store=Store(database, settings.audit_hash_key, settings.audit_retention_days),
         fhir_client=FhirClient(settings),
-        authenticator=ClientAuthenticator(settings),
+        authenticator=ClientAuthenticator(settings, replay_cache=replay),
         today=today or date.today,
     )
     app = Flask(__name__)
@@ -50,6 +56,7 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
     app.extensions["mecasermin"] = deps
     errors.register(app)
     request_log.register(app)
+    metrics.register(app)
     cors.register(app, settings.cors_origins)
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(health.blueprint)

@@ -4,41 +4,80 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 from service.settings import Settings, SettingsError
 
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"   # read by prometheus_client when it is imported
+
 
 def _serve(args: argparse.Namespace) -> int:
+    _prepare_metrics_dir()   # before prometheus_client is imported (settings' checks import it)
+    settings = Settings.from_env()
+
     from gunicorn.app.base import BaseApplication
+    from sqlalchemy.exc import SQLAlchemyError
 
     from service.app import create_app
+    from service.metrics import mark_worker_dead
     from service.policy import PolicyError, load_policies
     from service.security.issuers import check_auth_settings
+    from service.storage import Database
 
-    settings = Settings.from_env()
     host = args.host
     try:   # fail fast with one clear line, before forking workers
         load_policies(settings.policy_dir, default_policy=settings.default_policy)
         check_auth_settings(settings)
+        database = Database(settings.database_url)
+        database.migrate()   # once, in the master: the workers find the schema current
+        database.dispose()
     except (PolicyError, SettingsError) as exc:
         print(f"mecasermin-cds: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"mecasermin-cds: the database cannot be opened or migrated ({type(exc).__name__})", file=sys.stderr)
         return 2
 
     class _Gunicorn(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{args.port or settings.port}")
             self.cfg.set("workers", args.workers or settings.workers)
+            self.cfg.set("worker_class", settings.worker_class)
+            # gunicorn turns `sync` with threads > 1 into gthread: `sync` means one thread.
+            self.cfg.set("threads", settings.threads if settings.worker_class == "gthread" else 1)
             self.cfg.set("timeout", settings.worker_timeout)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)   # the app logs each call itself, without patient data
+            # gunicorn's control socket (in $HOME/.gunicorn, shared by every instance of a user, and
+            # not writable in the image) is not used: the service is managed by signals.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
+            self.cfg.set("child_exit", lambda _arbiter, worker: mark_worker_dead(worker.pid))
 
         def load(self):
-            # Built in each worker: SQLite connections and thread pools must not cross a fork.
+            # Built in each worker: database connections and thread pools must not cross a fork.
             pinned = args.today
             return create_app(settings, today=(lambda: pinned) if pinned else None)
 
     _Gunicorn().run()
     return 0
+
+
+def _prepare_metrics_dir() -> None:
+    """Prometheus multiprocess mode: one folder per instance, emptied of a previous run's counters.
+
+    `PROMETHEUS_MULTIPROC_DIR` when the operator sets it (e.g. an emptyDir), else a new temporary folder.
+    """
+    import os
+    import tempfile
+
+    folder = os.environ.get(METRICS_DIR_ENV)
+    if not folder:
+        os.environ[METRICS_DIR_ENV] = tempfile.mkdtemp(prefix="mecasermin-cds-metrics-")
+        return
+    os.makedirs(folder, exist_ok=True)
+    for stale in Path(folder).glob("*.db"):
+        stale.unlink()
 
 
 def build_parser() -> argparse.ArgumentParser:

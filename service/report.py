@@ -11,8 +11,10 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from service.settings import Settings
+from service.storage import Database, database_url
 from service.store import Store
 
 
@@ -34,21 +36,16 @@ class CardTypeStats:
 
 def feedback_report(store: Store, top: int = 5) -> list[CardTypeStats]:
     stats: dict[str, CardTypeStats] = {}
-    for card_type, issued in store.query("SELECT card_type, COUNT(*) FROM card_issued GROUP BY card_type"):
+    for card_type, issued in store.issued_counts():
         stats[card_type] = CardTypeStats(card_type, issued=issued)
-    rows = store.query(
-        "SELECT COALESCE(c.card_type, 'unknown'), f.outcome, COUNT(*) FROM feedback f "
-        "LEFT JOIN card_issued c ON c.card_uuid = f.card_uuid GROUP BY 1, 2")
+    rows = store.outcome_counts()
     for card_type, outcome, count in rows:
         entry = stats.setdefault(card_type, CardTypeStats(card_type))
         if outcome == "accepted":
             entry.accepted += count
         else:
             entry.overridden += count
-    reasons = store.query(
-        "SELECT COALESCE(c.card_type, 'unknown'), COALESCE(f.override_display, f.override_code, 'no reason given'), "
-        "COUNT(*) AS n FROM feedback f LEFT JOIN card_issued c ON c.card_uuid = f.card_uuid "
-        "WHERE f.outcome = 'overridden' GROUP BY 1, 2 ORDER BY n DESC, 2")
+    reasons = store.override_reasons()
     for card_type, reason, count in reasons:
         entry = stats[card_type]
         if len(entry.top_override_reasons) < top:
@@ -75,13 +72,16 @@ def _percent(rate: float | None) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    path = settings.database_path
-    if not path.is_file():
+    url = database_url(settings.database_url)
+    path = Path(url.database) if url.get_backend_name() == "sqlite" else None
+    if path is not None and not path.is_file():
         print(f"mecasermin-cds report: no database at {path.resolve()} (CDS_DATABASE_URL={settings.database_url}); "
               "run it in the folder the service runs in, or set CDS_DATABASE_URL to the service's database",
               file=sys.stderr)
         return 2
-    store = Store(path)
+    database = Database(settings.database_url)
+    database.migrate()
+    store = Store(database, settings.audit_hash_key)
     stats = feedback_report(store, top=args.top)
     if args.format == "json":
         print(json.dumps([{**s.__dict__, "answered": s.answered, "acceptance_rate": s.rate(s.accepted),

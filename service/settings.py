@@ -44,6 +44,10 @@ def _setting(env: str, default: Any, parse: Callable[[str], Any], doc: str) -> A
 class Settings:
     port: int = _setting("CDS_PORT", 8080, int, "TCP port `make run` and the Docker image listen on.")
     workers: int = _setting("CDS_WORKERS", 2, int, "gunicorn worker processes.")
+    worker_class: str = _setting(
+        "CDS_WORKER_CLASS", "gthread", str,
+        "gunicorn worker class: `gthread` (threads, so one slow FHIR server does not idle a worker) or `sync`.")
+    threads: int = _setting("CDS_THREADS", 8, int, "Threads per gunicorn worker (with `gthread`).")
     worker_timeout: int = _setting(
         "CDS_WORKER_TIMEOUT", 30, int, "gunicorn worker timeout in seconds (a hung worker is restarted).")
     public_base_url: str = _setting(
@@ -90,7 +94,14 @@ class Settings:
         "empty by default; text, NDC and HCPCS matching always apply.")
     database_url: str = _setting(
         "CDS_DATABASE_URL", "sqlite:///var/mecasermin-cds.sqlite3", str,
-        "Where feedback and the audit log are stored (`sqlite:///relative/path` or `sqlite:////absolute/path`).")
+        "Where feedback, audit, issued cards, jti replay and SMART sessions are stored: `sqlite:///relative/path` "
+        "or `sqlite:////absolute/path` (one host), or `postgresql://user:password@host:5432/db` (shared by replicas).")
+    audit_retention_days: int = _setting(
+        "CDS_AUDIT_RETENTION_DAYS", 0, int, "Days audit rows are kept before they are deleted; 0 keeps them.")
+    jti_limit_per_issuer: int = _setting(
+        "CDS_JTI_LIMIT_PER_ISSUER", 500_000, int,
+        "Live token ids remembered per CDS client issuer for replay checks; an issuer above it has its excess "
+        "tokens refused, other issuers are unaffected.")
     audit_hash_key: str = _setting(
         "CDS_AUDIT_HASH_KEY", "", str,
         "Secret key for the keyed hash of patient ids in the audit log. Empty: a random key kept in the database.")
@@ -162,7 +173,18 @@ class Settings:
             raise SettingsError("FHIR timeouts and deadline must be positive")
         if self.smart_session_lifetime <= 0 or self.smart_launch_timeout <= 0:
             raise SettingsError("CDS_SMART_SESSION_LIFETIME and CDS_SMART_LAUNCH_TIMEOUT must be positive")
-        from service.security.fhir_allowlist import any_local_port, check_allowlist   # security imports settings
+        if self.worker_class not in ("gthread", "sync"):
+            raise SettingsError(f"CDS_WORKER_CLASS must be gthread or sync, not {self.worker_class!r}")
+        if self.threads < 1 or self.workers < 1 or self.audit_retention_days < 0 or self.jti_limit_per_issuer < 1:
+            raise SettingsError("CDS_WORKERS, CDS_THREADS and CDS_JTI_LIMIT_PER_ISSUER must be positive, "
+                                "CDS_AUDIT_RETENTION_DAYS zero or more")
+        from service.storage import DatabaseUrlError, database_url
+
+        try:
+            database_url(self.database_url)
+        except DatabaseUrlError as exc:
+            raise SettingsError(str(exc)) from None
+        from service.security.fhir_allowlist import any_local_port, check_allowlist   # here: security imports settings
 
         try:   # a typo would otherwise silently stop every FHIR fetch
             check_allowlist(self.fhir_allowlist)
@@ -187,12 +209,6 @@ class Settings:
             raise SettingsError(f"CDS_AUTH_MODE=required (production) needs CDS_FHIR_ALLOWLIST set to the EHR's FHIR "
                                 f"base URLs: {local[0]} would let the EHR's access token go to any local port")
 
-    @property
-    def database_path(self) -> Path:
-        prefix = "sqlite:///"
-        if not self.database_url.startswith(prefix):
-            raise SettingsError(f"CDS_DATABASE_URL must start with {prefix}, not {self.database_url!r}")
-        return Path(self.database_url[len(prefix):])
 
 
 def documented_settings() -> list[tuple[str, str, str]]:

@@ -1,56 +1,29 @@
-"""Durable storage of feedback and the audit log (SQLite, WAL, one transaction per write).
+"""Feedback, the audit log, issued cards, the patient-hash key and the report's queries.
 
-A write returns only after COMMIT, so a 200 means the row survives a crash. Patient ids are
-stored only as a keyed hash (HMAC-SHA256); tokens never reach this module.
+Everything goes through `service.storage.Database` (SQLite or PostgreSQL): a write returns only
+after COMMIT, so a 200 means the row survives a crash, and every replica on one database sees
+every row. Patient ids are stored only as a keyed hash (HMAC-SHA256); tokens never reach this module.
+
+Audit rows older than `audit_retention_days` (0: kept) are deleted, at most once an hour per process.
 """
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import threading
-from datetime import datetime, timezone
-from pathlib import Path
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
-from service.logs import patient_hash
+from sqlalchemy import delete, func, literal, select
+from sqlalchemy.exc import SQLAlchemyError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY,
-    received_at TEXT NOT NULL,
-    service TEXT NOT NULL,
-    card_uuid TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    accepted_suggestions TEXT NOT NULL,
-    override_code TEXT,
-    override_display TEXT,
-    user_comment TEXT,
-    outcome_timestamp TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_card ON feedback (card_uuid);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    received_at TEXT NOT NULL,
-    hook_instance TEXT,
-    service TEXT NOT NULL,
-    patient_hash TEXT,
-    policy TEXT,
-    determination TEXT,
-    coverage_assertion_ids TEXT NOT NULL,
-    card_uuids TEXT NOT NULL,
-    card_indicators TEXT NOT NULL,
-    timings_ms TEXT NOT NULL,
-    counts TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS card_issued (
-    card_uuid TEXT PRIMARY KEY,
-    card_type TEXT NOT NULL,
-    service TEXT NOT NULL,
-    issued_at TEXT NOT NULL
-);
-"""
+from service.logs import patient_hash
+from service.storage import Database
+from service.storage.tables import audit, card_issued, feedback, meta
+
+READY_TIMEOUT_S = 1.0
+RETENTION_PURGE_INTERVAL_S = 3600
 
 
 def _now() -> str:
@@ -58,68 +31,105 @@ def _now() -> str:
 
 
 class Store:
-    def __init__(self, path: Path, hash_key: str = ""):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connection().executescript(SCHEMA)   # executescript manages its own transaction
+    def __init__(self, database: Database, hash_key: str = "", audit_retention_days: int = 0):
+        self.database = database
         self._hash_key = hash_key.encode() if hash_key else self._stored_key()
-
-    def _connect(self) -> "_Transaction":
-        return _Transaction(self._connection())
-
-    def _connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")   # a 200 means the row is on disk
-            db.execute("PRAGMA busy_timeout=10000")
-            self._local.db = db
-        return db
+        self._retention_days = audit_retention_days
+        self._purged_at = float("-inf")
+        self._purge_lock = threading.Lock()
 
     def _stored_key(self) -> bytes:
-        with self._connect() as db:
-            db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('patient_hash_key', ?)",
-                       (secrets.token_hex(32),))
-            (value,) = db.execute("SELECT value FROM meta WHERE name = 'patient_hash_key'").fetchone()
+        """A random key kept in the database: the same on every replica that shares it."""
+        with self.database.write() as db:
+            db.execute(self.database.insert_ignoring_duplicates(meta).values(
+                name="patient_hash_key", value=secrets.token_hex(32)))
+            value = db.execute(select(meta.c.value).where(meta.c.name == "patient_hash_key")).scalar_one()
         return value.encode()
 
     def patient_hash(self, patient_id: str) -> str:
         return patient_hash(patient_id, self._hash_key)
 
-    def ping(self) -> bool:
+    def ping(self, timeout_s: float = READY_TIMEOUT_S) -> bool:
+        """A read-only round trip (no write lock), for the readiness probe."""
         try:
-            with self._connect() as db:
-                db.execute("SELECT 1").fetchone()
+            with self.database.read(timeout_s) as db:
+                db.execute(select(func.count()).select_from(meta)).scalar_one()
             return True
-        except sqlite3.Error:
+        except SQLAlchemyError:
             return False
 
     def save_feedback(self, service: str, items: Iterable[Mapping[str, Any]]) -> int:
         rows = [_feedback_row(service, item) for item in items]
-        with self._connect() as db:
-            db.executemany(
-                "INSERT INTO feedback (received_at, service, card_uuid, outcome, accepted_suggestions, "
-                "override_code, override_display, user_comment, outcome_timestamp) VALUES (?,?,?,?,?,?,?,?,?)",
-                rows)
+        if rows:
+            with self.database.write() as db:
+                db.execute(feedback.insert(), rows)
         return len(rows)
 
     def record_audit(self, entry: Mapping[str, Any]) -> None:
+        """The audit row and the cards issued, in one transaction (raises SQLAlchemyError when it fails)."""
         patient = entry.get("patient_id")
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO audit (received_at, hook_instance, service, patient_hash, policy, determination, "
-                "coverage_assertion_ids, card_uuids, card_indicators, timings_ms, counts) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (_now(), entry.get("hook_instance"), entry["service"],
-                 self.patient_hash(patient) if patient else None, entry.get("policy"), entry.get("determination"),
-                 json.dumps(entry.get("coverage_assertion_ids", [])), json.dumps(entry.get("card_uuids", [])),
-                 json.dumps(entry.get("card_indicators", [])), json.dumps(entry.get("timings_ms", {})),
-                 json.dumps(entry.get("counts", {}))))
-            db.executemany(
-                "INSERT OR IGNORE INTO card_issued (card_uuid, card_type, service, issued_at) VALUES (?,?,?,?)",
-                [(uuid, card_type, entry["service"], _now()) for uuid, card_type in entry.get("card_types", {}).items()])
+        now = _now()
+        with self.database.write() as db:
+            db.execute(audit.insert().values(
+                received_at=now, hook_instance=entry.get("hook_instance"), service=entry["service"],
+                patient_hash=self.patient_hash(patient) if patient else None, policy=entry.get("policy"),
+                determination=entry.get("determination"),
+                coverage_assertion_ids=json.dumps(entry.get("coverage_assertion_ids", [])),
+                card_uuids=json.dumps(entry.get("card_uuids", [])),
+                card_indicators=json.dumps(entry.get("card_indicators", [])),
+                timings_ms=json.dumps(entry.get("timings_ms", {})), counts=json.dumps(entry.get("counts", {}))))
+            issued = [{"card_uuid": uuid, "card_type": card_type, "service": entry["service"], "issued_at": now}
+                      for uuid, card_type in entry.get("card_types", {}).items()]
+            if issued:
+                db.execute(self.database.insert_ignoring_duplicates(card_issued), issued)
+        self._purge_expired_audit()
+
+    def _purge_expired_audit(self) -> None:
+        if self._retention_days <= 0 or time.monotonic() - self._purged_at < RETENTION_PURGE_INTERVAL_S:
+            return
+        if not self._purge_lock.acquire(blocking=False):
+            return
+        try:
+            self._purged_at = time.monotonic()
+            self.purge_audit_before(datetime.now(timezone.utc) - timedelta(days=self._retention_days))
+        finally:
+            self._purge_lock.release()
+
+    def purge_audit_before(self, cutoff: datetime) -> int:
+        with self.database.write() as db:
+            result = db.execute(delete(audit).where(audit.c.received_at < cutoff.isoformat(timespec="milliseconds")))
+        return result.rowcount
+
+    # --- the report's queries (service/report.py) ---
+
+    def issued_counts(self) -> list[tuple[str, int]]:
+        """(card type, cards issued)."""
+        query = select(card_issued.c.card_type, func.count()).group_by(card_issued.c.card_type)
+        return self._rows(query)
+
+    def outcome_counts(self) -> list[tuple[str, str, int]]:
+        """(card type, outcome, feedback items); feedback for an unknown card counts as type 'unknown'."""
+        card_type = func.coalesce(card_issued.c.card_type, literal("unknown")).label("card_type")
+        query = (select(card_type, feedback.c.outcome, func.count())
+                 .select_from(feedback.outerjoin(card_issued, card_issued.c.card_uuid == feedback.c.card_uuid))
+                 .group_by(card_type, feedback.c.outcome))
+        return self._rows(query)
+
+    def override_reasons(self) -> list[tuple[str, str, int]]:
+        """(card type, reason, overrides), the most frequent first."""
+        card_type = func.coalesce(card_issued.c.card_type, literal("unknown")).label("card_type")
+        reason = func.coalesce(feedback.c.override_display, feedback.c.override_code,
+                               literal("no reason given")).label("reason")
+        count = func.count().label("n")
+        query = (select(card_type, reason, count)
+                 .select_from(feedback.outerjoin(card_issued, card_issued.c.card_uuid == feedback.c.card_uuid))
+                 .where(feedback.c.outcome == "overridden")
+                 .group_by(card_type, reason).order_by(count.desc(), reason))
+        return self._rows(query)
+
+    def _rows(self, query) -> list[tuple]:
+        with self.database.read() as db:
+            return [tuple(row) for row in db.execute(query)]
 
     def issued_cards(self, service: str, card_uuids: Iterable[str]) -> set[str]:
         """Those of `card_uuids` that `service` issued (feedback is taken only for them)."""
@@ -132,27 +142,16 @@ class Store:
         return {uuid for (uuid,) in rows}
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self._connect() as db:
-            return db.execute(sql, params).fetchall()
+        """Raw SQL in the driver's parameter style (tests and ad-hoc inspection only)."""
+        with self.database.read() as db:
+            return [tuple(row) for row in db.exec_driver_sql(sql, params)]
 
 
-class _Transaction:
-    """`with` block = one IMMEDIATE transaction, committed on success, rolled back on error."""
-
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def _feedback_row(service: str, item: Mapping[str, Any]) -> tuple:
+def _feedback_row(service: str, item: Mapping[str, Any]) -> dict:
     reason = item.get("overrideReason") or {}
     coding = reason.get("reason") or {}
     accepted = [s["id"] for s in item.get("acceptedSuggestions") or ()]
-    return (_now(), service, item["card"], item["outcome"], json.dumps(accepted), coding.get("code"),
-            coding.get("display"), reason.get("userComment"), item["outcomeTimestamp"])
+    return {"received_at": _now(), "service": service, "card_uuid": item["card"], "outcome": item["outcome"],
+            "accepted_suggestions": json.dumps(accepted), "override_code": coding.get("code"),
+            "override_display": coding.get("display"), "user_comment": reason.get("userComment"),
+            "outcome_timestamp": item["outcomeTimestamp"]}

@@ -5,7 +5,9 @@ import logging
 import time
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 
+from service import metrics
 from service.api.errors import ApiError
 from service.api.request_body import read_json
 from service.api.request_log import bind_hook_instance
@@ -17,6 +19,7 @@ from service.validation import CONTEXT_SCHEMAS, violations
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("cds", __name__)
+AUDIT_RETRY_AFTER_S = 5
 
 
 def _deps():
@@ -41,8 +44,22 @@ def call_service(service_id: str):
         outcome = answer_hook(service, body, deps, _base_url())
     except PatientUnavailable as exc:
         raise ApiError(412, "patient-unavailable", str(exc)) from None
-    deps.store.record_audit(outcome.audit(service.id, body, elapsed_ms=(time.perf_counter() - started) * 1000))
+    audit = outcome.audit(service.id, body, elapsed_ms=(time.perf_counter() - started) * 1000)
+    _record_audit(audit)
+    metrics.hook_call(service.id, audit)
     return jsonify(outcome.response)
+
+
+def _record_audit(audit: dict) -> None:
+    """No cards without their audit row (docs/operations.md, "When the audit write fails")."""
+    try:
+        _deps().store.record_audit(audit)
+    except SQLAlchemyError as exc:
+        metrics.AUDIT_WRITE_FAILURES.inc()
+        log.error("audit write failed: the call is refused", extra={"error": type(exc).__name__})
+        raise ApiError(503, "audit-unavailable",
+                       "The service could not record this call in its audit log; no advice is given without it. "
+                       "Try again shortly.", retry_after_seconds=AUDIT_RETRY_AFTER_S) from None
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")
@@ -90,6 +107,7 @@ def _authenticate() -> None:
         deps.authenticator.authenticate(request.headers.get("Authorization"), audience)
     except AuthenticationFailed as exc:
         log.info("client authentication failed", extra={"reason": exc.reason})
+        metrics.auth_failure(exc.reason)
         # Bare 401: say nothing that helps an attacker tune a forged token.
         raise ApiError(401, "unauthorized", "Authentication failed.") from None
 

@@ -29,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from service.metrics import timed_fetch
 from service.settings import Settings
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -198,6 +199,7 @@ class FhirClient:
             results[futures[future]] = FetchResult(futures[future], error="deadline exceeded")
         return results
 
+    @timed_fetch
     def _fetch_key(self, base_url: str, token: str | None, key: str, query: str, deadline: Deadline) -> FetchResult:
         try:
             body = self._get_json(urljoin(base_url.rstrip("/") + "/", query), token, deadline)

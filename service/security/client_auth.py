@@ -28,17 +28,17 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import time
 from typing import Any, Callable, Mapping
 
 import jwt
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.security.auth_errors import AuthenticationFailed
 from service.security.issuers import TrustedIssuer, check_auth_settings
 from service.security.jwks import ALLOWED_ALGORITHMS, JwksCache, VerificationKey
-from service.security.replay import ReplayCache, SqliteReplayCache
-from service.settings import SettingsError
+from service.security.replay import JTI_LIMIT_PER_ISSUER, DatabaseReplayCache, ReplayCache
+from service.storage import Database, DatabaseUrlError
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,18 @@ class ClientAuthenticator:
         self._replay = replay_cache if replay_cache is not None else self._default_replay_cache(settings, clock)
         self._clock = clock
 
-    def _default_replay_cache(self, settings: Any, clock: Callable[[], float]) -> ReplayCache | SqliteReplayCache:
-        """Shared across worker processes in the service database when there is one."""
+    def _default_replay_cache(self, settings: Any, clock: Callable[[], float]) -> ReplayCache | DatabaseReplayCache:
+        """Shared by every worker and replica through the service database when there is one."""
+        limit = getattr(settings, "jti_limit_per_issuer", JTI_LIMIT_PER_ISSUER)
         if self.mode == "off":
-            return ReplayCache(clock=clock)
+            return ReplayCache(limit, clock=clock)
         try:
-            return SqliteReplayCache(settings.database_path, clock=clock)
-        except (SettingsError, AttributeError, OSError, sqlite3.Error) as exc:
+            database = Database(settings.database_url)
+            database.migrate()
+            return DatabaseReplayCache(database, limit, clock=clock)
+        except (DatabaseUrlError, AttributeError, OSError, SQLAlchemyError) as exc:
             log.warning("jti replay cache kept in memory (per process)", extra={"error": type(exc).__name__})
-            return ReplayCache(clock=clock)
+            return ReplayCache(limit, clock=clock)
 
     def authenticate(self, authorization_header: str | None, audience_url: str) -> dict | None:
         """The verified claims; None when no token was sent (or mode off); else AuthenticationFailed."""

@@ -17,6 +17,8 @@ from typing import Any, Callable, Mapping
 import jwt
 import requests
 
+from service.metrics import cache_lookup
+
 # Logged under the name these records had before the module was split, so log filters keep working.
 log = logging.getLogger("service.security.client_auth")
 
@@ -134,6 +136,7 @@ class JwksCache:
         now = self._clock()
         keys = self._keys.get(url)
         fresh = keys is not None and now - self._fetched_at.get(url, float("-inf")) < self._max_age
+        cache_lookup("jwks", fresh and kid in keys)
         if fresh and kid in keys:
             return keys[kid]
         # Unknown kid, stale or never fetched: fetch, unless this URL was tried within the interval.

@@ -60,7 +60,7 @@ def _setup(state) -> None:
         parts = urlsplit(settings.smart_redirect_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
             raise SettingsError("CDS_SMART_REDIRECT_URL must be an absolute http(s) URL without a fragment")
-    app.extensions["mecasermin_smart"] = SmartDependencies(sessions=SmartSessions(settings.database_path))
+    app.extensions["mecasermin_smart"] = SmartDependencies(sessions=SmartSessions(deps.store.database))
 
 
 def app_deps():

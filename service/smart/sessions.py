@@ -1,4 +1,4 @@
-"""Server-side SMART sessions, in the service's SQLite database (table `smart_session`).
+"""Server-side SMART sessions, in the service's database (table `smart_session`).
 
 The browser holds only a random opaque session id (HttpOnly, SameSite=Lax cookie). The row is
 keyed by a hash of that id and its contents (access token, patient id, PKCE verifier, state) are
@@ -6,7 +6,8 @@ encrypted with AES-256-GCM under a key derived from the id, so the database alon
 copy on disk — reveals neither tokens nor patients: only the browser that holds the cookie can
 open its row. Rows carry an absolute expiry; expired rows are unreadable and purged on writes.
 
-SQLite (not process memory) lets every gunicorn worker serve any step of the flow.
+The database (not process memory) lets every gunicorn worker, and every replica that shares a
+PostgreSQL database, serve any step of the flow: no sticky sessions.
 """
 from __future__ import annotations
 
@@ -16,24 +17,16 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import time
-from contextlib import closing
-from pathlib import Path
 from typing import Any, Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import delete, select
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS smart_session (
-    id_hash TEXT PRIMARY KEY,
-    expires_at REAL NOT NULL,
-    nonce BLOB NOT NULL,
-    payload BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS smart_session_expiry ON smart_session (expires_at);
-"""
+from service.storage import Database
+from service.storage.tables import smart_session
+
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")    # token_urlsafe(32)
 
 
@@ -49,18 +42,9 @@ def _derive(session_id: str) -> tuple[str, bytes]:
 
 
 class SmartSessions:
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time):
-        self.path = Path(path)
+    def __init__(self, database: Database, clock: Callable[[], float] = time.time):
+        self.database = database
         self.clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.executescript(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=10000")
-        return db
 
     def create(self, data: dict[str, Any], lifetime: float) -> str:
         """Store `data` under a new random session id and return the id (for the cookie only)."""
@@ -72,31 +56,30 @@ class SmartSessions:
         id_hash, key = _derive(session_id)
         nonce = os.urandom(12)
         payload = AESGCM(key).encrypt(nonce, json.dumps(data).encode("utf-8"), id_hash.encode("ascii"))
-        now = self.clock()
-        with closing(self._connect()) as db, db:
-            db.execute("DELETE FROM smart_session WHERE expires_at <= ?", (now,))
-            db.execute("INSERT OR REPLACE INTO smart_session (id_hash, expires_at, nonce, payload) VALUES (?,?,?,?)",
-                       (id_hash, expires_at, nonce, payload))
+        with self.database.write() as db:
+            db.execute(delete(smart_session).where(smart_session.c.expires_at <= self.clock()))
+            db.execute(self.database.upsert(smart_session, ["id_hash"], {
+                "id_hash": id_hash, "expires_at": expires_at, "nonce": nonce, "payload": payload}))
 
     def load(self, session_id: str | None) -> tuple[dict[str, Any], float] | None:
         """(data, expires_at), or None when the id is malformed, unknown, expired or unreadable."""
         if not valid_session_id(session_id):
             return None
         id_hash, key = _derive(session_id)
-        with closing(self._connect()) as db:
-            row = db.execute("SELECT expires_at, nonce, payload FROM smart_session WHERE id_hash = ?",
-                             (id_hash,)).fetchone()
-        if row is None or row[0] <= self.clock():
+        with self.database.read() as db:
+            row = db.execute(select(smart_session.c.expires_at, smart_session.c.nonce, smart_session.c.payload)
+                             .where(smart_session.c.id_hash == id_hash)).first()
+        if row is None or row.expires_at <= self.clock():
             return None
         try:
-            plain = AESGCM(key).decrypt(row[1], row[2], id_hash.encode("ascii"))
+            plain = AESGCM(key).decrypt(bytes(row.nonce), bytes(row.payload), id_hash.encode("ascii"))
         except InvalidTag:
             return None
-        return json.loads(plain), row[0]
+        return json.loads(plain), row.expires_at
 
     def delete(self, session_id: str | None) -> None:
         if not valid_session_id(session_id):
             return
         id_hash, _ = _derive(session_id)
-        with closing(self._connect()) as db, db:
-            db.execute("DELETE FROM smart_session WHERE id_hash = ?", (id_hash,))
+        with self.database.write() as db:
+            db.execute(delete(smart_session).where(smart_session.c.id_hash == id_hash))

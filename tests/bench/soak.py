@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.bench.soak --rate 50 --minutes 10            # starts gunicorn itself
     .venv/bin/python -m tests.bench.soak --url http://127.0.0.1:8080 --pid 1234 --rate 20 --minutes 2
+    .venv/bin/python -m tests.bench.soak --postgres --rate 50 --minutes 5    # a throw-away PostgreSQL
 
 Open loop: request i is sent at start + i/rate whatever the previous ones are doing, so a slow
 server shows up as latency (and as "late" sends when every client thread is busy), not as a
@@ -30,6 +31,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,9 +193,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(workers: int, database: str, log_path: str) -> tuple[subprocess.Popen, str]:
+def start_gunicorn(workers: int, database_url: str, log_path: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_LOG_LEVEL": "WARNING",
+    env = {**os.environ, "CDS_DATABASE_URL": database_url, "CDS_LOG_LEVEL": "WARNING",
            "CDS_WORKERS": str(workers)}
     log = open(log_path, "ab")
     server = subprocess.Popen(
@@ -324,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="client timeout per request, seconds")
     parser.add_argument("--every", type=float, default=60.0, help="seconds between progress lines")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--postgres", action="store_true",
+                        help="store in a throw-away PostgreSQL (Debian's package, fsync on) instead of SQLite")
     parser.add_argument("--same-patient", action="store_true",
                         help="send the same chart every time (default: a different patient per call)")
     args = parser.parse_args(argv)
@@ -333,9 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         return run(args.url.rstrip("/"), args.rate, args.minutes * 60, args.every, args.pid, args.threads,
                    args.timeout, args.seed)
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, ExitStack() as stack:
         log_path = f"{tmp}/server.log"
-        server, url = start_gunicorn(args.workers, f"{tmp}/soak.sqlite3", log_path)
+        database_url = f"sqlite:///{tmp}/soak.sqlite3"
+        if args.postgres:
+            from tests.integration.replicas import PostgresServer, require_packages
+
+            postgres = PostgresServer(require_packages(), fsync=True)
+            stack.callback(postgres.stop)
+            database_url = postgres.url
+        server, url = start_gunicorn(args.workers, database_url, log_path)
         try:
             return run(url, args.rate, args.minutes * 60, args.every, [server.pid], args.threads,
                        args.timeout, args.seed)

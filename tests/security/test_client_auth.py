@@ -19,7 +19,8 @@ from service.security.auth_errors import AuthenticationFailed
 from service.security.client_auth import ClientAuthenticator
 from service.security.issuers import SANDBOX_ISSUER, SANDBOX_JKU, load_trusted_issuers
 from service.security.jwks import MAX_JWKS_BYTES, JwksCache
-from service.security.replay import ReplayCache, SqliteReplayCache
+from service.security.replay import DatabaseReplayCache, ReplayCache
+from service.storage import Database
 from service.settings import Settings, SettingsError
 
 
@@ -298,11 +299,18 @@ def test_refused_token_does_not_burn_its_jti(issuers_file, ehr_key):
     assert auth.authenticate(bearer(sign(ehr_key, "ES384", "ehr-2025-1", claims(jti=jti))), AUDIENCE)
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_replay_cache_forgets_expired_entries_and_is_bounded(kind, tmp_path):
+def replay_cache(kind: str, tmp_path, clock, limit: int):
+    if kind == "memory":
+        return ReplayCache(limit, clock=clock)
+    database = Database(f"sqlite:///{tmp_path}/jti.sqlite3")
+    database.migrate()
+    return DatabaseReplayCache(database, limit, clock=clock)
+
+
+@pytest.mark.parametrize("kind", ["memory", "database"])
+def test_replay_cache_forgets_expired_entries_and_is_bounded_per_issuer(kind, tmp_path):
     clock = FakeClock(10_000)
-    cache = ReplayCache(max_entries=3, clock=clock) if kind == "memory" else \
-        SqliteReplayCache(tmp_path / "jti.sqlite3", max_entries=3, clock=clock)
+    cache = replay_cache(kind, tmp_path, clock, limit=2)
     cache.add(EHR_ISS, "a", 10_100)
     with pytest.raises(AuthenticationFailed, match="replayed-jti"):
         cache.add(EHR_ISS, "a", 10_100)
@@ -310,10 +318,47 @@ def test_replay_cache_forgets_expired_entries_and_is_bounded(kind, tmp_path):
     cache.add(EHR_ISS, "b", 10_500)
     with pytest.raises(AuthenticationFailed, match="replay-cache-full"):
         cache.add(EHR_ISS, "c", 10_500)
-    clock.now = 10_101                            # the two "a" entries expire
+    cache.add(PARTNER_ISS, "b", 10_500)          # the EHR at its bound does not lock the partner out
+    clock.now = 10_101                            # the "a" entries expire by their own exp
     cache.add(EHR_ISS, "c", 10_500)
-    cache.add(EHR_ISS, "a", 10_600)
+    with pytest.raises(AuthenticationFailed, match="replay-cache-full"):
+        cache.add(EHR_ISS, "d", 10_600)
     assert len(cache) == 3
+    clock.now = 10_501
+    cache.add(EHR_ISS, "a", 10_600)               # an expired pair is a new token again
+    with pytest.raises(AuthenticationFailed, match="replayed-jti"):
+        cache.add(EHR_ISS, "a", 10_600)
+    assert len(cache) == 1
+
+
+@pytest.mark.parametrize("kind", ["memory", "database"])
+def test_one_issuer_filling_the_cache_never_locks_out_another(kind, tmp_path):
+    """Issue 14 item 5: a flood from one issuer (or heavy legitimate traffic) filled one shared
+    cache and refused every client's tokens until the flood's tokens expired."""
+    clock = FakeClock(10_000)
+    cache = replay_cache(kind, tmp_path, clock, limit=50)
+    flooded = 0
+    for n in range(200):
+        clock.now += 1.01                         # the database cache recounts at most once a second
+        try:
+            cache.add(EHR_ISS, f"flood-{n}", 11_500)
+        except AuthenticationFailed as exc:
+            assert exc.reason == "replay-cache-full"
+            flooded += 1
+    assert flooded == 150
+    clock.now += 2                                # past the per-process recount interval
+    for n in range(40):
+        cache.add(PARTNER_ISS, f"partner-{n}", 10_300)
+
+
+def test_sustained_legitimate_traffic_is_never_refused():
+    """100 tokens a second for 20 minutes, each living 5 minutes: the default bound holds them all."""
+    clock = FakeClock(0)
+    cache = ReplayCache(clock=clock)
+    for n in range(100 * 60 * 20):
+        clock.now = n / 100
+        cache.add(EHR_ISS, str(n), clock.now + 300 + 60)
+    assert len(cache) <= 100 * 360 + 1
 
 
 def test_replay_is_caught_across_worker_processes(issuers_file, ehr_key, tmp_path):
@@ -321,7 +366,7 @@ def test_replay_is_caught_across_worker_processes(issuers_file, ehr_key, tmp_pat
     settings = Settings(auth_mode="required", trusted_issuers_file=issuers_file, public_base_url=BASE_URL,
                         database_url=f"sqlite:///{tmp_path}/shared.sqlite3")
     worker_1, worker_2 = ClientAuthenticator(settings), ClientAuthenticator(settings)
-    assert isinstance(worker_1._replay, SqliteReplayCache)
+    assert isinstance(worker_1._replay, DatabaseReplayCache)
     token = bearer(sign(ehr_key, "ES384", "ehr-2025-1", claims()))
     assert worker_1.authenticate(token, AUDIENCE)
     assert reason(worker_2, token) == "replayed-jti"
@@ -329,10 +374,13 @@ def test_replay_is_caught_across_worker_processes(issuers_file, ehr_key, tmp_pat
 
 
 def test_replay_cache_failure_refuses_the_token(issuers_file, ehr_key, tmp_path):
-    cache = SqliteReplayCache(tmp_path / "jti.sqlite3")
+    database = Database(f"sqlite:///{tmp_path}/jti.sqlite3")
+    database.migrate()
+    cache = DatabaseReplayCache(database)
     auth = ClientAuthenticator(Settings(auth_mode="required", trusted_issuers_file=issuers_file,
                                         public_base_url=BASE_URL), replay_cache=cache)
-    cache._db().execute(f"DROP TABLE {cache.TABLE}")
+    with database.write() as db:
+        db.exec_driver_sql("DROP TABLE cds_client_jti")
     assert reason(auth, bearer(sign(ehr_key, "ES384", "ehr-2025-1", claims()))) == "replay-cache-unavailable"
 
 

@@ -15,6 +15,7 @@ from service.smart.discovery import (SmartConfiguration, endpoint_allowed, parse
 from service.smart.oauth import (OAuthError, authorize_url, can_write_documents, order_reference, parse_token_response,
                                  pkce_challenge, pkce_pair, requested_scopes)
 from service.smart.sessions import SmartSessions
+from service.storage import Database
 
 ALLOW = ("http://127.0.0.1:*",)
 ISS = "https://ehr.test/fhir/r4"
@@ -219,9 +220,15 @@ def test_chart_for_a_girl_and_without_points():
 
 # ----------------------------------------------------------------------------- sessions
 
+def _database(path):
+    database = Database(f"sqlite:///{path}")
+    database.migrate()
+    return database
+
+
 def test_sessions_round_trip_expire_and_are_encrypted_at_rest(tmp_path):
     now = [1000.0]
-    store = SmartSessions(tmp_path / "s.db", clock=lambda: now[0])
+    store = SmartSessions(_database(tmp_path / "s.db"), clock=lambda: now[0])
     session_id = store.create({"access_token": "at-very-secret", "patient": "p-42"}, lifetime=60)
     data, expires = store.load(session_id)
     assert data == {"access_token": "at-very-secret", "patient": "p-42"} and expires == 1060.0
@@ -236,7 +243,7 @@ def test_sessions_round_trip_expire_and_are_encrypted_at_rest(tmp_path):
 
 
 def test_session_rows_cannot_be_swapped(tmp_path):
-    store = SmartSessions(tmp_path / "s.db")
+    store = SmartSessions(_database(tmp_path / "s.db"))
     a = store.create({"who": "a"}, 60)
     b = store.create({"who": "b"}, 60)
     with sqlite3.connect(tmp_path / "s.db") as db:

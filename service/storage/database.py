@@ -1,0 +1,150 @@
+"""The one database the service keeps its state in: SQLite (default) or PostgreSQL, via SQLAlchemy.
+
+`CDS_DATABASE_URL` picks it: `sqlite:///path` needs no set-up (one host); `postgresql://…` (driven
+by psycopg 3) is shared by every replica. Everything stored — feedback, audit, issued cards, jti
+replay, SMART sessions, the patient-hash key — goes through one `Database`, one engine per process
+(built after gunicorn forks: connections must not cross a fork).
+
+The schema is versioned with Alembic (service/storage/migrations); `migrate()` brings a database
+to the newest revision and runs at start-up, under a lock so that replicas starting together
+migrate once. A write is one transaction that returns after COMMIT (SQLite: WAL, synchronous=FULL),
+so an acknowledged write survives a crash.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import ArgumentError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT_S = 5
+_MIGRATION_LOCK = 0x6D656361   # pg_advisory_lock id, any constant the service alone uses
+
+log = logging.getLogger(__name__)
+logging.getLogger("alembic").setLevel(logging.WARNING)   # one line of ours per migration instead
+
+
+class DatabaseUrlError(ValueError):
+    """`CDS_DATABASE_URL` is not a SQLite or PostgreSQL URL."""
+
+
+def database_url(value: str) -> URL:
+    """The SQLAlchemy URL for `CDS_DATABASE_URL`; `postgresql://` means the psycopg 3 driver."""
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise DatabaseUrlError(f"not a database URL: {value.split('@')[-1]!r}") from None
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        return url.set(drivername="postgresql+psycopg")
+    if url.drivername == "sqlite" and url.database and url.database != ":memory:":
+        return url
+    raise DatabaseUrlError("CDS_DATABASE_URL must be sqlite:///path or postgresql://user@host/db, "
+                           f"not {url.drivername}://…")
+
+
+class Database:
+    def __init__(self, url: str, pool_size: int = 5):
+        self.url = database_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.engine = _sqlite_engine(self.url, pool_size) if self.is_sqlite else _postgres_engine(self.url, pool_size)
+        self._dialect = sqlite if self.is_sqlite else postgresql
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction, committed when the block ends (SQLite: BEGIN IMMEDIATE), rolled back on error."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read(self, timeout_s: float | None = None) -> Iterator[Connection]:
+        """A read-only transaction: takes no write lock; Postgres cancels it after `timeout_s`."""
+        with self.engine.connect() as connection:
+            connection.execution_options(cds_read_only=True)
+            with connection.begin():
+                if not self.is_sqlite:
+                    connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    if timeout_s is not None:
+                        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+                yield connection
+
+    def insert_ignoring_duplicates(self, table: Table):
+        """`INSERT … ON CONFLICT DO NOTHING`; add `.returning(…)`: no row back means the key was there
+        (psycopg reports no rowcount for it)."""
+        return self._dialect.insert(table).on_conflict_do_nothing()
+
+    def upsert(self, table: Table, keys: list[str], values: dict):
+        statement = self._dialect.insert(table).values(**values)
+        changed = {name: statement.excluded[name] for name in values if name not in keys}
+        return statement.on_conflict_do_update(index_elements=keys, set_=changed)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (a no-op when it is there)."""
+        with self.engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            current, head = _current_revision(connection), _head_revision()
+            if current != head:
+                config = _alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                log.info("database migrated", extra={"from_revision": current, "to_revision": head})
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _sqlite_engine(url: URL, pool_size: int) -> Engine:
+    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # Pooled like Postgres: opening the file and setting its pragmas per transaction costs more than the write.
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                           connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None          # transactions are begun below, not by the driver
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")        # a 200 means the row is on disk
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # A deferred write transaction that read first cannot wait for the lock (SQLITE_BUSY at once):
+        # writes take it up front; reads take none.
+        read_only = connection.get_execution_options().get("cds_read_only")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: URL, pool_size: int) -> Engine:
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=CONNECT_TIMEOUT_S,
+                         pool_pre_ping=True, pool_recycle=1800,
+                         connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "mecasermin-cds"})

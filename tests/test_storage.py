@@ -1,0 +1,174 @@
+"""Storage (service/storage/, service/store.py): migrations, probes without write locks, the audit
+failure rule, retention, the shared hash key, and metrics without patient data."""
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import responses
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from prometheus_client import REGISTRY
+from sqlalchemy import inspect
+
+from service.fhir.client import Deadline, FhirClient
+from service.settings import Settings, SettingsError
+from service.storage import Database, database_url
+from service.storage.database import _head_revision
+from service.storage.tables import metadata
+from service.store import Store
+from tests.fixtures import PATIENT_ID, order_sign_request
+
+SIGN = "/cds-services/mecasermin-order-sign"
+
+# The schema earlier versions created on first use, before migrations existed.
+PRE_MIGRATION_SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE feedback (id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, service TEXT NOT NULL,
+    card_uuid TEXT NOT NULL, outcome TEXT NOT NULL, accepted_suggestions TEXT NOT NULL, override_code TEXT,
+    override_display TEXT, user_comment TEXT, outcome_timestamp TEXT NOT NULL);
+CREATE INDEX feedback_card ON feedback (card_uuid);
+CREATE TABLE audit (id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, hook_instance TEXT, service TEXT NOT NULL,
+    patient_hash TEXT, policy TEXT, determination TEXT, coverage_assertion_ids TEXT NOT NULL,
+    card_uuids TEXT NOT NULL, card_indicators TEXT NOT NULL, timings_ms TEXT NOT NULL, counts TEXT NOT NULL);
+CREATE TABLE card_issued (card_uuid TEXT PRIMARY KEY, card_type TEXT NOT NULL, service TEXT NOT NULL,
+    issued_at TEXT NOT NULL);
+CREATE TABLE cds_client_jti (iss TEXT NOT NULL, jti TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (iss, jti)) WITHOUT ROWID;
+CREATE INDEX cds_client_jti_expiry ON cds_client_jti (expires_at);
+INSERT INTO meta VALUES ('patient_hash_key', 'aa');
+INSERT INTO feedback VALUES (1, '2026-01-01T00:00:00.000+00:00', 'mecasermin-order-sign', 'c1', 'accepted', '[]',
+    NULL, NULL, NULL, '2026-01-01T00:00:00Z');
+"""
+
+
+def migrated(path) -> Database:
+    database = Database(f"sqlite:///{path}")
+    database.migrate()
+    return database
+
+
+def test_migrations_build_the_declared_schema_and_record_the_revision(tmp_path):
+    database = migrated(tmp_path / "new.sqlite3")
+    with database.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+        assert MigrationContext.configure(connection).get_current_revision() == _head_revision()
+    database.migrate()   # at head: nothing to do, nothing fails
+
+
+def test_a_database_made_before_migrations_is_adopted_with_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(PRE_MIGRATION_SCHEMA)
+    database = migrated(path)
+    store = Store(database)
+    assert store.patient_hash(PATIENT_ID) == Store(database, hash_key="aa").patient_hash(PATIENT_ID)
+    assert store.query("SELECT card_uuid FROM feedback") == [("c1",)]
+    indexes = {index["name"] for index in inspect(database.engine).get_indexes("cds_client_jti")}
+    assert "cds_client_jti_issuer_expiry" in indexes
+    assert "smart_session" in inspect(database.engine).get_table_names()
+
+
+def test_the_generated_hash_key_is_the_same_for_every_process_on_one_database(tmp_path):
+    first = Store(migrated(tmp_path / "shared.sqlite3"))
+    second = Store(migrated(tmp_path / "shared.sqlite3"))
+    assert first.patient_hash(PATIENT_ID) == second.patient_hash(PATIENT_ID)
+    assert Store(migrated(tmp_path / "other.sqlite3")).patient_hash(PATIENT_ID) != first.patient_hash(PATIENT_ID)
+
+
+def test_database_urls(tmp_path):
+    assert database_url("postgresql://cds:pw@db:5432/m").drivername == "postgresql+psycopg"
+    assert database_url("postgres://cds@db/m").drivername == "postgresql+psycopg"
+    for wrong in ("mysql://x@y/z", "sqlite://", "sqlite:///:memory:", "not a url"):
+        with pytest.raises(SettingsError):
+            Settings.from_env({"CDS_DATABASE_URL": wrong})
+
+
+def test_probes_take_no_write_lock(client, settings):
+    """Issue 14 item 11: /healthz took a write lock, so a busy database failed the health check."""
+    path = settings.database_url[len("sqlite:///"):]
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")     # another process holds the write lock
+    try:
+        for probe in ("/livez", "/readyz", "/healthz"):
+            started = time.perf_counter()
+            response = client.get(probe)
+            assert response.status_code == 200 and response.get_json()["status"] == "ok", probe
+            assert time.perf_counter() - started < 1.0, probe
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_readiness_fails_fast_when_the_database_is_unreachable(app, client):
+    app.extensions["mecasermin"].store.database = Database("postgresql://cds@127.0.0.1:1/nowhere")
+    started = time.perf_counter()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.get_json() == {"status": "degraded", "policies": 3,
+                                                                    "database": False}
+    assert time.perf_counter() - started < 6
+    assert client.get("/livez").status_code == 200      # liveness does no I/O: the pod is not restarted
+
+
+def test_no_cards_without_their_audit_row(client, store, settings):
+    path = settings.database_url[len("sqlite:///"):]
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE audit")
+    failures_before = REGISTRY.get_sample_value("cds_audit_write_failures_total") or 0
+    response = client.post(SIGN, json=order_sign_request())
+    body = response.get_json()
+    assert response.status_code == 503 and body["error"] == "audit-unavailable" and "cards" not in body
+    assert body["retry_after_seconds"] > 0
+    assert store.query("SELECT COUNT(*) FROM card_issued") == [(0,)]   # the cards were not recorded either
+    assert f"cds_audit_write_failures_total {failures_before + 1}" in client.get("/metrics").get_data(as_text=True)
+
+
+def test_audit_rows_older_than_the_retention_are_deleted(tmp_path):
+    store = Store(migrated(tmp_path / "r.sqlite3"), audit_retention_days=30)
+    old = (datetime.now(timezone.utc) - timedelta(days=31)).isoformat(timespec="milliseconds")
+    recent = (datetime.now(timezone.utc) - timedelta(days=29)).isoformat(timespec="milliseconds")
+    with store.database.write() as db:
+        for received_at in (old, recent):
+            db.exec_driver_sql(
+                "INSERT INTO audit (received_at, service, coverage_assertion_ids, card_uuids, card_indicators, "
+                "timings_ms, counts) VALUES (?, 's', '[]', '[]', '[]', '{}', '{}')", (received_at,))
+    store.record_audit({"service": "mecasermin-order-sign", "patient_id": PATIENT_ID})
+    rows = [row[0] for row in store.query("SELECT received_at FROM audit ORDER BY id")]
+    assert rows[0] == recent and len(rows) == 2
+
+
+def test_metrics_count_calls_and_decisions_without_patient_data(client):
+    assert client.post(SIGN, json=order_sign_request()).status_code == 200
+    client.post(SIGN, data="{", content_type="application/json")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'cds_http_requests_total{service="mecasermin-order-sign",status="200"}' in text
+    assert 'cds_http_requests_total{service="mecasermin-order-sign",status="400"}' in text
+    assert 'cds_http_request_duration_seconds_bucket{le="0.005",service="mecasermin-order-sign"}' in text
+    assert 'cds_determinations_total{determination=' in text
+    assert 'cds_prefetch_keys_total{service="mecasermin-order-sign",source="prefetched"}' in text
+    labels = [line.split("{", 1)[1].split("}", 1)[0] for line in text.splitlines() if "{" in line and line[0] != "#"]
+    assert labels and not any(f'"{PATIENT_ID}"' in label or "Patient/" in label for label in labels)
+
+
+@responses.activate
+def test_fhir_fetches_are_timed_and_failures_counted_by_prefetch_key(settings):
+    base = "http://127.0.0.1:9/fhir"
+    responses.get(f"{base}/Observation", json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+    responses.get(f"{base}/Condition", status=500)
+
+    def sample(name, key):
+        return REGISTRY.get_sample_value(name, {"key": key}) or 0
+
+    timed_before = sample("cds_fhir_fetch_duration_seconds_count", "observations")
+    failed_before = sample("cds_fhir_fetch_failures_total", "conditions")
+    client = FhirClient(settings)
+    try:
+        results = client.fetch_all(base, None, {"observations": "Observation?patient=p1",
+                                                "conditions": "Condition?patient=p1"}, Deadline(2))
+    finally:
+        client.close()
+    assert results["observations"].error is None and results["conditions"].error
+    assert sample("cds_fhir_fetch_duration_seconds_count", "observations") == timed_before + 1
+    assert sample("cds_fhir_fetch_failures_total", "conditions") == failed_before + 1
