@@ -136,10 +136,9 @@ class Store:
         wanted = sorted(set(card_uuids))
         if not wanted:
             return set()
-        with self._connect() as db:
-            rows = db.execute(f"SELECT card_uuid FROM card_issued WHERE service = ? AND card_uuid IN "
-                              f"({','.join('?' * len(wanted))})", (service, *wanted)).fetchall()
-        return {uuid for (uuid,) in rows}
+        query = select(card_issued.c.card_uuid).where(card_issued.c.service == service,
+                                                      card_issued.c.card_uuid.in_(wanted))
+        return {uuid for (uuid,) in self._rows(query)}
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Raw SQL in the driver's parameter style (tests and ad-hoc inspection only)."""

@@ -5,6 +5,7 @@ import pytest
 
 from service.cli import main
 from service.report import feedback_report, render_text
+from service.storage import Database
 from service.store import Store
 from tests.fixtures import mecasermin_order, order_sign_request
 
@@ -54,7 +55,9 @@ def test_report_command_prints_json(client, store, settings, monkeypatch, capsys
 
 
 def test_report_on_an_empty_database(tmp_path, monkeypatch, capsys):
-    Store(tmp_path / "empty.db")                      # what the service creates at start-up
+    database = Database(f"sqlite:///{tmp_path}/empty.db")     # what the service creates at start-up
+    database.migrate()
+    Store(database)
     monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
     assert main(["report"]) == 0
     assert "No cards issued" in capsys.readouterr().out
