@@ -1,4 +1,4 @@
-"""Not medically necessary / investigational uses, read as the spec says: the order's reason says what
+"""Not medically necessary / investigational uses, read as docs/clinical-rules.md says: the order's reason says what
 is treated; a secondary cause beside a qualifying diagnosis needs documentation; GH alongside is a
 combination."""
 from __future__ import annotations
