@@ -38,38 +38,46 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def course_start(medication: MedicationFact, history: Iterable[MedicationFact]) -> date | None:
-    """When the uninterrupted systemic corticosteroid therapy that `medication` belongs to began: its own
-    start, or that of the earlier courses it continues (each ending at most REFILL_GAP_DAYS before the
+def course_first(medication: MedicationFact, history: Iterable[MedicationFact]) -> MedicationFact:
+    """The record that began the uninterrupted systemic corticosteroid therapy `medication` belongs to:
+    itself, or the earliest of the courses it continues (each ending at most REFILL_GAP_DAYS before the
     next began). Courses whose start or end is not on file cannot be joined."""
-    start = medication.date
-    if start is None:
-        return None
+    first = medication
+    if medication.date is None:
+        return first
     earlier = sorted((m for m in history if m.category == "systemic-corticosteroid" and m is not medication
                       and m.date is not None and m.end is not None and not _REPLACEMENT.search(m.text or "")),
                      key=lambda m: m.date, reverse=True)
     for m in earlier:       # newest first: each joined course can only move the start earlier
-        if m.date < start and m.end + timedelta(days=REFILL_GAP_DAYS) >= start:
-            start = m.date
-    return start
+        if m.date < first.date and m.end + timedelta(days=REFILL_GAP_DAYS) >= first.date:
+            first = m
+    return first
 
 
 def steroid_course(medication: MedicationFact, today: date,
                    history: Iterable[MedicationFact] = ()) -> tuple[str, str]:
     """(chronic | short | replacement | unknown, the reason in words) for a systemic corticosteroid;
-    `history` is every medication on file, active or not (earlier courses it continues)."""
+    `history` is every medication on file, active or not (earlier courses it continues). A partial date
+    counts only when every day it stands for gives the same answer (docs/clinical-rules.md)."""
     if _REPLACEMENT.search(medication.text or ""):
         return REPLACEMENT, f"{medication.text} is read as physiological replacement, not pharmacologic therapy"
-    start, end = course_start(medication, history), medication.end
+    first = course_first(medication, history)
+    start, start_last = first.date, first.date_last or first.date
+    end, end_last = medication.end, medication.end_last or medication.end
     if start is None:
         return UNKNOWN, f"the start date of {medication.text} is not on file"
-    chronic_from = add_months(start, CHRONIC_MONTHS)
+    partial = (f"{medication.text} from {start.isoformat()}: its partial dates leave the course either side of "
+               f"{CHRONIC_MONTHS} months")
     if end is not None:
-        if end >= chronic_from:
-            return CHRONIC, (f"{medication.text} from {start.isoformat()} to {end.isoformat()}: "
+        if end >= add_months(start_last, CHRONIC_MONTHS):
+            return CHRONIC, (f"{medication.text} from {start.isoformat()} to {end_last.isoformat()}: "
                              f"{CHRONIC_MONTHS} months or more")
-        return SHORT, f"{medication.text} from {start.isoformat()} to {end.isoformat()}: a short course"
-    if today >= chronic_from:
+        if end_last < add_months(start, CHRONIC_MONTHS):
+            return SHORT, f"{medication.text} from {start.isoformat()} to {end_last.isoformat()}: a short course"
+        return UNKNOWN, partial
+    if today >= add_months(start_last, CHRONIC_MONTHS):
         return CHRONIC, f"{medication.text} taken since {start.isoformat()}: {CHRONIC_MONTHS} months or more"
+    if today >= add_months(start, CHRONIC_MONTHS):
+        return UNKNOWN, partial
     return UNKNOWN, (f"{medication.text} started {start.isoformat()}, less than {CHRONIC_MONTHS} months ago, "
                      f"with no planned end on file")

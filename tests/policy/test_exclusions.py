@@ -135,6 +135,33 @@ def test_a_steroid_course_months_after_the_last_one_is_not_joined_to_it(policies
     assert decision.determination == "meets-criteria"
 
 
+def _steroid_statement(chart, start, end=None, status="active"):
+    period = {"start": start, **({"end": end} if end else {})}
+    return chart.add({"resourceType": "MedicationStatement", "id": "ms-pred", "status": status,
+                      "medicationCodeableConcept": PREDNISOLONE, "subject": PATIENT_REF, "effectivePeriod": period})
+
+
+@pytest.mark.parametrize("start,end,status", [
+    ("2024-12", "2025-03", "active"),      # 1 December to 31 March at most, 31 December to 1 March at least
+    ("2024-12", None, "active"),           # since 1 to 31 December: three months by TODAY (2025-03-03), or not yet
+])
+def test_partial_dates_that_leave_a_steroid_course_either_side_of_three_months_need_documentation(
+        policies, start, end, status):
+    chart = _steroid_statement(laron_boy(), start, end, status)
+    decision = chart.decide(policies)
+
+    exclusion = only(decision)
+    assert (exclusion.id, exclusion.effect) == ("chronic-corticosteroids", "documentation-needed")
+    assert "partial date" in exclusion.explanation
+
+
+def test_partial_dates_that_decide_the_same_way_on_every_day_are_used(policies):
+    # June 2024 to June 2025 is at least eleven months, whichever days they were.
+    decision = _steroid_statement(laron_boy(), "2024-06", "2025-06", "active").decide(policies)
+    assert [(e.id, e.effect, "partial date" in e.explanation) for e in decision.exclusions] == [
+        ("chronic-corticosteroids", "documentation-needed", False)]
+
+
 def test_active_somatropin_alongside_is_an_investigational_combination(policies):
     chart = laron_boy().medication("gh-1", "Norditropin FlexPro 10 mg/1.5 mL pen (somatropin)", status="active",
                                    authored="2024-11-04", route=("34206005", "Subcutaneous route"))
