@@ -147,16 +147,18 @@ def _excipients() -> str:
 
 
 def letter_framing(decision: Decision) -> LetterFraming:
+    # Every critical finding stops the order as written — a dose above the maximum too — as the page's
+    # NOT TO BE SENT does (present.critical_findings).
     critical = decision.findings(severity="critical")
-    critical = tuple(f for f in critical if f.category in ("contraindication", "indication"))
     to_confirm = tuple(f.message for f in decision.label_findings
                        if f.severity == "warning" and f.category in ("contraindication", "indication"))
     months = f" for {decision.approval_months} months" if decision.approval_months else ""
     asks = decision.determination != DOES_NOT_MEET and not critical
     if critical:
-        conclusion = ("The record holds a finding the label lists as a contraindication or outside the labelled "
-                      "use (set out above); treatment should not start until it is resolved, and this letter does "
-                      "not ask for approval while it stands.")
+        conclusion = ("The record holds a finding that stops this order as written (a contraindication, a use "
+                      "outside the label or a dose above the label maximum, set out above); treatment should not "
+                      "start as ordered until it is resolved, and this letter does not ask for approval while it "
+                      "stands.")
     elif decision.determination == DOES_NOT_MEET:
         why = ("the plan considers this use not medically necessary"
                if decision.sub_reason == NOT_MEDICALLY_NECESSARY else
