@@ -2,6 +2,9 @@
 
 Products are recognised by name (ingredient or brand) in the medication's text and codings; the
 name lists are data below. Prior mecasermin is recognised as the trigger recognises the order.
+Every source a chart uses is read (MedicationRequest, MedicationStatement, MedicationDispense,
+MedicationAdministration) by its own status rules, with the period taken where the source gives
+one (docs/clinical-rules.md, "Medication sources").
 """
 from __future__ import annotations
 
