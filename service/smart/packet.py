@@ -118,11 +118,15 @@ def add_author_and_identifier(resource: dict[str, Any], author: tuple[str, str |
         resource["masterIdentifier"] = {"system": IDENTIFIER_SYSTEM, "value": identifier}
 
 
-def age_text(birth_date: date | None, today: date) -> str | None:
-    if birth_date is None:
+def age_text(patient: Any, today: date) -> str | None:
+    """'6 years 5 months'; for a partial birth date, the ages its first and last day give when they differ."""
+    if patient is None or patient.birth_date is None:
         return None
-    months = (today.year - birth_date.year) * 12 + today.month - birth_date.month - (today.day < birth_date.day)
-    return f"{months // 12} years {months % 12} months"
+    def words(born: date) -> str:
+        months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
+        return f"{months // 12} years {months % 12} months"
+    oldest, youngest = words(patient.birth_date), words(patient.birth_date_last or patient.birth_date)
+    return oldest if oldest == youngest else f"{youngest} to {oldest}"
 
 
 # ------------------------------------------------------------------------------------ the letter's words
