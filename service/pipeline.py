@@ -23,15 +23,22 @@ from service.screening import screen
 from service.trigger import order_is_mecasermin
 
 
+_OWN_REASONS = ("not prefetched", "no FHIR server may be called", "its query needs", "unread", " references)")
+
+
 def public_gap(gap: str) -> str:
     """What a hook's answer says of a failed fetch: which data, never how the network failed. The
     caller chooses `fhirServer`: "connection refused" against "timeout" against "HTTP 401" would tell
     it which ports are open behind this service."""
     what, _, why = gap.rpartition(": ")
-    # This service's own limits ("… left unread") say what is missing and tell nothing of the network.
-    if not what or why.startswith("its query needs") or why.startswith("not prefetched") or "unread" in why:
+    # This service's own reasons (no server may be called, a query it cannot fill, its limits) say what
+    # is missing and tell nothing of the network: the gap texts of service/fhir/gather.py.
+    if not what or any(own in why for own in _OWN_REASONS):
         return gap
+    if what.endswith(" could not be read"):       # a reference: "Coverage/cov1: Organization/o could not be read"
+        return f"{what} from the FHIR server"
     return f"{what}: could not be read from the FHIR server"
+
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Short-stature screening for the `patient-view` hook: is this a child who might need mecasermin?
 
-Pure: a PatientRecord (built by service.record from Patient, heights, weights and medication
-requests), `today` and the label's rules (label.yaml) in, a ScreeningFinding or None out. A child
+Pure: a PatientRecord (built by service.record from Patient, heights, weights and every
+medication source: requests, statements, dispenses, administrations), `today` and the label's
+rules (label.yaml) in, a ScreeningFinding or None out. A child
 is flagged when
 
 - the child is at least 2 years old today (the drug is not established under 2),

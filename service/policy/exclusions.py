@@ -63,7 +63,7 @@ def _chronic_steroids_only(medications, ctx: Context):
         if m.category != "systemic-corticosteroid":
             kept.append(m)
             continue
-        verdict, why = steroid_course(m, ctx.today)
+        verdict, why = steroid_course(m, ctx.today, ctx.record.medications)
         if verdict == CHRONIC:
             kept.append(m)
         elif verdict == UNKNOWN:

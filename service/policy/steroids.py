@@ -6,7 +6,9 @@ of anti-inflammatory corticosteroids" mean long-term systemic therapy at pharmac
 - ICD-10-CM Z79.52 (long-term use of systemic steroids) counts on its own (matched as a code by the policy);
 - an active systemic corticosteroid (the record reader drops inhaled, nasal, topical and other local
   routes) counts when it has been or is planned to be taken for three calendar months or more;
-- a shorter course (a 5-day prednisolone burst) does not count;
+- a shorter course (a 5-day prednisolone burst) does not count; courses that follow one another (monthly
+  dispenses or renewed prescriptions, a refill up to REFILL_GAP_DAYS late, one systemic corticosteroid
+  replacing another) are one course, measured from the first one's start;
 - hydrocortisone and cortisone are read as physiological replacement (adrenal insufficiency, CAH,
   hypopituitarism), which does not count; a pharmacologic hydrocortisone regimen is recorded as Z79.52;
 - when the start or the length is not on file (started less than three months ago, no planned end),
@@ -16,11 +18,15 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date
+from datetime import date, timedelta
+from typing import Iterable
 
 from service.record.model import MedicationFact
 
 CHRONIC_MONTHS = 3
+# A course continues an earlier one when it starts at most this many days after the earlier one ended:
+# a refill collected a few days late is the same therapy, a month off steroids is not.
+REFILL_GAP_DAYS = 7
 CHRONIC, SHORT, REPLACEMENT, UNKNOWN = "chronic", "short", "replacement", "unknown"
 _REPLACEMENT = re.compile(r"\b(hydrocortisone|cortisone|cortef|solu-cortef|alkindi)\b", re.IGNORECASE)
 
@@ -32,20 +38,46 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def steroid_course(medication: MedicationFact, today: date) -> tuple[str, str]:
-    """(chronic | short | replacement | unknown, the reason in words) for a systemic corticosteroid."""
+def course_first(medication: MedicationFact, history: Iterable[MedicationFact]) -> MedicationFact:
+    """The record that began the uninterrupted systemic corticosteroid therapy `medication` belongs to:
+    itself, or the earliest of the courses it continues (each ending at most REFILL_GAP_DAYS before the
+    next began). Courses whose start or end is not on file cannot be joined."""
+    first = medication
+    if medication.date is None:
+        return first
+    earlier = sorted((m for m in history if m.category == "systemic-corticosteroid" and m is not medication
+                      and m.date is not None and m.end is not None and not _REPLACEMENT.search(m.text or "")),
+                     key=lambda m: m.date, reverse=True)
+    for m in earlier:       # newest first: each joined course can only move the start earlier
+        if m.date < first.date and m.end + timedelta(days=REFILL_GAP_DAYS) >= first.date:
+            first = m
+    return first
+
+
+def steroid_course(medication: MedicationFact, today: date,
+                   history: Iterable[MedicationFact] = ()) -> tuple[str, str]:
+    """(chronic | short | replacement | unknown, the reason in words) for a systemic corticosteroid;
+    `history` is every medication on file, active or not (earlier courses it continues). A partial date
+    counts only when every day it stands for gives the same answer (docs/clinical-rules.md)."""
     if _REPLACEMENT.search(medication.text or ""):
         return REPLACEMENT, f"{medication.text} is read as physiological replacement, not pharmacologic therapy"
-    start, end = medication.date, medication.end
+    first = course_first(medication, history)
+    start, start_last = first.date, first.date_last or first.date
+    end, end_last = medication.end, medication.end_last or medication.end
     if start is None:
         return UNKNOWN, f"the start date of {medication.text} is not on file"
-    chronic_from = add_months(start, CHRONIC_MONTHS)
+    partial = (f"{medication.text} from {start.isoformat()}: its partial dates leave the course either side of "
+               f"{CHRONIC_MONTHS} months")
     if end is not None:
-        if end >= chronic_from:
-            return CHRONIC, (f"{medication.text} from {start.isoformat()} to {end.isoformat()}: "
+        if end >= add_months(start_last, CHRONIC_MONTHS):
+            return CHRONIC, (f"{medication.text} from {start.isoformat()} to {end_last.isoformat()}: "
                              f"{CHRONIC_MONTHS} months or more")
-        return SHORT, f"{medication.text} from {start.isoformat()} to {end.isoformat()}: a short course"
-    if today >= chronic_from:
+        if end_last < add_months(start, CHRONIC_MONTHS):
+            return SHORT, f"{medication.text} from {start.isoformat()} to {end_last.isoformat()}: a short course"
+        return UNKNOWN, partial
+    if today >= add_months(start_last, CHRONIC_MONTHS):
         return CHRONIC, f"{medication.text} taken since {start.isoformat()}: {CHRONIC_MONTHS} months or more"
+    if today >= add_months(start, CHRONIC_MONTHS):
+        return UNKNOWN, partial
     return UNKNOWN, (f"{medication.text} started {start.isoformat()}, less than {CHRONIC_MONTHS} months ago, "
                      f"with no planned end on file")

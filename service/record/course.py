@@ -5,6 +5,7 @@ from long-term therapy. Read, in order: the period the medication was taken (`ef
 MedicationStatement or MedicationAdministration); the dosage's `timing.repeat.boundsPeriod.end`; the
 start plus `timing.repeat.boundsDuration`; the start plus the supply a request dispenses
 (`dispenseRequest.expectedSupplyDuration` × (1 + `numberOfRepeatsAllowed`)). None when nothing says.
+A partial date ("2025-03") is read as its first day, or its last with `last=True` (dates.day_of).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any, Mapping
 
 from .codes import as_list
-from .dates import parse_date
+from .dates import day_of
 
 # UCUM units of time (and their common spellings) → days.
 _DAYS_PER_UNIT = {"h": 1 / 24, "d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7,
@@ -32,11 +33,11 @@ def _after(start: date | None, days: float | None) -> date | None:
     return start + timedelta(days=days) if start is not None and days is not None else None
 
 
-def course_end(resource: Mapping, start: date | None) -> date | None:
+def course_end(resource: Mapping, start: date | None, last: bool = False) -> date | None:
     """When the course ended or is planned to end (see the module docstring), or None."""
     period = resource.get("effectivePeriod")
     if isinstance(period, Mapping):
-        end, _ = parse_date(period.get("end"), allow_partial=True)
+        end = day_of(period.get("end"), last)
         if end is not None:
             return end
     for dosage in as_list(resource.get("dosageInstruction")) + as_list(resource.get("dosage")):
@@ -46,7 +47,7 @@ def course_end(resource: Mapping, start: date | None) -> date | None:
             continue
         bounds = repeat.get("boundsPeriod")
         if isinstance(bounds, Mapping):
-            end, _ = parse_date(bounds.get("end"), allow_partial=True)
+            end = day_of(bounds.get("end"), last)
             if end is not None:
                 return end
         end = _after(start, duration_days(repeat.get("boundsDuration")))

@@ -52,6 +52,12 @@ def date_span(value: Any) -> tuple[date | None, date | None]:
     return _span(value.strip())
 
 
+def day_of(value: Any, last: bool = False) -> date | None:
+    """The first (or, with `last`, the last) day a FHIR date stands for; None when unreadable."""
+    first, final = date_span(value)
+    return final if last else first
+
+
 @functools.lru_cache(maxsize=4096)
 def _span(value: str) -> tuple[date | None, date | None]:
     match = _DATE.match(value)

@@ -2,6 +2,9 @@
 
 Products are recognised by name (ingredient or brand) in the medication's text and codings; the
 name lists are data below. Prior mecasermin is recognised as the trigger recognises the order.
+Every source a chart uses is read (MedicationRequest, MedicationStatement, MedicationDispense,
+MedicationAdministration) by its own status rules, with the period taken where the source gives
+one (docs/clinical-rules.md, "Medication sources").
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any, Iterable, Mapping
 from .. import trigger   # a module, not a name: trigger imports service.record.codes
 from .codes import as_list, codings, concept_text, concept_words
 from .course import course_end
-from .dates import parse_date
+from .dates import day_of
 from .model import MedicationFact
 from .resources import ResourceIndex
 
@@ -176,26 +179,32 @@ def read_medication(resource: Mapping, reference: str, index: ResourceIndex, rxn
             return None, f"{category} {source} with status {status}"
         if category == "systemic-corticosteroid" and not is_systemic(resource, words):
             return None, None
-    start, end = _period_of(resource)
-    when = _date_of(resource, start)
-    if end is None:
-        end = course_end(resource, when)
+    start, when, end = _course(resource)
+    # A partial date ("2024-12") stands for a month or a year: read again at its last day (date_last,
+    # end_last), so a rule measuring the course can tell when the day would change its answer.
+    _, when_last, end_last = _course(resource, last=True)
     active = status in _CURRENT[source] or (
         source == "MedicationDispense" and status == "completed" and today is not None
         and end is not None and end >= today)
     return MedicationFact(category=category, text=text or words, reference=reference, status=status,
-                          active=active, date=when, source=source, start=start, end=end), None
+                          active=active, date=when, source=source, start=start, end=end,
+                          date_last=when_last, end_last=end_last), None
 
 
-def _day(value: Any) -> date | None:
-    when, _ = parse_date(value, allow_partial=True)
-    return when
+def _course(resource: Mapping, last: bool = False) -> tuple[date | None, date | None, date | None]:
+    """(start of the period taken, when the therapy began, when the course ends), partial dates read at
+    their first day, or their last with `last`."""
+    start, end = _period_of(resource, last)
+    when = _date_of(resource, start, last)
+    return start, when, end if end is not None else course_end(resource, when, last)
 
 
-def _period_of(resource: Mapping) -> tuple[date | None, date | None]:
+def _period_of(resource: Mapping, last: bool = False) -> tuple[date | None, date | None]:
     """The period the medication was taken, when the source records one: the effective period or
     time (MedicationStatement, MedicationAdministration), or the day handed over and the days'
     supply (MedicationDispense). A request records when it was ordered, not taken: (None, None)."""
+    def _day(value: Any) -> date | None:
+        return day_of(value, last)
     if resource.get("resourceType") == "MedicationDispense":
         handed = _day(resource.get("whenHandedOver"))
         supply = resource.get("daysSupply")
@@ -212,7 +221,7 @@ def _period_of(resource: Mapping) -> tuple[date | None, date | None]:
     return when, when if resource.get("resourceType") == "MedicationAdministration" else None
 
 
-def _date_of(resource: Mapping, start: date | None) -> Any:
+def _date_of(resource: Mapping, start: date | None, last: bool = False) -> Any:
     """When the therapy began, as best the resource says: the period it was taken (effective
     period or time, the day a dispense was handed over), else when it was ordered (authoredOn,
     dispenseRequest.validityPeriod.start — MedicationRequest; whenPrepared — dispense), and only
@@ -225,7 +234,7 @@ def _date_of(resource: Mapping, start: date | None) -> Any:
     for value in (resource.get("effectiveDateTime"), resource.get("authoredOn"),
                   validity.get("start") if isinstance(validity, dict) else None,
                   resource.get("whenPrepared"), resource.get("dateAsserted")):
-        when = _day(value)
+        when = day_of(value, last)
         if when is not None:
             return when
     return None

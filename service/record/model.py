@@ -118,6 +118,8 @@ class MedicationFact:
     start: date | None = None        # the period it was taken, when the source gives one
     end: date | None = None          # when the course ended or is planned to end: the period's end, dispense +
                                      # days' supply, else the dosage's bounds or the supply ordered (course.py)
+    date_last: date | None = None    # `date` and `end` read at the last day of a partial date ("2024-12" →
+    end_last: date | None = None     # 2024-12-31); the same as `date` and `end` for full dates
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from .growth import height_sds, height_sds_span, sds_from_centile
 from .model import BoneAge, GhResult, Height, Igf1, Measurement
 
 # GH (somatotropin) results: the LOINC codes of docs/clinical-rules.md. Every code is read as a
-# stimulation-test result except the baseline (unstimulated) ones. Beyond the spec's 12253-1,
+# stimulation-test result except the baseline (unstimulated) ones. Beyond 12253-1,
 # LOINC names 40302-2 "pre dose arginine", 46408-1 "15 min pre dose arginine" and 40298-2
 # "pre dose clonidine": samples drawn before the stimulus, so they cannot show a stimulated peak.
 GH_LOINC = ("2963-7", "14146-5", "40301-4", "47760-4", "48128-3", "40302-2", "46408-1", "40298-2", "56571-3", "12253-1")

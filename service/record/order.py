@@ -221,10 +221,14 @@ def _frequency(dosage: Mapping) -> tuple[int | None, str | None, Fraction | None
     timing = dosage.get("timing") if isinstance(dosage.get("timing"), dict) else {}
     repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
     frequency, period = units.number(repeat.get("frequency")), units.number(repeat.get("period"))
+    # A range ("1 to 3 times a day": frequencyMax; "every 8 to 24 h": periodMax) is checked at its most
+    # frequent, the one that could overdose: frequencyMax over the shortest period.
+    most = units.number(repeat.get("frequencyMax"))
     unit = repeat.get("periodUnit")
     if frequency and period and frequency > 0 and period > 0 and isinstance(unit, str) and unit in _PERIOD_DAYS:
-        rate = exact(frequency) / (exact(period) * _PERIOD_DAYS[unit])
-        text = f"{frequency:g} per {period:g} {unit}"
+        upto = most if most is not None and most > frequency else None
+        rate = exact(upto or frequency) / (exact(period) * _PERIOD_DAYS[unit])
+        text = f"{frequency:g}{f'–{upto:g}' if upto else ''} per {period:g} {unit}"
         whole = round(rate)
         return (whole if whole >= 1 and abs(rate - whole) < Fraction(1, 100) else None), text, rate
     for key in ("timeOfDay", "when"):

@@ -321,14 +321,6 @@ def read(sources: Iterable[Source]) -> tuple[PlateFinding | None, BoneAgeText | 
     return plates.finding(), bone_age.best(sources)
 
 
-def plate_finding(sources: Iterable[Source]) -> PlateFinding | None:
-    """What the highest-ranked text of one resource says of the growth plates, or None."""
-    plates = _Plates()
-    for sentence in sentences(sources):
-        plates.add(sentence)
-    return plates.finding()
-
-
 class _Plates:
     def __init__(self) -> None:
         self.first: dict[int, dict[str, str]] = {}     # rank → status → the first sentence saying it
@@ -513,15 +505,6 @@ _STOP = frozenset({"chronological", "chronologic", "actual", "calendar", "ca", "
 _METHODS = (("greulich", "Greulich and Pyle"), ("g&p", "Greulich and Pyle"), ("tanner", "Tanner-Whitehouse"),
             ("tw2", "Tanner-Whitehouse 2"), ("tw3", "Tanner-Whitehouse 3"), ("bonexpert", "BoneXpert"))
 _METHOD_HINT = re.compile(r"greulich|g[ \t]*&[ \t]*p\b|tanner|\btw[ \t-]?[23]\b|bonexpert")   # on lower-cased text
-
-
-def bone_age_from_text(sources: Iterable[Source]) -> BoneAgeText | None:
-    """The bone age a report states, from its highest-ranked sentence that states one."""
-    sources = list(sources)
-    found = _BoneAges()
-    for sentence in sentences(sources):
-        found.add(sentence)
-    return found.best(sources)
 
 
 class _BoneAges:

@@ -18,7 +18,7 @@ from .exact import exact
 _ONE, _HUNDRED, _TENTH, _THOUSANDTH = Fraction(1), Fraction(100), Fraction(1, 10), Fraction(1, 1000)
 _INCH = Fraction("2.54")
 _POUND = Fraction("0.45359237")
-# IGF-1: 1 nmol/L = 7.649 ng/mL (molar mass of IGF-1 ≈ 7649 g/mol), as the spec states.
+# IGF-1: 1 nmol/L = 7.649 ng/mL (molar mass of IGF-1 ≈ 7649 g/mol), as docs/clinical-rules.md states.
 _IGF1_NMOL = Fraction("7.649")
 # GH: the WHO 98/574 standard gives 1 µg ≈ 3 mIU, hence mIU/L ÷ 3 = µg/L (docs/clinical-rules.md).
 _GH_MIU = Fraction(1, 3)

@@ -118,11 +118,15 @@ def add_author_and_identifier(resource: dict[str, Any], author: tuple[str, str |
         resource["masterIdentifier"] = {"system": IDENTIFIER_SYSTEM, "value": identifier}
 
 
-def age_text(birth_date: date | None, today: date) -> str | None:
-    if birth_date is None:
+def age_text(patient: Any, today: date) -> str | None:
+    """'6 years 5 months'; for a partial birth date, the ages its first and last day give when they differ."""
+    if patient is None or patient.birth_date is None:
         return None
-    months = (today.year - birth_date.year) * 12 + today.month - birth_date.month - (today.day < birth_date.day)
-    return f"{months // 12} years {months % 12} months"
+    def words(born: date) -> str:
+        months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
+        return f"{months // 12} years {months % 12} months"
+    oldest, youngest = words(patient.birth_date), words(patient.birth_date_last or patient.birth_date)
+    return oldest if oldest == youngest else f"{youngest} to {oldest}"
 
 
 # ------------------------------------------------------------------------------------ the letter's words
@@ -147,16 +151,18 @@ def _excipients() -> str:
 
 
 def letter_framing(decision: Decision) -> LetterFraming:
+    # Every critical finding stops the order as written — a dose above the maximum too — as the page's
+    # NOT TO BE SENT does (present.critical_findings).
     critical = decision.findings(severity="critical")
-    critical = tuple(f for f in critical if f.category in ("contraindication", "indication"))
     to_confirm = tuple(f.message for f in decision.label_findings
                        if f.severity == "warning" and f.category in ("contraindication", "indication"))
     months = f" for {decision.approval_months} months" if decision.approval_months else ""
     asks = decision.determination != DOES_NOT_MEET and not critical
     if critical:
-        conclusion = ("The record holds a finding the label lists as a contraindication or outside the labelled "
-                      "use (set out above); treatment should not start until it is resolved, and this letter does "
-                      "not ask for approval while it stands.")
+        conclusion = ("The record holds a finding that stops this order as written (a contraindication, a use "
+                      "outside the label or a dose above the label maximum, set out above); treatment should not "
+                      "start as ordered until it is resolved, and this letter does not ask for approval while it "
+                      "stands.")
     elif decision.determination == DOES_NOT_MEET:
         why = ("the plan considers this use not medically necessary"
                if decision.sub_reason == NOT_MEDICALLY_NECESSARY else

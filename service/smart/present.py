@@ -46,6 +46,11 @@ def fmt_date(value: Any) -> str:
     return "date not recorded" if value is None else str(value)
 
 
+def born_text(patient: Any) -> str:
+    """The birth date as recorded: a partial one ("2020-05") is never shown as its first day."""
+    return patient.birth_date_text or fmt_date(patient.birth_date)
+
+
 def fmt_number(value: Any, digits: int = 2) -> str:
     if value is None:
         return "—"
@@ -67,7 +72,7 @@ def fmt_centile(value: float | None) -> str:
     return f"{value:g}"
 
 
-FILTERS = {"fmt_date": fmt_date, "fmt_number": fmt_number, "fmt_sds": fmt_sds, "fmt_centile": fmt_centile}
+FILTERS = {"fmt_date": fmt_date, "born_text": born_text, "fmt_number": fmt_number, "fmt_sds": fmt_sds, "fmt_centile": fmt_centile}
 
 
 # ------------------------------------------------------------------ what decides the order

@@ -78,7 +78,7 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
         "critical": critical,
         "blocked": bool(critical),
         "patient_name": patient_name(workup.patient),
-        "age_text": age_text(patient_facts.birth_date if patient_facts else None, record.today),
+        "age_text": age_text(patient_facts, record.today),
         "chart": chart,
         "chart_caption": limit_caption(limit),
         "letter": letter_framing(decision),

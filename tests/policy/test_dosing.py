@@ -219,3 +219,15 @@ def test_no_order_means_no_dose_finding(policies):
     decision = laron_boy(order=False).decide(policies)
     assert decision.dose is None
     assert decision.criterion("diagnosis").status == "met"    # from the problem list
+
+
+@pytest.mark.parametrize("repeat", [
+    {"frequency": 1, "frequencyMax": 3, "period": 1, "periodUnit": "d"},        # "one to three times a day"
+    {"frequency": 1, "period": 8, "periodMax": 24, "periodUnit": "h"},          # "every 8 to 24 hours"
+])
+def test_a_timing_range_is_checked_at_its_most_frequent(policies, repeat):
+    # 2.0 mg / 20 kg = 0.1 mg/kg per dose: up to 3 doses a day is 0.3 mg/kg/day, above the 0.24 maximum.
+    chart = _timing(chart_20kg().prior_mecasermin("2024-06-01").draft_order(2.0, "mg"), {"repeat": repeat})
+    decision = chart.decide(policies)
+    assert decision.dose.status == "above-daily-maximum", decision.dose.message
+    assert "0.3 mg/kg per day" in decision.dose.message

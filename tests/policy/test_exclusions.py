@@ -1,11 +1,11 @@
-"""Not medically necessary / investigational uses, read as the spec says: the order's reason says what
+"""Not medically necessary / investigational uses, read as docs/clinical-rules.md says: the order's reason says what
 is treated; a secondary cause beside a qualifying diagnosis needs documentation; GH alongside is a
 combination."""
 from __future__ import annotations
 
 import pytest
 
-from tests.policy.charts import Chart, laron_boy
+from tests.policy.charts import PATIENT_REF, Chart, laron_boy
 
 
 def only(decision):
@@ -100,6 +100,66 @@ def test_chronic_oral_prednisolone_beside_a_qualifying_diagnosis_needs_documenta
     assert (exclusion.id, exclusion.effect) == ("chronic-corticosteroids", "documentation-needed")
     assert [e.reference for e in exclusion.evidence] == ["MedicationRequest/pred-1"]   # the inhaler is local
     assert decision.determination == "documentation-needed"
+
+
+PREDNISOLONE = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "312617",
+                             "display": "prednisolone 15 MG/5 ML Oral Solution"}]}
+
+
+def _monthly_dispenses(chart, handed_over, days=30):
+    for n, day in enumerate(handed_over):
+        chart.add({"resourceType": "MedicationDispense", "id": f"md-pred-{n}", "status": "completed",
+                   "medicationCodeableConcept": PREDNISOLONE, "subject": PATIENT_REF,
+                   "whenHandedOver": day, "daysSupply": {"value": days, "unit": "days",
+                                                         "system": "http://unitsofmeasure.org", "code": "d"}})
+    return chart
+
+
+def test_monthly_steroid_refills_are_one_chronic_course(policies):
+    """Five 30-day dispenses back to back (the last still current on TODAY 2025-03-03): each alone is a
+    month, together four and a half months of prednisolone — chronic therapy, not a short course."""
+    chart = _monthly_dispenses(laron_boy(), ["2024-10-20", "2024-11-19", "2024-12-21", "2025-01-18", "2025-02-17"])
+    decision = chart.decide(policies)
+
+    exclusion = only(decision)
+    assert (exclusion.id, exclusion.effect) == ("chronic-corticosteroids", "documentation-needed")
+    assert decision.determination == "documentation-needed"
+
+
+def test_a_steroid_course_months_after_the_last_one_is_not_joined_to_it(policies):
+    """A month of prednisolone last summer and another now: two short courses, not chronic therapy."""
+    chart = _monthly_dispenses(laron_boy(), ["2024-06-01", "2025-02-17"])
+    decision = chart.decide(policies)
+
+    assert decision.exclusions == ()
+    assert decision.determination == "meets-criteria"
+
+
+def _steroid_statement(chart, start, end=None, status="active"):
+    period = {"start": start, **({"end": end} if end else {})}
+    return chart.add({"resourceType": "MedicationStatement", "id": "ms-pred", "status": status,
+                      "medicationCodeableConcept": PREDNISOLONE, "subject": PATIENT_REF, "effectivePeriod": period})
+
+
+@pytest.mark.parametrize("start,end,status", [
+    ("2024-12", "2025-03", "active"),      # 1 December to 31 March at most, 31 December to 1 March at least
+    ("2024-12", None, "active"),           # since 1 to 31 December: three months by TODAY (2025-03-03), or not yet
+])
+def test_partial_dates_that_leave_a_steroid_course_either_side_of_three_months_need_documentation(
+        policies, start, end, status):
+    chart = _steroid_statement(laron_boy(), start, end, status)
+    decision = chart.decide(policies)
+
+    exclusion = only(decision)
+    assert (exclusion.id, exclusion.effect) == ("chronic-corticosteroids", "documentation-needed")
+    assert "partial date" in exclusion.explanation
+
+
+def test_partial_dates_that_decide_the_same_way_on_every_day_are_used(policies):
+    # June 2024 to June 2025 is at least eleven months, whichever days they were.
+    decision = _steroid_statement(laron_boy(), "2024-06", "2025-06", "active").decide(policies)
+    assert [(e.id, e.effect, "partial date" in e.explanation) for e in decision.exclusions] == [
+        ("chronic-corticosteroids", "documentation-needed", False)]
 
 
 def test_active_somatropin_alongside_is_an_investigational_combination(policies):

@@ -88,3 +88,13 @@ def test_the_gh_threshold_is_shown_as_an_assumption(policies):
     for policy_id in ("premera-mecasermin", "fda-label"):
         criterion = laron_boy().decide(policies, policy_id=policy_id).criterion("gh-stimulation")
         assert "assumption" in criterion.threshold and "10 ug/L" in criterion.threshold
+
+
+def test_a_dose_above_the_label_maximum_stops_the_request_as_the_page_does(policies):
+    """The page marks the letter NOT TO BE SENT for every critical finding (service/smart/present.py);
+    the letter's own framing must not ask for approval of an order the label forbids either."""
+    decision = laron_boy().draft_order(5.0, "mg").decide(policies)
+    assert decision.dose.status == "above-maximum" and decision.determination == "meets-criteria"
+    words = letter_framing(decision)
+    assert not words.asks_approval and "approve" not in words.opening
+    assert "dose above the label maximum" in words.conclusion

@@ -131,14 +131,14 @@ def test_the_table_is_large_enough():
 
 @pytest.mark.parametrize("text, status", SENTENCES, ids=[s[:50] for s, _ in SENTENCES])
 def test_sentence(text, status):
-    finding = rt.plate_finding([rt.Source(text, rt.TOP)])
+    finding, _ = rt.read([rt.Source(text, rt.TOP)])
     assert (finding.status if finding else None) == status
 
 
 # --- reports: sections, ranks, mixed statements -----------------------------------------------------
 
 def finding_of(report: dict):
-    return rt.plate_finding(rt.sources_of(report))
+    return rt.read(rt.sources_of(report))[0]
 
 
 def test_conclusion_outranks_the_body():
@@ -285,7 +285,7 @@ def test_note_on_a_report_is_read(build):
     ("Bone age of 6 years 10 months is delayed relative to a chronological age of 8 years 2 months.", 6 + 10 / 12, None),
 ])
 def test_bone_age_from_report_text(text, years, method):
-    found = rt.bone_age_from_text([rt.Source(text, rt.TOP)])
+    found = rt.read([rt.Source(text, rt.TOP)])[1]
     assert found.years == pytest.approx(years) and found.method == method and found.reason is None
 
 
@@ -298,7 +298,7 @@ def test_bone_age_from_report_text(text, years, method):
     "Bone age and chronological age are both 9 years.",
 ])
 def test_no_bone_age_is_taken_from_other_ages(text):
-    assert rt.bone_age_from_text([rt.Source(text, rt.TOP)]) is None
+    assert rt.read([rt.Source(text, rt.TOP)])[1] is None
 
 
 @pytest.mark.parametrize("text, reason", [
@@ -309,7 +309,7 @@ def test_no_bone_age_is_taken_from_other_ages(text):
     ("Bone age 7 years 14 months.", "do not add up"),
 ])
 def test_unreadable_bone_age_in_a_report_quotes_the_sentence(text, reason):
-    found = rt.bone_age_from_text([rt.Source(text, rt.TOP)])
+    found = rt.read([rt.Source(text, rt.TOP)])[1]
     if reason is None:
         assert found is None
     else:

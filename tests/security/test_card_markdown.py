@@ -3,13 +3,15 @@ is shown to the clinician word for word, and none of it becomes HTML, a link, an
 in the EHR that renders the card."""
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from cards.markdown import escape_markdown, plain_text
-from tests.fixtures import (_observation, condition, coverage, fhir_bundle, laron_prefetch, mecasermin_order,
+from tests.fixtures import (PATIENT_ID, _observation, condition, coverage, fhir_bundle, laron_prefetch, mecasermin_order,
                             order_select_request)
 from tests.security.card_markup import markup_problems, own_links, render, visible_text
-from tests.security.conftest import SELECT
+from tests.security.conftest import SELECT, SIGN
 
 HOSTILE = [
     "<img src=x onerror=alert(document.cookie)>",
@@ -77,3 +79,52 @@ def test_no_card_carries_markup_or_links_from_the_chart(make_app):
     # The words are still there for the clinician to read (the fields really were quoted).
     for field in ("condition", "malignancy", "payer", "reason"):
         assert f"{field} <img src=x onerror=alert('hook')> [{field}](javascript:alert(1))" in shown, field
+
+
+def _hostile_reading_chart(hostile) -> tuple[dict, dict]:
+    """The chart text the merged readers quote in their own words: a radiology report's conclusion (the
+    growth plates) and body (bone age in words), a steroid course with its dates, an antidiabetic
+    interaction, a payer that selects a policy, and a frequency written only as timing text."""
+    prefetch = laron_prefetch()
+    observations = [e for e in prefetch["observations"]["entry"] if e["resource"]["id"] != "ba1"]
+    prefetch["observations"] = fhir_bundle([e["resource"] for e in observations])
+    body = f"FINDINGS: Bone age is 9 years 6 months {hostile('reportbody')}.\n"
+    prefetch["reports"] = fhir_bundle([{
+        "resourceType": "DiagnosticReport", "id": "dr1", "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "85151-9", "display": "XR Bone age"}]},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"}, "effectiveDateTime": "2026-08-20",
+        "conclusion": f"Impression: growth plates closed {hostile('conclusion')}",
+        "presentedForm": [{"contentType": "text/plain", "data": base64.b64encode(body.encode()).decode()}]}])
+    prefetch["medicationstatements"] = fhir_bundle([{
+        "resourceType": "MedicationStatement", "id": "ms1", "status": "active",
+        "medicationCodeableConcept": {"text": "prednisolone 5 mg tablet " + hostile("steroid")},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"}, "effectivePeriod": {"start": "2026-03-01"},
+        "dosage": [{"route": {"text": "oral"}}]}])
+    prefetch["medications"] = fhir_bundle([{
+        "resourceType": "MedicationRequest", "id": "ins1", "status": "active", "intent": "order",
+        "medicationCodeableConcept": {"text": "insulin glargine " + hostile("insulin")},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"}, "authoredOn": "2026-06-01"}])
+    prefetch["coverage"] = fhir_bundle([coverage(payer="Premera Blue Cross " + hostile("payer"))])
+    order = mecasermin_order(dose_mg=2.5)
+    order["dosageInstruction"][0].pop("text")
+    order["dosageInstruction"][0]["timing"] = {"code": {"text": "every other evening " + hostile("frequency")}}
+    return prefetch, order
+
+
+@pytest.mark.parametrize("path,hook", [(SELECT, "order-select"), (SIGN, "order-sign")])
+def test_text_the_readers_quote_is_escaped_in_every_card(make_app, path, hook):
+    def hostile(field: str) -> str:
+        return (f"{field} <img src=x onerror=alert('{field}')> [{field}](javascript:alert(1)) "
+                f"https://phish.example/{field} ![](https://tracker.example/{field}.gif)")
+    prefetch, order = _hostile_reading_chart(hostile)
+    response = make_app(fhir_allowlist=()).test_client().post(
+        path, json=order_select_request(prefetch=prefetch, order=order, hook=hook))
+    assert response.status_code == 200, response.data[:300]
+    cards = response.get_json()["cards"]
+    for card in cards:
+        assert markup_problems(card, own_links()) == [], (card["summary"], render(card["detail"]))
+    shown = " ".join(visible_text(card["detail"]) for card in cards)
+    quoted = ["reportbody", "conclusion", "steroid", "payer", "frequency"] + (["insulin"] if hook == "order-sign" else [])
+    for field in quoted:
+        assert f"{field} <img src=x onerror=alert('{field}')> [{field}](javascript:alert(1))" in shown, field

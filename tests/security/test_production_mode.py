@@ -73,3 +73,20 @@ def test_a_search_cut_short_by_this_services_own_limits_still_says_what_was_left
                       "completed: connection refused") == ("conditions: the prefetched search is incomplete (it holds "
                                                            "2 of 3 matches) and was not completed: could not be read "
                                                            "from the FHIR server")
+
+
+@pytest.mark.parametrize("gap,shown", [
+    # No FHIR server may be called: nothing was tried, and the card must not say a fetch failed.
+    ("observations: the prefetched search is incomplete (it holds 7 of 8 matches) and was not completed: "
+     "no FHIR server may be called", None),
+    ("Coverage/cov1: Organization/org-7 was not prefetched and no FHIR server may be called", None),
+    # The service's own cap on references followed.
+    ("MedicationRequest/m21: Medication/x was not read (more than 20 references)", None),
+    # A reference the server failed to answer: which one, once, and not how it failed.
+    ("Coverage/cov1: Organization/org-7 could not be read: connection failed (ConnectionRefusedError)",
+     "Coverage/cov1: Organization/org-7 could not be read from the FHIR server"),
+    ("conditions: HTTP 500", "conditions: could not be read from the FHIR server"),
+])
+def test_public_gaps_say_what_happened_and_never_how_the_network_failed(gap, shown):
+    from service.pipeline import public_gap
+    assert public_gap(gap) == (shown or gap)

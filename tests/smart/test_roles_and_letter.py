@@ -211,3 +211,14 @@ def test_prescriber_from_the_order_when_the_user_is_not_named(ehr, make_app, flo
     signature = re.search(r'<div class="signature">.*?</div>', letter, re.S).group(0)
     assert "Grace Adeyemi, MD" in signature and "NPI 1234567893" in signature
     assert 'action="/smart/packet/details"' not in letter           # the requester's record was complete
+
+
+def test_a_partial_birth_date_is_shown_as_recorded_never_as_the_first_of_the_month(ehr, make_app, flow_for):
+    """Born "2020-05" (the EHR knows only the month): the letter to the payer and the banner must not
+    state 2020-05-01, nor an age in months that only that day gives."""
+    ehr.prefetch["patient"]["birthDate"] = "2020-05"
+    client = _signed_in(ehr, make_app, flow_for)
+    for page in (client.get("/smart/app").get_data(as_text=True), client.get("/smart/packet").get_data(as_text=True)):
+        assert "born 2020-05-01" not in page and re.search(r"born 2020-05(?!-)", page)
+    letter = client.get("/smart/packet").get_data(as_text=True)
+    assert re.search(r"aged 6 years \d+ months to 6 years \d+ months", letter), letter[:3000]
