@@ -5,6 +5,7 @@ back the response and the facts the audit log keeps.
 """
 from __future__ import annotations
 
+import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from cards.build import smart_app_link
 from cards.response import build_response, crd_configuration
 from cards.screening import create_action, draft_order, screening_card, update_action
 from service.api.services import CdsService
+from service.content_cache import ContentCache, digest
 from service.fhir.gather import count_resources  # noqa: F401 — the HTTP layer's 413 check uses it from here
 from service.fhir.gather import call_budget, gather, referenced_medications
 from service.fhir.resources import bundle_resources, normalise_quirks
@@ -110,7 +112,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     decisions = []
     with _timed(timings, "evaluate"):
         for order in orders:
-            record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes)
+            record = _record(chart, order, today, settings.rxnorm_codes, medications)
             decision = evaluate(record, deps.policies, today, default_policy=settings.default_policy,
                                 technical_gaps=tuple(map(public_gap, gathered.gaps)))
             card_set = build_response(decision, record, hook=service.hook, options=options,
@@ -123,6 +125,21 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     counts = data_counts(gathered)
     card_types = {c.body["uuid"]: c.kind for c in cards}
     return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types)
+
+
+_records: ContentCache = ContentCache(size=32)
+
+
+def _record(chart: list[dict], order: dict, today, rxnorm_codes, medications: Mapping[str, dict]):
+    """build_record, or the record built from the same chart before (order-select resends it on
+    every edit). Medications read from the FHIR server were not validated and may hold NaN, which
+    the digest cannot tell from null: they are written with the standard encoder, which refuses it."""
+    try:
+        fetched_part = json.dumps(medications, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return build_record(chart, order, today, rxnorm_codes=rxnorm_codes)
+    key = digest((chart, order, today.isoformat(), tuple(rxnorm_codes), fetched_part))
+    return _records.get_or_compute(key, lambda: build_record(chart, order, today, rxnorm_codes=rxnorm_codes))
 
 
 def empty_selected_order(context: Mapping) -> dict | None:
