@@ -8,6 +8,7 @@ file, a connection or a thread (those must not cross a fork).
 """
 from __future__ import annotations
 
+import gc
 import typing
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -29,6 +30,9 @@ def warm_up() -> int:
         pending.extend(_element_models(model))
     for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
         validator(path.name)
+    # What is loaded now lives as long as the process: no collection needs to scan it again, and
+    # a worker that leaves it unscanned leaves its pages shared with the master.
+    gc.freeze()
     return len(loaded)
 
 
