@@ -112,9 +112,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     decisions = []
     with _timed(timings, "evaluate"):
         for order in orders:
-            record = _record(chart, order, today, settings.rxnorm_codes, medications)
-            decision = evaluate(record, deps.policies, today, default_policy=settings.default_policy,
-                                technical_gaps=tuple(map(public_gap, gathered.gaps)))
+            record, decision = _decide(chart, order, today, deps, tuple(map(public_gap, gathered.gaps)), medications)
             card_set = build_response(decision, record, hook=service.hook, options=options,
                                       monitoring_hooks=settings.monitoring_card_hooks, order=order, today=today,
                                       smart_link=smart_app_link(base_url, f"MedicationRequest/{order.get('id')}"))
@@ -127,19 +125,33 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types)
 
 
-_records: ContentCache = ContentCache(size=32)
+_decided: ContentCache = ContentCache(size=32)
 
 
-def _record(chart: list[dict], order: dict, today, rxnorm_codes, medications: Mapping[str, dict]):
-    """build_record, or the record built from the same chart before (order-select resends it on
-    every edit). Medications read from the FHIR server were not validated and may hold NaN, which
-    the digest cannot tell from null: they are written with the standard encoder, which refuses it."""
+def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], medications: Mapping[str, dict]):
+    """(record, decision) for this order and chart, or the pair worked out from the same chart
+    before: order-select resends it on every edit. Both are frozen, so sharing them is safe.
+
+    Medications read from the FHIR server were not validated and may hold NaN, which the digest
+    cannot tell from null: they are written with the standard encoder, which refuses it. The
+    policy set is named by identity and kept in the entry, so its id cannot be reused while the
+    entry lives."""
+    settings, policies = deps.settings, deps.policies
+
+    def work_out():
+        record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes)
+        decision = evaluate(record, policies, today, default_policy=settings.default_policy, technical_gaps=gaps)
+        return policies, record, decision
+
     try:
         fetched_part = json.dumps(medications, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError):
-        return build_record(chart, order, today, rxnorm_codes=rxnorm_codes)
-    key = digest((chart, order, today.isoformat(), tuple(rxnorm_codes), fetched_part))
-    return _records.get_or_compute(key, lambda: build_record(chart, order, today, rxnorm_codes=rxnorm_codes))
+        key = None
+    else:
+        key = digest((chart, order, today.isoformat(), list(settings.rxnorm_codes), settings.default_policy,
+                      list(gaps), fetched_part, id(policies)))
+    _, record, decision = _decided.get_or_compute(key, work_out)
+    return record, decision
 
 
 def empty_selected_order(context: Mapping) -> dict | None:
