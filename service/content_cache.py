@@ -30,23 +30,29 @@ def digest(value: Any) -> bytes | None:
 
 
 class ContentCache(Generic[T]):
-    """The `size` most recently used results, by digest; safe to share between threads."""
+    """The most recently used results, by digest, as long as their weights (what the caller says
+    each holds: resources, say) add up to at most `max_weight`; safe to share between threads.
+    A result heavier than that is not kept at all."""
 
-    def __init__(self, size: int):
-        self.size = size
-        self._results: OrderedDict[bytes, T] = OrderedDict()
+    def __init__(self, max_weight: int):
+        self.max_weight = max_weight
+        self._results: OrderedDict[bytes, tuple[T, int]] = OrderedDict()
+        self._weight = 0
         self._lock = threading.Lock()
 
-    def get_or_compute(self, key: bytes | None, compute: Callable[[], T]) -> T:
-        if key is None:
+    def get_or_compute(self, key: bytes | None, compute: Callable[[], T], weight: int = 1) -> T:
+        if key is None or weight > self.max_weight:
             return compute()
         with self._lock:
             if key in self._results:
                 self._results.move_to_end(key)
-                return self._results[key]
+                return self._results[key][0]
         result = compute()
         with self._lock:
-            self._results[key] = result
-            if len(self._results) > self.size:
-                self._results.popitem(last=False)
+            if key not in self._results:
+                self._results[key] = (result, weight)
+                self._weight += weight
+            while self._weight > self.max_weight:
+                _, (_, dropped) = self._results.popitem(last=False)
+                self._weight -= dropped
         return result

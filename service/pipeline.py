@@ -125,7 +125,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types)
 
 
-_decided: ContentCache = ContentCache(size=32)
+_decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the chart's resources
 
 
 def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], medications: Mapping[str, dict]):
@@ -150,7 +150,7 @@ def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], 
     else:
         key = digest((chart, order, today.isoformat(), list(settings.rxnorm_codes), settings.default_policy,
                       list(gaps), fetched_part, id(policies)))
-    _, record, decision = _decided.get_or_compute(key, work_out)
+    _, record, decision = _decided.get_or_compute(key, work_out, weight=len(chart))
     return record, decision
 
 

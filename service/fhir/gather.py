@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 MEDICATION_SOURCES = ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration")
 MAX_REFERENCES = 20       # references read by id per call; more are a gap
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_screened: ContentCache = ContentCache(size=32)     # a few charts being ordered for at once, per process
+# Charts being ordered for, per process, up to this many resources in all (a few tens of MB).
+_screened: ContentCache = ContentCache(max_weight=10_000)
 
 
 class PatientUnavailable(Exception):
@@ -102,7 +103,8 @@ def gather(request: Mapping, settings: Settings, client: FhirClient,
     for value in list(present.values()) + [body for bodies in fetched.values() for body in bodies]:
         candidates.extend(bundle_resources(value))
     # Straight from the request body, the candidates can be recognised by their digest (a resent chart).
-    screened = screen(candidates) if fetched else _screened.get_or_compute(digest(candidates), lambda: screen(candidates))
+    screened = screen(candidates) if fetched else _screened.get_or_compute(
+        digest(candidates), lambda: screen(candidates), weight=len(candidates))
     references, reference_gaps = _follow_references(server, screened.resources)
     if references:
         screened = screen(list(screened.resources) + references)
