@@ -59,6 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
             pinned = args.today
             return create_app(settings, today=(lambda: pinned) if pinned else None)
 
+    from service.warm import warm_up
+    warm_up()   # in the master: every forked worker starts with the models and validators loaded
     _Gunicorn().run()
     return 0
 

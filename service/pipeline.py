@@ -5,6 +5,7 @@ back the response and the facts the audit log keeps.
 """
 from __future__ import annotations
 
+import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from cards.build import smart_app_link
 from cards.response import build_response, crd_configuration
 from cards.screening import create_action, draft_order, screening_card, update_action
 from service.api.services import CdsService
+from service.content_cache import ContentCache, digest
 from service.fhir.gather import count_resources  # noqa: F401 — the HTTP layer's 413 check uses it from here
 from service.fhir.gather import call_budget, gather, referenced_medications
 from service.fhir.resources import bundle_resources, normalise_quirks
@@ -117,9 +119,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     decisions = []
     with _timed(timings, "evaluate"):
         for order in orders:
-            record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes)
-            decision = evaluate(record, deps.policies, today, default_policy=settings.default_policy,
-                                technical_gaps=tuple(map(public_gap, gathered.gaps)))
+            record, decision = _decide(chart, order, today, deps, tuple(map(public_gap, gathered.gaps)), medications)
             card_set = build_response(decision, record, hook=service.hook, options=options,
                                       monitoring_hooks=settings.monitoring_card_hooks, order=order, today=today,
                                       smart_link=smart_app_link(base_url, f"MedicationRequest/{order.get('id')}"))
@@ -130,6 +130,35 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     counts = data_counts(gathered)
     card_types = {c.body["uuid"]: c.kind for c in cards}
     return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types)
+
+
+_decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the chart's resources
+
+
+def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], medications: Mapping[str, dict]):
+    """(record, decision) for this order and chart, or the pair worked out from the same chart
+    before: order-select resends it on every edit. Both are frozen, so sharing them is safe.
+
+    Medications read from the FHIR server were not validated and may hold NaN, which the digest
+    cannot tell from null: they are written with the standard encoder, which refuses it. The
+    policy set is named by identity and kept in the entry, so its id cannot be reused while the
+    entry lives."""
+    settings, policies = deps.settings, deps.policies
+
+    def work_out():
+        record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes)
+        decision = evaluate(record, policies, today, default_policy=settings.default_policy, technical_gaps=gaps)
+        return policies, record, decision
+
+    try:
+        fetched_part = json.dumps(medications, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        key = None
+    else:
+        key = digest((chart, order, today.isoformat(), list(settings.rxnorm_codes), settings.default_policy,
+                      list(gaps), fetched_part, id(policies)))
+    _, record, decision = _decided.get_or_compute(key, work_out, weight=len(chart))
+    return record, decision
 
 
 def empty_selected_order(context: Mapping) -> dict | None:

@@ -6,6 +6,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from flask import Request
 
 from service.api.errors import ApiError
@@ -27,6 +29,10 @@ def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(400, "invalid-json", f"The body is not UTF-8 (byte {exc.start}).") from None
+    body = _fast_parse(raw)
+    if body is not _UNPARSED:
+        _check_tree_depth(body, max_depth)
+        return body
     _check_depth(text, max_depth)
     try:
         body = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
@@ -38,6 +44,45 @@ def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
     if _SURROGATE_ESCAPE.search(text):
         _check_text(body, "$")
     return body
+
+
+_UNPARSED = object()
+# 19 digits in a row may be an integer beyond 64 bits, which orjson would turn into a float. Found
+# by mapping every digit to "0" and everything else to " " (one C pass; a regex search takes 10×).
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGITS = b"0" * 19
+
+
+def _fast_parse(raw: bytes) -> Any:
+    """The body parsed by orjson, or _UNPARSED when the standard parser must decide.
+
+    orjson is several times faster and refuses all that the standard path refuses (NaN, infinite
+    numbers, lone surrogates, nesting past 1024), but words its errors differently and reads a
+    huge integer as a float: any such body goes the standard way, so every answer stays the same.
+    """
+    if _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO):
+        return _UNPARSED
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _UNPARSED
+
+
+def _check_tree_depth(body: Any, max_depth: int) -> None:
+    """The parsed body's nesting, walked level by level without recursion: the same limit as
+    `_check_depth`. (`type(...) is` rather than isinstance: a parsed body holds exact dicts and lists.)"""
+    level = [body] if type(body) in (dict, list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            raise ApiError(400, "too-deep", f"The JSON nests deeper than {max_depth} levels.")
+        below = []
+        for node in level:
+            for child in (node.values() if type(node) is dict else node):
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
 
 
 # A "\\uD800"-style escape: the only way a JSON body can hold a lone UTF-16 surrogate (UTF-8 cannot).

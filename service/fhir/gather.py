@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from service.content_cache import ContentCache, digest
 from service.fhir.client import Budget, FetchResult, FhirClient, incomplete_search
 from service.fhir.prefetch import fill, templates
 from service.fhir.resources import bundle_resources, normalise_quirks, screen
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 MEDICATION_SOURCES = ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration")
 MAX_REFERENCES = 20       # references read by id per call; more are a gap
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# Charts being ordered for, per process, up to this many resources in all (a few tens of MB).
+_screened: ContentCache = ContentCache(max_weight=10_000)
 
 
 class PatientUnavailable(Exception):
@@ -99,7 +102,9 @@ def gather(request: Mapping, settings: Settings, client: FhirClient,
     candidates: list[Any] = []
     for value in list(present.values()) + [body for bodies in fetched.values() for body in bodies]:
         candidates.extend(bundle_resources(value))
-    screened = screen(candidates)
+    # Straight from the request body, the candidates can be recognised by their digest (a resent chart).
+    screened = screen(candidates) if fetched else _screened.get_or_compute(
+        digest(candidates), lambda: screen(candidates), weight=len(candidates))
     references, reference_gaps = _follow_references(server, screened.resources)
     if references:
         screened = screen(list(screened.resources) + references)

@@ -57,6 +57,10 @@ def medication_query(resource_type: str) -> str:
 
 def templates() -> dict[str, str]:
     """Prefetch key → FHIR query, with `{{context.patientId}}` tokens."""
+    return dict(_TEMPLATES)
+
+
+def _templates() -> dict[str, str]:
     return {
         "patient": f"Patient/{PATIENT}",
         "conditions": f"Condition?patient={PATIENT}&_count=100",
@@ -76,6 +80,9 @@ def templates() -> dict[str, str]:
         "boneagereports": (f"DiagnosticReport?patient={PATIENT}&code={token_values(BONE_AGE_REPORT_CODES)}"
                            f"&_sort=-date&_count=20"),
     }
+
+
+_TEMPLATES = _templates()    # built once: every call asks for them (percent-encoding a few hundred codes)
 
 
 def fill(template: str, context: Mapping, user_id: str | None = None) -> str | None:

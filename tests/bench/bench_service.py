@@ -1,11 +1,24 @@
-"""`make bench`: service time of a mecasermin order-select with a 300-resource prefetch.
+"""`make bench`: the service against a floor, measured interleaved in one run.
 
-Prints median and p95 over many runs, in-process (Flask test client) and over HTTP (gunicorn on
-a free loopback port). "Cold" gives every run new resource ids, so nothing is cached; "repeated"
-resends the same chart, as order-select does on every edit of an order. A script that prints figures, not a timed test: shared machines are noisy.
+The floor is the least any Flask service can do with the same call: a Flask app in the same
+process that parses the same body with `json.loads` and answers `{"cards": []}`. Each figure is
+printed as the service's time, the floor's and their ratio, so that a loaded machine slows both
+alike (the ratio is the figure to compare with the goals in docs/architecture.md). The chart is the
+Laron patient padded to ~300 resources (~170 kB) and sent as prefetch:
+
+- repeated: the same chart on every call (order-select resends it on every edit of an order);
+- first-seen: new resource ids on every call, so no per-content cache helps;
+- another drug: amoxicillin with the same prefetch (most calls in real life);
+- 5,000 Observations: a long chart, first-seen;
+- HTTP: gunicorn with 2 workers on loopback, the repeated chart: the most requests per second
+  with 4 connections, and the p99 latency at a steady 200 requests per second (open loop);
+- cold start: the first hook call's time after the server starts listening.
+
+A script that prints figures, not a timed test: shared machines are noisy.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -13,87 +26,131 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, timedelta
 
-import requests
+from flask import Flask, request
 
 from service.app import create_app
-from service.pipeline import mecasermin_orders
 from service.settings import Settings
 from tests.fixtures import (fhir_bundle, height_observation, laron_prefetch, order_select_request,
                             weight_observation)
 
 RUNS = int(os.environ.get("BENCH_RUNS", "300"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))     # each HTTP load phase
+SELECT = "/cds-services/mecasermin-order-select"
+TODAY = date(2026, 11, 21)
 
 
-def big_prefetch(total: int = 300) -> dict:
-    """The Laron patient's record padded to `total` resources with heights, weights and vitals."""
+def padded_prefetch(total: int = 300, observations: int | None = None) -> dict:
+    """The Laron patient's record padded with heights, weights and blood pressures, to `total`
+    resources in all or to `observations` Observations."""
     prefetch = laron_prefetch()
-    observations = prefetch["observations"]["entry"]
-    start = date(2016, 1, 1)
-    n = 0
-    while sum(len(v.get("entry", [])) for v in prefetch.values() if isinstance(v, dict) and "entry" in v) + 1 < total:
-        day = (start + timedelta(days=14 * n)).isoformat()
+    entries = prefetch["observations"]["entry"]
+
+    def count() -> int:
+        if observations is not None:
+            return len(entries)
+        return sum(len(v.get("entry", [])) for v in prefetch.values() if isinstance(v, dict) and "entry" in v) + 1
+
+    start, n = date(2016, 1, 1), 0
+    while count() < (observations if observations is not None else total):
+        day = (start + timedelta(days=(14 * n) % 3650)).isoformat()
         kind = n % 3
         if kind == 0:
-            resource = height_observation(f"hx{n}", day, 80.0 + n * 0.1)
+            resource = height_observation(f"hx{n}", day, 80.0 + (n % 400) * 0.1)
         elif kind == 1:
-            resource = weight_observation(f"wx{n}", day, 10.0 + n * 0.02)
+            resource = weight_observation(f"wx{n}", day, 10.0 + (n % 400) * 0.02)
         else:
             resource = height_observation(f"bp{n}", day, 100.0 + n % 20)
             resource["code"] = {"coding": [{"system": "http://loinc.org", "code": "8480-6",
                                             "display": "Systolic blood pressure"}]}
             resource["valueQuantity"] = {"value": 100 + n % 20, "unit": "mm[Hg]",
                                          "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}
-        observations.append(fhir_bundle([resource])["entry"][0])
+        entries.append(fhir_bundle([resource])["entry"][0])
         n += 1
+    prefetch["observations"]["total"] = len(entries)
     return prefetch
 
+
+def other_drug(body: dict) -> dict:
+    other = json.loads(json.dumps(body))
+    other["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"] = {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "308182",
+                    "display": "amoxicillin 250 MG Oral Capsule"}],
+        "text": "amoxicillin 250 MG Oral Capsule"}
+    return other
+
+
+def with_fresh_ids(payload: bytes, run: int) -> bytes:
+    """The same chart with new resource ids, so that nothing is recognised (a first-seen call)."""
+    fresh = json.loads(payload)
+    for value in fresh.get("prefetch", {}).values():
+        for entry in value.get("entry", []) if isinstance(value, dict) else ():
+            entry["resource"]["id"] = f"{entry['resource']['id']}-r{run}"
+    return json.dumps(fresh).encode()
+
+
+def floor_app() -> Flask:
+    app = Flask("floor")
+
+    @app.post("/cds-services/<service_id>")
+    def answer(service_id: str):
+        json.loads(request.get_data())
+        return {"cards": []}
+
+    return app
+
+
+# ----------------------------------------------------------------------------- figures
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def report(label: str, samples_ms: list[float]) -> None:
-    print(f"{label:<28} runs={len(samples_ms):>4}  median={statistics.median(samples_ms):7.2f} ms"
-          f"  p95={percentile(samples_ms, 95):7.2f} ms  max={max(samples_ms):7.2f} ms")
+def figure(label: str, service: float, floor: float, unit: str = "ms") -> None:
+    print(f"{label:<40} service={service:9.2f} {unit:<5} floor={floor:9.2f} {unit:<5} ratio={service / floor:6.2f}x")
 
 
-def with_fresh_ids(body: dict, run: int) -> dict:
-    """The same chart with new resource ids, so no validation verdict is cached (a cold call)."""
-    fresh = json.loads(json.dumps(body))
-    for value in fresh.get("prefetch", {}).values():
-        for entry in value.get("entry", []) if isinstance(value, dict) else ():
-            entry["resource"]["id"] = f"{entry['resource']['id']}-r{run}"
-    return fresh
+def p50_line(label: str, service: list[float], floor: list[float]) -> None:
+    figure(f"{label} p50", statistics.median(service), statistics.median(floor))
 
 
-def bench_in_process(body: dict, database: str, cold: bool = False) -> list[float]:
-    # ERROR: no access-log line per request, nor the start-up warnings, between the figures.
-    app = create_app(Settings.from_env({}, database_url=f"sqlite:///{database}", log_level="ERROR"),
-                     today=lambda: date(2026, 11, 21))
-    client = app.test_client()
-    bodies = [with_fresh_ids(body, run) if cold else body for run in range(RUNS)]
-    samples = []
-    for run in range(RUNS):
-        started = time.perf_counter()
-        response = client.post("/cds-services/mecasermin-order-select", json=bodies[run])
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, response.get_json()
-    return samples
+# ----------------------------------------------------------------------------- in process
+
+def interleaved(service, floor, payloads: list[bytes]) -> tuple[list[float], list[float]]:
+    """Each payload to the service and to the floor, alternately, so that both see the same load."""
+    timings: tuple[list[float], list[float]] = ([], [])
+    for run, payload in enumerate(payloads):
+        order = ((0, service), (1, floor)) if run % 2 == 0 else ((1, floor), (0, service))
+        for index, client in order:
+            started = time.perf_counter()
+            response = client.post(SELECT, data=payload, content_type="application/json")
+            timings[index].append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return timings
 
 
-def bench_trigger(body: dict) -> list[float]:
-    """The service's own decision that an order is not mecasermin (no HTTP, no schema check)."""
-    samples = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        assert mecasermin_orders(body["hook"], body["context"], ()) == []
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
+def in_process(database: str) -> None:
+    settings = Settings.from_env({}, database_url=f"sqlite:///{database}", log_level="ERROR", max_resources=10_000)
+    service = create_app(settings, today=lambda: TODAY).test_client()
+    floor = floor_app().test_client()
+    chart = json.dumps(order_select_request(prefetch=padded_prefetch())).encode()
+    interleaved(service, floor, [chart] * 5)                                       # warm both
+    p50_line("mecasermin, repeated chart", *interleaved(service, floor, [chart] * RUNS))
+    p50_line("mecasermin, first-seen chart",
+             *interleaved(service, floor, [with_fresh_ids(chart, run) for run in range(RUNS)]))
+    other = json.dumps(other_drug(json.loads(chart))).encode()
+    p50_line("amoxicillin, same prefetch", *interleaved(service, floor, [other] * RUNS))
+    long_chart = json.dumps(order_select_request(prefetch=padded_prefetch(observations=5000))).encode()
+    long_runs = max(3, RUNS // 30)
+    p50_line("5,000 Observations, first-seen",
+             *interleaved(service, floor, [with_fresh_ids(long_chart, run) for run in range(long_runs)]))
 
+
+# ----------------------------------------------------------------------------- over HTTP
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -101,47 +158,150 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_http(body: dict, database: str) -> list[float]:
-    port = free_port()
-    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_LOG_LEVEL": "ERROR"}
-    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+FLOOR_SERVER = """
+import sys
+from gunicorn.app.base import BaseApplication
+from tests.bench.bench_service import floor_app
+class Floor(BaseApplication):
+    def load_config(self):
+        self.cfg.set("bind", f"127.0.0.1:{sys.argv[1]}")
+        self.cfg.set("workers", int(sys.argv[2]))
+        self.cfg.set("accesslog", None)
+    def load(self):
+        return floor_app()
+Floor().run()
+"""
+
+
+class Server:
+    """The service (`mecasermin-cds serve`) or the floor under gunicorn, on a free loopback port."""
+
+    def __init__(self, kind: str, workers: int, database: str):
+        self.port = free_port()
+        env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_LOG_LEVEL": "ERROR",
+               "CDS_MAX_RESOURCES": "10000"}
+        if kind == "service":
+            command = [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port),
+                       "--workers", str(workers), "--today", TODAY.isoformat()]
+        else:
+            command = [sys.executable, "-c", FLOOR_SERVER, str(self.port), str(workers)]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_listening(self) -> None:
+        for _ in range(600):
             try:
-                requests.get(f"{url}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        session = requests.Session()
-        payload = json.dumps(body)
-        samples = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            response = session.post(f"{url}/cds-services/mecasermin-order-select", data=payload,
-                                    headers={"Content-Type": "application/json"}, timeout=10)
-            samples.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, response.text
-        return samples
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("the server did not start")
+
+    def post(self, connection: http.client.HTTPConnection, payload: bytes) -> float:
+        started = time.perf_counter()
+        connection.request("POST", SELECT, body=payload, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200, response.status
+        return (time.perf_counter() - started) * 1000
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
+def first_call_ms(kind: str, payload: bytes, database: str) -> float:
+    """The first hook call once the server accepts connections (no warm-up request before it)."""
+    server = Server(kind, 2, database)
+    try:
+        server.wait_listening()
+        time.sleep(0.5)             # every worker forked and listening
+        return server.post(server.connection(), payload)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
+
+
+def throughput(server: Server, payload: bytes, clients: int = 4) -> float:
+    """Requests per second with `clients` connections sending back to back for SECONDS."""
+    done = [0] * clients
+    stop_at = time.perf_counter() + SECONDS
+
+    def client(index: int) -> None:
+        connection = server.connection()
+        while time.perf_counter() < stop_at:
+            server.post(connection, payload)
+            done[index] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / (time.perf_counter() - started)
+
+
+def latency_at(server: Server, payload: bytes, rate: float, clients: int = 16) -> list[float]:
+    """Open loop: request i leaves at start + i/rate, whatever the others are doing; its latency
+    counts from then, so a queue shows up as latency."""
+    total = int(rate * SECONDS)
+    samples: list[float] = []
+    lock = threading.Lock()
+    next_index = [0]
+    start = time.perf_counter() + 0.05
+
+    def client() -> None:
+        connection = server.connection()
+        while True:
+            with lock:
+                index = next_index[0]
+                next_index[0] += 1
+            if index >= total:
+                return
+            due = start + index / rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+            server.post(connection, payload)
+            with lock:
+                samples.append((time.perf_counter() - due) * 1000)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples
+
+
+def over_http(tmp: str) -> None:
+    chart = json.dumps(order_select_request(prefetch=padded_prefetch())).encode()
+    servers = {kind: Server(kind, 2, f"{tmp}/{kind}-http.db") for kind in ("service", "floor")}
+    try:
+        for server in servers.values():
+            server.wait_listening()
+            connection = server.connection()
+            for _ in range(20):
+                server.post(connection, chart)
+        rates = {kind: throughput(server, chart) for kind, server in servers.items()}
+        figure("HTTP 2 workers, repeated chart", rates["service"], rates["floor"], unit="req/s")
+        p99 = {kind: percentile(latency_at(server, chart, 200), 99) for kind, server in servers.items()}
+        figure("HTTP 2 workers, 200 req/s p99", p99["service"], p99["floor"])
+    finally:
+        for server in servers.values():
+            server.stop()
+    cold = {kind: first_call_ms(kind, chart, f"{tmp}/{kind}-cold.db") for kind in ("service", "floor")}
+    figure("first call after start", cold["service"], cold["floor"])
 
 
 def main() -> None:
-    body = order_select_request(prefetch=big_prefetch())
-    count = sum(len(v.get("entry", [])) for v in body["prefetch"].values() if isinstance(v, dict)) + 1
-    print(f"mecasermin order-select, {count} resources in prefetch and draftOrders, {len(json.dumps(body))} bytes")
+    chart = order_select_request(prefetch=padded_prefetch())
+    count = sum(len(v.get("entry", [])) for v in chart["prefetch"].values() if isinstance(v, dict)) + 1
+    print(f"mecasermin order-select, {count} resources in prefetch and draftOrders, {len(json.dumps(chart))} bytes;"
+          f" load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
-        report("in-process, cold chart", bench_in_process(body, f"{tmp}/a0.db", cold=True))
-        report("in-process, repeated chart", bench_in_process(body, f"{tmp}/a.db"))
-        report("over HTTP (gunicorn, 1 wkr)", bench_http(body, f"{tmp}/b.db"))
-        non_mecasermin = order_select_request(prefetch=None)
-        non_mecasermin["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"] = {
-            "text": "amoxicillin 500 MG Oral Capsule"}
-        report("non-mecasermin, in-process", bench_in_process(non_mecasermin, f"{tmp}/c.db"))
-        report("non-mecasermin: trigger only", bench_trigger(non_mecasermin))
+        in_process(f"{tmp}/in-process.db")
+        over_http(tmp)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""Results remembered by a digest of the JSON they were computed from.
+
+order-select fires on every edit of an order and resends the same chart each time: one digest of
+that chart (orjson, sorted keys: well under a millisecond for 170 kB) lets a repeated call reuse
+the screened resources and the record built from them instead of computing both again. Only pure
+steps are remembered, and only results that are never changed afterwards (tuples, frozen records).
+
+orjson writes NaN and the infinities as `null`, so only JSON that cannot hold them is digested:
+the request body (refused by `read_json`) and resources that passed R4 validation.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Generic, TypeVar
+
+import orjson
+
+T = TypeVar("T")
+
+
+def digest(value: Any) -> bytes | None:
+    """16 bytes naming `value`'s content; None when orjson cannot write it (an integer beyond 64
+    bits), and then nothing is remembered."""
+    try:
+        return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+
+
+class ContentCache(Generic[T]):
+    """The most recently used results, by digest, as long as their weights (what the caller says
+    each holds: resources, say) add up to at most `max_weight`; safe to share between threads.
+    A result heavier than that is not kept at all."""
+
+    def __init__(self, max_weight: int):
+        self.max_weight = max_weight
+        self._results: OrderedDict[bytes, tuple[T, int]] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key: bytes | None, compute: Callable[[], T], weight: int = 1) -> T:
+        if key is None or weight > self.max_weight:
+            return compute()
+        with self._lock:
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key][0]
+        result = compute()
+        with self._lock:
+            if key not in self._results:
+                self._results[key] = (result, weight)
+                self._weight += weight
+            while self._weight > self.max_weight:
+                _, (_, dropped) = self._results.popitem(last=False)
+                self._weight -= dropped
+        return result

@@ -1,0 +1,34 @@
+"""The content cache behind a resent chart: digests name content, weights bound what is kept."""
+from __future__ import annotations
+
+from service.content_cache import ContentCache, digest
+
+
+def test_digest_names_content_not_key_order_and_refuses_what_orjson_cannot_write():
+    assert digest({"a": 1, "b": [1.5, "x"]}) == digest({"b": [1.5, "x"], "a": 1})
+    assert digest({"a": 1}) != digest({"a": 1.0}) != digest({"a": "1"})
+    assert digest({"value": 10 ** 30}) is None
+
+
+def test_a_result_is_reused_by_key_and_the_oldest_go_when_the_weight_is_exceeded():
+    cache: ContentCache[str] = ContentCache(max_weight=10)
+    calls: list[str] = []
+
+    def compute(name: str):
+        return lambda: calls.append(name) or name
+
+    assert cache.get_or_compute(b"a", compute("a"), weight=4) == "a"
+    assert cache.get_or_compute(b"a", compute("a again"), weight=4) == "a"
+    cache.get_or_compute(b"b", compute("b"), weight=4)
+    cache.get_or_compute(b"c", compute("c"), weight=4)          # 12 > 10: "a", the oldest, goes
+    cache.get_or_compute(b"a", compute("a recomputed"), weight=4)
+    assert calls == ["a", "b", "c", "a recomputed"]
+
+
+def test_no_key_or_a_result_heavier_than_the_bound_is_computed_every_time():
+    cache: ContentCache[int] = ContentCache(max_weight=10)
+    calls = []
+    for _ in range(2):
+        cache.get_or_compute(None, lambda: calls.append("none"))
+        cache.get_or_compute(b"big", lambda: calls.append("big"), weight=11)
+    assert calls == ["none", "big", "none", "big"]
