@@ -14,7 +14,8 @@ from datetime import date
 from cards.response import without_empty
 from cards.suggestions import SUBCUTANEOUS, UCUM
 from cards.text import LABEL_TITLE, LABEL_URL, fmt_date, fmt_number
-from service.policy.compare import centile_from_sds, format_centile
+from service.policy.compare import centile_from_sds
+from service.wording.numbers import centile as format_centile
 from service.screening import SCREEN_SDS, ScreeningFinding
 from service.trigger import NDC_SYSTEM
 

@@ -10,7 +10,8 @@ from datetime import date
 
 from cards.assessment import plan_criteria_unknown
 from service.policy.dosing import times_a_day
-from service.policy.evidence_text import evidence_text, fmt_number
+from service.wording.evidence import evidence_text
+from service.wording.numbers import number as fmt_number
 
 LABEL_TITLE = "Increlex (mecasermin) prescribing information"
 LABEL_URL = ("https://www.ipsen.com/websites/Ipsen_Online/wp-content/uploads/sites/9/2020/01/02171430/"

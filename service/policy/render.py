@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from service.policy.compare import format_number
 from service.policy.decision import Decision, Evidence
-from service.policy.evidence_text import evidence_text
+from service.wording.evidence import evidence_text
 
 MARKS = {"met": "[x]", "not_met": "[ ]", "unknown": "[?]"}
 DETERMINATIONS = {"meets-criteria": "MEETS CRITERIA", "does-not-meet": "DOES NOT MEET",

@@ -5,6 +5,7 @@ import re
 from datetime import date
 from typing import Any
 
+from service.wording.numbers import centile, number, signed
 from service.policy.decision import DOCUMENTATION_NEEDED, DOES_NOT_MEET, MEETS, MET, NOT_MET, UNKNOWN
 
 STATUS_LABELS = {MET: "Met", NOT_MET: "Not met", UNKNOWN: "Unknown"}
@@ -47,24 +48,15 @@ def fmt_date(value: Any) -> str:
 
 
 def fmt_number(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
-        return text.replace("-", "\u2212") if text.startswith("-") else text
-    return str(value)
+    return "\u2014" if value is None else number(value, digits)
 
 
 def fmt_sds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.2f}".replace("-", "\u2212")
+    return "\u2014" if value is None else signed(value)
 
 
 def fmt_centile(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:g}"
+    return "\u2014" if value is None else centile(value)
 
 
 FILTERS = {"fmt_date": fmt_date, "fmt_number": fmt_number, "fmt_sds": fmt_sds, "fmt_centile": fmt_centile}
