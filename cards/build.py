@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from cards import suggestions as s
 from cards.assessment import crd_key
 from cards import text
+from service.policy.tests_to_order import TESTS
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 OVERRIDE_SYSTEM = "urn:mecasermin-cds:CodeSystem:override-reason"
@@ -71,7 +72,7 @@ def coverage_card(decision, record, order_reference: str, order: dict, smart_lin
     subject = order.get("subject")
     patient_reference = record.patient.reference if record.patient else (
         subject.get("reference") if isinstance(subject, dict) else None)   # a draft's subject may be malformed
-    options = [s.suggestion(text.MISSING_TEST_TITLES[test],
+    options = [s.suggestion(TESTS[test].order_title,
                             [s.create_test_action(test, patient_reference, order.get("requester"), order_reference)])
                for test in decision.missing_tests] if patient_reference else []
     links = [{"label": f"Policy: {policy.source_title}", "url": policy.source_url, "type": "absolute"},
@@ -96,7 +97,7 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
             "type": "update", "description": text.proposed_dose_label(dose.proposed),
             "resource": s.corrected_order(order, decision)}], recommended=True))
     elif dose.status == "unknown" and dose.dose_mg is not None and record.patient:   # the weight is what is missing
-        options.append(s.suggestion(text.MISSING_TEST_TITLES["weight"], [
+        options.append(s.suggestion(TESTS["weight"].order_title, [
             s.create_test_action("weight", record.patient.reference, order.get("requester"), order_reference)]))
     critical = dose.status in ("above-maximum", "above-daily-maximum") or any(f.severity == "critical" for f in frequency)
     indicator = "critical" if critical else "warning"

@@ -57,15 +57,6 @@ OVERRIDE_REASONS_COVERAGE = (
     ("patient-self-pay", "Patient or family will pay without coverage"),
 )
 
-MISSING_TEST_TITLES = {
-    "igf1": "Order serum IGF-1 (baseline)",
-    "gh-stimulation": "Order a growth hormone stimulation test",
-    "bone-age": "Order a bone age X-ray (left hand and wrist)",
-    "height": "Measure standing height (stadiometer)",
-    "weight": "Measure body weight",
-}
-
-
 def fmt_date(value: date | None) -> str:
     return value.isoformat() if value else "no date"
 

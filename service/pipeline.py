@@ -99,7 +99,8 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     decisions = []
     with _timed(timings, "evaluate"):
         for order in orders:
-            record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes)
+            record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes,
+                                  mg_per_ml=deps.policies.label.dosing.concentration_mg_per_ml)
             decision = evaluate(record, deps.policies, today, default_policy=settings.default_policy,
                                 technical_gaps=gathered.gaps)
             card_set = build_response(decision, record, hook=service.hook, options=options,

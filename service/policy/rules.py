@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from service.policy.codesets import CodeSet
-from service.policy.decision import PolicyRef
+from service.policy.decision import LabelRef, PolicyRef
 from service.record.exact import exact
 from service.record.model import CoverageFacts
 
@@ -102,6 +102,7 @@ class Policy:
     exclusions: tuple[ExclusionRule, ...]
     path: str
     hcpcs_note: str | None = None     # e.g. the source does not confirm the code
+    hcpcs_display: str | None = None  # e.g. "Injection, mecasermin, 1 mg"
 
     @classmethod
     def from_data(cls, data: Mapping, path: Path) -> "Policy":
@@ -127,7 +128,7 @@ class Policy:
             exclusions=tuple(ExclusionRule(e["id"], e["kind"], e["role"], e["title"],
                                            tuple(CodeSet.from_data(m) for m in e["match"]), e.get("note"))
                              for e in data["exclusions"]),
-            path=str(path), hcpcs_note=coding.get("hcpcs_note"),
+            path=str(path), hcpcs_note=coding.get("hcpcs_note"), hcpcs_display=coding.get("hcpcs_display"),
         )
 
     def ref(self) -> PolicyRef:
@@ -212,6 +213,11 @@ class LabelRules:
             monitoring=tuple(data["monitoring"]),
             path=str(path),
         )
+
+    def ref(self) -> LabelRef:
+        d = self.dosing
+        return LabelRef(self.source_title, self.source_url, (d.start_low, d.start_high), d.maximum, d.doses_per_day,
+                        d.concentration_mg_per_ml)
 
 
 @dataclass(frozen=True)
