@@ -16,7 +16,8 @@ UCUM = "http://unitsofmeasure.org"
 SUBCUTANEOUS = {"coding": [{"system": SNOMED, "code": "34206005", "display": "Subcutaneous route"}]}
 
 
-def service_request(test: str, patient_reference: str, requester: dict | None, order_reference: str) -> dict:
+def service_request(test: str, patient_reference: str, requester: dict | None, order_reference: str | None) -> dict:
+    """A draft ServiceRequest for `test`; `order_reference`: the mecasermin order it documents, if any."""
     category_code, category_display = TESTS[test].category
     resource = {
         "resourceType": "ServiceRequest",
@@ -26,15 +27,17 @@ def service_request(test: str, patient_reference: str, requester: dict | None, o
         "category": [{"coding": [{"system": SNOMED, "code": category_code, "display": category_display}]}],
         "code": copy.deepcopy(TESTS[test].code),
         "subject": {"reference": patient_reference},
-        "reasonReference": [{"reference": order_reference}],
-        "note": [{"text": "Needed to document mecasermin coverage criteria."}],
+        "note": [{"text": "Needed to document mecasermin coverage criteria." if order_reference else
+                  "Work-up of short stature for primary IGF-1 deficiency."}],
     }
+    if order_reference:
+        resource["reasonReference"] = [{"reference": order_reference}]
     if requester:
         resource["requester"] = requester
     return resource
 
 
-def create_test_action(test: str, patient_reference: str, requester, order_reference: str) -> dict:
+def create_test_action(test: str, patient_reference: str, requester, order_reference: str | None) -> dict:
     return {"type": "create", "description": TESTS[test].order_title,
             "resource": service_request(test, patient_reference, requester, order_reference)}
 

@@ -145,21 +145,23 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
         op, threshold = spec.get("op"), spec.get("threshold")
     missing_test = spec.get("missing_test")
     if selection.chosen is None:
-        return _unknown(spec, ctx, basis, selection.skipped, selection.problem, selection.documentation,
-                        selection.missing_test)
+        return replace(_unknown(spec, ctx, basis, selection.skipped, selection.problem, selection.documentation,
+                                selection.missing_test), reason="no-value")
     chosen = selection.chosen
     evidence = (chosen.evidence,) + selection.skipped
     shown = describe(chosen)
     if threshold is None:
-        return _unknown(spec, ctx, basis, evidence, f"{shown} is on file. {VERIFY}", _ask_plan(spec), None)
+        return replace(_unknown(spec, ctx, basis, evidence, f"{shown} is on file. {VERIFY}", _ask_plan(spec), None),
+                       reason="limit-unknown")
     status = compare(chosen.score, chosen.comparator, op, threshold)
     limit = f"{op} {format_number(threshold)}"
     if chosen.score_range is not None:
         ends = {compare(end, chosen.comparator, op, threshold) for end in chosen.score_range}
         if len(ends) > 1:
-            return _unknown(spec, ctx, basis, evidence,
-                            f"{shown}: a partial date leaves it on both sides of the limit ({limit}).",
-                            "The full date (day, month and year) of birth and of the measurement.", None)
+            return replace(_unknown(spec, ctx, basis, evidence,
+                                    f"{shown}: a partial date leaves it on both sides of the limit ({limit}).",
+                                    "The full date (day, month and year) of birth and of the measurement.", None),
+                           reason="undecidable")
         status = ends.pop()
     else:
         evidence = (_shown_against(chosen, op, threshold),) + selection.skipped
@@ -175,8 +177,10 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
     if note and status == NOT_MET:
         explanation += f" {note}"
     if status == UNKNOWN:
-        return _unknown(spec, ctx, basis, evidence, explanation, "A result reported as an exact number.", missing_test)
-    return Criterion(spec["id"], spec["title"], status, threshold_text(spec, basis), evidence, explanation, None, None, basis)
+        return replace(_unknown(spec, ctx, basis, evidence, explanation, "A result reported as an exact number.",
+                                missing_test), reason="undecidable")
+    return Criterion(spec["id"], spec["title"], status, threshold_text(spec, basis), evidence, explanation, None, None,
+                     basis, note=note if status == NOT_MET else None)
 
 
 def _shown_against(chosen: Candidate, op: str, threshold: Number) -> Evidence:

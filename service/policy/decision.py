@@ -63,6 +63,10 @@ class Criterion:
     missing_test: str | None = None  # igf1 | gh-stimulation | bone-age | height, when a test would settle it
     basis: str = "current"           # current | baseline (pre-treatment values at re-authorization)
     type: str | None = None          # the policy's criterion type (diagnosis, height_sds, igf1_sds, gh_peak, …)
+    # Why, as a code the wording layer words: no-value | limit-unknown | undecidable (a bound or a partial
+    # date that cannot decide) | None (decided on the value)
+    reason: str | None = None
+    note: str | None = None          # the policy's own note on a value that does not meet it (e.g. "not low")
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class LabelRef:
     maximum_mg_per_kg: float
     doses_per_day: int
     concentration_mg_per_ml: float
+    support: tuple[tuple[str, str], ...] = ()   # label.yaml `support`: dispensing, manufacturer programme
 
 
 @dataclass(frozen=True)

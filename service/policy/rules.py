@@ -188,6 +188,7 @@ class LabelRules:
     interactions: tuple[InteractionRule, ...]
     monitoring: tuple[str, ...]
     path: str
+    support: Mapping[str, str] | None = None   # dispensing and manufacturer programme (label.yaml)
 
     @classmethod
     def from_data(cls, data: Mapping, path: Path) -> "LabelRules":
@@ -212,12 +213,13 @@ class LabelRules:
             interactions=tuple(InteractionRule(**i) for i in data["interactions"]),
             monitoring=tuple(data["monitoring"]),
             path=str(path),
+            support=MappingProxyType(dict(data.get("support") or {})),
         )
 
     def ref(self) -> LabelRef:
         d = self.dosing
         return LabelRef(self.source_title, self.source_url, (d.start_low, d.start_high), d.maximum, d.doses_per_day,
-                        d.concentration_mg_per_ml)
+                        d.concentration_mg_per_ml, tuple(sorted((self.support or {}).items())))
 
 
 @dataclass(frozen=True)

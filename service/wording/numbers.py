@@ -38,9 +38,12 @@ def number(value: Any, digits: int = 2) -> str:
 
 
 def signed(value: Any, digits: int = 2) -> str:
-    """A score with its sign: '+1.2', '−3.45', '0'. A text keeps its digits (see `number`)."""
+    """A score with its sign and `digits` decimals: '+1.20', '−3.90'. A text (a score already worded to
+    agree with its limit, '−2.2549', 'just below −2.25') keeps its digits."""
+    if isinstance(value, (int, float, Fraction)) and not isinstance(value, bool):
+        return with_minus(f"{float(value):+.{digits}f}")
     text = number(value, digits)
-    return text if text == "0" or text.startswith((MINUS, "+", "just")) else f"+{text}"
+    return text if text.startswith((MINUS, "+", "just")) else f"+{text}"
 
 
 def score_limit(value: Any) -> str:
