@@ -13,6 +13,7 @@ from cards import suggestions as s
 from cards.assessment import crd_key
 from cards import text
 from service.policy.tests_to_order import TESTS
+from service.wording.decision import contraindicated, treatment_blocked
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 OVERRIDE_SYSTEM = "urn:mecasermin-cds:CodeSystem:override-reason"
@@ -84,7 +85,7 @@ def coverage_card(decision, record, order_reference: str, order: dict, smart_lin
     links += [{"label": f"Policy: {policy.source_title}", "url": policy.source_url, "type": "absolute"},
               _label_link(decision.label)]
     # A contraindication leads (red card): coverage is moot until it is resolved, never a second warning.
-    moot = text.contraindicated(decision)
+    moot = contraindicated(decision)
     indicator = "info" if moot or crd_key(decision) == "meets-criteria" else "warning"
     return _card("coverage", text.coverage_summary(decision), text.coverage_detail(decision, record), indicator,
                  {"label": policy.title, "url": policy.source_url, "topic": _topic("coverage-info", "Coverage Information")},
@@ -115,7 +116,7 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
 
 def monitoring_card(decision) -> Card | None:
     """What to watch once treatment starts: none while a contraindication stops treatment."""
-    if text.treatment_blocked(decision):
+    if treatment_blocked(decision):
         return None
     # Interactions first: they are specific to this child; the label's points follow.
     findings = sorted((f for f in decision.label_findings if f.category in ("monitoring", "interaction")

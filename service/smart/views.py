@@ -33,6 +33,7 @@ from service.smart.packet import (LETTER_TITLE, age_text, criterion_sentence, do
 from service.smart.prescriber import Prescriber, read_prescriber
 from service.smart.workup import FhirUnavailable, Workup, work_up
 from service.smart.write_back import post_document_reference
+from service.wording.decision import kind_words, verdict
 from service.wording.support import support_lines
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
         "chart_caption": limit_caption(limit),
         "letter": letter_framing(decision),
         "determination_label": present.DETERMINATION_LABELS.get(decision.determination, decision.determination),
+        "verdict": f"{verdict(decision)} ({kind_words(decision)})",
         "how_to_get": [(test, *present.HOW_TO_GET[test]) for test in decision.missing_tests
                        if test in present.HOW_TO_GET],
         "unknown_criteria": unknown,
