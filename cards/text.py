@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from cards.assessment import crd_key, plan_criteria_unknown
-from service.wording.decision import CRITERION_NAMES, contraindicated, kind_words, verdict
+from service.wording.decision import CRITERION_NAMES, EXCLUDED_MARK, STATUS_MARK, contraindicated, kind_words, verdict
 from service.policy.dosing import times_a_day
 from service.policy.tests_to_order import TESTS
 from service.wording.evidence import evidence_name, evidence_text, evidence_value, recorded_as
@@ -24,7 +24,6 @@ DETAIL_BUDGET = 1000           # characters of one card's detail (cards/DESIGN.m
 ANSWER_BUDGET = 2000           # characters of every card of one answer, summaries and details
 SUMMARY_LIMIT = 140            # CDS Hooks: summaries under 140 characters
 
-STATUS_MARK = {"met": "✅", "not_met": "❌", "unknown": "❔"}
 SUB_REASON_WORDS = {
     "criteria-not-met": "criteria not met",
     "not-medically-necessary": "not medically necessary",
@@ -134,7 +133,7 @@ def checklist(decision) -> list[str]:
     for x in decision.exclusions:
         effect = "not covered" if x.effect == "does-not-meet" else "the plan will ask"
         matched = "" if x.matched.lower() in x.title.lower() else f" ({clip(x.matched, 60)})"
-        lines.append(f"- ⛔ {x.title}: {SUB_REASON_WORDS.get(x.kind, x.kind)} — {effect}{matched}")
+        lines.append(f"- {EXCLUDED_MARK} {x.title}: {SUB_REASON_WORDS.get(x.kind, x.kind)} — {effect}{matched}")
     return lines
 
 

@@ -270,11 +270,11 @@ def topic(card: dict) -> str:
     return (card.get("source", {}).get("topic") or {}).get("code", "")
 
 
-CHECKLIST_MARKS = ("✅", "❌", "❔", "⛔")
+CHECKLIST_MARKS = ("\u2713", "\u2717", "?")
 
 
 def checklist(card: dict) -> list[str]:
-    """The coverage card's checklist rows ("✅ Height SDS: 111.6 cm … on 2026-…"), as the card shows them."""
+    """The coverage card's checklist rows ("✓ Height SDS: 111.6 cm … on 2026-…"), as the card shows them."""
     return [line[2:] for line in card.get("detail", "").splitlines()
             if line.startswith("- ") and line[2:3] in CHECKLIST_MARKS]
 

@@ -6,11 +6,12 @@ from datetime import date
 from typing import Any
 
 from service.policy.tests_to_order import TESTS
+from service.wording.decision import STATUS_MARK
 from service.wording.numbers import centile, number, signed
 from service.policy.decision import DOCUMENTATION_NEEDED, DOES_NOT_MEET, MEETS, MET, NOT_MET, UNKNOWN
 
 STATUS_LABELS = {MET: "Met", NOT_MET: "Not met", UNKNOWN: "Unknown"}
-STATUS_MARKS = {MET: "\u2713", NOT_MET: "\u2717", UNKNOWN: "?"}
+STATUS_MARKS = STATUS_MARK      # the cards' marks (service.wording.decision)
 
 DETERMINATION_LABELS = {
     MEETS: "Meets the policy's criteria",

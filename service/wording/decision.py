@@ -15,6 +15,9 @@ HEADLINE_NAMES = {
     "gh_peak": "GH stimulation test", "bone_age": "bone age", "growth_velocity": "growth velocity",
 }
 KIND_WORDS = {"initial": "new start", "re-authorization": "renewal"}
+# Checklist marks: plain symbols every font has (the sandbox's headless Chromium shows emoji as boxes).
+STATUS_MARK = {"met": "\u2713", "not_met": "\u2717", "unknown": "?"}
+EXCLUDED_MARK = "\u2717 excluded:"
 
 
 def kind_words(decision) -> str:

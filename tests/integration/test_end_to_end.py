@@ -310,7 +310,7 @@ def test_demo_script_prints_cards_and_determination_and_stops_its_servers():
     assert "order-select" in out and "order-sign" in out
     assert "[CRITICAL] Mecasermin dose" in out and "(off-guideline)" in out
     assert "determination meets-criteria; CRD covered: covered" in out
-    assert "✅ IGF-1 SDS: 20 ng/mL" in out                          # the coverage checklist
+    assert "\u2713 IGF-1 SDS: 20 ng/mL" in out                          # the coverage checklist
     assert "both servers stopped" in out
     assert re.search(r"demo-overdose +meets-criteria +covered +off-guideline +card +meets-criteria ✓", out), out[-800:]
     ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)/", out)]
