@@ -115,8 +115,8 @@ def detail(finding: ScreeningFinding) -> str:
         tests = ", ".join(TESTS[t].name for t in finding.workup)
         lines += ["Short stature alone does not make a child a mecasermin candidate: the drug is for severe "
                   "primary IGF-1 deficiency (low IGF-1 with a normal stimulated GH, open growth plates).", "",
-                  f"Not yet on file: {tests}. The suggestions order them; the screen offers a draft mecasermin "
-                  "order only once IGF-1 and GH qualify."]
+                  f"Still needed: {tests} (not on file, or not usable as recorded). The suggestions order them; "
+                  "the screen offers a draft mecasermin order only once IGF-1 and GH qualify."]
     return "\n".join(lines)
 
 
