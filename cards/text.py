@@ -15,7 +15,6 @@ import re
 from cards.assessment import crd_key, plan_criteria_unknown
 from service.wording.decision import CRITERION_NAMES, EXCLUDED_MARK, STATUS_MARK, contraindicated, kind_words, verdict
 from service.policy.dosing import times_a_day
-from service.policy.tests_to_order import TESTS
 from service.wording.evidence import evidence_name, evidence_text, evidence_value, recorded_as
 from service.wording.numbers import day, number
 
@@ -55,10 +54,6 @@ OVERRIDE_REASONS_COVERAGE = (
     ("patient-self-pay", "Patient or family will pay without coverage"),
 )
 APP_POINTER = "Billing, specialty pharmacy and manufacturer support: in the review app (link below)."
-
-
-def label_title(label) -> str:
-    return label.source_title
 
 
 def fmt_date(value) -> str:
@@ -330,7 +325,3 @@ def _point_name(point: str) -> str:
     """'Hypoglycaemia — give within 20 minutes …' → 'hypoglycaemia' (the full point is in the SMART app)."""
     name = point.strip().lstrip("-• ").strip().partition(" — ")[0].rstrip(".")
     return f"{name[:1].lower()}{name[1:]}"
-
-
-def missing_test_title(test: str) -> str:
-    return TESTS[test].order_title
