@@ -13,6 +13,8 @@ from cards import suggestions as s
 from cards.assessment import crd_key
 from cards.markdown import plain_text
 from cards import text
+from service.policy.tests_to_order import TESTS
+from service.wording.decision import contraindicated, treatment_blocked
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 OVERRIDE_SYSTEM = "urn:mecasermin-cds:CodeSystem:override-reason"
@@ -40,8 +42,12 @@ def _topic(code: str, display: str) -> dict:
     return {"system": CARD_TYPE_SYSTEM, "code": code, "display": display}
 
 
-def _label_source(topic_code: str, topic_display: str) -> dict:
-    return {"label": text.SOURCE_LABEL_DRUG, "url": text.LABEL_URL, "topic": _topic(topic_code, topic_display)}
+def _label_source(label, topic_code: str, topic_display: str) -> dict:
+    return {"label": label.source_title, "url": label.source_url, "topic": _topic(topic_code, topic_display)}
+
+
+def _label_link(label) -> dict:
+    return {"label": label.source_title, "url": label.source_url, "type": "absolute"}
 
 
 def _override(reasons) -> list[dict]:
@@ -62,8 +68,9 @@ def safety_card(decision, order_reference: str, order: dict) -> Card | None:
         options.insert(0, s.suggestion("Give subcutaneously instead of intravenously", [{
             "type": "update", "description": description, "resource": s.corrected_order(order, decision)}]))
     return _card("safety", text.safety_summary(findings), text.safety_detail(findings),
-                 "critical" if critical else "warning", _label_source("contraindication", "Contraindication"),
-                 suggestions=options, selectionBehavior="at-most-one",
+                 "critical" if critical else "warning",
+                 _label_source(decision.label, "contraindication", "Contraindication"),
+                 suggestions=options, selectionBehavior="at-most-one", links=[_label_link(decision.label)],
                  overrideReasons=_override(text.OVERRIDE_REASONS_SAFETY))
 
 
@@ -72,14 +79,15 @@ def coverage_card(decision, record, order_reference: str, order: dict, smart_lin
     subject = order.get("subject")
     patient_reference = record.patient.reference if record.patient else (
         subject.get("reference") if isinstance(subject, dict) else None)   # a draft's subject may be malformed
-    options = [s.suggestion(text.MISSING_TEST_TITLES[test],
+    options = [s.suggestion(TESTS[test].order_title,
                             [s.create_test_action(test, patient_reference, order.get("requester"), order_reference)])
                for test in decision.missing_tests] if patient_reference else []
-    links = [{"label": f"Policy: {policy.source_title}", "url": policy.source_url, "type": "absolute"},
-             {"label": text.LABEL_TITLE, "url": text.LABEL_URL, "type": "absolute"}]
-    if smart_link:
-        links.append(smart_link)
-    indicator = "info" if crd_key(decision) == "meets-criteria" else "warning"
+    links = [smart_link] if smart_link else []
+    links += [{"label": f"Policy: {policy.source_title}", "url": policy.source_url, "type": "absolute"},
+              _label_link(decision.label)]
+    # A contraindication leads (red card): coverage is moot until it is resolved, never a second warning.
+    moot = contraindicated(decision)
+    indicator = "info" if moot or crd_key(decision) == "meets-criteria" else "warning"
     return _card("coverage", text.coverage_summary(decision), text.coverage_detail(decision, record), indicator,
                  {"label": policy.title, "url": policy.source_url, "topic": _topic("coverage-info", "Coverage Information")},
                  suggestions=options, selectionBehavior="any", links=links,
@@ -97,16 +105,20 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
             "type": "update", "description": text.proposed_dose_label(dose.proposed),
             "resource": s.corrected_order(order, decision)}], recommended=True))
     elif dose.status == "unknown" and dose.dose_mg is not None and record.patient:   # the weight is what is missing
-        options.append(s.suggestion(text.MISSING_TEST_TITLES["weight"], [
+        options.append(s.suggestion(TESTS["weight"].order_title, [
             s.create_test_action("weight", record.patient.reference, order.get("requester"), order_reference)]))
     critical = dose.status in ("above-maximum", "above-daily-maximum") or any(f.severity == "critical" for f in frequency)
     indicator = "critical" if critical else "warning"
     return _card("dose", text.dose_summary(dose, bool(frequency)), text.dose_detail(dose, frequency), indicator,
-                 _label_source("off-guideline", "Off Guideline"), suggestions=options,
+                 _label_source(decision.label, "off-guideline", "Off Guideline"), suggestions=options,
+                 links=[_label_link(decision.label)],
                  overrideReasons=_override(text.OVERRIDE_REASONS_DOSE))
 
 
 def monitoring_card(decision) -> Card | None:
+    """What to watch once treatment starts: none while a contraindication stops treatment."""
+    if treatment_blocked(decision):
+        return None
     # Interactions first: they are specific to this child; the label's points follow.
     findings = sorted((f for f in decision.label_findings if f.category in ("monitoring", "interaction")
                        or (f.severity == "info" and f.category in ("warning", "dose"))),
@@ -114,12 +126,12 @@ def monitoring_card(decision) -> Card | None:
     if not findings:
         return None
     return _card("monitoring", text.monitoring_summary(findings), text.monitoring_detail(findings), "info",
-                 _label_source("guideline", "Guideline"))
+                 _label_source(decision.label, "guideline", "Guideline"), links=[_label_link(decision.label)])
 
 
 def smart_app_link(base_url: str, order_reference: str) -> dict:
     """Opens the SMART app on this order: the full checklist, growth chart and prior-auth packet."""
-    return {"label": "Open the mecasermin review app (growth chart, prior-authorization packet)",
+    return {"label": "Review app: full checklist, billing, pharmacy, prior-authorization letter",
             "url": f"{base_url.rstrip('/')}/smart/launch", "type": "smart", "appContext": f"order={order_reference}"}
 
 

@@ -46,8 +46,11 @@ def coverage_information(decision, coverage_reference: str, today: date) -> dict
         parts.append({"url": "doc-purpose", "valueCode": doc_purpose})
     if info_needed:
         parts.append({"url": "info-needed", "valueCode": info_needed})
-    parts.append({"url": "billingCode", "valueCoding": {
-        "system": HCPCS, "code": "J2170", "display": "Injection, mecasermin, 1 mg"}})
+    if decision.hcpcs:   # the policy's own code (policy file `coding.hcpcs`)
+        coding = {"system": HCPCS, "code": decision.hcpcs}
+        if decision.hcpcs_display:
+            coding["display"] = decision.hcpcs_display
+        parts.append({"url": "billingCode", "valueCoding": coding})
     parts.append({"url": "reason", "valueCodeableConcept": _reason(decision, key)})
     parts.append({"url": "date", "valueDate": today.isoformat()})
     parts.append({"url": "coverage-assertion-id", "valueString": str(uuid.uuid4())})

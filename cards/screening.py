@@ -1,9 +1,9 @@
-"""The short-stature screening card and the draft mecasermin order its suggestion creates.
+"""The short-stature screening card (service.screening decides; this module words it).
 
-One info card: what was found (the latest height and its SDS, with date and age), what it does and
-does not mean (short stature alone is not the indication), the work-up the coverage criteria ask
-for, and a one-click draft order at the label's starting dose. Accepting it puts a draft
-MedicationRequest in the order; the order-select and order-sign services then check it.
+One info card. When the chart already shows a qualifying IGF-1 and a normal GH stimulation test, its
+suggestion drafts a mecasermin order at the label's starting dose (the order-select and order-sign
+services then check it); otherwise its suggestions order the work-up (IGF-1, GH stimulation, bone age).
+Label facts (starting range, concentration, source) come from the finding's `label` (label.yaml).
 """
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from datetime import date
 
 from cards.markdown import escape_markdown as md, plain_text
 from cards.response import without_empty
-from cards.suggestions import SUBCUTANEOUS, UCUM
-from cards.text import LABEL_TITLE, LABEL_URL, fmt_date, fmt_number
-from service.policy.compare import centile_from_sds, format_centile
-from service.screening import SCREEN_SDS, ScreeningFinding
+from cards.suggestions import SUBCUTANEOUS, UCUM, create_test_action
+from cards.text import fmt_date
+from service.policy.compare import centile_from_sds
+from service.policy.tests_to_order import TESTS
+from service.screening import ScreeningFinding
 from service.trigger import NDC_SYSTEM
+from service.wording.evidence import evidence_value
+from service.wording.numbers import centile, number, signed
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 OVERRIDE_SYSTEM = "urn:mecasermin-cds:CodeSystem:override-reason"
@@ -32,19 +35,8 @@ OVERRIDE_REASONS = (
     ("evaluation-under-way", "Growth evaluation already under way"),
     ("height-error", "Height on file is a measurement or entry error"),
 )
-ORDER_NOTE = ("Drafted from the short-stature screening card. Mecasermin is for severe primary IGF-1 deficiency "
-              "(height and IGF-1 at or below -3 SD, GH normal or high) or GH gene deletion with neutralizing "
-              "antibodies; confirm the diagnosis before signing.")
-
-
-def dose_text(finding: ScreeningFinding) -> str:
-    dose = finding.dose
-    if dose is None:
-        return ("0.04 mg/kg subcutaneously twice daily, within 20 minutes of a meal or snack "
-                f"({finding.weight_note})")
-    return (f"{fmt_number(dose.dose_mg)} mg ({fmt_number(dose.volume_ml)} mL of 10 mg/mL) subcutaneously twice daily, "
-            f"within 20 minutes of a meal or snack (starting dose {fmt_number(round(dose.mg_per_kg, 3))} mg/kg for "
-            f"{fmt_number(dose.weight.value)} kg on {fmt_date(dose.weight.date)})")
+ORDER_NOTE = ("Drafted from the short-stature screening card: the chart shows a qualifying IGF-1 and a normal GH "
+              "stimulation test. Confirm the diagnosis of severe primary IGF-1 deficiency before signing.")
 
 
 def draft_order(finding: ScreeningFinding, today: date, requester: str | None = None, base: dict | None = None) -> dict:
@@ -71,70 +63,93 @@ def draft_order(finding: ScreeningFinding, today: date, requester: str | None = 
     return order
 
 
+def _start(finding: ScreeningFinding) -> str:
+    low, high = finding.label.start_range_mg_per_kg
+    return f"{number(low)}–{number(high)} mg/kg"
+
+
+def dose_text(finding: ScreeningFinding) -> str:
+    dose, label = finding.dose, finding.label
+    if dose is None:
+        return (f"{number(label.start_range_mg_per_kg[0])} mg/kg subcutaneously twice daily, within 20 minutes of a "
+                f"meal or snack ({finding.weight_note})")
+    return (f"{number(dose.dose_mg)} mg ({number(dose.volume_ml)} mL of {number(label.concentration_mg_per_ml)} mg/mL) "
+            f"subcutaneously twice daily, within 20 minutes of a meal or snack (starting dose "
+            f"{number(round(dose.mg_per_kg, 3), 3)} mg/kg for {number(dose.weight.value)} kg on {fmt_date(dose.weight.date)})")
+
+
 def summary(finding: ScreeningFinding) -> str:
     height = finding.height
     age = height.age_years if height.age_years is not None else finding.age_years
-    return (f"Short stature: height {height.sds:+.2f} SD at {age:.1f} y — "
-            "consider work-up for primary IGF-1 deficiency (mecasermin)")
+    headline = f"Short stature: height {signed(height.sds)} SD at {number(age, 1)} y"
+    if finding.ready:
+        return f"{headline}, IGF-1 low, GH normal — mecasermin may be indicated"
+    tests = ", ".join(TESTS[t].name for t in finding.workup)
+    return f"{headline} — work up: {tests}"
+
+
+def _height_line(finding: ScreeningFinding) -> str:
+    height = finding.height
+    shown_centile = height.centile if height.centile is not None else centile_from_sds(height.sds)
+    age_then = f", age {number(height.age_years, 1)} y" if height.age_years is not None else ""
+    return (f"**Height {number(height.value, 1)} cm on {fmt_date(height.date)}: SDS {signed(height.sds)}, "
+            f"{centile(shown_centile)}** (CDC 2000, {md(finding.sex)}{age_then}).")
 
 
 def detail(finding: ScreeningFinding) -> str:
-    height = finding.height
-    centile = height.centile if height.centile is not None else centile_from_sds(height.sds)
-    recorded = ""
-    if height.original_unit and height.original_unit != height.unit and height.original_value is not None:
-        recorded = f" (recorded as {md(fmt_number(height.original_value))} {md(height.original_unit)})"
-    age_then = f" at {height.age_years:.1f} y" if height.age_years is not None else ""
-    lines = [
-        f"**Latest height {fmt_number(height.value)} cm{recorded} on {fmt_date(height.date)}{age_then}: "
-        f"SDS {height.sds:+.2f}, centile {format_centile(centile)}** (CDC 2000 stature-for-age, {md(finding.sex)}). "
-        f"That is at or below {SCREEN_SDS:+.2f} SD (1.2nd centile), near the height limit of the primary plan's "
-        "mecasermin policy (below −2.25 SD); other plans set their own.",
-        "",
-        "Short stature alone does not make a child a candidate. Mecasermin (Increlex) is for severe primary "
-        "IGF-1 deficiency — height SDS and baseline IGF-1 SDS at or below -3.0 with normal or high growth "
-        "hormone — or GH gene deletion with neutralizing antibodies, in children from 2 years of age with "
-        "open epiphyses. Coverage usually asks for:",
-        "",
-        "- a diagnosis of primary IGF-1 deficiency (ICD-10-CM E34.321, e.g. Laron syndrome);",
-        "- a baseline serum IGF-1 with the laboratory's reference range;",
-        "- a growth hormone stimulation test with a normal or high peak;",
-        "- a bone age X-ray showing open growth plates.",
-        "",
-    ]
-    if finding.dose is not None:
-        dose = finding.dose
-        lines.append(f"The suggestion drafts a mecasermin order at the label's starting dose: {fmt_number(dose.dose_mg)} mg "
-                     f"({fmt_number(dose.volume_ml)} mL of 10 mg/mL) twice daily = "
-                     f"{fmt_number(round(dose.mg_per_kg, 3))} mg/kg for {fmt_number(dose.weight.value)} kg on "
-                     f"{fmt_date(dose.weight.date)} (the lowest 0.1 mg step in the 0.04–0.08 mg/kg starting range).")
+    lines = [_height_line(finding), ""]
+    if finding.ready:
+        lines += ["On file, meeting the label's criteria for severe primary IGF-1 deficiency:", ""]
+        lines += [f"- {name}: {md(evidence_value(e))}" + (f", {e.date.isoformat()}" if e.date else "")
+                  for name, e in finding.on_file]
+        lines.append("")
+        if finding.dose is not None:
+            dose = finding.dose
+            lines.append(f"The suggestion drafts {number(dose.dose_mg)} mg twice daily = "
+                         f"{number(round(dose.mg_per_kg, 3), 3)} mg/kg for {number(dose.weight.value)} kg "
+                         f"({fmt_date(dose.weight.date)}), the lowest 0.1 mg step in the label's {_start(finding)} "
+                         "starting range.")
+        else:
+            lines.append(f"The suggestion drafts a mecasermin order without a dose in mg: {md(finding.weight_note)}.")
+        lines.append("The order is then checked for coverage, contraindications and dose.")
     else:
-        lines.append(f"The suggestion drafts a mecasermin order at 0.04 mg/kg twice daily without a dose in mg: "
-                     f"{md(finding.weight_note)}.")
-    lines += ["When the order is selected and signed, this service checks it against the coverage criteria, the "
-              "label's contraindications and the dose.", "",
-              f"Screen: age 2 years or more, latest height SDS at or below {SCREEN_SDS:+.2f}, no mecasermin on file. "
-              f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
+        tests = ", ".join(TESTS[t].name for t in finding.workup)
+        lines += ["Short stature alone does not make a child a mecasermin candidate: the drug is for severe "
+                  "primary IGF-1 deficiency (low IGF-1 with a normal stimulated GH, open growth plates).", "",
+                  f"Still needed: {tests} (not on file, or not usable as recorded). The suggestions order them; "
+                  "the screen offers a draft mecasermin order only once IGF-1 and GH qualify."]
     return "\n".join(lines)
 
 
-def screening_card(finding: ScreeningFinding, action: dict) -> dict:
-    """The info card; `action` is the suggestion's create (new order) or update (empty draft) action."""
-    dose = finding.dose
-    label = (f"Draft mecasermin {fmt_number(dose.dose_mg)} mg twice daily" if dose
-             else "Draft mecasermin 0.04 mg/kg twice daily")
+def screening_card(finding: ScreeningFinding, action: dict | None, requester: str | None = None) -> dict:
+    """The info card; `action`: the draft order's create (new order) or update (empty draft) action when
+    the chart is ready for it; otherwise the suggestions order the work-up."""
+    label = finding.label
+    if action is not None:
+        dose = finding.dose
+        title = (f"Draft mecasermin {number(dose.dose_mg)} mg twice daily" if dose
+                 else f"Draft mecasermin {number(label.start_range_mg_per_kg[0])} mg/kg twice daily")
+        suggestions = [{"label": title, "uuid": str(uuid.uuid4()), "actions": [action]}]
+        behaviour = "at-most-one"
+    else:
+        who = {"reference": requester} if requester and requester.split("/", 1)[0] in (
+            "Practitioner", "PractitionerRole") else None
+        suggestions = [{"label": TESTS[t].order_title, "uuid": str(uuid.uuid4()),
+                        "actions": [create_test_action(t, finding.patient_reference, who, None)]}
+                       for t in finding.workup]
+        behaviour = "any"
     return {
         "uuid": str(uuid.uuid4()),
         "summary": plain_text(summary(finding)),
         "detail": detail(finding),
         "indicator": "info",
-        "source": {"label": SOURCE_LABEL, "url": LABEL_URL,
+        "source": {"label": SOURCE_LABEL, "url": label.source_url,
                    "topic": {"system": CARD_TYPE_SYSTEM, "code": "clinical-reminder", "display": "Clinical Reminder"}},
-        "suggestions": [{"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}],
-        "selectionBehavior": "at-most-one",
+        "suggestions": suggestions,
+        "selectionBehavior": behaviour,
         "overrideReasons": [{"system": OVERRIDE_SYSTEM, "code": code, "display": display}
                             for code, display in OVERRIDE_REASONS],
-        "links": [{"label": LABEL_TITLE, "url": LABEL_URL, "type": "absolute"}],
+        "links": [{"label": label.source_title, "url": label.source_url, "type": "absolute"}],
     }
 
 

@@ -6,52 +6,39 @@ import copy
 import uuid
 
 from cards import text
+from service.policy.tests_to_order import TESTS
 
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 
-# The code a ServiceRequest carries for each missing test; LOINC codes usable as orders.
-TEST_CODES = {
-    "igf1": {"coding": [{"system": LOINC, "code": "2484-4",
-                         "display": "Insulin-like growth factor-I [Mass/volume] in Serum or Plasma"}]},
-    "gh-stimulation": {"coding": [{"system": CPT, "code": "80428",
-                                   "display": "Growth hormone stimulation panel"}],
-                       "text": "Growth hormone stimulation test (e.g. arginine or clonidine)"},
-    "bone-age": {"coding": [{"system": LOINC, "code": "85151-9", "display": "XR Bone age"},
-                            {"system": CPT, "code": "77072", "display": "Bone age studies"}]},
-    "height": {"coding": [{"system": LOINC, "code": "8302-2", "display": "Body height"}]},
-    "weight": {"coding": [{"system": LOINC, "code": "29463-7", "display": "Body weight"}]},
-}
-TEST_CATEGORY = {
-    "igf1": ("108252007", "Laboratory procedure"), "gh-stimulation": ("108252007", "Laboratory procedure"),
-    "bone-age": ("363679005", "Imaging"), "height": ("225398001", "Assessment"),
-    "weight": ("225398001", "Assessment"),
-}
 SUBCUTANEOUS = {"coding": [{"system": SNOMED, "code": "34206005", "display": "Subcutaneous route"}]}
 
 
-def service_request(test: str, patient_reference: str, requester: dict | None, order_reference: str) -> dict:
-    category_code, category_display = TEST_CATEGORY[test]
+def service_request(test: str, patient_reference: str, requester: dict | None, order_reference: str | None) -> dict:
+    """A draft ServiceRequest for `test`; `order_reference`: the mecasermin order it documents, if any."""
+    category_code, category_display = TESTS[test].category
     resource = {
         "resourceType": "ServiceRequest",
         "id": f"sr-{uuid.uuid4().hex[:12]}",
         "status": "draft",
         "intent": "order",
         "category": [{"coding": [{"system": SNOMED, "code": category_code, "display": category_display}]}],
-        "code": TEST_CODES[test],
+        "code": copy.deepcopy(TESTS[test].code),
         "subject": {"reference": patient_reference},
-        "reasonReference": [{"reference": order_reference}],
-        "note": [{"text": "Needed to document mecasermin coverage criteria."}],
+        "note": [{"text": "Needed to document mecasermin coverage criteria." if order_reference else
+                  "Work-up of short stature for primary IGF-1 deficiency."}],
     }
+    if order_reference:
+        resource["reasonReference"] = [{"reference": order_reference}]
     if requester:
         resource["requester"] = requester
     return resource
 
 
-def create_test_action(test: str, patient_reference: str, requester, order_reference: str) -> dict:
-    return {"type": "create", "description": text.MISSING_TEST_TITLES[test],
+def create_test_action(test: str, patient_reference: str, requester, order_reference: str | None) -> dict:
+    return {"type": "create", "description": TESTS[test].order_title,
             "resource": service_request(test, patient_reference, requester, order_reference)}
 
 

@@ -1,37 +1,36 @@
-"""Every sentence a card can say, in one place for clinical review.
+"""Every sentence a card can say, in one place for clinical review (the design: cards/DESIGN.md).
 
-Functions here turn a Decision (service.policy.decision) into words; they build no FHIR and
-pick no indicator. Numbers are shown with their unit, date and, where relevant, the threshold.
+Functions here turn a Decision (service.policy.decision) into words; they build no FHIR and pick no
+indicator. Numbers go through service.wording.numbers and evidence through service.wording.evidence,
+so a value reads the same on the card, in the SMART app, in the letter and on the command line.
+Label facts (source, limits, concentration) come from the decision's `label` (label.yaml), billing
+facts from the policy file; none is written here. Chart-derived text (diagnosis names, evidence
+displays, finding messages that quote the chart) enters through `evidence_name`/`evidence_text`,
+`Exclusion.matched`, `LabelFinding.message` and the payer's name only, and each is escaped for
+CommonMark (`md`, cards/markdown.py) where it enters a detail; summaries are plain text (cards/build.py).
 """
 from __future__ import annotations
 
 import re
-from datetime import date
 
-from cards.assessment import plan_criteria_unknown
-from service.policy.dosing import times_a_day
+from cards.assessment import crd_key, plan_criteria_unknown
 from cards.markdown import escape_markdown as md, plain_text
-from service.policy.evidence_text import evidence_text, fmt_number
+from service.wording.decision import CRITERION_NAMES, EXCLUDED_MARK, STATUS_MARK, contraindicated, kind_words, verdict
+from service.policy.dosing import times_a_day
+from service.wording.evidence import evidence_name, evidence_text, evidence_value, recorded_as
+from service.wording.numbers import day, number
 
-LABEL_TITLE = "Increlex (mecasermin) prescribing information"
-LABEL_URL = ("https://www.ipsen.com/websites/Ipsen_Online/wp-content/uploads/sites/9/2020/01/02171430/"
-             "Increlex_Full_Prescribing_Information.pdf")
-SUPPORT_URL = "http://www.ipsencares.com"
-SOURCE_LABEL_DRUG = "Increlex (mecasermin) label"
+fmt_number = number            # the cards' number formatter is the one of every surface
+DETAIL_BUDGET = 1000           # characters of one card's detail (cards/DESIGN.md)
+ANSWER_BUDGET = 2000           # characters of every card of one answer, summaries and details
+SUMMARY_LIMIT = 140            # CDS Hooks: summaries under 140 characters
 
-DETERMINATION_WORDS = {
-    "meets-criteria": "Meets coverage criteria",
-    "documentation-needed": "Documentation needed",
-    "does-not-meet": "Does not meet coverage criteria",
-}
 SUB_REASON_WORDS = {
     "criteria-not-met": "criteria not met",
     "not-medically-necessary": "not medically necessary",
-    "investigational": "investigational use",
+    "investigational": "investigational",
     "not-covered": "not covered",
 }
-STATUS_MARK = {"met": "✅ met", "not_met": "❌ not met", "unknown": "❔ unknown"}
-
 # (code, display) of our coverage-assertion reasons, keyed like cards.coverage_information.CRD_CODES.
 CRD_REASONS = {
     "meets-criteria": ("criteria-met", "Coverage criteria met; prior authorization still required"),
@@ -56,136 +55,137 @@ OVERRIDE_REASONS_COVERAGE = (
     ("documentation-elsewhere", "Documentation is in records outside this EHR"),
     ("patient-self-pay", "Patient or family will pay without coverage"),
 )
-
-MISSING_TEST_TITLES = {
-    "igf1": "Order serum IGF-1 (baseline)",
-    "gh-stimulation": "Order a growth hormone stimulation test",
-    "bone-age": "Order a bone age X-ray (left hand and wrist)",
-    "height": "Measure standing height (stadiometer)",
-    "weight": "Measure body weight",
-}
+APP_POINTER = "Billing, specialty pharmacy and manufacturer support: in the review app (link below)."
 
 
-def fmt_date(value: date | None) -> str:
-    return value.isoformat() if value else "no date"
+def fmt_date(value) -> str:
+    return day(value)
 
 
 def evidence_line(evidence) -> str:
-    return md(evidence_text(evidence))
+    return evidence_text(evidence)
 
 
-def _cell(text: str) -> str:
-    return md(text)
-
-
-def coverage_summary(decision) -> str:
-    words = DETERMINATION_WORDS[decision.determination]
-    if decision.technical:
-        words = "Coverage not determined: record incomplete"
-    elif plan_criteria_unknown(decision):
-        payer = decision.policy_choice.payer or "the plan"
-        words = f"{LABEL_INDICATION_WORDS[decision.determination]}; {payer}'s own criteria not on file"
-        return _short(f"Mecasermin: {words}")
-    elif decision.sub_reason:
-        words = f"{words} ({SUB_REASON_WORDS[decision.sub_reason]})"
-    kind = "re-authorization" if decision.authorization == "re-authorization" else "initial"
-    return _short(f"Mecasermin {kind}: {words} — {decision.policy.title}")
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word with an ellipsis (the full text is in the SMART app)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:—- ")
+    return cut + "…"
 
 
 def _short(summary: str) -> str:
-    """CDS Hooks asks for summaries under 140 characters."""
-    return summary if len(summary) < 140 else summary[:136].rstrip() + "…"
+    return summary if len(summary) < SUMMARY_LIMIT else clip(summary, SUMMARY_LIMIT - 1)
 
 
-LABEL_INDICATION_WORDS = {
-    "meets-criteria": "within the labelled indication",
-    "documentation-needed": "labelled indication not yet documented",
-    "does-not-meet": "outside the labelled indication",
-}
+# ------------------------------------------------------------------------------------- coverage
+
+def coverage_summary(decision) -> str:
+    key = crd_key(decision)
+    if contraindicated(decision) and key == "does-not-meet":
+        return _short(f"{verdict(decision)} — moot while the contraindication stands")
+    if contraindicated(decision) and key != "technical":
+        pa = "; prior authorization required" if key in ("meets-criteria", "documentation-needed") else ""
+        return _short(f"Coverage moot until the contraindication is resolved (mecasermin {kind_words(decision)}{pa})")
+    plan = "" if decision.policy.kind == "label" else f"{decision.policy.title.split(' — ')[0]}, "
+    return _short(f"{verdict(decision)} ({plan}{kind_words(decision)})")
 
 
-
-def coverage_detail(decision, record) -> str:
-    lines = [f"**{DETERMINATION_WORDS[decision.determination]}** under *{md(decision.policy.title)}* "
-             f"({md(_policy_choice_words(decision))}).", ""]
-    if plan_criteria_unknown(decision):
-        lines += [f"No coverage policy is on file for {md(decision.policy_choice.payer or 'this plan')}: the FDA-labelled "
-                  "indication was checked instead. Ask the plan for its own mecasermin criteria.", ""]
-    if decision.technical:
-        lines += ["The patient's record could not be read in full, so this is provisional:", ""]
-        lines += [f"- {md(gap)}" for gap in decision.technical_gaps] + [""]
-    if not decision.policy.verified and decision.policy.verification_note:
-        lines += [f"> {md(decision.policy.verification_note)}", ""]
-    lines += [f"- {md(reason)}" for reason in decision.reasons]
-    lines += ["", "| Criterion | Status | Evidence | Threshold |", "|---|---|---|---|"]
-    for criterion in decision.criteria:
-        evidence = "; ".join(evidence_text(e) for e in criterion.evidence) or criterion.explanation
-        if criterion.status == "unknown" and criterion.documentation_needed:
-            evidence = f"{evidence} — needed: {criterion.documentation_needed}"
-        lines.append(f"| {_cell(criterion.title)} | {STATUS_MARK[criterion.status]} | {_cell(evidence)} | "
-                     f"{_cell(criterion.threshold)} |")
-    for exclusion in decision.exclusions:
-        lines += ["", f"**{md(exclusion.title)}** ({md(exclusion.kind.replace('-', ' '))}): {md(exclusion.explanation)}"]
-    lines += ["", *billing_lines(decision, record)]
-    return "\n".join(lines)
-
-
-def _policy_choice_words(decision) -> str:
-    choice = decision.policy_choice
-    if choice.reason == "coverage-payer" and choice.payer:
-        return f"matched to the patient's coverage with {choice.payer}"
-    return choice.detail
-
-
-def billing_lines(decision, record) -> list[str]:
-    kind = "re-authorization" if decision.authorization == "re-authorization" else "initial authorization"
-    lines = []
-    if decision.approval_months:
-        lines.append(f"- Approval length if granted: up to {decision.approval_months} months ({kind}).")
-    hcpcs_note = f" {md(decision.hcpcs_note)}" if decision.hcpcs_note else ""
-    lines.append(f"- Bill HCPCS {md(decision.hcpcs or 'J2170')} (mecasermin, 1 mg): one billing unit per mg.{hcpcs_note}")
-    coding = coding_help(decision)
-    if coding:
-        lines.append(f"- {coding}")
-    if decision.coding_note:
-        lines.append(f"- {md(decision.coding_note)}")
-    # The billing line above states the HCPCS unit; a policy note repeating it adds nothing.
-    lines += [f"- {md(note)}" for note in decision.benefit_notes
-              if (decision.hcpcs or "J2170") not in note and "specialty pharmac" not in note.lower()]
-    lines.append("- Dispensed only through the manufacturer's closed network of specialty pharmacies.")
-    programme = record.coverage.government_programme if record.coverage else None
-    if programme:
-        lines.append(f"- Manufacturer support ({SUPPORT_URL}) can verify benefits and help with prior authorization "
-                     f"and appeals; copay assistance is not available to {md(programme)} patients.")
+def _row_value(criterion) -> str:
+    """The checklist's value: the judged evidence with its date and provenance, or what is missing."""
+    if not criterion.evidence:
+        why = criterion.explanation or "none on file"
+        needed = criterion.documentation_needed
+        return clip(why, 110) + (f" Needed: {clip(needed, 90)}" if needed and criterion.status == "unknown" else "")
+    e = criterion.evidence[0]
+    if e.kind in ("diagnosis", "medication"):
+        shown = clip(evidence_name(e), 70) + (f" ({e.code})" if e.code and e.code not in evidence_name(e) else "")
     else:
-        lines.append(f"- Manufacturer support ({SUPPORT_URL}) offers benefits verification, prior-authorization "
-                     "and appeal help, and copay assistance for commercially insured patients.")
+        shown = evidence_value(e) or clip(evidence_name(e), 70)
+        if e.note and "baseline" in e.note and criterion.type == "gh_peak":
+            shown = f"baseline (unstimulated) only: {shown}"
+    recorded = recorded_as(e)
+    if recorded:
+        shown += f" ({recorded})"
+    if e.date:
+        shown += f" on {e.date.isoformat()}"
+    if e.note:
+        shown += f" — {clip(e.note, 170)}"
+    if criterion.status == "not_met" and criterion.type != "diagnosis":
+        shown += f"; limit {clip(criterion.threshold.split(' (')[0], 40)}"
+        if criterion.note:
+            shown += f". {clip(criterion.note, 120)}"
+    if criterion.reason == "limit-unknown":
+        shown += ". The plan's limit is not known: ask the plan"
+    elif criterion.status == "unknown" and criterion.documentation_needed:
+        shown += f". Needed: {clip(criterion.documentation_needed, 90)}"
+    return shown
+
+
+def checklist(decision) -> list[str]:
+    lines = []
+    for c in decision.criteria:
+        name = CRITERION_NAMES.get(c.type, c.title) + (" (pre-treatment)" if c.basis == "baseline" else "")
+        lines.append(f"- {STATUS_MARK[c.status]} {name}: {md(_row_value(c))}")
+    for x in decision.exclusions:
+        effect = "not covered" if x.effect == "does-not-meet" else "the plan will ask"
+        matched = "" if x.matched.lower() in x.title.lower() else f" ({md(clip(x.matched, 60))})"
+        lines.append(f"- {EXCLUDED_MARK} {md(x.title)}: {SUB_REASON_WORDS.get(x.kind, x.kind)} — {effect}{matched}")
     return lines
 
 
 def coding_help(decision) -> str | None:
-    """The diagnosis-code line, only where the record supports the diagnosis (the evaluator leaves
-    `recommended_icd10` empty otherwise): stated when the diagnosis criterion is met, conditional when
-    it still has to be confirmed."""
+    """The diagnosis code, only where the record supports the diagnosis (the evaluator leaves
+    `recommended_icd10` empty otherwise, e.g. on an idiopathic short stature chart)."""
     code = decision.recommended_icd10
     if not code:
         return None
-    diagnosis = next((c for c in decision.criteria if c.id == "diagnosis"), None)
+    diagnosis = next((c for c in decision.criteria if c.type == "diagnosis"), None)
     if diagnosis is not None and diagnosis.status == "met":
-        return f"Diagnosis code: ICD-10-CM {code} (R62.52 and E34.30 are not specific enough)."
-    return (f"If the diagnosis is confirmed as severe primary IGF-1 deficiency, code it as ICD-10-CM {code} "
-            "(R62.52 and E34.30 are not specific enough).")
+        return f"Diagnosis code: ICD-10-CM {code}."
+    return f"If severe primary IGF-1 deficiency is confirmed, code ICD-10-CM {code}."
+
+
+def coverage_detail(decision, record) -> str:
+    kind = kind_words(decision)
+    months = f" · approval up to {decision.approval_months} months" if decision.approval_months else ""
+    lines = [f"**{decision.policy.title}** · {kind}{months}", ""]
+    if contraindicated(decision):
+        lines += ["A contraindication (see the red card) must be resolved first: until then, coverage is moot.", ""]
+    if plan_criteria_unknown(decision):
+        lines += [f"No policy is on file for {md(decision.policy_choice.payer or 'this plan')}: checked against the FDA "
+                  "label instead. Ask the plan for its mecasermin criteria.", ""]
+    if decision.technical:
+        lines += [md(clip("Provisional — could not be read: " + "; ".join(decision.technical_gaps), 200)), ""]
+    if not decision.policy.verified:
+        note = decision.policy.verification_note or "verify them with the plan."
+        lines += [clip(note if note.lower().startswith("criteria unverified") else f"Criteria unverified: {note}", 220),
+                  ""]
+    lines += checklist(decision)
+    extra = [line for line in (coding_help(decision), decision.coding_note) if line]
+    if extra:
+        lines += [""] + [clip(line, 200) for line in extra]
+    lines += ["", APP_POINTER]
+    return _fit("\n".join(lines))
+
+
+def _fit(detail: str) -> str:
+    """A detail within its budget: rows were clipped already; a chart with very many findings is cut
+    at a line, pointing to the app."""
+    if len(detail) <= DETAIL_BUDGET:
+        return detail
+    tail = "\n…more in the review app."
+    kept = detail[: DETAIL_BUDGET - len(tail)].rsplit("\n", 1)[0]
+    return kept + tail
 
 
 def crd_reason_text(decision, key: str) -> str:
     if key == "technical":
-        return plain_text("technical: " + "; ".join(decision.technical_gaps))
-    if key == "plan-criteria-unknown":
-        return (f"No coverage policy on file for {plain_text(decision.policy_choice.payer or 'this plan')}; the FDA-labelled "
-                f"indication was checked instead ({DETERMINATION_WORDS[decision.determination].lower()}). "
-                "Ask the plan for its mecasermin criteria.")
-    return plain_text("; ".join(decision.reasons) or DETERMINATION_WORDS[decision.determination])
+        return plain_text(clip("Technical: " + "; ".join(decision.technical_gaps), 300))
+    return plain_text(verdict(decision))
 
+
+# --------------------------------------------------------------------------------------- safety
 
 # A finding's headline ends at a colon, a dash or a full stop followed by a space — not at the
 # decimal point of "age 1.6 y".
@@ -197,8 +197,7 @@ def headline(message: str) -> str:
 
 
 def safety_summary(findings) -> str:
-    """'Mecasermin contraindicated: closed epiphyses, history of malignancy' — every critical
-    finding by its short title, as many as fit."""
+    """'Mecasermin contraindicated: closed epiphyses, history of malignancy — remove the order'."""
     critical = [f for f in findings if f.severity == "critical"]
     if not critical:
         return _short(f"Mecasermin: {len(findings)} safety point(s) to review before prescribing")
@@ -209,7 +208,7 @@ def safety_summary(findings) -> str:
     for shown in range(len(titles), 0, -1):
         rest = len(titles) - shown
         summary = prefix + ", ".join(titles[:shown]) + (f" (+{rest} more)" if rest else "")
-        if len(summary) < 140:
+        if len(summary) < SUMMARY_LIMIT:
             return summary
     return _short(prefix + titles[0])
 
@@ -219,11 +218,17 @@ def _title(finding) -> str:
     return title[:1].lower() + title[1:] if title[:2] != title[:2].upper() else title
 
 
+MAX_EVIDENCE = 3
+
+
 def finding_lines(findings) -> list[str]:
     lines = []
     for finding in findings:
-        lines.append(f"- **{md(finding.message)}**")
-        lines += [f"  - {evidence_line(e)}" for e in finding.evidence]
+        lines.append(f"- **{md(clip(finding.message, 240))}**")
+        shown = finding.evidence[:MAX_EVIDENCE]
+        lines += [f"  - {md(clip(evidence_line(e), 120))}" for e in shown]
+        if len(finding.evidence) > MAX_EVIDENCE:
+            lines.append(f"  - and {len(finding.evidence) - MAX_EVIDENCE} more in the review app")
     return lines
 
 
@@ -233,14 +238,16 @@ def safety_detail(findings) -> str:
     review = [f for f in findings if f.severity != "critical"]
     lines = []
     if critical:
-        lines += ["The label lists these as contraindications:", "", *finding_lines(critical)]
+        lines += ["The label lists these as contraindications; remove the order or resolve the record first:", "",
+                  *finding_lines(critical)]
     if outside:
         lines += ["", "Outside the labelled use:", "", *finding_lines(outside)]
     if review:
         lines += ["", "Review before prescribing:", "", *finding_lines(review)]
-    lines += ["", f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
-    return "\n".join(lines).strip()
+    return _fit("\n".join(lines).strip())
 
+
+# ----------------------------------------------------------------------------------------- dose
 
 # The headline names the limit the dose crossed, as the decision states it (dose.limit).
 DOSE_SUMMARY = {
@@ -262,38 +269,39 @@ def dose_summary(dose, frequency_problem: bool) -> str:
 def dose_detail(dose, other_findings) -> str:
     lines = [md(dose.message), ""]
     if dose.dose_mg is not None:
-        ordered = f"{fmt_number(dose.dose_mg)} mg per dose"
+        ordered = f"{number(dose.dose_mg)} mg per dose"
         if dose.original_unit and dose.original_unit != "mg" and dose.original_value is not None:
-            ordered += f" (ordered as {md(fmt_number(dose.original_value))} {md(dose.original_unit)})"
+            ordered += f" (ordered as {number(dose.original_value)} {md(dose.original_unit)})"
         lines.append(f"- Ordered: {ordered}, {md(dose.frequency_text or 'frequency not stated')}.")
     if dose.weight_kg is not None:
-        lines.append(f"- Weight: {fmt_number(dose.weight_kg)} kg on {fmt_date(dose.weight_date)}.")
+        lines.append(f"- Weight: {number(dose.weight_kg)} kg on {fmt_date(dose.weight_date)}.")
     if dose.mg_per_kg_text is not None:
         per_day = f"; {dose.mg_per_kg_per_day_text} mg/kg per day" if dose.mg_per_kg_per_day_text else ""
         lines.append(f"- That is {dose.mg_per_kg_text} mg/kg per dose{per_day}.")
-    lines.append(f"- Allowed ({md(dose.setting.replace('-', ' '))}): {md(dose.allowed)}.")
+    lines.append(f"- Allowed ({dose.setting.replace('-', ' ')}): {md(dose.allowed)}.")
     if dose.proposed:
         p = dose.proposed
-        lines.append(f"- Proposed: {fmt_number(p.dose_mg)} mg = {_volume(p)} {times_a_day(p.per_day)} "
+        lines.append(f"- Proposed: {number(p.dose_mg)} mg = {_volume(p)} {times_a_day(p.per_day)} "
                      f"({p.mg_per_kg_text} mg/kg per dose; {md(p.rule)}).")
     lines += [f"- {md(finding.message)}" for finding in other_findings if finding.message != dose.message]
-    lines += ["", "Give within 20 minutes of a meal or snack; skip the dose if the meal is skipped.",
-              f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
-    return "\n".join(lines)
+    lines += ["", "Give within 20 minutes of a meal or snack; skip the dose if the meal is skipped."]
+    return _fit("\n".join(lines))
 
 
 def _volume(proposed) -> str:
-    return f"{fmt_number(proposed.volume_ml)} mL of {fmt_number(proposed.concentration_mg_per_ml)} mg/mL"
+    return f"{number(proposed.volume_ml)} mL of {number(proposed.concentration_mg_per_ml)} mg/mL"
 
 
 def proposed_dose_label(proposed) -> str:
-    return f"Change to {fmt_number(proposed.dose_mg)} mg ({fmt_number(proposed.volume_ml)} mL) {times_a_day(proposed.per_day)}"
+    return f"Change to {number(proposed.dose_mg)} mg ({number(proposed.volume_ml)} mL) {times_a_day(proposed.per_day)}"
 
 
 def proposed_dose_text(proposed) -> str:
-    return (f"{fmt_number(proposed.dose_mg)} mg ({_volume(proposed)}) subcutaneously "
+    return (f"{number(proposed.dose_mg)} mg ({_volume(proposed)}) subcutaneously "
             f"{times_a_day(proposed.per_day)}, within 20 minutes of a meal or snack")
 
+
+# ----------------------------------------------------------------------------------- monitoring
 
 def monitoring_summary(findings) -> str:
     interactions = sum(1 for f in findings if f.category == "interaction")
@@ -302,11 +310,20 @@ def monitoring_summary(findings) -> str:
 
 
 def monitoring_detail(findings) -> str:
+    """The child's own interactions in full; the label's monitoring points by name only (each point's
+    full text is in the SMART app)."""
     specific = [f for f in findings if f.category != "monitoring"]
     general = [f for f in findings if f.category == "monitoring"]
     lines = []
     if specific:
         lines += ["For this child:", "", *finding_lines(specific), ""]
-    lines += ["Points to monitor on mecasermin:", ""] + [f"- {md(f.message)}" for f in general]
-    lines += ["", f"Source: [{LABEL_TITLE}]({LABEL_URL})."]
-    return "\n".join(lines)
+    if general:
+        points = [_point_name(line) for f in general for line in f.message.split("\n") if line.strip()]
+        lines += ["Monitor: " + md("; ".join(p for p in points if p)) + "."]
+    return _fit("\n".join(lines).strip())
+
+
+def _point_name(point: str) -> str:
+    """'Hypoglycaemia — give within 20 minutes …' → 'hypoglycaemia' (the full point is in the SMART app)."""
+    name = point.strip().lstrip("-• ").strip().partition(" — ")[0].rstrip(".")
+    return f"{name[:1].lower()}{name[1:]}"

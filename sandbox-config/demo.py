@@ -37,7 +37,7 @@ from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 
@@ -270,28 +270,13 @@ def topic(card: dict) -> str:
     return (card.get("source", {}).get("topic") or {}).get("code", "")
 
 
-def checklist(card: dict) -> list[tuple[str, str, str, str]]:
-    """(criterion, status, evidence, threshold) rows of the coverage card's criteria table."""
-    rows = []
-    for line in card.get("detail", "").splitlines():
-        if not line.startswith("| ") or line.startswith(("| Criterion |", "|---")):
-            continue
-        cells = [cell.strip().replace("\\|", "|") for cell in _split_row(line)]
-        if len(cells) == 4:
-            rows.append((cells[0], cells[1], cells[2], cells[3]))
-    return rows
+CHECKLIST_MARKS = ("\u2713", "\u2717", "?")
 
 
-def _split_row(line: str) -> Iterator[str]:
-    cell, escaped = "", False
-    for char in line.strip()[1:-1]:
-        if char == "|" and not escaped:
-            yield cell
-            cell = ""
-        else:
-            cell += char
-        escaped = char == "\\" and not escaped
-    yield cell
+def checklist(card: dict) -> list[str]:
+    """The coverage card's checklist rows ("✓ Height SDS: 111.6 cm … on 2026-…"), as the card shows them."""
+    return [line[2:] for line in card.get("detail", "").splitlines()
+            if line.startswith("- ") and line[2:3] in CHECKLIST_MARKS]
 
 
 # --------------------------------------------------------------------------- printing
@@ -324,8 +309,8 @@ def print_answer(style: Style, hook: str, response: dict, elapsed_ms: float, fou
     for card in response["cards"]:
         print(f"     {style.indicator(card['indicator'])}{card['summary']}  ({topic(card)})")
         if show_checklist and topic(card) == "coverage-info":
-            for criterion, status, evidence, _threshold in checklist(card):
-                print(f"                  {status:<12} {shorten(f'{criterion}: {evidence}', 150)}")
+            for row in checklist(card):
+                print(f"                  {shorten(row, 150)}")
 
 
 @dataclass

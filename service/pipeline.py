@@ -22,6 +22,7 @@ from service.fhir.resources import bundle_resources, normalise_quirks
 from service.policy import evaluate
 from service.record import build_record
 from service.screening import screen
+from service.screening_history import order_removed
 from service.trigger import order_is_mecasermin
 
 
@@ -146,7 +147,8 @@ def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], 
     settings, policies = deps.settings, deps.policies
 
     def work_out():
-        record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes)
+        record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes,
+                              mg_per_ml=policies.label.dosing.concentration_mg_per_ml)
         decision = evaluate(record, policies, today, default_policy=settings.default_policy, technical_gaps=gaps)
         return policies, record, decision
 
@@ -192,11 +194,15 @@ def answer_screening(service: CdsService, body: Mapping, deps) -> HookOutcome:
         return HookOutcome({"cards": []}, patient_id, counts=counts, timings_ms=timings)
     with _timed(timings, "evaluate"):
         record = build_record(list(gathered.resources), None, today, rxnorm_codes=settings.rxnorm_codes)
-        finding = screen(record, today, deps.policies.label)
+        removed = order_removed(gathered.resources, deps.store, patient_id, settings.rxnorm_codes)
+        finding = screen(record, today, deps.policies, default_policy=settings.default_policy, removed=removed)
     if finding is None:
         return HookOutcome({"cards": []}, patient_id, counts=counts, timings_ms=timings)
-    order = draft_order(finding, today, context.get("userId"), base_order)
-    card = screening_card(finding, update_action(order) if base_order else create_action(order))
+    action = None
+    if finding.ready:       # a qualifying IGF-1 and a normal GH on file: the draft order
+        order = draft_order(finding, today, context.get("userId"), base_order)
+        action = update_action(order) if base_order else create_action(order)
+    card = screening_card(finding, action, requester=context.get("userId"))
     return HookOutcome({"cards": [card]}, patient_id, counts=counts, timings_ms=timings,
                        card_types={card["uuid"]: "screening"})
 

@@ -1,9 +1,10 @@
-"""Short-stature screening for the `patient-view` hook: is this a child who might need mecasermin?
+"""Short-stature screening for the `patient-view` hook: is this a child who might need mecasermin, and
+what is the next step? (docs/clinical-rules.md, "Screening that earns its place")
 
-Pure: a PatientRecord (built by service.record from Patient, heights, weights and every
-medication source: requests, statements, dispenses, administrations), `today` and the label's
-rules (label.yaml) in, a ScreeningFinding or None out. A child
-is flagged when
+Pure: a PatientRecord (built by service.record from Patient, heights, weights and every medication
+source: requests, statements, dispenses, administrations), `today`, the policies (the label's rules
+and the patient's policy), and whether the prescriber already removed a mecasermin order for this
+child, in; a ScreeningFinding or None out. A child is a candidate when
 
 - the child is at least 2 years old today (the drug is not established under 2),
 - the latest usable height has a CDC 2000 height SDS (so it was measured at 2–20 years), and that
@@ -11,11 +12,16 @@ is flagged when
 - that height was measured in the last 12 months (an older one says little about the child now),
 - no mecasermin therapy is on file (active, on-hold, completed or stopped; a draft order does not
   count, so the card does not vanish while an order is being written), and
-- no growth hormone (somatropin) is active: a child on GH is being treated for another cause, and
-  mecasermin alongside GH is not a covered combination.
+- no growth hormone (somatropin) is active: a child on GH is being treated for another cause.
 
-The screen says nothing about the indication itself (severe primary IGF-1 deficiency): the
-order-select and order-sign services check that once an order exists.
+It is never screened when the chart shows a critical contraindication (label.yaml), a documented
+non-qualifying cause (an exclusion of the patient's policy or a limitation of the label: idiopathic
+short stature, GH deficiency, …), a normal IGF-1 or a low stimulated GH (the label's criteria say no),
+or when the prescriber removed a mecasermin order for the child before (`removed`).
+
+Then the card offers the draft mecasermin order only when the label's IGF-1 criterion (SDS ≤ −3.0)
+and GH criterion (normal stimulated peak) are both met on the chart; otherwise it offers the work-up
+(IGF-1, GH stimulation, bone age — those not yet on file) as orders.
 
 The suggested starting dose is the lowest 0.1 mg step inside the label's starting range
 (0.04–0.08 mg/kg per injection, label.yaml) for a weight of the last 90 days: 0.04 mg/kg rounded
@@ -25,31 +31,27 @@ would then flag the service's own suggestion as below the labelled range.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
-from service.fhir.prefetch import MEDICATION_KEYS, PATIENT, token_values
 from service.fhir.prefetch import templates as order_templates
-from service.policy.rules import LabelRules
+from service.policy.decision import LabelRef
+from service.policy.evaluate import evaluate
+from service.policy.rules import LabelRules, PolicySet
 from service.record.exact import exact
 from service.record.model import Height, Measurement, PatientRecord
 
 SCREEN_SDS = -2.25          # at or below: flagged
 MAX_HEIGHT_AGE_DAYS = 365   # an older height does not describe the child now
 
-HEIGHT_CODE = "8302-2"
-WEIGHT_CODE = "29463-7"
+WORKUP = ("igf1", "gh-stimulation", "bone-age")     # service.policy.tests_to_order ids
 
 
 def templates() -> dict[str, str]:
-    """Prefetch of the screening services: the Patient, heights and weights, and every medication
-    source (mecasermin or growth hormone already on file means no screen)."""
-    codes = token_values((("loinc", HEIGHT_CODE), ("loinc", WEIGHT_CODE)))
-    return {
-        "patient": f"Patient/{PATIENT}",
-        "growth": f"Observation?patient={PATIENT}&code={codes}&_sort=-date&_count=100",
-        **{key: order_templates()[key] for key in MEDICATION_KEYS},
-    }
+    """Prefetch of the screening services: what the order services read (Patient, growth, labs, bone
+    age, conditions, allergies, every medication source, coverage), so that a child with a
+    contraindication or a documented other cause is never screened."""
+    return order_templates()
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,62 @@ class ScreeningFinding:
     height: Height                     # the latest usable height, with its SDS
     dose: StartingDose | None          # None: no weight from the last 90 days
     weight_note: str | None            # why there is no dose
+    label: LabelRef                    # the label facts the card words (label.yaml)
+    ready: bool = False                # qualifying IGF-1 and normal GH on file: offer the draft order
+    workup: tuple[str, ...] = ()       # otherwise the tests to order (tests_to_order ids)
+    on_file: tuple = ()                # (name, Evidence) of the judged IGF-1 and GH, for the card
 
 
-def screen(record: PatientRecord, today: date, label: LabelRules) -> ScreeningFinding | None:
+def screen(record: PatientRecord, today: date, policies: PolicySet, *, default_policy: str = "fda-label",
+           removed: bool = False) -> ScreeningFinding | None:
+    candidate = short_child(record, today, policies.label)
+    if candidate is None or removed:
+        return None
+    label_view = evaluate(record, policies, today, policy_id=default_policy, default_policy=default_policy)
+    own = evaluate(record, policies, today, default_policy=default_policy)
+    if _contraindicated(label_view) or _other_cause(label_view) or _other_cause(own):
+        return None
+    igf1, gh = (_by_type(label_view, kind) for kind in ("igf1_sds", "gh_peak"))
+    if "not_met" in (igf1.status if igf1 else None, gh.status if gh else None):
+        return None                     # a normal IGF-1 or a low stimulated GH: not this drug
+    ready = igf1 is not None and gh is not None and igf1.status == gh.status == "met"
+    on_file = tuple((name, c.evidence[0]) for name, c in (("IGF-1", igf1), ("GH peak (stimulated)", gh))
+                    if c is not None and c.status == "met" and c.evidence)
+    workup = () if ready else tuple(t for t in WORKUP if not _settled(t, igf1, gh, record))
+    return replace(candidate, ready=ready, workup=workup, on_file=on_file)
+
+
+def _contraindicated(decision) -> bool:
+    return any(f.severity == "critical" for f in decision.label_findings if f.category in ("contraindication",))
+
+
+def _other_cause(decision) -> bool:
+    """A documented non-qualifying cause: a policy exclusion or a label limitation (secondary IGF-1
+    deficiency, idiopathic short stature, …), or a recorded diagnosis the policy does not accept."""
+    if decision.exclusions:
+        return True
+    if any(f.id.startswith("label-limitation-") for f in decision.label_findings):
+        return True
+    diagnosis = _by_type(decision, "diagnosis")
+    return diagnosis is not None and diagnosis.status == "not_met" and bool(diagnosis.evidence)
+
+
+def _by_type(decision, kind: str):
+    return next((c for c in decision.criteria if c.type == kind), None)
+
+
+def _settled(test: str, igf1, gh, record: PatientRecord) -> bool:
+    if test == "igf1":
+        return igf1 is not None and igf1.status == "met"
+    if test == "gh-stimulation":
+        return gh is not None and gh.status == "met"
+    return any(b.usable for b in record.bone_ages)
+
+
+def short_child(record: PatientRecord, today: date, label: LabelRules) -> ScreeningFinding | None:
+    """The height screen alone (see the module docstring), before the chart's other findings."""
+
+
     patient = record.patient
     if (patient is None or patient.age_years is None or patient.age_years < label.minimum_age_years
             or patient.sex is None):
@@ -85,7 +140,7 @@ def screen(record: PatientRecord, today: date, label: LabelRules) -> ScreeningFi
     if (today - height.date).days > MAX_HEIGHT_AGE_DAYS:
         return None
     dose, note = starting_dose(record, today, label)
-    return ScreeningFinding(patient.reference, patient.age_years, patient.sex, height, dose, note)
+    return ScreeningFinding(patient.reference, patient.age_years, patient.sex, height, dose, note, label.ref())
 
 
 def _latest_height(record: PatientRecord) -> Height | None:

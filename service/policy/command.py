@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         if args.order and (not isinstance(order, Mapping) or order.get("resourceType") != "MedicationRequest"):
             raise InputError(f"{args.order}: not a MedicationRequest")
         today = args.today or date.today()   # the command line is an edge: the clock is read only here
-        record = build_record(resources, order, today, rxnorm_codes=settings.rxnorm_codes)
+        record = build_record(resources, order, today, rxnorm_codes=settings.rxnorm_codes,
+                              mg_per_ml=policies.label.dosing.concentration_mg_per_ml)
         decision = evaluate(record, policies, today, policy_id=args.policy, default_policy=settings.default_policy)
     except (InputError, PolicyError, SettingsError, UnknownPolicy) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

@@ -129,12 +129,3 @@ def format_age(years: float, *, birth_date: date | None = None, today: date | No
         months = math.floor(round(years * 12, 6))
     months = max(months, 0)
     return f"{months // 12} y {months % 12} mo"
-
-
-def format_centile(centile: float) -> str:
-    """0.1234 → '0.12', 1.83 → '1.8', 23.4 → '23'."""
-    if centile < 1:
-        return f"{centile:.2f}"
-    if centile < 10:
-        return f"{centile:.1f}"
-    return f"{centile:.0f}"

@@ -73,7 +73,7 @@ def measurement_evidence(m: Measurement, kind: str | None = None, *, sds: float 
                          centile: float | None = None, note: str | None = None) -> Evidence:
     partial = (f"dated only as {m.date.isoformat()} to {m.date_last.isoformat()} (partial date)"
                if m.date is not None and m.date_last is not None else None)
-    notes = [n for n in (note, partial, "preliminary result" if m.preliminary else None,
+    notes = [n for n in (partial, note, "preliminary result" if m.preliminary else None,
                          None if m.usable else f"not used: {m.reason or 'unusable'}") if n]
     return Evidence(
         kind=kind or m.kind, value=m.value, unit=m.unit, date=m.date, reference=m.reference,

@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from service.policy.compare import (MET, NOT_MET, UNKNOWN, centile_from_sds, compare, comparator_text, format_against,
-                                    format_age, format_centile, format_number, satisfied, sds_from_centile)
+                                    format_age, format_number, satisfied, sds_from_centile)
 from service.policy.context import Context, measurement_evidence, months_between
 from service.policy.decision import Criterion, Evidence
 from service.record.exact import Number
+from service.wording.numbers import centile as centile_words, limit
 from service.record.velocity import cm_per_year
 
 VERIFY = "The plan's limit is not known — verify with the plan."
@@ -46,15 +47,15 @@ class Selection:
     missing_test: str | None = None
 
 
-def _op_text(spec: Mapping[str, Any]) -> str:
-    return f"{spec['op']} {format_number(spec['threshold'])}"
+def _op_text(spec: Mapping[str, Any], unit: str | None = None, score: bool = False) -> str:
+    return limit(spec["op"], spec["threshold"], unit, score=score)
 
 
 def threshold_text(spec: Mapping[str, Any], basis: str) -> str:
     if spec.get("threshold_text"):
         text = spec["threshold_text"]
     elif spec["type"] == "bone_age":
-        parts = [f"{sex} {'not known' if spec[sex]['threshold'] is None else _op_text(spec[sex]) + ' y'}"
+        parts = [f"{sex} {'not known' if spec[sex]['threshold'] is None else _op_text(spec[sex], 'a')}"
                  for sex in ("female", "male")]
         text = "bone age: " + ", ".join(parts)
     elif spec.get("threshold") is None:
@@ -62,10 +63,9 @@ def threshold_text(spec: Mapping[str, Any], basis: str) -> str:
     else:
         label = {"height_sds": "height SDS", "igf1_sds": "IGF-1 SDS", "gh_peak": "peak stimulated GH",
                  "growth_velocity": "growth velocity", "age": "age"}[spec["type"]]
-        unit = f" {spec['unit']}" if spec.get("unit") else ""
-        text = f"{label} {_op_text(spec)}{unit}"
+        text = f"{label} {_op_text(spec, spec.get('unit'), spec['type'] in ('height_sds', 'igf1_sds'))}"
         if spec["type"] == "height_sds":
-            text += f" (centile {format_centile(centile_from_sds(spec['threshold']))})"
+            text += f" ({centile_words(centile_from_sds(spec['threshold']))})"
     return text + (" (pre-treatment value)" if basis == "baseline" else "")
 
 
@@ -145,21 +145,23 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
         op, threshold = spec.get("op"), spec.get("threshold")
     missing_test = spec.get("missing_test")
     if selection.chosen is None:
-        return _unknown(spec, ctx, basis, selection.skipped, selection.problem, selection.documentation,
-                        selection.missing_test)
+        return replace(_unknown(spec, ctx, basis, selection.skipped, selection.problem, selection.documentation,
+                                selection.missing_test), reason="no-value")
     chosen = selection.chosen
     evidence = (chosen.evidence,) + selection.skipped
     shown = describe(chosen)
     if threshold is None:
-        return _unknown(spec, ctx, basis, evidence, f"{shown} is on file. {VERIFY}", _ask_plan(spec), None)
+        return replace(_unknown(spec, ctx, basis, evidence, f"{shown} is on file. {VERIFY}", _ask_plan(spec), None),
+                       reason="limit-unknown")
     status = compare(chosen.score, chosen.comparator, op, threshold)
     limit = f"{op} {format_number(threshold)}"
     if chosen.score_range is not None:
         ends = {compare(end, chosen.comparator, op, threshold) for end in chosen.score_range}
         if len(ends) > 1:
-            return _unknown(spec, ctx, basis, evidence,
-                            f"{shown}: a partial date leaves it on both sides of the limit ({limit}).",
-                            "The full date (day, month and year) of birth and of the measurement.", None)
+            return replace(_unknown(spec, ctx, basis, evidence,
+                                    f"{shown}: a partial date leaves it on both sides of the limit ({limit}).",
+                                    "The full date (day, month and year) of birth and of the measurement.", None),
+                           reason="undecidable")
         status = ends.pop()
     else:
         evidence = (_shown_against(chosen, op, threshold),) + selection.skipped
@@ -175,8 +177,10 @@ def _judge(spec, ctx, basis, selection: Selection, describe: Callable[[Candidate
     if note and status == NOT_MET:
         explanation += f" {note}"
     if status == UNKNOWN:
-        return _unknown(spec, ctx, basis, evidence, explanation, "A result reported as an exact number.", missing_test)
-    return Criterion(spec["id"], spec["title"], status, threshold_text(spec, basis), evidence, explanation, None, None, basis)
+        return replace(_unknown(spec, ctx, basis, evidence, explanation, "A result reported as an exact number.",
+                                missing_test), reason="undecidable")
+    return Criterion(spec["id"], spec["title"], status, threshold_text(spec, basis), evidence, explanation, None, None,
+                     basis, note=note if status == NOT_MET else None)
 
 
 def _shown_against(chosen: Candidate, op: str, threshold: Number) -> Evidence:
@@ -232,14 +236,14 @@ def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
 
 
 def _describe_height(c: Candidate, op: str | None = None, threshold: float | None = None) -> str:
-    centile = c.evidence.centile if c.evidence.centile is not None else centile_from_sds(c.score)
+    shown_centile = c.evidence.centile if c.evidence.centile is not None else centile_from_sds(c.score)
     measured = f"{format_number(c.evidence.value, 1)} cm, " if c.evidence.kind == "height" else ""
     if c.score_range is not None:
         low, high = c.score_range
         return (f"Height {measured}SDS between {format_number(low, 2)} and {format_number(high, 2)} "
                 f"on {c.date.isoformat()}")
     return (f"Height {measured}SDS {comparator_text(c.comparator)}{format_against(c.score, op, threshold, 2)} "
-            f"(centile {format_centile(centile)}) on {c.date.isoformat()}")
+            f"({centile_words(shown_centile)}) on {c.date.isoformat()}")
 
 
 def height_sds(spec, ctx: Context, basis: str) -> Criterion:

@@ -23,7 +23,7 @@ NOT_MEDICALLY_NECESSARY = "not-medically-necessary"
 INVESTIGATIONAL = "investigational"
 NOT_COVERED = "not-covered"          # the source says "not covered" without naming a category
 # Criterion.missing_test: the test that would settle an unknown criterion
-MISSING_TESTS = ("igf1", "gh-stimulation", "bone-age", "height")
+# (the ids: service.policy.tests_to_order.CRITERION_TESTS)
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,11 @@ class Criterion:
     documentation_needed: str | None = None   # when unknown: what would settle it
     missing_test: str | None = None  # igf1 | gh-stimulation | bone-age | height, when a test would settle it
     basis: str = "current"           # current | baseline (pre-treatment values at re-authorization)
+    type: str | None = None          # the policy's criterion type (diagnosis, height_sds, igf1_sds, gh_peak, …)
+    # Why, as a code the wording layer words: no-value | limit-unknown | undecidable (a bound or a partial
+    # date that cannot decide) | None (decided on the value)
+    reason: str | None = None
+    note: str | None = None          # the policy's own note on a value that does not meet it (e.g. "not low")
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,19 @@ class PolicyRef:
     verification_note: str | None
     last_review_date: date | None
     effective_date: date | None
+
+
+@dataclass(frozen=True)
+class LabelRef:
+    """The label facts the wording needs, as label.yaml states them (never repeated in the cards)."""
+
+    source_title: str
+    source_url: str
+    start_range_mg_per_kg: tuple[float, float]
+    maximum_mg_per_kg: float
+    doses_per_day: int
+    concentration_mg_per_ml: float
+    support: tuple[tuple[str, str], ...] = ()   # label.yaml `support`: dispensing, manufacturer programme
 
 
 @dataclass(frozen=True)
@@ -166,6 +184,8 @@ class Decision:
     technical_gaps: tuple[str, ...]
     evaluated_on: date
     hcpcs_note: str | None = None    # e.g. the source does not confirm the HCPCS code
+    hcpcs_display: str | None = None  # the code's descriptor, as the policy file gives it
+    label: LabelRef | None = None    # the label facts (label.yaml) the cards and letter word
 
     def criterion(self, criterion_id: str) -> Criterion:
         for criterion in self.criteria:

@@ -76,10 +76,11 @@ def _evaluate_criteria(ctx: Context, reading: DiagnosisReading) -> tuple[Criteri
     results = []
     for spec, basis in plan:
         if spec["type"] == "diagnosis":
-            results.append(evaluate_diagnosis(spec, ctx, reading))
+            criterion = evaluate_diagnosis(spec, ctx, reading)
         else:
             criterion = measurement.EVALUATORS[spec["type"]](spec, ctx, basis)
-            results.append(_technical(criterion, ctx, measurement.RESOURCE_TYPES[spec["type"]]))
+            criterion = _technical(criterion, ctx, measurement.RESOURCE_TYPES[spec["type"]])
+        results.append(replace(criterion, type=spec["type"]))
     return tuple(results)
 
 
@@ -207,6 +208,6 @@ def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_
         dose=dose, determination=determination, sub_reason=sub_reason, reasons=reasons,
         summary=_summary(policy, determination, sub_reason, criteria, exclusions, authorization, months, reading, gaps),
         approval_months=months, recommended_icd10=recommended, coding_note=_coding_note(reading, recommended),
-        hcpcs=policy.hcpcs, hcpcs_note=policy.hcpcs_note, benefit_notes=policy.benefit_notes, missing_tests=tuple(missing),
+        hcpcs=policy.hcpcs, hcpcs_note=policy.hcpcs_note, hcpcs_display=policy.hcpcs_display, label=ctx.label.ref(), benefit_notes=policy.benefit_notes, missing_tests=tuple(missing),
         technical=bool(gaps), technical_gaps=gaps, evaluated_on=today,
     )

@@ -100,7 +100,7 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
             else:
                 found.append(Exclusion(
                     rule.id, rule.kind, rule.title, DOES_NOT_MEET, "order-reason", matched,
-                    f"The order is for {matched}: {lower_first(rule.title)} is {rule.kind.replace('-', ' ')} under this policy.",
+                    f"The order is for {matched}, which this policy treats as {rule.kind.replace('-', ' ')}.",
                     evidence))
             continue
         if rule.role != "cause":
@@ -130,6 +130,6 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
             basis = "recorded" if reading.specific_reasons else "sole-diagnosis"
             found.append(Exclusion(
                 rule.id, rule.kind, rule.title, DOES_NOT_MEET, basis, matched,
-                f"{matched} is on file and no qualifying diagnosis is: {lower_first(rule.title)} is "
-                f"{rule.kind.replace('-', ' ')} under this policy.", evidence))
+                f"{matched} is on file and no qualifying diagnosis is recorded; this policy treats "
+                f"{lower_first(rule.title)} as {rule.kind.replace('-', ' ')}.", evidence))
     return tuple(found)

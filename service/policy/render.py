@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from service.policy.compare import format_number
 from service.policy.decision import Decision, Evidence
-from service.policy.evidence_text import evidence_text
+from service.wording.decision import kind_words, verdict
+from service.wording.evidence import evidence_text
 
 MARKS = {"met": "[x]", "not_met": "[ ]", "unknown": "[?]"}
 DETERMINATIONS = {"meets-criteria": "MEETS CRITERIA", "does-not-meet": "DOES NOT MEET",
@@ -25,6 +26,7 @@ def render_text(decision: Decision) -> str:
         + (f"; approval up to {d.approval_months} months" if d.approval_months else ""),
         f"Determination: {DETERMINATIONS[d.determination]}" + (f" ({d.sub_reason})" if d.sub_reason else ""),
         f"  {d.summary}",
+        f"Verdict: {verdict(d)} ({kind_words(d)})",
     ]
     lines += [f"  - {reason}" for reason in d.reasons]
     if d.technical:

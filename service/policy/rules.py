@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from service.policy.codesets import CodeSet
-from service.policy.decision import PolicyRef
+from service.policy.decision import LabelRef, PolicyRef
 from service.record.exact import exact
 from service.record.model import CoverageFacts
 
@@ -102,6 +102,7 @@ class Policy:
     exclusions: tuple[ExclusionRule, ...]
     path: str
     hcpcs_note: str | None = None     # e.g. the source does not confirm the code
+    hcpcs_display: str | None = None  # e.g. "Injection, mecasermin, 1 mg"
 
     @classmethod
     def from_data(cls, data: Mapping, path: Path) -> "Policy":
@@ -127,7 +128,7 @@ class Policy:
             exclusions=tuple(ExclusionRule(e["id"], e["kind"], e["role"], e["title"],
                                            tuple(CodeSet.from_data(m) for m in e["match"]), e.get("note"))
                              for e in data["exclusions"]),
-            path=str(path), hcpcs_note=coding.get("hcpcs_note"),
+            path=str(path), hcpcs_note=coding.get("hcpcs_note"), hcpcs_display=coding.get("hcpcs_display"),
         )
 
     def ref(self) -> PolicyRef:
@@ -187,6 +188,7 @@ class LabelRules:
     interactions: tuple[InteractionRule, ...]
     monitoring: tuple[str, ...]
     path: str
+    support: Mapping[str, str] | None = None   # dispensing and manufacturer programme (label.yaml)
 
     @classmethod
     def from_data(cls, data: Mapping, path: Path) -> "LabelRules":
@@ -211,7 +213,13 @@ class LabelRules:
             interactions=tuple(InteractionRule(**i) for i in data["interactions"]),
             monitoring=tuple(data["monitoring"]),
             path=str(path),
+            support=MappingProxyType(dict(data.get("support") or {})),
         )
+
+    def ref(self) -> LabelRef:
+        d = self.dosing
+        return LabelRef(self.source_title, self.source_url, (d.start_low, d.start_high), d.maximum, d.doses_per_day,
+                        d.concentration_mg_per_ml, tuple(sorted((self.support or {}).items())))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 from . import allergies, diagnoses, epiphyses, medications, observations
 from .coverage import read_coverage, select_coverages
 from .model import Allergy, Diagnosis, EpiphysesEvidence, MedicationFact, PatientFacts, PatientRecord, Skipped
-from .order import read_order
+from .order import label_concentration, read_order
 from .patient import read_patient
 from .resources import ResourceIndex, reference_of
 from .velocity import growth_velocity
@@ -25,15 +25,20 @@ _REPORT_IGNORED = frozenset({"entered-in-error", "cancelled"})
 
 
 def build_record(resources: Iterable[Any], order: Mapping | None, today: date, *,
-                 rxnorm_codes: Iterable[str] = ()) -> PatientRecord:
-    return _Extraction(resources, order, today, tuple(rxnorm_codes)).record()
+                 rxnorm_codes: Iterable[str] = (), mg_per_ml: float | None = None) -> PatientRecord:
+    """`mg_per_ml`: the label's concentration (LabelRules.dosing), to read a dose ordered in mL; by
+    default the shipped label's."""
+    if mg_per_ml is None and order is not None:
+        mg_per_ml = label_concentration()
+    return _Extraction(resources, order, today, tuple(rxnorm_codes), mg_per_ml).record()
 
 
 class _Extraction:
     """The state of one build: resources by type, what was found, what was set aside."""
 
-    def __init__(self, resources: Iterable[Any], order: Mapping | None, today: date, rxnorm: tuple[str, ...]):
-        self.today, self.rxnorm = today, rxnorm
+    def __init__(self, resources: Iterable[Any], order: Mapping | None, today: date, rxnorm: tuple[str, ...],
+                 mg_per_ml: float | None):
+        self.today, self.rxnorm, self.mg_per_ml = today, rxnorm, mg_per_ml
         self.order = order if isinstance(order, dict) else None
         self.skipped: list[Skipped] = []
         self.buckets: dict[str, list[tuple[dict, str]]] = {}
@@ -156,7 +161,8 @@ class _Extraction:
             for ref, why in result[1]:
                 self.skip(ref, why)
         self.diagnoses += reasons
-        return self.guard(order_ref, read_order, self.order, self.index, weights, self.today, reasons)
+        return self.guard(order_ref, read_order, self.order, self.index, weights, self.today, reasons,
+                          self.mg_per_ml)
 
     def coverages(self) -> list:
         ordered, set_aside = select_coverages(self.of_type("Coverage"), self.today)

@@ -13,8 +13,13 @@ from .model import Diagnosis, Measurement, OrderFacts
 from .resources import ResourceIndex, reference_of
 from .medications import medication_words
 
-# Increlex is one strength only: 10 mg/mL (40 mg / 4 mL vial), so a dose in mL converts exactly.
-MG_PER_ML = 10.0
+
+
+def label_concentration() -> float:
+    """Increlex is one strength only (label.yaml's `dosing.concentration_mg_per_ml`), so a dose in mL
+    converts exactly. Read from the shipped label when the caller does not pass the label it uses."""
+    from service.policy.loader import load_label   # the policy layer reads the record: import at call time
+    return load_label().dosing.concentration_mg_per_ml
 # A weight older than this cannot check a weight-based dose (docs/clinical-rules.md).
 WEIGHT_MAX_AGE_DAYS = 90
 
@@ -51,14 +56,14 @@ _PERIOD_DAYS = {"s": Fraction(1, 86400), "min": Fraction(1, 1440), "h": Fraction
 
 
 def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measurement], today: date,
-               reasons: Sequence[Diagnosis]) -> OrderFacts:
+               reasons: Sequence[Diagnosis], mg_per_ml: float) -> OrderFacts:
     reference = reference_of(order)
     weight, weight_reason = _weight(weights, today)
     lines = dosage_lines(order)
-    doses = [_dose(dosage, None if weight_reason else weight, weight_reason) for dosage in lines]
+    doses = [_dose(dosage, None if weight_reason else weight, weight_reason, mg_per_ml) for dosage in lines]
     chosen, lines_note, lines_reason = _highest_line(doses, weight_reason)
     dosage = lines[chosen] if lines else {}
-    dose = doses[chosen] if lines else _dose({}, None, weight_reason)
+    dose = doses[chosen] if lines else _dose({}, None, weight_reason, mg_per_ml)
     if lines_reason:
         dose = {**dose, "mg": None, "mg_per_kg": None, "reason": lines_reason}
     if lines_note:
@@ -162,7 +167,7 @@ def _weight(weights: Sequence[Measurement], today: date) -> tuple[Measurement | 
     return None, "no usable weight on file"
 
 
-def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None) -> dict[str, Any]:
+def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None, mg_per_ml: float) -> dict[str, Any]:
     out: dict[str, Any] = {"mg": None, "value": None, "unit": None, "reason": None, "note": None, "mg_per_kg": None,
                            "quantity": False}
     quantity, note = None, None
@@ -201,8 +206,8 @@ def _dose(dosage: Mapping, weight: Measurement | None, weight_reason: str | None
         if mg != value:
             note = _join(note, f"{value:g} {out['unit']} = {mg:g} mg")
     elif set(keys) & units.DOSE_ML:
-        out["mg"] = float(exact(value) * exact(MG_PER_ML))
-        note = _join(note, f"{value:g} mL × {MG_PER_ML:g} mg/mL = {out['mg']:g} mg")
+        out["mg"] = float(exact(value) * exact(mg_per_ml))
+        note = _join(note, f"{value:g} mL × {mg_per_ml:g} mg/mL = {out['mg']:g} mg")
     else:
         shown = out["unit"] or "none"
         out["reason"] = f"dose unit {shown!r} cannot be converted to mg"

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, make_response, render_template
 from werkzeug.exceptions import HTTPException
 
-from service.policy.evidence_text import unit_text
+from service.wording.numbers import unit_text
 from service.security.fhir_allowlist import fhir_server_allowed
 from service.settings import SettingsError
 from service.smart import present

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from service.policy.evidence_text import fmt_number, unit_text
+from service.wording.numbers import number as fmt_number, unit_text
 from service.smart.prescriber import npi_valid
 
 FREQUENCIES = {"1": "once daily", "2": "twice daily"}

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from service.policy.decision import (DOES_NOT_MEET, MEETS, MET, NOT_MEDICALLY_NECESSARY, NOT_MET, Criterion, Decision,
                                      Evidence)
-from service.policy.evidence_text import evidence_text as shared_evidence_text
+from service.wording.evidence import evidence_text as shared_evidence_text
 from service.record.allergies import SUBSTANCES
 from service.smart.present import letter_words
 

@@ -5,10 +5,13 @@ import re
 from datetime import date
 from typing import Any
 
+from service.policy.tests_to_order import TESTS
+from service.wording.decision import STATUS_MARK
+from service.wording.numbers import centile, number, signed
 from service.policy.decision import DOCUMENTATION_NEEDED, DOES_NOT_MEET, MEETS, MET, NOT_MET, UNKNOWN
 
 STATUS_LABELS = {MET: "Met", NOT_MET: "Not met", UNKNOWN: "Unknown"}
-STATUS_MARKS = {MET: "\u2713", NOT_MET: "\u2717", UNKNOWN: "?"}
+STATUS_MARKS = STATUS_MARK      # the cards' marks (service.wording.decision)
 
 DETERMINATION_LABELS = {
     MEETS: "Meets the policy's criteria",
@@ -16,26 +19,9 @@ DETERMINATION_LABELS = {
     DOCUMENTATION_NEEDED: "More documentation needed",
 }
 
-# How to obtain what an unknown criterion lacks (Decision.missing_tests). The limits themselves
-# are the policy's and appear in the checklist next to each criterion.
-HOW_TO_GET = {
-    "height": (
-        "Height measurement",
-        "Measure standing height on a wall-mounted stadiometer and record it as LOINC 8302-2 with the date. "
-        "The policy looks at a recent measurement; an older one is shown but does not count."),
-    "igf1": (
-        "Serum IGF-1",
-        "Order a serum IGF-1 (LOINC 2484-4) before treatment starts, from a laboratory that reports an age- and "
-        "sex-specific reference range or the SDS itself (LOINC 73561-3), so the SDS can be read."),
-    "gh-stimulation": (
-        "GH stimulation test",
-        "Arrange a growth hormone stimulation test (for example arginine, clonidine or glucagon) and record "
-        "every timed GH result; the peak shows whether GH secretion is normal or elevated."),
-    "bone-age": (
-        "Bone age",
-        "Order a left hand and wrist radiograph for bone age (LOINC 85151-9), read by a standard method such as "
-        "Greulich and Pyle, and record the reading in years."),
-}
+# How to obtain what an unknown criterion lacks (Decision.missing_tests), from the one table of tests.
+# The limits themselves are the policy's and appear in the checklist next to each criterion.
+HOW_TO_GET = {test: t.how_to for test, t in TESTS.items() if t.how_to}
 
 SEVERITY_LABELS = {"critical": "Critical", "warning": "Warning", "info": "Information"}
 
@@ -52,24 +38,15 @@ def born_text(patient: Any) -> str:
 
 
 def fmt_number(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
-        return text.replace("-", "\u2212") if text.startswith("-") else text
-    return str(value)
+    return "\u2014" if value is None else number(value, digits)
 
 
 def fmt_sds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.2f}".replace("-", "\u2212")
+    return "\u2014" if value is None else signed(value)
 
 
 def fmt_centile(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:g}"
+    return "\u2014" if value is None else centile(value)
 
 
 FILTERS = {"fmt_date": fmt_date, "born_text": born_text, "fmt_number": fmt_number, "fmt_sds": fmt_sds, "fmt_centile": fmt_centile}

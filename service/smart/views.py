@@ -33,6 +33,8 @@ from service.smart.packet import (LETTER_TITLE, age_text, criterion_sentence, do
 from service.smart.prescriber import Prescriber, read_prescriber
 from service.smart.workup import FhirUnavailable, Workup, work_up
 from service.smart.write_back import post_document_reference
+from service.wording.decision import kind_words, verdict
+from service.wording.support import support_lines
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -83,6 +85,7 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
         "chart_caption": limit_caption(limit),
         "letter": letter_framing(decision),
         "determination_label": present.DETERMINATION_LABELS.get(decision.determination, decision.determination),
+        "verdict": f"{verdict(decision)} ({kind_words(decision)})",
         "how_to_get": [(test, *present.HOW_TO_GET[test]) for test in decision.missing_tests
                        if test in present.HOW_TO_GET],
         "unknown_criteria": unknown,
@@ -98,6 +101,7 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
         "cited": list(dict.fromkeys(present.lab_words(present.letter_words(what))
                                     for _, what in supporting_references(decision))),
         "score_derivations": present.score_derivations(record),
+        "support_lines": support_lines(decision, record),
         "criterion_sentence": criterion_sentence,
         "evidence_text": evidence_text,
         "letter_title": LETTER_TITLE,

@@ -19,7 +19,9 @@ from service.record import build_record
 from service.record.growth import height_sds
 from service.settings import Settings
 from tests.conftest import TODAY, CheckingClient
-from tests.fixtures import (PATIENT_ID, fhir_bundle, height_observation, laron_prefetch, mecasermin_order,
+from service.fhir.prefetch import templates
+from tests.fixtures import (PATIENT_ID, bone_age_observation, condition, fhir_bundle, gh_observation,
+                            height_observation, igf1_observation, laron_prefetch, mecasermin_order,
                             order_select_request, patient_resource, weight_observation)
 
 SCREEN = "/cds-services/mecasermin-screen"
@@ -30,14 +32,26 @@ TOKEN = "opaque-token-456"
 
 
 def growth(heights=((("h3", "2026-10-20", 100.4)), ("h2", "2026-04-18", 98.2)), weights=(("w1", "2026-10-20", 15.2),)):
-    return fhir_bundle([height_observation(*h) for h in heights] + [weight_observation(*w) for w in weights])
+    return [height_observation(*h) for h in heights] + [weight_observation(*w) for w in weights]
 
 
-def prefetch(patient=None, growth_bundle=None, medications=()):
-    return {"patient": patient or patient_resource(),
-            "growth": growth_bundle if growth_bundle is not None else growth(),
-            "medications": fhir_bundle(list(medications)), "medicationstatements": fhir_bundle([]),
-            "medicationdispenses": fhir_bundle([]), "medicationadministrations": fhir_bundle([])}
+# A qualifying work-up on file: IGF-1 18 ng/mL (range 52–297: SDS about −3.6), stimulated GH peak 21.5.
+LABS = (igf1_observation("igf1", "2026-09-02", 18.0), gh_observation("gh2", "2026-08-12", 21.5, code="2963-7"),
+        bone_age_observation("ba1", "2026-08-20", 4.5))
+
+
+def observations(growth_resources=None, labs=LABS) -> dict:
+    return fhir_bundle(list(growth() if growth_resources is None else growth_resources) + list(labs))
+
+
+def prefetch(patient=None, growth_resources=None, medications=(), labs=LABS, conditions=None):
+    """The screen reads what the order services read (service.screening.templates)."""
+    body = laron_prefetch()
+    body.update(patient=patient or patient_resource(), observations=observations(growth_resources, labs),
+                medications=fhir_bundle(list(medications)))
+    if conditions is not None:
+        body["conditions"] = fhir_bundle(list(conditions))
+    return body
 
 
 def view_request(prefetch_body="default", user="Practitioner/dr-7"):
@@ -82,18 +96,8 @@ def test_discovery_lists_the_screens_with_their_own_prefetch(client):
     screen, entry = services["mecasermin-screen"], services["mecasermin-screen-order-entry"]
     assert screen["hook"] == "patient-view" and entry["hook"] == "order-select"
     for service in (screen, entry):
-        assert service["prefetch"] == {
-            "patient": "Patient/{{context.patientId}}",
-            "growth": ("Observation?patient={{context.patientId}}&code=http%3A%2F%2Floinc.org%7C8302-2,"
-                       "urn%3Aoid%3A2.16.840.1.113883.6.1%7C8302-2,http%3A%2F%2Floinc.org%7C29463-7,"
-                       "urn%3Aoid%3A2.16.840.1.113883.6.1%7C29463-7&_sort=-date&_count=100"),
-            "medications": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication"
-                           "&_count=100",
-            "medicationstatements": "MedicationStatement?patient={{context.patientId}}&_count=100",
-            "medicationdispenses": "MedicationDispense?patient={{context.patientId}}&_include=MedicationDispense:medication"
-                                   "&_count=100",
-            "medicationadministrations": "MedicationAdministration?patient={{context.patientId}}&_count=100",
-        }
+        # What the order services read: a child with a contraindication or another cause is never screened.
+        assert service["prefetch"] == templates() == services["mecasermin-order-select"]["prefetch"]
         assert "extension" not in service        # no coverage information, so no CRD options
     assert "davinci-crd.configuration-options" in services["mecasermin-order-select"]["extension"]
 
@@ -104,9 +108,10 @@ def test_short_child_gets_an_info_card_with_a_draft_mecasermin_order(client, sto
     card = only_card(client.post(SCREEN, json=view_request()))
     assert card["indicator"] == "info"
     assert card["source"]["topic"]["code"] == "clinical-reminder"
-    assert card["summary"].startswith("Short stature: height -3.42 SD at 6.4 y") and len(card["summary"]) < 140
+    assert card["summary"].startswith("Short stature: height \u22123.42 SD at 6.4 y, IGF-1 low, GH normal")
+    assert len(card["summary"]) < 140
     assert "100.4 cm on 2026-10-20" in card["detail"] and "centile" in card["detail"]
-    assert "E34.321" in card["detail"] and "IGF-1" in card["detail"]
+    assert "IGF-1: 18 ng/mL" in card["detail"] and "GH peak (stimulated): 21.5 \u00b5g/L" in card["detail"]
     assert card["selectionBehavior"] == "at-most-one"
     assert card["suggestions"][0]["label"] == "Draft mecasermin 0.7 mg twice daily"
     action = card["suggestions"][0]["actions"][0]
@@ -134,7 +139,7 @@ def test_short_child_gets_an_info_card_with_a_draft_mecasermin_order(client, sto
 
 @pytest.mark.parametrize("kg,mg", [(15.2, 0.7), (17.5, 0.7), (20.0, 0.8), (22.6, 1.0), (25.0, 1.0), (31.9, 1.3)])
 def test_starting_dose_is_the_lowest_tenth_of_a_mg_in_the_starting_range(client, kg, mg):
-    body = view_request(prefetch(growth_bundle=growth(weights=(("w1", "2026-10-20", kg),))))
+    body = view_request(prefetch(growth_resources=growth(weights=(("w1", "2026-10-20", kg),))))
     (dosage,) = drafted(only_card(client.post(SCREEN, json=body)))["dosageInstruction"]
     dose = dosage["doseAndRate"][0]["doseQuantity"]["value"]
     assert dose == mg
@@ -142,7 +147,7 @@ def test_starting_dose_is_the_lowest_tenth_of_a_mg_in_the_starting_range(client,
 
 
 def test_without_a_recent_weight_the_order_has_no_dose_in_mg(client):
-    body = view_request(prefetch(growth_bundle=growth(weights=(("w0", "2025-01-10", 13.9),))))
+    body = view_request(prefetch(growth_resources=growth(weights=(("w0", "2025-01-10", 13.9),))))
     card = only_card(client.post(SCREEN, json=body))
     assert card["suggestions"][0]["label"] == "Draft mecasermin 0.04 mg/kg twice daily"
     (dosage,) = drafted(card)["dosageInstruction"]
@@ -157,7 +162,7 @@ def test_the_drafted_order_passes_the_order_select_checks_without_a_dose_card(cl
     cards = client.post(SELECT, json=body).get_json()["cards"]
     topics = [c["source"]["topic"]["code"] for c in cards]
     assert topics == ["coverage-info"]
-    assert cards[0]["summary"].startswith("Mecasermin initial: Meets coverage criteria")
+    assert cards[0]["summary"].startswith("Prior authorization required — criteria met")
 
 
 # ----------------------------------------------------------------------------- who is screened
@@ -174,23 +179,25 @@ def _heights_around(sds: float) -> tuple[float, float]:
 @pytest.mark.parametrize("side,screened", [(0, True), (1, False)])
 def test_threshold_is_at_or_below_minus_2_25_unrounded(client, side, screened):
     height = _heights_around(-2.25)[side]
-    body = view_request(prefetch(growth_bundle=growth(heights=(("h3", "2026-10-20", height),))))
+    body = view_request(prefetch(growth_resources=growth(heights=(("h3", "2026-10-20", height),))))
     cards = client.post(SCREEN, json=body).get_json()["cards"]
     assert bool(cards) == screened
     if screened:
-        assert "SDS -2.25" in cards[0]["detail"]
+        assert "SDS \u22122.25" in cards[0]["detail"]
 
 
 @pytest.mark.parametrize("change", [
     pytest.param(lambda p: p.update(patient=patient_resource(birth_date="2025-04-10")), id="under 2 years"),
     pytest.param(lambda p: p.update(patient=patient_resource(gender="unknown")), id="sex unknown"),
-    pytest.param(lambda p: p.update(growth=growth(heights=())), id="no height"),
-    pytest.param(lambda p: p.update(growth=growth(heights=(("h3", "2026-10-20", 118.0),))), id="height normal"),
+    pytest.param(lambda p: p.update(observations=observations(growth(heights=()))), id="no height"),
+    pytest.param(lambda p: p.update(observations=observations(growth(heights=(("h3", "2026-10-20", 118.0),)))),
+                 id="height normal"),
     pytest.param(lambda p: p.update(medications=fhir_bundle([prior_mecasermin("active")])), id="on mecasermin"),
     pytest.param(lambda p: p.update(medications=fhir_bundle([prior_mecasermin("completed")])), id="had mecasermin"),
     pytest.param(lambda p: p.update(medications=fhir_bundle([prior_mecasermin("on-hold")])), id="mecasermin on hold"),
     pytest.param(lambda p: p.update(medications=fhir_bundle([active_somatropin()])), id="on growth hormone"),
-    pytest.param(lambda p: p.update(growth=growth(heights=(("h1", "2025-09-30", 96.0),))), id="height over a year old"),
+    pytest.param(lambda p: p.update(observations=observations(growth(heights=(("h1", "2025-09-30", 96.0),)))),
+                 id="height over a year old"),
 ])
 def test_not_screened(client, store, change):
     body = prefetch()
@@ -204,7 +211,7 @@ def test_not_screened(client, store, change):
 def test_the_latest_height_decides(client):
     # Short two years ago, within the normal range now: no card.
     heights = (("h3", "2026-10-20", 118.0), ("h1", "2024-10-20", 88.0))
-    assert client.post(SCREEN, json=view_request(prefetch(growth_bundle=growth(heights=heights)))).get_json() == {
+    assert client.post(SCREEN, json=view_request(prefetch(growth_resources=growth(heights=heights)))).get_json() == {
         "cards": []}
 
 
@@ -248,18 +255,22 @@ def _fetch_request() -> dict:
 
 
 @responses.activate
-def test_fetch_mode_reads_only_the_screening_keys(client):
+def test_fetch_mode_reads_what_the_order_services_read(client):
     data = prefetch()
-    _mock_fhir({"Patient/p1": data["patient"], "Observation?": data["growth"], "MedicationRequest?": data["medications"],
-                "MedicationStatement?": data["medicationstatements"], "MedicationDispense?": data["medicationdispenses"],
-                "MedicationAdministration?": data["medicationadministrations"]})
+    empty = fhir_bundle([])
+    # The imaging-category query first: `responses` answers with the first registered match.
+    responses.add(responses.GET, re.compile(re.escape(f"{BASE}/Observation?") + r"patient=p1&category=.*"),
+                  json=empty)
+    _mock_fhir({"Patient/p1": data["patient"], "Observation?": data["observations"],
+                "Condition?": data["conditions"], "MedicationRequest?": data["medications"],
+                "MedicationStatement?": empty, "MedicationDispense?": empty, "MedicationAdministration?": empty,
+                "AllergyIntolerance?": empty, "Coverage?": data["coverage"], "DiagnosticReport?": empty})
     card = only_card(client.post(SCREEN, json=_fetch_request()))
     assert drafted(card)["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 0.7
-    paths = sorted(call.request.path_url.split("?")[0] for call in responses.calls)
-    assert paths == ["/fhir/MedicationAdministration", "/fhir/MedicationDispense", "/fhir/MedicationRequest",
-                     "/fhir/MedicationStatement", "/fhir/Observation", "/fhir/Patient/p1"]
-    observation_query = next(c.request.url for c in responses.calls if "/Observation?" in c.request.url)
-    assert "8302-2" in observation_query and "29463-7" in observation_query
+    paths = {call.request.path_url.split("?")[0] for call in responses.calls}
+    assert paths == {"/fhir/AllergyIntolerance", "/fhir/Condition", "/fhir/Coverage", "/fhir/DiagnosticReport",
+                     "/fhir/MedicationAdministration", "/fhir/MedicationDispense", "/fhir/MedicationRequest",
+                     "/fhir/MedicationStatement", "/fhir/Observation", "/fhir/Patient/p1"}
     assert all(call.request.headers["Authorization"] == f"Bearer {TOKEN}" for call in responses.calls)
 
 
@@ -270,7 +281,7 @@ def test_a_key_that_cannot_be_fetched_silences_the_screen(tmp_path):
                      today=lambda: TODAY)
     client = CheckingClient(app.test_client())
     data = prefetch()
-    _mock_fhir({"Patient/p1": data["patient"], "Observation?": data["growth"], "MedicationRequest?": 503})
+    _mock_fhir({"Patient/p1": data["patient"], "Observation?": data["observations"], "MedicationRequest?": 503})
     response = client.post(SCREEN, json=_fetch_request())
     assert response.status_code == 200 and response.get_json() == {"cards": []}
 
@@ -332,3 +343,72 @@ def test_the_order_entry_screen_looks_only_at_the_selected_order(client):
     body = sandbox_order_select(copy.deepcopy(EMPTY_FORM))
     body["context"]["selections"] = ["MedicationRequest/other"]
     assert client.post(ORDER_ENTRY, json=body).get_json() == {"cards": []}
+
+
+# ----------------------------------------------------------------------------- screening that earns its place
+
+def test_without_the_work_up_the_card_orders_it_and_offers_no_mecasermin(client):
+    card = only_card(client.post(SCREEN, json=view_request(prefetch(labs=()))))
+    assert card["summary"] == "Short stature: height \u22123.42 SD at 6.4 y — work up: IGF-1, GH stimulation, bone age"
+    assert card["selectionBehavior"] == "any"
+    resources = [s["actions"][0]["resource"] for s in card["suggestions"]]
+    assert {r["resourceType"] for r in resources} == {"ServiceRequest"}
+    assert [r["code"]["coding"][0]["code"] for r in resources] == ["2484-4", "80428", "85151-9"]
+    assert all(r["requester"] == {"reference": "Practitioner/dr-7"} and "reasonReference" not in r for r in resources)
+    assert "mecasermin" not in " ".join(s["label"].lower() for s in card["suggestions"])
+
+
+def test_only_the_missing_part_of_the_work_up_is_ordered(client):
+    card = only_card(client.post(SCREEN, json=view_request(prefetch(labs=LABS[:1]))))    # IGF-1 only
+    assert [s["label"] for s in card["suggestions"]] == ["Order a growth hormone stimulation test",
+                                                         "Order a bone age X-ray (left hand and wrist)"]
+
+
+ISS = condition("c-iss", "R62.52", "Idiopathic short stature")
+MALIGNANCY = condition("c-all", "Z85.6", "Personal history of leukemia", status="resolved")
+GH_DEFICIENCY = condition("c-ghd", "E23.0", "Growth hormone deficiency")
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(lambda: prefetch(labs=(igf1_observation("igf1", "2026-09-02", 160.0),) + LABS[1:]), id="normal IGF-1"),
+    pytest.param(lambda: prefetch(labs=LABS[:1] + (gh_observation("gh2", "2026-08-12", 3.1, code="2963-7"),)),
+                 id="low stimulated GH"),
+    pytest.param(lambda: prefetch(conditions=[ISS]), id="idiopathic short stature"),
+    pytest.param(lambda: prefetch(conditions=[GH_DEFICIENCY], labs=()), id="GH deficiency on file"),
+    pytest.param(lambda: prefetch(conditions=[MALIGNANCY]), id="history of malignancy"),
+    pytest.param(lambda: prefetch(medications=[prior_mecasermin("cancelled")]), id="order cancelled before"),
+])
+def test_never_screened_with_a_contraindication_another_cause_or_a_withdrawn_order(client, body):
+    assert client.post(SCREEN, json=view_request(body())).get_json() == {"cards": []}
+
+
+def _iv_order() -> dict:
+    order = mecasermin_order()
+    for dosage in order["dosageInstruction"]:
+        dosage["route"] = {"coding": [{"system": "http://snomed.info/sct", "code": "47625008",
+                                       "display": "Intravenous route"}]}
+    return order
+
+
+def test_not_re_offered_after_the_prescriber_removed_the_order_at_the_safety_card(client):
+    assert only_card(client.post(SCREEN, json=view_request()))        # screened before anything was ordered
+    cards = client.post(SELECT, json=order_select_request(order=_iv_order())).get_json()["cards"]
+    safety = next(c for c in cards if c["source"]["topic"]["code"] == "contraindication")
+    removal = next(s for s in safety["suggestions"] if s["actions"][0]["type"] == "delete")
+    feedback = {"feedback": [{"card": safety["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": removal["uuid"]}],
+                              "outcomeTimestamp": "2026-11-21T10:15:00.000Z"}]}
+    assert client.post(f"{SELECT}/feedback", json=feedback).status_code == 200
+    assert client.post(SCREEN, json=view_request()).get_json() == {"cards": []}
+
+
+def test_not_re_offered_after_the_screening_card_was_dismissed(client):
+    card = only_card(client.post(SCREEN, json=view_request()))
+    feedback = {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                              "overrideReason": {"reason": card["overrideReasons"][0]},
+                              "outcomeTimestamp": "2026-11-21T10:15:00.000Z"}]}
+    assert client.post(f"{SCREEN}/feedback", json=feedback).status_code == 200
+    assert client.post(SCREEN, json=view_request()).get_json() == {"cards": []}
+    another_child = view_request()
+    another_child["context"]["patientId"] = "p2"       # another child is still screened
+    another_child["prefetch"]["patient"] = {**patient_resource(), "id": "p2"}
+    assert client.post(SCREEN, json=another_child).get_json()["cards"]

@@ -240,7 +240,7 @@ CASES = [
         "igf1-2024-12", valueQuantity=quantity(25, "ng/mL", comparator="<"))), MEETS),
     Case("IGF-1 below a high reporting limit (<50) cannot decide", change(laron_boy, set_value(
         "igf1-2024-12", valueQuantity=quantity(50, "ng/mL", comparator="<"))), DOCS, "warning", tests=("2484-4",),
-        shows=("<50 ng/mL (SDS -1.37)",)),
+        shows=("< 50 ng/mL (SDS \u22121.37)",)),
     Case("IGF-1 as a text value with unit", change(laron_boy, set_value("igf1-2024-12", valueString="18 ng/mL")), MEETS),
     Case("IGF-1 z-score only", change(laron_boy, drop("Observation/igf1-2024-12"),
                                       lambda c: c.igf1_z("igf1-z", "2024-12-10", -3.6)), MEETS),

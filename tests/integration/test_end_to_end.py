@@ -33,7 +33,6 @@ import requests
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from cards.coverage_information import CRD_CODES
-from cards.text import DETERMINATION_WORDS
 from service.validation import violations
 from tests.conftest import assert_valid_cds_response
 from tests.integration.conftest import DEMO_PATIENTS, DEMO_TODAY, ROOT, CdsServiceProcess
@@ -50,8 +49,16 @@ EXPECTED = json.loads((DEMO_PATIENTS / "expected.json").read_text(encoding="utf-
 ORDER_SERVICES = {"order-select": "mecasermin-order-select", "order-sign": "mecasermin-order-sign"}
 SCREEN = "mecasermin-screen"
 SCREEN_ORDER_ENTRY = "mecasermin-screen-order-entry"
-NOT_SCREENED = {"demo-under-2": "under 2 years", "demo-reauth-good": "mecasermin on file",
-                "demo-reauth-poor": "mecasermin on file"}
+# The screen fires only where the chart leads to mecasermin (docs/clinical-rules.md, "Screening that earns
+# its place"): not under 2, with mecasermin on file, a contraindication, another documented cause or a
+# normal IGF-1 (patients/expected.json `screening`).
+NOT_SCREENED = {pid: "no screening card expected" for pid, want in EXPECTED.items() if not want["screening"]}
+# How the coverage card's headline starts for each determination (cards/DESIGN.md).
+HEADLINES = {"meets-criteria": ("Prior authorization required — criteria met", "Within the labelled indication",
+                                "Coverage moot until the contraindication is resolved"),
+             "documentation-needed": ("Prior authorization required — ", "Labelled indication: ", "Ask ",
+                                      "Coverage moot until the contraindication is resolved"),
+             "does-not-meet": ("Not covered: ", "Outside the labelled indication: ")}
 FHIR_JSON = "application/fhir+json"
 _CONTEXT_TOKEN = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
 _USER_TOKEN = re.compile(r"\{\{\s*(userPractitionerId|userPractitionerRoleId|userPatientId|userRelatedPersonId)\s*\}\}")
@@ -186,7 +193,7 @@ def test_both_hooks_in_prefetch_and_fetch_mode_give_the_expected_determination(p
             cards = result["cards"]
             coverage = [c for c in cards if topic(c) == "coverage-info"]
             assert len(coverage) == 1, (mode, hook)
-            assert DETERMINATION_WORDS[expected["determination"]] in coverage[0]["summary"], (mode, hook)
+            assert coverage[0]["summary"].startswith(HEADLINES[expected["determination"]]), (mode, hook)
             covered = demo.crd_covered(result)
             assert covered == (CRD_CODES[expected["determination"]][0] if has_coverage else None), (mode, hook)
             critical = {topic(c) for c in cards if c["indicator"] == "critical"}
@@ -201,8 +208,7 @@ def test_both_hooks_in_prefetch_and_fetch_mode_give_the_expected_determination(p
 def test_patient_view_screen_and_its_draft_order(pid, fhir_server, cds_service, discovery):
     chart = CHARTS[pid]
     templates = discovery[SCREEN]["prefetch"]
-    assert set(templates) == {"patient", "growth", "medications", "medicationstatements", "medicationdispenses",
-                              "medicationadministrations"}
+    assert templates == discovery[ORDER_SERVICES["order-select"]]["prefetch"]   # what the order services read
     context = screen_request(chart)["context"]
     prefetched = screen_request(chart, prefetch=ehr_prefetch(fhir_server, templates, context))
     fetched = screen_request(chart, fhir_base=fhir_server)
@@ -216,7 +222,10 @@ def test_patient_view_screen_and_its_draft_order(pid, fhir_server, cds_service, 
 
     (card,) = results["fetch"]["cards"]
     assert card["indicator"] == "info" and topic(card) == "clinical-reminder"
-    assert card["summary"].startswith("Short stature: height -")
+    assert card["summary"].startswith("Short stature: height \u2212")
+    if "work up" in card["summary"]:        # no qualifying IGF-1 and GH yet: the work-up, never the drug
+        assert {s["actions"][0]["resource"]["resourceType"] for s in card["suggestions"]} == {"ServiceRequest"}
+        return
     (action,) = card["suggestions"][0]["actions"]
     order = action["resource"]
     assert action["type"] == "create" and order["status"] == "draft"
@@ -227,7 +236,7 @@ def test_patient_view_screen_and_its_draft_order(pid, fhir_server, cds_service, 
     # Accepting the suggestion puts the order in the EHR's draft orders: order-select then fires for it.
     body = demo.hook_request(demo.Chart(chart.patient, order), "order-select", fhir_base=fhir_server)
     result = call(cds_service, ORDER_SERVICES["order-select"], body)
-    assert audit(cds_service, body["hookInstance"])["determination"] in DETERMINATION_WORDS
+    assert audit(cds_service, body["hookInstance"])["determination"] in HEADLINES
     assert any(topic(c) == "coverage-info" for c in result["cards"])
     # The suggested starting dose is inside the label's starting range: no dose card.
     assert not [c for c in result["cards"] if topic(c) == "off-guideline"], result["cards"]
@@ -305,7 +314,7 @@ def test_demo_script_prints_cards_and_determination_and_stops_its_servers():
     assert "order-select" in out and "order-sign" in out
     assert "[CRITICAL] Mecasermin dose" in out and "(off-guideline)" in out
     assert "determination meets-criteria; CRD covered: covered" in out
-    assert "✅ met" in out                                          # the coverage checklist
+    assert "\u2713 IGF-1 SDS: 20 ng/mL" in out                          # the coverage checklist
     assert "both servers stopped" in out
     assert re.search(r"demo-overdose +meets-criteria +covered +off-guideline +card +meets-criteria ✓", out), out[-800:]
     ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)/", out)]
@@ -321,8 +330,9 @@ def test_demo_a_year_ahead_checks_every_outcome_and_passes():
                              "--no-color"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     out = result.stdout
-    assert f"today {ahead}" in out and "✗" not in out
-    assert out.count(" ✓") == len(EXPECTED)
+    summary_table = out.split("\nSummary")[-1]      # the checklists above use ✓ and ✗ as criterion marks
+    assert f"today {ahead}" in out and "✗" not in summary_table
+    assert summary_table.count(" ✓") == len(EXPECTED)
     walkthrough = (ROOT / "sandbox-config" / "README.md").read_text(encoding="utf-8")
     section = out.split("━━ demo-laron-icd10")[1].split("━━")[0]
     summary = re.search(r"patient-view .* screening: (.+)", section).group(1)
@@ -361,9 +371,9 @@ PATIENTS_README = (DEMO_PATIENTS / "README.md").read_text(encoding="utf-8")
 def test_patients_readme_quotes_the_screening_card(pid, fhir_server, cds_service):
     """patients/README's height figures are the ones the card shows, not typed beside them."""
     (card,) = call(cds_service, SCREEN, screen_request(CHARTS[pid], fhir_base=fhir_server))["cards"]
-    sds, age = re.match(r"Short stature: height (-\d\.\d\d) SD at (\d+\.\d) y", card["summary"]).groups()
+    sds, age = re.match(r"Short stature: height (\u2212\d\.\d\d) SD at (\d+\.\d) y", card["summary"]).groups()
     (row,) = [line for line in PATIENTS_README.splitlines() if line.startswith(f"| `{pid}` |")]
-    assert f"height {sds.replace('-', '−')} SD at {age} y" in row
+    assert f"height {sds} SD at {age} y" in row
 
 
 def test_demo_exits_1_on_a_difference(tmp_path):

@@ -36,8 +36,8 @@ def test_text_output_is_a_checklist(bundle_file, capsys):
     text = capsys.readouterr().out
     assert "Determination: MEETS CRITERIA" in text          # the label has no bone-age criterion
     assert "[x] Age 2 years or older" in text and "chosen: requested" in text
-    assert "[x] Height SDS -3.0 or lower — rule: height SDS <= -3 (centile 0.13)" in text
-    assert "· 99.8 cm (SDS -3.41, centile 0.03) on " in text
+    assert "[x] Height SDS -3.0 or lower — rule: height SDS \u2264 \u22123.0 (centile 0.1)" in text
+    assert "· 99.8 cm (SDS \u22123.41, < 0.1st centile) on " in text
 
 
 def test_separate_order_file(bundle_file, tmp_path, capsys):

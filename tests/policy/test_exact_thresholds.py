@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cards.suggestions import with_dose
-from service.policy.evidence_text import evidence_text
+from service.wording.evidence import evidence_text
 from service.record.velocity import far_enough_apart, months_later
 from tests.policy.charts import TODAY, UCUM, Chart, laron_boy
 
@@ -314,7 +314,7 @@ def test_the_reviewed_examples_are_decided_unrounded(policies):
     assert igf1.status == "not_met" and igf1.evidence[0].sds_text == "-2.995"
     assert "-2.995" in igf1.explanation and "-3" not in igf1.evidence[0].sds_text
     # Every surface (cards, SMART app, letter, CLI) words evidence through evidence_text.
-    assert "SDS -2.255" in evidence_text(height.evidence[0]) and "SDS -2.995" in evidence_text(igf1.evidence[0])
+    assert "SDS \u22122.255" in evidence_text(height.evidence[0]) and "SDS \u22122.995" in evidence_text(igf1.evidence[0])
 
 
 @_settings("igf1_z")

@@ -25,7 +25,7 @@ def test_label_thresholds_are_stricter_than_the_plan_for_height(policies):
     decision = chart.decide(policies)                      # SDS about -2.7: meets the plan, not the label
 
     assert decision.criterion("height").status == "not_met"
-    assert "<= -3" in decision.criterion("height").threshold
+    assert "\u2264 \u22123.0" in decision.criterion("height").threshold
     assert chart.decide(policies, policy_id="premera-mecasermin").criterion("height").status == "met"
 
 

