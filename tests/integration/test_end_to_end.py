@@ -25,6 +25,7 @@ import subprocess
 import sys
 import uuid
 from contextlib import closing
+from typing import Iterator
 from datetime import date, timedelta
 from urllib.parse import quote
 
@@ -262,7 +263,20 @@ def test_empty_order_form_is_filled_in_as_mecasermin(fhir_server, cds_service, d
     assert [topic(c) for c in result["cards"]] == ["coverage-info"]
 
 
-def test_browser_preflight_and_feedback_on_the_screen(fhir_server, cds_service):
+@pytest.fixture
+def own_cds_service(fhir_server, tmp_path) -> Iterator[CdsServiceProcess]:
+    """A service with a database of its own: a dismissed screening card stops the screen for that child
+    (docs/clinical-rules.md), which must not leak into the module's other tests."""
+    service = CdsServiceProcess(tmp_path / "own.sqlite3", fhir_server, today=DEMO_TODAY, workers=1)
+    try:
+        yield service
+    finally:
+        service.stop()
+        service.stderr.close()
+
+
+def test_browser_preflight_and_feedback_on_the_screen(fhir_server, own_cds_service):
+    cds_service = own_cds_service
     # Feedback is taken only for cards the service issued: two screening cards first.
     cards = [call(cds_service, SCREEN, screen_request(CHARTS["demo-laron-icd10"], fhir_base=fhir_server))["cards"][0]
              for _ in range(2)]
