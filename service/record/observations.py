@@ -153,7 +153,7 @@ def _read_value(resource: Mapping, holder: Mapping, identified: tuple[str, str, 
         "reference": reference, "date": when, "code": code,
         "code_display": display or concept_text(holder.get("code")) or None,
         "preliminary": resource.get("status") == "preliminary",
-        "age_years": _rounded_age(ctx, when, when_last),
+        "age_years": _age_at(ctx, when, when_last),
         "date_last": when_last if when_last != when else None,
     }
     if kind == "bone_age" and isinstance(holder.get("valueString"), str):
@@ -326,10 +326,11 @@ def attach_methods(out: ObservationFacts) -> None:
                      for b in out.bone_ages]
 
 
-def _rounded_age(ctx: Context, when: date | None, when_last: date | None) -> float | None:
-    """The age on the measurement date; None when partial dates leave it uncertain."""
+def _age_at(ctx: Context, when: date | None, when_last: date | None) -> float | None:
+    """The age on the measurement date, unrounded (it decides the SDS); None when partial dates leave
+    it uncertain."""
     ages = ctx.age_span(when, when_last)
-    return None if ages is None or ages[0] != ages[1] else round(ages[0], 3)
+    return None if ages is None or ages[0] != ages[1] else ages[0]
 
 
 def _duration_value(text: str) -> tuple[float | None, str | None, str | None, list[str], str | None]:

@@ -112,3 +112,19 @@ def test_sds_to_centile_keeps_small_centiles_readable():
 
 def test_lms_with_zero_l_uses_the_log_form():
     assert lms_z(110.0, 0.0, 100.0, 0.05) == pytest.approx(1.9062, abs=1e-4)
+
+
+def test_the_sds_of_a_measured_height_is_computed_at_the_unrounded_age():
+    # Rounding the age (to 3 decimals, ~9 hours) before the LMS look-up moved the SDS that decides
+    # "< −2.25": the height's age and SDS must be those of the exact calendar age.
+    from datetime import date
+
+    from service.record import build_record
+    from service.record.dates import age_years
+    from tests.record import builders as b
+
+    record = build_record([b.patient("2019-03-07"), b.height("h1", "2026-10-20", 104.3)], None, date(2026, 11, 21))
+    (h,) = record.heights
+    exact_age = age_years(date(2019, 3, 7), date(2026, 10, 20))
+    assert h.age_years == exact_age
+    assert h.sds == height_sds(104.3, "male", exact_age)[0]
