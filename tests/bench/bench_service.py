@@ -111,7 +111,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def figure(label: str, service: float, floor: float, unit: str = "ms") -> None:
-    print(f"{label:<40} service={service:9.2f} {unit:<5} floor={floor:9.2f} {unit:<5} ratio={service / floor:6.2f}x")
+    print(f"{label:<40} service= {service:9.2f} {unit:<5} floor= {floor:9.2f} {unit:<5} ratio= {service / floor:6.2f}x")
 
 
 def p50_line(label: str, service: list[float], floor: list[float]) -> None:
