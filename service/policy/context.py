@@ -70,17 +70,17 @@ def months_between(earlier: date, later: date) -> int:
 
 
 def measurement_evidence(m: Measurement, kind: str | None = None, *, sds: float | None = None,
-                         centile: float | None = None, note: str | None = None) -> Evidence:
+                         centile: float | None = None, note: str | None = None, notes=()) -> Evidence:
     partial = (f"dated only as {m.date.isoformat()} to {m.date_last.isoformat()} (partial date)"
                if m.date is not None and m.date_last is not None else None)
-    notes = [n for n in (partial, note, "preliminary result" if m.preliminary else None,
+    texts = [n for n in (partial, note, "preliminary result" if m.preliminary else None,
                          None if m.usable else f"not used: {m.reason or 'unusable'}") if n]
     return Evidence(
         kind=kind or m.kind, value=m.value, unit=m.unit, date=m.date, reference=m.reference,
         original_value=m.original_value, original_unit=m.original_unit, comparator=m.comparator,
         code=m.code, display=m.code_display,
         sds=sds, centile=centile,
-        note="; ".join(notes) or None,
+        note="; ".join(texts) or None, notes=tuple(notes),
     )
 
 
@@ -91,6 +91,7 @@ def diagnosis_evidence(d: Diagnosis, note: str | None = None) -> Evidence:
                     note="; ".join(n for n in (where, note) if n))
 
 
-def medication_evidence(m: MedicationFact, note: str | None = None) -> Evidence:
+def medication_evidence(m: MedicationFact, note: str | None = None, notes=()) -> Evidence:
     return Evidence(kind="medication", value=m.text, unit=None, date=m.date, reference=m.reference,
-                    display=m.text, note="; ".join(n for n in (f"{m.category}, status {m.status or 'not stated'}", note) if n))
+                    display=m.text, note="; ".join(n for n in (f"{m.category}, status {m.status or 'not stated'}", note) if n),
+                    notes=tuple(notes))

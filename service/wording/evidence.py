@@ -6,7 +6,13 @@ Chart-derived text (a Condition's or Observation's display, a note) enters card 
 `evidence_name` and `evidence_text` only, so that it can be escaped in one place."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+from service.policy.compare import format_number
 from service.policy.decision import Evidence
+from service.wording.criteria import age_text, interval
+from service.wording.exclusions import COURSES
+from service.wording.findings import under_age
 from service.wording.numbers import centile, number, quantity, signed, unit_text
 
 
@@ -64,3 +70,38 @@ def evidence_text(evidence: Evidence, *, label: bool = False, reference: bool = 
         parts.append(f"[{e.reference}]")
     text = " ".join(parts)
     return f"{text} — {e.note}" if e.note else text
+
+
+def _born(facts) -> str | None:
+    if facts.get("birth_date_text") is not None:
+        return f"born {facts['birth_date_text']} (partial date)"
+    return f"born {facts['birth_date'].isoformat()}" if facts.get("birth_date") else None
+
+
+def _allergy_status(r) -> str:
+    return (f"criticality {r.get('criticality') or 'not stated'}, clinical status {r.get('clinical_status') or 'not stated'}, "
+            f"verification {r.get('verification') or 'not stated'}")
+
+
+def word_evidence(e: Evidence) -> Evidence:
+    """The evidence with its structured notes (`Evidence.notes`) worded into `note` (and, for an age, its
+    display); evidence without them is returned as it is."""
+    if not e.notes:
+        return e
+    display, value, texts = e.display, e.value, [e.note] if e.note else []
+    for n in e.notes:
+        if n.code == "age":
+            display, born = age_text(n), _born(n)
+            texts += [born] if born else []
+        elif n.code == "under-age":
+            display = under_age(n)
+        elif n.code == "allergy-status":
+            texts.append(_allergy_status(n))
+            value = value if value is not None else f"{n['substance']} (coded)"
+        elif n.code == "interval":
+            texts.append(interval(n))
+        elif n.code == "mg-per-dose":
+            texts.append(f"{format_number(n['mg'])} mg per dose")
+        else:
+            texts.append(COURSES[n.code](n))
+    return replace(e, display=display, value=value, note="; ".join(texts) or None)
