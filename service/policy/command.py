@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from service.policy.evaluate import evaluate
 from service.wording import word
 from service.policy.loader import PolicyError, UnknownPolicy, load_policies
-from service.policy.render import render_text
+from service.wording.cli_text import render_text
 from service.record import build_record
 from service.settings import Settings, SettingsError
 from service.cli_input import InputError, chart_resources, draft_order, iso_date, read_json

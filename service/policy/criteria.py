@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Callable, Mapping
 
-from service.policy.compare import (MET, NOT_MET, UNKNOWN, centile_from_sds, compare, format_against, format_number,
+from service.policy.compare import (MET, NOT_MET, UNKNOWN, centile_from_sds, compare, format_against,
                                     satisfied, sds_from_centile)
 from service.policy.context import Context, measurement_evidence, months_between
 from service.policy.decision import Criterion, Evidence, Limit, Reason
@@ -65,8 +65,8 @@ def _select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[
         before = [c for c in candidates if _last_day(ctx, c) < ctx.treatment_start]
         later = [c.evidence for c in candidates if c.date >= ctx.treatment_start]
         either = [c.evidence for c in candidates if c.date < ctx.treatment_start <= _last_day(ctx, c)]
-        skipped = skipped + [_with_note(e, "during treatment, not a baseline value") for e in later] + \
-            [_with_note(e, "partial date: may be from after the start of treatment") for e in either]
+        skipped = skipped + [_with_note(e, "during-treatment") for e in later] + \
+            [_with_note(e, "may-be-after-start") for e in either]
         if not before:
             return Selection(None, _relevant(skipped, None),
                              Reason("no-baseline-value", {"treatment_start": ctx.treatment_start}))
@@ -80,9 +80,9 @@ def _select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[
                  "months": months_between(chosen.date, ctx.today)}
         if (ctx.today - _last_day(ctx, chosen)).days <= max_age:
             # Some days of a partial date are inside the window, some outside: not decidable.
-            return Selection(None, (_with_note(chosen.evidence, "may be too old to use"),) + _relevant(skipped, None),
+            return Selection(None, (_with_note(chosen.evidence, "may-be-too-old"),) + _relevant(skipped, None),
                              Reason("stale-partial-date", facts), missing_test)
-        return Selection(None, (_with_note(chosen.evidence, "too old to use"),) + _relevant(skipped, None),
+        return Selection(None, (_with_note(chosen.evidence, "too-old"),) + _relevant(skipped, None),
                          Reason("stale", facts), missing_test)
     return Selection(chosen, _relevant(skipped, chosen), None)
 
@@ -105,8 +105,8 @@ def _relevant(skipped, chosen: Candidate | None) -> tuple[Evidence, ...]:
     return tuple(kept[:MAX_SKIPPED])
 
 
-def _with_note(evidence: Evidence, note: str) -> Evidence:
-    return replace(evidence, note="; ".join(n for n in (evidence.note, note) if n))
+def _with_note(evidence: Evidence, code: str) -> Evidence:
+    return replace(evidence, notes=evidence.notes + (Reason(code),))
 
 
 def value_facts(chosen: Candidate, op: str | None, threshold: Number | None, **more) -> dict[str, Any]:
@@ -171,35 +171,35 @@ def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
         if h.usable and h.sds is None and h.sds_range is not None and h.date is not None:
             low, high = h.sds_range
             candidates.append(Candidate(h.date, high, None, measurement_evidence(
-                h, note=f"SDS {format_number(low, 2)} to {format_number(high, 2)} depending on the day: {h.sds_reason}"),
+                h, notes=(Reason("sds-range", {"low": low, "high": high, "why": h.sds_reason}),)),
                 1, score_range=h.sds_range))
             continue
         if not h.usable or h.sds is None or h.date is None:
-            why = (h.reason if not h.usable else h.sds_reason if h.sds is None else "no date") or "no SDS"
-            skipped.append(measurement_evidence(h, note=f"not used: {why}" if h.usable else None))
+            why = None if not h.usable else Reason("no-sds", {"why": h.sds_reason}) if h.sds is None else Reason("no-date")
+            skipped.append(measurement_evidence(h, notes=(why,) if why else ()))
             continue
         centile = h.centile if h.centile is not None else centile_from_sds(h.sds)
         candidates.append(Candidate(h.date, h.sds, None, measurement_evidence(
-            h, sds=h.sds, centile=centile, note="SDS computed from the CDC 2000 stature-for-age table"), 1))
+            h, sds=h.sds, centile=centile, notes=(Reason("sds-from-cdc-table"),)), 1))
     mirrored = {(s.reference, s.date) for s in ctx.record.height_scores if s.kind == "height_sds"}
     for s in ctx.record.height_scores:
         if s.kind == "height_centile" and (s.reference, s.date) in mirrored:
             continue   # the extractor also gives this centile as an SDS entry
         if not s.usable or s.value is None or s.date is None:
-            skipped.append(measurement_evidence(s, note=None if not s.usable else "not used: no value or date"))
+            skipped.append(measurement_evidence(s, notes=(Reason("no-value-or-date"),) if s.usable else ()))
             continue
         if s.kind == "height_centile":
             sds = sds_from_centile(s.value)
             if sds is None:
-                skipped.append(measurement_evidence(s, note="not used: centile outside 0–100"))
+                skipped.append(measurement_evidence(s, notes=(Reason("centile-out-of-range"),)))
                 continue
             candidates.append(Candidate(s.date, sds, s.comparator, measurement_evidence(
-                s, sds=sds, centile=s.value, note="reported height-for-age centile"), 0))
+                s, sds=sds, centile=s.value, notes=(Reason("reported-centile"),)), 0))
         else:
             from_centile = s.original_unit == "%" or s.code in ("8303-0", "1153605006")
             candidates.append(Candidate(s.date, s.value, s.comparator, measurement_evidence(
                 s, sds=s.value, centile=centile_from_sds(s.value),
-                note="reported height-for-age centile, as SDS" if from_centile else "reported height-for-age SDS"), 0))
+                notes=(Reason("reported-centile-as-sds" if from_centile else "reported-sds"),)), 0))
     return candidates, skipped
 
 
@@ -228,20 +228,19 @@ def _igf1_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
     for r in ctx.record.igf1:
         sds = r.sds   # for "<15" the extractor gives the SDS of the bound; the comparator stays with it
         if not r.usable or sds is None or r.date is None:
-            why = (r.sds_reason or "no reference range and no z-score") if r.usable else None
-            skipped.append(measurement_evidence(r, note=f"not used: {why}" if why else None))
+            skipped.append(measurement_evidence(r, notes=(Reason("no-igf1-sds", {"why": r.sds_reason}),) if r.usable else ()))
             continue
-        ref = (f"SDS from the reference range {format_number(r.range_low)}–{format_number(r.range_high)} {r.unit}"
-               if r.range_low is not None and r.range_high is not None else "SDS as computed at extraction")
         has_range = r.range_low is not None and r.range_high is not None
-        candidates.append(Candidate(r.date, sds, r.comparator, measurement_evidence(r, sds=sds, note=ref), 1,
+        ref = (Reason("sds-from-range", {"low": r.range_low, "high": r.range_high, "unit": r.unit}) if has_range
+               else Reason("sds-at-extraction"))
+        candidates.append(Candidate(r.date, sds, r.comparator, measurement_evidence(r, sds=sds, notes=(ref,)), 1,
                                     (r.range_low, r.range_high, r.unit) if has_range else None))
     for s in ctx.record.igf1_scores:
         if not s.usable or s.value is None or s.date is None:
             skipped.append(measurement_evidence(s))
             continue
         candidates.append(Candidate(s.date, s.value, s.comparator,
-                                    measurement_evidence(s, sds=s.value, note="reported IGF-1 z-score"), 0))
+                                    measurement_evidence(s, sds=s.value, notes=(Reason("reported-z-score"),)), 0))
     return candidates, skipped
 
 
@@ -303,7 +302,7 @@ def gh_peak(spec, ctx: Context, basis: str) -> Criterion:
         if not g.usable or g.value is None or g.date is None:
             skipped.append(measurement_evidence(g))
         elif not g.stimulated:
-            skipped.append(measurement_evidence(g, note="baseline (unstimulated) GH, not a stimulation test"))
+            skipped.append(measurement_evidence(g, notes=(Reason("baseline-gh"),)))
         else:
             stimulated.append(Candidate(g.date, g.value, g.comparator, measurement_evidence(g)))
     if basis == "baseline":
@@ -341,9 +340,9 @@ def bone_age(spec, ctx: Context, basis: str) -> Criterion:
         if not b.usable or b.value is None or b.date is None:
             skipped.append(measurement_evidence(b))
         else:
-            words = f"read from the text \u201c{b.source_text}\u201d" if b.source_text else None
-            note = "; ".join(n for n in (f"method: {b.method}" if b.method else None, words) if n) or None
-            candidates.append(Candidate(b.date, b.value, b.comparator, measurement_evidence(b, note=note)))
+            notes = ((Reason("method", {"method": b.method}),) if b.method else ()) + \
+                ((Reason("read-from-text", {"text": b.source_text}),) if b.source_text else ())
+            candidates.append(Candidate(b.date, b.value, b.comparator, measurement_evidence(b, notes=notes)))
     selection = _select(ctx, spec, basis, candidates, skipped, "bone-age")
     sex = ctx.sex
     if sex not in ("female", "male"):

@@ -153,12 +153,12 @@ def evaluate_diagnosis(spec: Mapping[str, Any], ctx: Context, reading: Diagnosis
     if reading.qualifying:
         evidence = [diagnosis_evidence(d) for d in reading.qualifying]
         if reading.antibody_text is not None:
-            evidence.append(diagnosis_evidence(reading.antibody_text, "documents neutralising anti-GH antibodies"))
+            evidence.append(diagnosis_evidence(reading.antibody_text, Reason("documents-antibodies")))
         first = reading.qualifying_in_reasons[0] if reading.qualifying_in_reasons else reading.qualifying[0]
         return result(MET, evidence, "qualifying", name=describe(first))
     if reading.unconfirmed:
         d = reading.unconfirmed[0]
-        return result(UNKNOWN, [diagnosis_evidence(d, f"verification status {d.verification_status}")
+        return result(UNKNOWN, [diagnosis_evidence(d, Reason("verification-status", {"status": d.verification_status}))
                                 for d in reading.unconfirmed],
                       "unconfirmed", name=describe(d), verification_status=d.verification_status)
     if reading.legacy:

@@ -92,7 +92,7 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
             if undecided:
                 m, course = undecided[0]
                 found.append(exclusion(DOCUMENTATION_NEEDED, "medication", m.text,
-                                       (medication_evidence(x, notes=(w,)) for x, w in undecided),
+                                       (medication_evidence(x, w) for x, w in undecided),
                                        "steroid-course-unknown", course=course))
             continue
         matched = ", ".join([describe(d) for d in recorded] + [m.text for m in medications])

@@ -208,26 +208,18 @@ def _medication_findings(ctx: Context) -> list[LabelFinding]:
     return findings
 
 
-_CHECK_SOURCES = {
-    "AllergyIntolerance": "hypersensitivity",
-    "Condition": "malignancy and closed epiphyses",
-    "Observation": "bone age and closed epiphyses",
-    "DiagnosticReport": "closed epiphyses",
-    "MedicationRequest": "interactions and concurrent growth hormone",
-    "MedicationStatement": "interactions and concurrent growth hormone",
-    "MedicationDispense": "interactions and concurrent growth hormone",
-    "MedicationAdministration": "interactions and concurrent growth hormone",
-    "Patient": "age",
-}
+# The resource types the label checks read (service.wording.findings names the checks each one feeds).
+CHECK_SOURCES = ("AllergyIntolerance", "Condition", "Observation", "DiagnosticReport", "MedicationRequest",
+                 "MedicationStatement", "MedicationDispense", "MedicationAdministration", "Patient")
 
 
 def _gap_findings(ctx: Context) -> list[LabelFinding]:
-    gaps = ctx.gaps_for(*_CHECK_SOURCES)
+    gaps = ctx.gaps_for(*CHECK_SOURCES)
     if not gaps:
         return []
-    affected = sorted({_CHECK_SOURCES[t] for t in _CHECK_SOURCES if ctx.gaps_for(t)})
+    missing = tuple(t for t in CHECK_SOURCES if ctx.gaps_for(t))
     return [LabelFinding("label-checks-incomplete", WARNING, "warning",
-                         Reason("checks-incomplete", {"gaps": gaps, "checks": tuple(affected)}))]
+                         Reason("checks-incomplete", {"gaps": gaps, "resource_types": missing}))]
 
 
 def label_findings(ctx: Context) -> tuple[LabelFinding, ...]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from service.policy.compare import centile_from_sds, comparator_text, format_against, format_age, format_number
+from service.policy.compare import centile_from_sds, format_against, format_number
 from service.policy.decision import Criterion, Reason
-from service.wording.numbers import centile, limit
+from service.wording.numbers import age, centile, comparator as comparator_text, limit
 
 # The rule's subject, by criterion type ("height SDS ≤ −3.0").
 RULE_NAMES = {"height_sds": "height SDS", "igf1_sds": "IGF-1 SDS", "gh_peak": "peak stimulated GH",
@@ -93,7 +93,7 @@ def _velocity(f: Reason) -> str:
 def age_text(facts) -> str:
     """'6.4 years', '1 y 11 mo', or '1.95–2.03 years' for a partial birth date."""
     if facts.get("birth_date_text") is None:
-        return format_age(facts["oldest"], birth_date=facts.get("birth_date"), today=facts.get("today"))
+        return age(facts["oldest"], birth_date=facts.get("birth_date"), today=facts.get("today"))
     return f"{format_number(facts['youngest'], 2)}–{format_number(facts['oldest'], 2)} years"
 
 

@@ -7,11 +7,24 @@ from __future__ import annotations
 
 from typing import Callable
 
-from service.policy.compare import format_against, format_age, format_number
+from service.policy.compare import format_against, format_number
 from service.policy.decision import LabelFinding, Reason
 from service.wording import dose
+from service.wording.numbers import age
 
 CONTRAINDICATES = "a confirmed hypersensitivity contraindicates mecasermin"
+# The label checks each resource type feeds (a failed query leaves them incomplete).
+CHECKS = {
+    "AllergyIntolerance": "hypersensitivity",
+    "Condition": "malignancy and closed epiphyses",
+    "Observation": "bone age and closed epiphyses",
+    "DiagnosticReport": "closed epiphyses",
+    "MedicationRequest": "interactions and concurrent growth hormone",
+    "MedicationStatement": "interactions and concurrent growth hormone",
+    "MedicationDispense": "interactions and concurrent growth hormone",
+    "MedicationAdministration": "interactions and concurrent growth hormone",
+    "Patient": "age",
+}
 
 
 def _substance(f: Reason) -> str:
@@ -49,7 +62,7 @@ def _minimum(f: Reason) -> str:
 def under_age(f) -> str:
     """The age of a child under the label's minimum: '1 y 11 mo', or 'under 2 years (born 2024-06)'."""
     if f.get("birth_date_text") is None:
-        return format_age(f["oldest"], birth_date=f.get("birth_date"), today=f.get("today"))
+        return age(f["oldest"], birth_date=f.get("birth_date"), today=f.get("today"))
     return f"under {format_number(f['minimum'])} years (born {f['birth_date_text']})"
 
 
@@ -89,7 +102,7 @@ MESSAGES: dict[str, Callable[[Reason], str]] = {
     "advanced-bone-age": _advanced_bone_age,
     "interaction": lambda f: f"{f['message']} ({', '.join(f['medications'])})",
     "checks-incomplete": lambda f: (f"Some records could not be fetched ({'; '.join(f['gaps'])}): the checks for "
-                                    f"{', '.join(f['checks'])} are incomplete."),
+                                    f"{', '.join(sorted({CHECKS[t] for t in f['resource_types']}))} are incomplete."),
     "label-limitation": lambda f: (
         f"Outside the label's indication, whatever the plan: {f['matched']} is recorded, and the label does not cover "
         f"secondary IGF-1 deficiency (GH deficiency, malnutrition, hypothyroidism, chronic pharmacologic "
