@@ -1,167 +1,22 @@
 """Measurement criteria: height SDS, IGF-1 SDS, stimulated GH peak, bone age, growth velocity, age.
 
-Each evaluator reads its thresholds from the policy file and returns a three-valued `Criterion`.
-Initial authorization uses the most recent usable value (subject to the criterion's `max_age_days`
+Each evaluator reads its candidates from the record and its thresholds from the policy file, and
+returns a three-valued `Criterion` through service.policy.judging (a code with its values, no sentence:
+service.wording.criteria words it). Initial authorization uses the most recent usable value (subject to the criterion's `max_age_days`
 stale-data rule); at re-authorization, carried-over criteria use the baseline value: the latest one
 dated before the first mecasermin therapy (no stale-data rule: baseline values are old by nature).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
-from service.policy.compare import (MET, NOT_MET, UNKNOWN, centile_from_sds, compare, format_against,
-                                    satisfied, sds_from_centile)
-from service.policy.context import Context, measurement_evidence, months_between
-from service.policy.decision import Criterion, Evidence, Limit, Reason
-from service.record.exact import Number
+from service.policy.compare import MET, NOT_MET, UNKNOWN, centile_from_sds, compare, satisfied, sds_from_centile
+from service.policy.context import Context, measurement_evidence
+from service.policy.decision import Criterion, Evidence, Reason
+from service.policy.judging import (Candidate, Selection, criterion, judge, last_day, relevant, select,
+                                    value_facts)
 from service.record.velocity import cm_per_year
-
-@dataclass(frozen=True)
-class Candidate:
-    date: date
-    score: Number                 # the value compared, exactly (SDS, ug/L, years, cm/year as a Fraction)
-    comparator: str | None
-    evidence: Evidence
-    rank: int = 0                 # lower wins on the same date (reported scores before computed ones)
-    reference_range: tuple[float, float, str] | None = None   # IGF-1: (low, high, unit) of the lab range
-    # A partial date leaves the value between two ends (height SDS, age): decided only if both agree.
-    score_range: tuple[float, float] | None = None
-
-
-@dataclass(frozen=True)
-class Selection:
-    chosen: Candidate | None
-    skipped: tuple[Evidence, ...]  # values on file that could not be used, with why
-    problem: Reason | None         # why nothing could be chosen
-    missing_test: str | None = None
-
-
-def limits(spec: Mapping[str, Any]) -> tuple[Limit, ...]:
-    """The criterion's rule as the policy file states it."""
-    if spec["type"] == "bone_age":
-        return tuple(Limit(spec[sex].get("op"), spec[sex]["threshold"], "a", sex) for sex in ("female", "male"))
-    if spec["type"] == "diagnosis":
-        return ()
-    return (Limit(spec.get("op"), spec.get("threshold"), spec.get("unit")),)
-
-
-def criterion(spec: Mapping[str, Any], basis: str, status: str, evidence, why: Reason, *,
-              missing_test: str | None = None, reason: str | None = None, caveat: Reason | None = None) -> Criterion:
-    return Criterion(spec["id"], spec["title"], status, tuple(evidence), why, limits(spec), spec.get("threshold_text"),
-                     missing_test if basis == "current" and status == UNKNOWN else None, basis, spec["type"],
-                     reason, caveat)
-
-
-def _select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[Candidate],
-            skipped: list[Evidence], missing_test: str | None) -> Selection:
-    """The value to judge: newest (current) or newest before treatment (baseline), with stale rule."""
-    if basis == "baseline":
-        if ctx.treatment_start is None:
-            return Selection(None, _relevant(skipped, None), Reason("no-treatment-start"))
-        # A result dated only to a month or year counts as pre-treatment only if its last day is.
-        before = [c for c in candidates if _last_day(ctx, c) < ctx.treatment_start]
-        later = [c.evidence for c in candidates if c.date >= ctx.treatment_start]
-        either = [c.evidence for c in candidates if c.date < ctx.treatment_start <= _last_day(ctx, c)]
-        skipped = skipped + [_with_note(e, "during-treatment") for e in later] + \
-            [_with_note(e, "may-be-after-start") for e in either]
-        if not before:
-            return Selection(None, _relevant(skipped, None),
-                             Reason("no-baseline-value", {"treatment_start": ctx.treatment_start}))
-        candidates = before
-    if not candidates:
-        return Selection(None, _relevant(skipped, None), Reason("no-value"), missing_test)
-    chosen = sorted(candidates, key=lambda c: (-c.date.toordinal(), c.rank))[0]
-    max_age = spec.get("max_age_days")
-    if basis == "current" and max_age and (ctx.today - chosen.date).days > max_age:
-        facts = {"date": chosen.date, "date_last": _last_day(ctx, chosen), "max_age_days": max_age,
-                 "months": months_between(chosen.date, ctx.today)}
-        if (ctx.today - _last_day(ctx, chosen)).days <= max_age:
-            # Some days of a partial date are inside the window, some outside: not decidable.
-            return Selection(None, (_with_note(chosen.evidence, "may-be-too-old"),) + _relevant(skipped, None),
-                             Reason("stale-partial-date", facts), missing_test)
-        return Selection(None, (_with_note(chosen.evidence, "too-old"),) + _relevant(skipped, None),
-                         Reason("stale", facts), missing_test)
-    return Selection(chosen, _relevant(skipped, chosen), None)
-
-
-def _last_day(ctx: Context, candidate: Candidate) -> date:
-    """The last day a candidate's date stands for: its measurement's `date_last` when the date is partial."""
-    for m in ctx.record.partially_dated:
-        if m.reference == candidate.evidence.reference and m.date == candidate.date:
-            return m.date_last
-    return candidate.date
-
-
-MAX_SKIPPED = 3
-
-
-def _relevant(skipped, chosen: Candidate | None) -> tuple[Evidence, ...]:
-    """Values passed over that a reader would expect to be used: newer than the one chosen, newest first."""
-    kept = [e for e in skipped if chosen is None or e.date is None or e.date >= chosen.date]
-    kept.sort(key=lambda e: e.date.toordinal() if e.date else 0, reverse=True)
-    return tuple(kept[:MAX_SKIPPED])
-
-
-def _with_note(evidence: Evidence, code: str) -> Evidence:
-    return replace(evidence, notes=evidence.notes + (Reason(code),))
-
-
-def value_facts(chosen: Candidate, op: str | None, threshold: Number | None, **more) -> dict[str, Any]:
-    """What the wording needs to show the judged value: the value compared (exactly), its comparator,
-    date and partial-date ends, and the limit it was judged against."""
-    return {"value": chosen.score, "comparator": chosen.comparator, "date": chosen.date,
-            "range": chosen.score_range, "op": op, "limit": threshold, **more}
-
-
-def _judge(spec, basis, selection: Selection, facts: Callable[[Candidate], dict[str, Any]],
-           op: str | None = None, threshold: float | None = None, note: Reason | None = None,
-           unknown_note: Callable[[Candidate], Reason | None] | None = None) -> Criterion:
-    """Compare the selected candidate with the threshold. `note` is the caveat when the criterion is
-    not met; `unknown_note` (given the candidate) when a bound cannot decide. `facts` gives what the
-    wording needs to show the candidate."""
-    if op is None:
-        op, threshold = spec.get("op"), spec.get("threshold")
-    missing_test = spec.get("missing_test")
-    if selection.chosen is None:
-        return criterion(spec, basis, UNKNOWN, selection.skipped, selection.problem,
-                         missing_test=selection.missing_test, reason="no-value")
-    chosen = selection.chosen
-    evidence = (chosen.evidence,) + selection.skipped
-    shown = facts(chosen)
-    if threshold is None:
-        return criterion(spec, basis, UNKNOWN, evidence,
-                         Reason("limit-unknown", {**shown, "verify_note": spec.get("verify_note")}),
-                         reason="limit-unknown")
-    status = compare(chosen.score, chosen.comparator, op, threshold)
-    if chosen.score_range is not None:
-        ends = {compare(end, chosen.comparator, op, threshold) for end in chosen.score_range}
-        if len(ends) > 1:
-            return criterion(spec, basis, UNKNOWN, evidence, Reason("partial-date-both-sides", shown),
-                             reason="undecidable")
-        status = ends.pop()
-    else:
-        evidence = (_shown_against(chosen, op, threshold),) + selection.skipped
-    if status == UNKNOWN:
-        return criterion(spec, basis, UNKNOWN, evidence, Reason("bound", shown), missing_test=missing_test,
-                         reason="undecidable", caveat=unknown_note(chosen) if unknown_note else None)
-    return criterion(spec, basis, status, evidence, Reason(status, shown),
-                     caveat=note if status == NOT_MET else None)
-
-
-def _shown_against(chosen: Candidate, op: str, threshold: Number) -> Evidence:
-    """The judged evidence with its compared figure written so that it reads as the decision does:
-    the SDS when an SDS was compared, else the value ("2.4991 cm/year", never "2.5", below 2.5)."""
-    e = chosen.evidence
-    if e.sds is not None:
-        shown = format_against(chosen.score, op, threshold, 2)
-        return replace(e, sds_text=shown if shown[:1] in "-j" else f"+{shown}")
-    if isinstance(e.value, (int, float)):
-        return replace(e, value_text=format_against(chosen.score, op, threshold, 2))
-    return e
-
 
 # ------------------------------------------------------------------------------------- height
 
@@ -211,13 +66,13 @@ def _height_facts(c: Candidate, op: str | None, threshold: float | None) -> dict
 
 def height_sds(spec, ctx: Context, basis: str) -> Criterion:
     candidates, skipped = _height_candidates(ctx)
-    selection = _select(ctx, spec, basis, candidates, skipped, "height")
+    selection = select(ctx, spec, basis, candidates, skipped, "height")
     note = None
     amb = spec.get("ambiguity")
     if (selection.chosen and amb and satisfied(selection.chosen.score, ">=", amb["low"])
             and satisfied(selection.chosen.score, "<=", amb["high"])):
         note = Reason("policy-note", {"text": amb["note"]})
-    return _judge(spec, basis, selection, lambda c: _height_facts(c, spec.get("op"), spec.get("threshold")),
+    return judge(spec, basis, selection, lambda c: _height_facts(c, spec.get("op"), spec.get("threshold")),
                   note=note)
 
 
@@ -283,14 +138,14 @@ LOW_IGF1_SDS = -2.0
 
 def igf1_sds(spec, ctx: Context, basis: str) -> Criterion:
     candidates, skipped = _igf1_candidates(ctx)
-    selection = _select(ctx, spec, basis, candidates, skipped, "igf1")
+    selection = select(ctx, spec, basis, candidates, skipped, "igf1")
     # "Less severe IGF-1 deficiency" (the policy's note) is for a low IGF-1 above the limit; a normal IGF-1
     # is simply the criterion not met.
     note = Reason("policy-note", {"text": spec["note"]}) if spec.get("note") else None
     chosen = selection.chosen
     if chosen is not None and chosen.score >= LOW_IGF1_SDS and chosen.comparator not in ("<", "<="):
         note = Reason("igf1-within-range", {"sds": LOW_IGF1_SDS})
-    return _judge(spec, basis, selection, lambda c: _igf1_facts(c, spec.get("op"), spec.get("threshold")),
+    return judge(spec, basis, selection, lambda c: _igf1_facts(c, spec.get("op"), spec.get("threshold")),
                   note=note, unknown_note=_igf1_unknown_note(spec))
 
 
@@ -309,14 +164,14 @@ def gh_peak(spec, ctx: Context, basis: str) -> Criterion:
         if ctx.treatment_start is None:
             return criterion(spec, basis, UNKNOWN, skipped + [c.evidence for c in stimulated],
                              Reason("no-treatment-start"))
-        stimulated = [c for c in stimulated if _last_day(ctx, c) < ctx.treatment_start]
+        stimulated = [c for c in stimulated if last_day(ctx, c) < ctx.treatment_start]
     if not stimulated:
         baseline_only = any(not g.stimulated for g in ctx.record.gh_results)
         return criterion(spec, basis, UNKNOWN, skipped,
                          Reason("baseline-gh-only" if baseline_only else "no-stimulation-test"),
                          missing_test=spec["missing_test"])
     peak = max(stimulated, key=lambda c: (c.score, c.comparator in (">", ">=")))
-    evidence = tuple(c.evidence for c in sorted(stimulated, key=lambda c: -c.score)) + _relevant(skipped, None)
+    evidence = tuple(c.evidence for c in sorted(stimulated, key=lambda c: -c.score)) + relevant(skipped, None)
     if spec.get("threshold") is None:
         return criterion(spec, basis, UNKNOWN, evidence,
                          Reason("limit-unknown", {**value_facts(peak, None, None), "peak": True,
@@ -343,13 +198,13 @@ def bone_age(spec, ctx: Context, basis: str) -> Criterion:
             notes = ((Reason("method", {"method": b.method}),) if b.method else ()) + \
                 ((Reason("read-from-text", {"text": b.source_text}),) if b.source_text else ())
             candidates.append(Candidate(b.date, b.value, b.comparator, measurement_evidence(b, notes=notes)))
-    selection = _select(ctx, spec, basis, candidates, skipped, "bone-age")
+    selection = select(ctx, spec, basis, candidates, skipped, "bone-age")
     sex = ctx.sex
     if sex not in ("female", "male"):
         evidence = ((selection.chosen.evidence,) if selection.chosen else ()) + selection.skipped
         return criterion(spec, basis, UNKNOWN, evidence, Reason("sex-unknown"))
     limit = spec[sex]
-    return _judge(spec, basis, selection, lambda c: value_facts(c, limit.get("op"), limit["threshold"], sex=sex),
+    return judge(spec, basis, selection, lambda c: value_facts(c, limit.get("op"), limit["threshold"], sex=sex),
                   op=limit.get("op"), threshold=limit["threshold"])
 
 
@@ -379,7 +234,7 @@ def growth_velocity(spec, ctx: Context, basis: str) -> Criterion:
                          Reason("stale-velocity", {"date": end.date, "max_age_days": max_age}),
                          missing_test=spec["missing_test"])
     selection = Selection(candidate, tuple(skipped), None)
-    return _judge(spec, basis, selection,
+    return judge(spec, basis, selection,
                   lambda c: value_facts(c, spec.get("op"), spec.get("threshold"), interval=interval), note=note)
 
 
@@ -396,7 +251,7 @@ def age(spec, ctx: Context, basis: str) -> Criterion:
                         notes=(Reason("age", facts),))
     ends = None if youngest == oldest else (youngest, oldest)
     selection = Selection(Candidate(ctx.today, oldest, None, evidence, score_range=ends), (), None)
-    return _judge(spec, "current", selection, lambda c: value_facts(c, spec.get("op"), spec.get("threshold"), age=facts))
+    return judge(spec, "current", selection, lambda c: value_facts(c, spec.get("op"), spec.get("threshold"), age=facts))
 
 
 EVALUATORS: dict[str, Callable[[Mapping[str, Any], Context, str], Criterion]] = {
