@@ -13,6 +13,9 @@ check; then determine:
 
 Label findings (contraindications, dose) are reported beside the determination and do not change it:
 the determination answers the coverage question, the findings the safety question.
+
+The Decision holds codes and values only (its grounds, each criterion's and finding's `why`);
+service.wording.word puts it into words.
 """
 from __future__ import annotations
 
