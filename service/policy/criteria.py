@@ -2,9 +2,10 @@
 
 Each evaluator reads its candidates from the record and its thresholds from the policy file, and
 returns a three-valued `Criterion` through service.policy.judging (a code with its values, no sentence:
-service.wording.criteria words it). Initial authorization uses the most recent usable value (subject to the criterion's `max_age_days`
-stale-data rule); at re-authorization, carried-over criteria use the baseline value: the latest one
-dated before the first mecasermin therapy (no stale-data rule: baseline values are old by nature).
+service.wording.criteria words it). Initial authorization uses the most recent usable value (subject
+to the criterion's `max_age_days` stale-data rule); at re-authorization, carried-over criteria use the
+baseline value: the latest one dated before the first mecasermin therapy (no stale-data rule: baseline
+values are old by nature).
 """
 from __future__ import annotations
 

@@ -58,32 +58,35 @@ def _chronic_steroids_only(medications, ctx: Context):
     return kept, undecided
 
 
+def _exclusion(rule: ExclusionRule, effect: str, basis: str, matched: str, evidence, code: str, **facts) -> Exclusion:
+    return Exclusion(rule.id, rule.kind, rule.title, effect, basis, matched, tuple(evidence), Reason(code, facts))
+
+
 def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion, ...]:
     """The policy's exclusions that apply, each with its effect and a code (service.wording.exclusions)."""
     found: list[Exclusion] = []
     qualifying_on_order = bool(reading.qualifying_in_reasons)
     may_qualify = bool(reading.qualifying) or reading.possibly_qualifying
     for rule in ctx.policy.exclusions:
-        def exclusion(effect: str, basis: str, matched: str, evidence, code: str, **facts) -> Exclusion:
-            return Exclusion(rule.id, rule.kind, rule.title, effect, basis, matched, tuple(evidence), Reason(code, facts))
-
         medications = [m for m in ctx.record.medications
                        if m.active and any(cs.medication_match(m) for cs in rule.match)]
         medications, undecided = _chronic_steroids_only(medications, ctx)
         if rule.role == "combination":
             if medications:
                 m = medications[0]
-                found.append(exclusion(DOES_NOT_MEET, "medication", m.text, (medication_evidence(x) for x in medications),
-                                       "used-together", reference=m.reference))
+                found.append(_exclusion(rule, DOES_NOT_MEET, "medication", m.text,
+                                        (medication_evidence(x) for x in medications), "used-together",
+                                        reference=m.reference))
             continue
         on_order = _hits(rule, reading.reasons, reading)
         if on_order:
             matched = ", ".join(describe(d) for d in on_order)
             evidence = (diagnosis_evidence(d) for d in on_order)
             if qualifying_on_order:
-                found.append(exclusion(DOCUMENTATION_NEEDED, "order-reason", matched, evidence, "beside-qualifying-order"))
+                found.append(_exclusion(rule, DOCUMENTATION_NEEDED, "order-reason", matched, evidence,
+                                        "beside-qualifying-order"))
             else:
-                found.append(exclusion(DOES_NOT_MEET, "order-reason", matched, evidence, "order-reason"))
+                found.append(_exclusion(rule, DOES_NOT_MEET, "order-reason", matched, evidence, "order-reason"))
             continue
         if rule.role != "cause":
             continue
@@ -91,16 +94,16 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
         if not recorded and not medications:
             if undecided:
                 m, course = undecided[0]
-                found.append(exclusion(DOCUMENTATION_NEEDED, "medication", m.text,
-                                       (medication_evidence(x, w) for x, w in undecided),
-                                       "steroid-course-unknown", course=course))
+                found.append(_exclusion(rule, DOCUMENTATION_NEEDED, "medication", m.text,
+                                        (medication_evidence(x, w) for x, w in undecided),
+                                        "steroid-course-unknown", course=course))
             continue
         matched = ", ".join([describe(d) for d in recorded] + [m.text for m in medications])
         evidence = tuple(diagnosis_evidence(d) for d in recorded) + tuple(medication_evidence(m) for m in medications)
         if may_qualify:
             code = "also-recorded" if rule.id in NOT_A_CAUSE else "beside-qualifying"
-            found.append(exclusion(DOCUMENTATION_NEEDED, "recorded", matched, evidence, code))
+            found.append(_exclusion(rule, DOCUMENTATION_NEEDED, "recorded", matched, evidence, code))
         else:
             basis = "recorded" if reading.specific_reasons else "sole-diagnosis"
-            found.append(exclusion(DOES_NOT_MEET, basis, matched, evidence, "no-qualifying-diagnosis"))
+            found.append(_exclusion(rule, DOES_NOT_MEET, basis, matched, evidence, "no-qualifying-diagnosis"))
     return tuple(found)

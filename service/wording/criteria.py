@@ -9,10 +9,11 @@ differently, a `_SHOWN` entry.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from service.policy.compare import centile_from_sds, format_against, format_number
 from service.policy.decision import Criterion, Reason
+from service.wording import diagnosis
 from service.wording.numbers import age, centile, comparator as comparator_text, limit
 
 # The rule's subject, by criterion type ("height SDS ≤ −3.0").
@@ -215,18 +216,25 @@ CAVEATS: dict[str, Callable[[Reason], str]] = {
 
 
 def caveat(c: Criterion) -> str | None:
+    """The remark that applies (the policy's note on a value that does not meet it, a lab's reporting limit)."""
     return CAVEATS[c.caveat.code](c.caveat) if c.caveat is not None else None
 
 
-def explain(c: Criterion, why: Reason, explainers: dict[str, Callable[[Criterion, Reason], tuple[str, Any]]]
-            ) -> tuple[str, str | None]:
-    """(explanation, what would settle it) for `why`; a gap in the EHR's records wraps what is on file."""
+def _explain(c: Criterion, why: Reason) -> tuple[str, str | None]:
     if why.code == "records-unavailable":
-        inner, _ = explain(c, why["on_file"], explainers)
+        inner, _ = _explain(c, why["on_file"])
         return (f"Some records could not be fetched from the EHR ({'; '.join(why['gaps'])}), so this cannot be "
                 f"decided. On file: {inner}", "Retry once the EHR's records are available.")
     if why.code == "conditions-unavailable":
-        inner, _ = explain(c, why["on_file"], explainers)
+        inner, _ = _explain(c, why["on_file"])
         return (f"Conditions could not be fetched from the EHR ({'; '.join(why['gaps'])}), so the diagnosis cannot be "
                 f"read completely. {inner}", "Retry once the EHR's Condition records are available.")
-    return explainers[why.code](c, why)
+    return (diagnosis.EXPLAIN if c.type == "diagnosis" else EXPLAIN)[why.code](c, why)
+
+
+def explain(c: Criterion) -> tuple[str, str | None]:
+    """(explanation, what would settle it): the outcome, then its caveat; a gap in the EHR's records
+    wraps what is on file."""
+    text, needed = _explain(c, c.why)
+    extra = caveat(c)
+    return (f"{text} {extra}" if extra else text), needed

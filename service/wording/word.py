@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from service.policy.decision import NOT_MET, UNKNOWN, Criterion, Decision, DoseFinding, Exclusion, LabelFinding
-from service.wording import criteria, diagnosis, dose, exclusions, findings
+from service.wording import criteria, dose, exclusions, findings
 from service.wording.evidence import word_evidence
 from service.wording.summary import coding_note, ground, summary
 
@@ -18,13 +18,10 @@ def _evidence(evidence) -> tuple:
 
 
 def word_criterion(c: Criterion) -> Criterion:
-    explanation, needed = criteria.explain(c, c.why, diagnosis.EXPLAIN if c.type == "diagnosis" else criteria.EXPLAIN)
-    caveat = criteria.caveat(c)
-    if caveat:
-        explanation += f" {caveat}"
+    explanation, needed = criteria.explain(c)
     return replace(c, threshold=criteria.rule(c), explanation=explanation, evidence=_evidence(c.evidence),
                    documentation_needed=needed if c.status == UNKNOWN else None,
-                   note=caveat if c.status == NOT_MET else None)
+                   note=criteria.caveat(c) if c.status == NOT_MET else None)
 
 
 def word_exclusion(x: Exclusion) -> Exclusion:
