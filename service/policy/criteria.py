@@ -175,8 +175,8 @@ def gh_peak(spec, ctx: Context, basis: str) -> Criterion:
     evidence = tuple(c.evidence for c in sorted(stimulated, key=lambda c: -c.score)) + relevant(skipped, None)
     if spec.get("threshold") is None:
         return criterion(spec, basis, UNKNOWN, evidence,
-                         Reason("limit-unknown", {**value_facts(peak, None, None), "peak": True,
-                                                  "verify_note": spec.get("verify_note")}))
+                         Reason("limit-unknown", {**value_facts(peak, None, None),
+                                                  "verify_note": spec.get("verify_note")}), reason="limit-unknown")
     statuses = [compare(c.score, c.comparator, spec["op"], spec["threshold"]) for c in stimulated]
     if MET in statuses:
         best = max((c for c, status in zip(stimulated, statuses) if status == MET), key=lambda c: c.score)
