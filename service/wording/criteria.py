@@ -4,8 +4,9 @@ service.policy.criteria decides and records the outcome as a code with its value
 `Criterion.caveat`, `Criterion.limits`); this module words those codes, the same for the card, the SMART
 app, the letter, the command line and the audit row. Each value is shown with `format_against`, which
 keeps the shown figure on the side of the limit the decision put it (12.99 is never "13" below 13).
-A new criterion type adds its words here: a `RULE_NAMES`/`WHAT` entry and, if its value reads
-differently, a `_SHOWN` entry.
+A new criterion type adds its words here: an `EXPLAIN` entry per outcome code it returns, a
+`RULE_NAMES`/`WHAT` entry and, if its value reads differently, a `_SHOWN` entry (and its short names
+for checklists and headlines in service/wording/decision.py).
 """
 from __future__ import annotations
 

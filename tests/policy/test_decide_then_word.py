@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -159,6 +160,14 @@ def test_word_fills_every_text_field_from_the_codes_and_values_alone(decisions):
             if isinstance(obj, Evidence) and obj.notes:
                 assert obj.note or obj.display, (name, obj)     # an age's notes word its display
     assert {Criterion, Exclusion, LabelFinding, DoseFinding, ProposedDose, Decision} <= kinds
+
+
+def test_the_worded_decision_is_plain_json_with_its_codes_and_its_words(decisions):
+    for name, decision in decisions.items():
+        out = json.loads(json.dumps(word(decision).to_jsonable()))
+        for criterion in out["criteria"]:
+            assert criterion["why"]["code"] and criterion["explanation"], (name, criterion["id"])
+        assert len(out["grounds"]) == len(out["reasons"]), name
 
 
 def test_a_criterion_worded_from_its_codes_reads_as_before(policies):
