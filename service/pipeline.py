@@ -20,6 +20,7 @@ from service.fhir.gather import count_resources  # noqa: F401 — the HTTP layer
 from service.fhir.gather import call_budget, gather, referenced_medications
 from service.fhir.resources import bundle_resources, normalise_quirks
 from service.policy import evaluate
+from service.wording import word
 from service.record import build_record
 from service.screening import screen
 from service.screening_history import order_removed
@@ -149,7 +150,8 @@ def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], 
     def work_out():
         record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes,
                               mg_per_ml=policies.label.dosing.concentration_mg_per_ml)
-        decision = evaluate(record, policies, today, default_policy=settings.default_policy, technical_gaps=gaps)
+        decision = word(evaluate(record, policies, today, default_policy=settings.default_policy,
+                                 technical_gaps=gaps))
         return policies, record, decision
 
     try:
