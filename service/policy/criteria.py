@@ -201,10 +201,10 @@ def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
     candidates, skipped = [], []
     for h in ctx.record.heights:
         if h.usable and h.sds is None and h.sds_range is not None and h.date is not None:
-            low, high = h.sds_range
-            candidates.append(Candidate(h.date, high, None, measurement_evidence(
-                h, note=f"SDS {format_number(low, 2)} to {format_number(high, 2)} depending on the day: {h.sds_reason}"),
-                1, score_range=h.sds_range))
+            high = h.sds_range[1]
+            # The reason names the range ("… the height SDS is between −4.20 and −3.11 depending on the day").
+            candidates.append(Candidate(h.date, high, None, measurement_evidence(h, note=h.sds_reason),
+                                        1, score_range=h.sds_range))
             continue
         if not h.usable or h.sds is None or h.date is None:
             why = (h.reason if not h.usable else h.sds_reason if h.sds is None else "no date") or "no SDS"
