@@ -259,12 +259,15 @@ DOSE_SUMMARY = {
     "above-start-range": "Mecasermin starting dose {mg_per_kg} mg/kg is above the {limit}",
     "below-range": "Mecasermin dose {mg_per_kg} mg/kg is below the {limit}",
     "unknown": "Mecasermin dose could not be checked against weight",
+    "unknown-unit": "Mecasermin dose could not be checked: not stated in mg or mL",
     "frequency": "Mecasermin should be given twice daily",
 }
 
 
 def dose_summary(dose, frequency_problem: bool) -> str:
     key = dose.status if dose.status in DOSE_SUMMARY and dose.status != "ok" else "frequency"
+    if key == "unknown" and dose.dose_mg is None:     # the weight is on file; the order's unit is the problem
+        key = "unknown-unit"
     return _short(DOSE_SUMMARY[key].format(mg_per_kg=dose.mg_per_kg_text or "?", per_day=dose.mg_per_kg_per_day_text
                                            or "?", limit=dose.limit or "label limit"))
 
