@@ -79,12 +79,15 @@ def coverage_card(decision, record, order_reference: str, order: dict, smart_lin
     subject = order.get("subject")
     patient_reference = record.patient.reference if record.patient else (
         subject.get("reference") if isinstance(subject, dict) else None)   # a draft's subject may be malformed
+    # No work-up for a drug that cannot be given: while a critical safety finding stands, the red card's
+    # "Remove the order" is the one action.
     options = [s.suggestion(TESTS[test].order_title,
                             [s.create_test_action(test, patient_reference, order.get("requester"), order_reference)])
-               for test in decision.missing_tests] if patient_reference else []
+               for test in decision.missing_tests] if patient_reference and not treatment_blocked(decision) else []
     links = [smart_link] if smart_link else []
-    links += [{"label": f"Policy: {policy.source_title}", "url": policy.source_url, "type": "absolute"},
-              _label_link(decision.label)]
+    links.append({"label": f"Policy: {policy.source_title}", "url": policy.source_url, "type": "absolute"})
+    if decision.label.source_url != policy.source_url:       # under the label policy the policy is the label
+        links.append(_label_link(decision.label))
     # A contraindication leads (red card): coverage is moot until it is resolved, never a second warning.
     moot = contraindicated(decision)
     indicator = "info" if moot or crd_key(decision) == "meets-criteria" else "warning"

@@ -116,7 +116,8 @@ def detail(finding: ScreeningFinding) -> str:
         tests = ", ".join(TESTS[t].name for t in finding.workup)
         lines += ["Short stature alone does not make a child a mecasermin candidate: the drug is for severe "
                   "primary IGF-1 deficiency (low IGF-1 with a normal stimulated GH, open growth plates).", "",
-                  f"Still needed: {tests} (not on file, or not usable as recorded). The suggestions order them; "
+                  f"Still needed: {tests} (not on file, or not usable as recorded). "
+                  + ("The suggestions order them; " if len(finding.workup) > 1 else "The suggestion orders it; ") +
                   "the screen offers a draft mecasermin order only once IGF-1 and GH qualify."]
     return "\n".join(lines)
 

@@ -12,13 +12,14 @@ CommonMark (`md`, cards/markdown.py) where it enters a detail; summaries are pla
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from cards.assessment import crd_key, plan_criteria_unknown
 from cards.markdown import escape_markdown as md, plain_text
 from service.wording.decision import CRITERION_NAMES, EXCLUDED_MARK, STATUS_MARK, contraindicated, kind_words, verdict
 from service.wording.dose import times_a_day
 from service.wording.evidence import evidence_name, evidence_text, evidence_value, recorded_as
-from service.wording.numbers import day, number
+from service.wording.numbers import clinical_notation, day, number
 
 fmt_number = number            # the cards' number formatter is the one of every surface
 DETAIL_BUDGET = 1000           # characters of one card's detail (cards/DESIGN.md)
@@ -94,8 +95,8 @@ def coverage_summary(decision) -> str:
 def _row_value(criterion) -> str:
     """The checklist's value: the judged evidence with its date and provenance, or what is missing."""
     if not criterion.evidence:
-        why = criterion.explanation or "none on file"
-        needed = criterion.documentation_needed
+        why = clinical_notation(criterion.explanation) or "none on file"
+        needed = clinical_notation(criterion.documentation_needed)
         return clip(why, 110) + (f" Needed: {clip(needed, 90)}" if needed and criterion.status == "unknown" else "")
     e = criterion.evidence[0]
     if e.kind in ("diagnosis", "medication"):
@@ -110,15 +111,15 @@ def _row_value(criterion) -> str:
     if e.date:
         shown += f" on {e.date.isoformat()}"
     if e.note:
-        shown += f" — {clip(e.note, 170)}"
+        shown += f" — {clip(clinical_notation(e.note), 170)}"
     if criterion.status == "not_met" and criterion.type != "diagnosis":
-        shown += f"; limit {clip(criterion.threshold.split(' (')[0], 40)}"
+        shown += f"; limit {clip(clinical_notation(criterion.threshold.split(' (')[0]), 40)}"
         if criterion.note:
-            shown += f". {clip(criterion.note, 120)}"
+            shown += f". {clip(clinical_notation(criterion.note), 120)}"
     if criterion.reason == "limit-unknown":
         shown += ". The plan's limit is not known: ask the plan"
     elif criterion.status == "unknown" and criterion.documentation_needed:
-        shown += f". Needed: {clip(criterion.documentation_needed, 90)}"
+        shown += f". Needed: {clip(clinical_notation(criterion.documentation_needed), 90)}"
     return shown
 
 
@@ -138,8 +139,8 @@ def coding_help(decision) -> str | None:
     """The diagnosis code, only where the record supports the diagnosis (the evaluator leaves
     `recommended_icd10` empty otherwise, e.g. on an idiopathic short stature chart)."""
     code = decision.recommended_icd10
-    if not code:
-        return None
+    if not code or (decision.coding_note and code in decision.coding_note):
+        return None            # the coding note already says which code to use
     diagnosis = next((c for c in decision.criteria if c.type == "diagnosis"), None)
     if diagnosis is not None and diagnosis.status == "met":
         return f"Diagnosis code: ICD-10-CM {code}."
@@ -224,11 +225,13 @@ MAX_EVIDENCE = 3
 def finding_lines(findings) -> list[str]:
     lines = []
     for finding in findings:
-        lines.append(f"- **{md(clip(finding.message, 240))}**")
-        shown = finding.evidence[:MAX_EVIDENCE]
-        lines += [f"  - {md(clip(evidence_line(e), 120))}" for e in shown]
-        if len(finding.evidence) > MAX_EVIDENCE:
-            lines.append(f"  - and {len(finding.evidence) - MAX_EVIDENCE} more in the review app")
+        lines.append(f"- **{md(clip(clinical_notation(finding.message), 240))}**")
+        # Two records that read the same (a bone-age observation and its report) are one line, counted.
+        said = Counter(clip(clinical_notation(evidence_line(e)), 120) for e in finding.evidence)
+        shown = list(said.items())[:MAX_EVIDENCE]
+        lines += [f"  - {md(text)}" + (f" ({count} records)" if count > 1 else "") for text, count in shown]
+        if len(said) > MAX_EVIDENCE:
+            lines.append(f"  - and {sum(list(said.values())[MAX_EVIDENCE:])} more in the review app")
     return lines
 
 
@@ -256,12 +259,15 @@ DOSE_SUMMARY = {
     "above-start-range": "Mecasermin starting dose {mg_per_kg} mg/kg is above the {limit}",
     "below-range": "Mecasermin dose {mg_per_kg} mg/kg is below the {limit}",
     "unknown": "Mecasermin dose could not be checked against weight",
+    "unknown-unit": "Mecasermin dose could not be checked: not stated in mg or mL",
     "frequency": "Mecasermin should be given twice daily",
 }
 
 
 def dose_summary(dose, frequency_problem: bool) -> str:
     key = dose.status if dose.status in DOSE_SUMMARY and dose.status != "ok" else "frequency"
+    if key == "unknown" and dose.dose_mg is None:     # the weight is on file; the order's unit is the problem
+        key = "unknown-unit"
     return _short(DOSE_SUMMARY[key].format(mg_per_kg=dose.mg_per_kg_text or "?", per_day=dose.mg_per_kg_per_day_text
                                            or "?", limit=dose.limit or "label limit"))
 

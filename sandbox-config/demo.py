@@ -331,7 +331,16 @@ def post(session: requests.Session, service_base: str, service_id: str, body: di
     return answer.json(), elapsed
 
 
-def run(charts: list[Chart], fhir_base: str, service_base: str, database: Path, style: Style) -> list[Outcome]:
+def save_cards(directory: Path, patient_id: str, hook: str, response: dict) -> None:
+    """Each card of the answer as its own JSON file, `<patient>.<hook>.<n>.json`: what the CDS Hooks
+    sandbox's Card Demo view (its pencil button) renders when pasted, for the cards its Rx View cannot reach."""
+    for n, card in enumerate(response["cards"], start=1):
+        (directory / f"{patient_id}.{hook}.{n}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n",
+                                                              encoding="utf-8")
+
+
+def run(charts: list[Chart], fhir_base: str, service_base: str, database: Path, style: Style,
+        cards_dir: Path | None = None) -> list[Outcome]:
     outcomes = []
     session = requests.Session()
     for chart in charts:
@@ -345,11 +354,15 @@ def run(charts: list[Chart], fhir_base: str, service_base: str, database: Path, 
         for hook in ("order-select", "order-sign"):
             body = hook_request(chart, hook, fhir_base=fhir_base)
             response, elapsed = post(session, service_base, SERVICES[hook], body)
+            if cards_dir:
+                save_cards(cards_dir, chart.patient_id, hook, response)
             found[hook] = determination(database, body["hookInstance"])
             print_answer(style, hook, response, elapsed, found[hook], show_checklist=hook == "order-select")
             covered = crd_covered(response) or covered
             critical = sorted(set(critical) | {topic(c) for c in response["cards"] if c["indicator"] == "critical"})
         screen, elapsed = post(session, service_base, SCREEN, screen_request(chart, fhir_base))
+        if cards_dir:
+            save_cards(cards_dir, chart.patient_id, "patient-view", screen)
         print(f"   {style('patient-view', '1')} — {elapsed:.0f} ms — screening: "
               + (" / ".join(card["summary"] for card in screen["cards"]) or "no card"))
         outcomes.append(Outcome(chart.patient_id, found, covered, critical, bool(screen["cards"])))
@@ -410,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expected", metavar="FILE", type=Path, default=EXPECTED,
                         help="the expected outcomes (default sandbox-config/patients/expected.json)")
     parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    parser.add_argument("--cards", metavar="DIR", type=Path,
+                        help="also write every card as DIR/<patient>.<hook>.<n>.json (for the sandbox's Card Demo)")
     args = parser.parse_args(argv)
     style = Style(sys.stdout.isatty() and not args.no_color and os.environ.get("NO_COLOR") is None)
     # SIGTERM ends the demo like Ctrl-C does: through the clean-up that stops both servers.
@@ -431,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   FHIR server  {fhir_base} (the demo Bundles of sandbox-config/patients, dated to today)")
             print(f"   CDS service  {service_base}/cds-services (gunicorn), audit log in {database}")
             print("   Each request carries fhirServer and a dummy bearer token, no prefetch: the service reads the chart.")
-            outcomes = run(charts, fhir_base, service_base, database, style)
+            if args.cards:
+                args.cards.mkdir(parents=True, exist_ok=True)
+            outcomes = run(charts, fhir_base, service_base, database, style, args.cards)
             differing = print_summary(style, outcomes, expected, args.expected)
         print(f"\n{len(outcomes) * 3} hook calls; demo finished in {time.perf_counter() - started:.1f} s "
               "(both servers stopped).")

@@ -7,7 +7,7 @@ from typing import Any
 
 from service.policy.tests_to_order import TESTS
 from service.wording.decision import STATUS_MARK
-from service.wording.numbers import centile, number, signed
+from service.wording.numbers import centile, clinical_notation, number, signed
 from service.policy.decision import DOCUMENTATION_NEEDED, DOES_NOT_MEET, MEETS, MET, NOT_MET, UNKNOWN
 
 STATUS_LABELS = {MET: "Met", NOT_MET: "Not met", UNKNOWN: "Unknown"}
@@ -93,42 +93,10 @@ ORDER_SOURCES = {"appContext": "named by the EHR's app context", "fhirContext": 
 
 # ------------------------------------------------------------------ plain clinical wording
 
-_COMPARATORS = {"<=": "\u2264", ">=": "\u2265"}
-_UNITS = {"ug/L": "\u00b5g/L", "ug/l": "\u00b5g/L"}
-_NUMBER = re.compile(r"-?\d+(\.\d+)?")
-_SCORE_WORDS = ("SDS", "SD", "z-score")
-_SCORE_COMPARATORS = ("<", ">", "\u2264", "\u2265")
 _RESOURCE_TYPES = ("Observation", "Condition", "MedicationRequest", "MedicationStatement", "Patient", "Coverage",
                    "AllergyIntolerance", "DiagnosticReport", "Procedure", "Encounter", "Practitioner",
                    "PractitionerRole", "Medication", "DocumentReference", "ServiceRequest", "Organization")
 _FHIR_ID_TOKEN = re.compile(r"\(?(?:%s)/[A-Za-z0-9\-.]{1,64}(?:#[A-Za-z]{1,40})?\)?[,.;:]?" % "|".join(_RESOURCE_TYPES))
-
-
-def clinical_notation(text: str | None) -> str:
-    """Programmer notation as a clinician writes it: '<= -3' → '≤ −3.0' (one decimal for a score),
-    'ug/L' → 'µg/L', a minus sign for negative numbers. One pass over the words: linear."""
-    if not text:
-        return ""
-    out: list[str] = []
-    previous: list[str] = []          # the last two cores, to spot "SDS <= -3"
-    scores = False                    # a score was named: a negative whole limit after it is an SDS
-    for word in text.split(" "):
-        lead = word[:1] if word[:1] in "([" else ""
-        body = word[len(lead):]
-        core = body.rstrip(".,;:)]")
-        tail = body[len(core):]
-        core = _COMPARATORS.get(core, _UNITS.get(core, core))
-        if _NUMBER.fullmatch(core):
-            after_score = len(previous) == 2 and previous[0] in _SCORE_WORDS and previous[1] in _SCORE_COMPARATORS
-            score_limit = scores and core.startswith("-") and previous[-1:] and previous[-1] in _SCORE_COMPARATORS
-            if (after_score or score_limit) and "." not in core:
-                core = f"{core}.0"
-            if core.startswith("-"):
-                core = "\u2212" + core[1:]
-        out.append(lead + core + tail)
-        previous = (previous + [core])[-2:]
-        scores = scores or core in _SCORE_WORDS
-    return " ".join(out)
 
 
 def without_fhir_ids(text: str | None) -> str:

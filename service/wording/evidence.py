@@ -96,8 +96,9 @@ NOTES = {
     "may-be-after-start": lambda r: "partial date: may be from after the start of treatment",
     "may-be-too-old": lambda r: "may be too old to use",
     "too-old": lambda r: "too old to use",
-    "sds-range": lambda r: (f"SDS {format_number(r['low'], 2)} to {format_number(r['high'], 2)} depending on the day: "
-                            f"{r['why']}"),
+    # The record's reason already names the range ("… between −4.20 and −3.11 depending on the day").
+    "sds-range": lambda r: r["why"] or (f"SDS {format_number(r['low'], 2)} to {format_number(r['high'], 2)} "
+                                        f"depending on the day"),
     "no-sds": _not_used("no SDS"),
     "no-date": lambda r: "not used: no date",
     "sds-from-cdc-table": lambda r: "SDS computed from the CDC 2000 stature-for-age table",

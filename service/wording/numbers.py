@@ -7,6 +7,7 @@ compare exact values (service.policy.compare); these functions only display them
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from fractions import Fraction
 from typing import Any
@@ -101,3 +102,41 @@ def age(years: float, *, birth_date: date | None = None, today: date | None = No
         months = math.floor(round(years * 12, 6))
     months = max(months, 0)
     return f"{months // 12} y {months % 12} mo"
+
+
+# ------------------------------------------------------------------ prose written elsewhere
+
+# Policy files, label rules and record notes write "<= -3" and "ug/L"; a card, the app and the letter show
+# "≤ −3.0" and "µg/L".
+_COMPARATORS = {sign: COMPARATOR_SIGNS[sign] for sign in ("<=", ">=")}
+_UNITS = {code: UNIT_WORDS[code] for code in ("ug/L", "ug/l")}
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_SCORE_WORDS = ("SDS", "SD", "z-score")
+_SCORE_COMPARATORS = ("<", ">", "\u2264", "\u2265")
+
+
+def clinical_notation(text: str | None) -> str:
+    """Programmer notation as a clinician writes it: '<= -3' → '≤ −3.0' (one decimal for a score),
+    'ug/L' → 'µg/L', a minus sign for negative numbers. One pass over the words: linear."""
+    if not text:
+        return ""
+    out: list[str] = []
+    previous: list[str] = []          # the last two cores, to spot "SDS <= -3"
+    scores = False                    # a score was named: a negative whole limit after it is an SDS
+    for word in text.split(" "):
+        lead = word[:1] if word[:1] in "([" else ""
+        body = word[len(lead):]
+        core = body.rstrip(".,;:)]")
+        tail = body[len(core):]
+        core = _COMPARATORS.get(core, _UNITS.get(core, core))
+        if _NUMBER.fullmatch(core):
+            after_score = len(previous) == 2 and previous[0] in _SCORE_WORDS and previous[1] in _SCORE_COMPARATORS
+            score_limit = scores and core.startswith("-") and previous[-1:] and previous[-1] in _SCORE_COMPARATORS
+            if (after_score or score_limit) and "." not in core:
+                core = f"{core}.0"
+            if core.startswith("-"):
+                core = MINUS + core[1:]
+        out.append(lead + core + tail)
+        previous = (previous + [core])[-2:]
+        scores = scores or core in _SCORE_WORDS
+    return " ".join(out)

@@ -356,6 +356,13 @@ def test_without_the_work_up_the_card_orders_it_and_offers_no_mecasermin(client)
     assert [r["code"]["coding"][0]["code"] for r in resources] == ["2484-4", "80428", "85151-9"]
     assert all(r["requester"] == {"reference": "Practitioner/dr-7"} and "reasonReference" not in r for r in resources)
     assert "mecasermin" not in " ".join(s["label"].lower() for s in card["suggestions"])
+    assert "The suggestions order them;" in card["detail"]
+
+
+def test_one_missing_test_is_one_suggestion_in_the_singular(client):
+    card = only_card(client.post(SCREEN, json=view_request(prefetch(labs=LABS[1:]))))    # GH and bone age, no IGF-1
+    assert [s["label"] for s in card["suggestions"]] == ["Order serum IGF-1 (baseline)"]
+    assert "Still needed: IGF-1 " in card["detail"] and "The suggestion orders it;" in card["detail"]
 
 
 def test_only_the_missing_part_of_the_work_up_is_ordered(client):

@@ -1,10 +1,13 @@
 """Every card within its budget (cards/DESIGN.md): each detail ≤ 1,000 characters, all cards of one
 answer ≤ 2,000, summaries < 140; prior authorization stated whenever the CRD answer says it is needed;
-no monitoring card under a critical safety finding. Run on every demo patient (sandbox-config/patients)
-and every chart of the test corpora, through both order hooks, and on the patient-view screen."""
+no monitoring card under a critical safety finding; and the cards read as DESIGN.md says (one minus sign
+"−", "≥"/"≤", "µg/L"; no line said twice; no work-up order while a critical safety finding stops treatment;
+the diagnosis code given once; no link twice). Run on every demo patient (sandbox-config/patients) and every
+chart of the test corpora, through both order hooks, and on the patient-view screen."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -18,6 +21,9 @@ from tests.conftest import CheckingClient
 from tests.integration.test_demo_bundles import TODAY as DEMO_TODAY
 
 HOOKS = ("order-select", "order-sign")
+# A hyphen-minus before a number that is not part of a date, code or range ("SDS -2"), and ASCII
+# comparison signs or "ug" where the cards' wording writes "≥", "≤" and "µg".
+ASCII_NOTATION = re.compile(r"(?<![\w.\-/])-\d|>=|<=|\bug/")
 
 
 @pytest.fixture
@@ -46,6 +52,20 @@ def check_answer(answer: dict) -> None:
                           for c in cards)
     if critical_safety:
         assert not [c for c in cards if c["source"]["topic"]["code"] == "guideline"]
+        # no work-up for a drug that cannot be given: the only action offered is on the red card
+        assert not [s for c in coverage for s in c.get("suggestions", ())], coverage[0]["summary"]
+    for card in cards:
+        check_reading(card)
+
+
+def check_reading(card: dict) -> None:
+    text = card["summary"] + "\n" + card.get("detail", "")
+    assert not ASCII_NOTATION.findall(text), (ASCII_NOTATION.findall(text), card["summary"], card.get("detail"))
+    lines = [line.strip() for line in card.get("detail", "").splitlines() if line.strip()]
+    assert len(lines) == len(set(lines)), [line for line in lines if lines.count(line) > 1]
+    assert card.get("detail", "").count("ICD-10-CM") <= 1, card["detail"]
+    urls = [link["url"] for link in card.get("links", ())]
+    assert len(urls) == len(set(urls)), urls
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -289,6 +289,7 @@ def test_dose_in_pills_asks_for_mg_not_for_a_weight(client):
     body, _ = request_for(Scenario("", "", "", None, order=order), "order-select", "prefetch")
     dose = card_of(client.post(SERVICES["order-select"], json=body).get_json()["cards"], "off-guideline")
     assert dose["indicator"] == "warning" and "could not be checked" in dose["summary"]
+    assert "weight" not in dose["summary"] and "not stated in mg" in dose["summary"]   # the weight is on file
     assert "State the dose in mg" in dose["detail"] and "Record a current weight" not in dose["detail"]
     assert "suggestions" not in dose
     assert dose["detail"].count("cannot be checked") == 1

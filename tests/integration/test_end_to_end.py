@@ -319,9 +319,9 @@ def _refused(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_demo_script_prints_cards_and_determination_and_stops_its_servers():
+def test_demo_script_prints_cards_and_determination_and_stops_its_servers(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "sandbox-config" / "demo.py"), "--patient", "demo-overdose",
-                             "--today", DEMO_TODAY.isoformat(), "--no-color"],
+                             "--today", DEMO_TODAY.isoformat(), "--no-color", "--cards", str(tmp_path / "cards")],
                             capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     out = result.stdout
@@ -333,6 +333,13 @@ def test_demo_script_prints_cards_and_determination_and_stops_its_servers():
     assert re.search(r"demo-overdose +meets-criteria +covered +off-guideline +card +meets-criteria ✓", out), out[-800:]
     ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)/", out)]
     assert len(set(ports)) == 2 and all(_refused(port) for port in ports)
+    # --cards: each card alone, as the sandbox's Card Demo takes it (a card object, not a response)
+    saved = sorted(p.name for p in (tmp_path / "cards").iterdir())
+    assert saved == ["demo-overdose.order-select.1.json", "demo-overdose.order-select.2.json",
+                     "demo-overdose.order-sign.1.json", "demo-overdose.order-sign.2.json",
+                     "demo-overdose.order-sign.3.json", "demo-overdose.patient-view.1.json"], saved
+    dose = json.loads((tmp_path / "cards" / "demo-overdose.order-select.1.json").read_text(encoding="utf-8"))
+    assert dose["indicator"] == "critical" and dose["summary"].startswith("Mecasermin dose") and "cards" not in dose
 
 
 def test_demo_a_year_ahead_checks_every_outcome_and_passes():
