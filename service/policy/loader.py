@@ -27,7 +27,7 @@ from service.policy.decision import PolicyVersion
 from service.policy.rules import LabelRules, PayerMatch, Policy, PolicyFile, PolicySet, UnknownPolicy, freeze
 
 __all__ = ["PolicyError", "UnknownPolicy", "Policy", "PolicyFile", "PolicySet", "LabelRules", "load_policies",
-           "load_label", "load_policy_file", "policy_set_of", "payer_overlap", "DEFAULT_POLICY_DIR",
+           "load_label", "load_policy_file", "policy_paths", "policy_set_of", "payer_overlap", "DEFAULT_POLICY_DIR",
            "DEFAULT_LABEL_FILE"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -120,6 +120,7 @@ def version_sections() -> frozenset[str]:
     return frozenset(schema["properties"]["versions"]["items"]["properties"]) - VERSION_FIELDS
 
 
+NO_VERSION_IN_FORCE = "none in force"   # an example's `expect.version` when no version applies on its date
 VERSION_FIELDS = frozenset({"version", "effective_from", "effective_to"})
 FILE_ONLY = ("versions", "examples")   # sections of the file that are not part of any version's rules
 
@@ -304,10 +305,11 @@ def _example_errors(data: Mapping, documents) -> list[str]:
         names.setdefault(example["name"], index)
         expect = example["expect"]
         wanted = expect.get("version")
-        if wanted is not None and wanted not in by_name:
-            errors.append(f"{where}.expect.version: no version {wanted!r} on file ({', '.join(by_name)})")
+        if wanted is not None and wanted not in by_name and wanted != NO_VERSION_IN_FORCE:
+            errors.append(f"{where}.expect.version: no version {wanted!r} on file ({', '.join(by_name)}; "
+                          f"or {NO_VERSION_IN_FORCE!r})")
             continue
-        docs = [by_name[wanted]] if wanted is not None else list(by_name.values())
+        docs = [by_name[wanted]] if wanted in by_name else list(by_name.values())
         known = {c.get("id") for doc in docs for c in _all_criteria(doc)}
         for cid in expect.get("criteria") or {}:
             if cid not in known:
@@ -385,14 +387,19 @@ def load_label(path: Path | str = DEFAULT_LABEL_FILE) -> LabelRules:
 def load_policies(folder: Path | str = DEFAULT_POLICY_DIR, *, label_file: Path | str = DEFAULT_LABEL_FILE,
                   default_policy: str | None = None) -> PolicySet:
     """Every policy file in `folder`, validated, plus the label rules; raises PolicyError."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise PolicyError(f"{folder}: policy folder not found")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in POLICY_SUFFIXES)
+    files = policy_paths(folder)
     if not files:
         raise PolicyError(f"{folder}: no policy files (*.yaml, *.yml, *.json)")
     return policy_set_of([load_policy_file(path) for path in files], folder, label_file=label_file,
                          default_policy=default_policy)
+
+
+def policy_paths(folder: Path | str) -> list[Path]:
+    """The policy files of a folder, by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PolicyError(f"{folder}: policy folder not found")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in POLICY_SUFFIXES)
 
 
 def policy_set_of(files: list[PolicyFile], folder: Path | str, *, label_file: Path | str = DEFAULT_LABEL_FILE,
