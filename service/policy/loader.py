@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
 from service.policy.codesets import normalise_icd10
-from service.policy.decision import PolicyVersion
+from service.policy.decision import NO_VERSION_IN_FORCE, PolicyVersion
 from service.policy.rules import LabelRules, PayerMatch, Policy, PolicyFile, PolicySet, UnknownPolicy, freeze
 
 __all__ = ["PolicyError", "UnknownPolicy", "Policy", "PolicyFile", "PolicySet", "LabelRules", "load_policies",
@@ -120,7 +120,6 @@ def version_sections() -> frozenset[str]:
     return frozenset(schema["properties"]["versions"]["items"]["properties"]) - VERSION_FIELDS
 
 
-NO_VERSION_IN_FORCE = "none in force"   # an example's `expect.version` when no version applies on its date
 VERSION_FIELDS = frozenset({"version", "effective_from", "effective_to"})
 FILE_ONLY = ("versions", "examples")   # sections of the file that are not part of any version's rules
 
