@@ -3,7 +3,11 @@
 `load_policies(folder)` reads every `*.yaml`, `*.yml` and `*.json` file in `folder`, validates each
 against `policy.schema.json` (draft 2020-12) plus a few checks a schema cannot express (the id
 matches the file name, regular expressions compile, ranges are ordered, criterion ids are unique,
-re-authorization carries over existing criteria), and returns an immutable `PolicySet`. Anything
+re-authorization carries over existing criteria), and returns an immutable `PolicySet`. A file with
+`versions` is validated section by section: each version's document (the top level with the version's
+sections in place) against the same schema; versions must not overlap. Files whose payer matches
+could claim the same payer are refused (`payer_overlap`). The `examples` are checked in shape only
+(`mecasermin-cds policy check` runs them). Anything
 wrong raises `PolicyError` whose message names the file and the field as a JSON path, e.g.
 `premera-mecasermin.yaml: $.criteria.initial[1].threshold: 'low' is not valid ...`; the service
 refuses to start on it.
