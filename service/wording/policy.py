@@ -27,14 +27,14 @@ def span_text(version: PolicyVersion) -> str:
 
 
 def day_text(ref: PolicyRef) -> str:
-    """'the order date 2026-03-01', or 'the evaluation day 2026-03-01 (the order has no date)'."""
+    """'the order date 2026-03-01', or 'the evaluation day 2026-03-01 (no order date)'."""
     choice = ref.version_choice
     if choice is None:
         return "the evaluation day"
     if choice.basis == "order-date":
         return f"the order date {choice.on.isoformat()}"
     why = (f"the order's date {choice.order_date_text!r} is not a full date" if choice.order_date_text
-           else "the order has no date")
+           else "no order date")
     return f"the evaluation day {choice.on.isoformat()} ({why})"
 
 

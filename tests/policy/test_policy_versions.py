@@ -98,7 +98,7 @@ def test_an_order_without_a_date_is_judged_on_the_evaluation_day_and_says_so(ver
     decision = _decide(versioned, None, today=date(2025, 9, 25))
     assert decision.policy.version.name == "2024-03"
     assert decision.policy.version_choice.basis == "evaluation-day"
-    assert version_words(decision.policy) == "Version 2024-03, in force on the evaluation day 2025-09-25 (the order has no date)"
+    assert version_words(decision.policy) == "Version 2024-03, in force on the evaluation day 2025-09-25 (no order date)"
     assert version_line(decision.policy).startswith("Version 2024-03 (no order date; as of 2025-09-25) · sha256 ")
 
 
