@@ -189,7 +189,11 @@ def test_an_order_dated_when_no_version_is_in_force_is_audited_as_such(client, s
     order["authoredOn"] = "2023-11-30"                    # before Premera's policy took effect
     response = client.post(SIGN, json=order_sign_request(order=order))
     coverage = next(c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "coverage-info")
-    assert coverage["summary"].startswith("Ask the plan its criteria — no policy version on file for 2023-11-30")
+    assert coverage["summary"] == ("Prior authorization required — no policy version on file for 2023-11-30 "
+                                   "(Premera Blue Cross, new start)")
+    pa = [part for action in response.get_json()["systemActions"] for e in action["resource"]["extension"]
+          for part in e.get("extension", ()) if part["url"] == "pa-needed"]
+    assert pa == [{"url": "pa-needed", "valueCode": "auth-needed"}]
     assert "No policy version in force (order date 2023-11-30) · sha256 " in coverage["detail"]
     assert store.query("SELECT policy_version, determination FROM audit") == [("none in force", "documentation-needed")]
 

@@ -89,6 +89,7 @@ def no_version_summary(ref: PolicyRef, authorization: str) -> str:
 
 
 def no_version_headline(ref: PolicyRef) -> str:
-    """The coverage verdict when no version is in force (a few words, within the headline budget)."""
+    """The coverage verdict when no version is in force (a few words, within the headline budget); the
+    CRD answer still says prior authorization is needed, so the headline says it too (cards/DESIGN.md)."""
     day = ref.version_choice.on.isoformat() if ref.version_choice else "the order date"
-    return f"Ask the plan its criteria — no policy version on file for {day}"
+    return f"Prior authorization required — no policy version on file for {day}"
