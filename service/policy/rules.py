@@ -308,15 +308,26 @@ class PolicySet:
         return self.get(ref.id).version(ref.version.name) if ref.version is not None else None
 
     def for_coverage(self, coverage: CoverageFacts) -> tuple[PolicyFile | None, str]:
-        """The payer policy matching the coverage, or None with the reason. The loader refuses files whose
-        payer matches overlap (docs/policies.md), so the first match is the only one by name or identifier."""
-        notes = []
+        """The payer policy matching the coverage, or None with the reason.
+
+        The loader refuses files whose payer matches could overlap (docs/policies.md), but a Coverage may
+        still carry one file's identifier and another file's payer name, or a name no example foresaw.
+        Then an identifier match outranks a name match, and the detail names every other file that
+        matched: the choice is never silent."""
+        notes, matches = [], []
         for policy in self.policies:
             if policy.kind != "payer":
                 continue
             matched, detail = policy.payer.match(coverage)
             if matched:
-                return policy, detail
-            if detail:
+                matches.append((policy, detail))
+            elif detail:
                 notes.append(f"{policy.id}: {detail}")
-        return None, "; ".join(notes)
+        if not matches:
+            return None, "; ".join(notes)
+        matches.sort(key=lambda m: not m[1].startswith("payer identifier"))   # stable: then by id
+        (policy, detail), others = matches[0], matches[1:]
+        if others:
+            also = ", ".join(f"{other.id} ({why})" for other, why in others)
+            detail += f"; also matched by {also}: the policy files overlap for this payer"
+        return policy, detail

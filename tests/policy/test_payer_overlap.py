@@ -10,6 +10,7 @@ import yaml
 
 from service.policy import PolicyError, load_policies
 from service.policy.loader import DEFAULT_POLICY_DIR
+from tests.policy.charts import laron_boy
 
 
 def _with_payer(tmp_path: Path, payer_match: dict, kind: str = "payer") -> Path:
@@ -92,3 +93,15 @@ def test_the_label_policy_is_never_matched_by_a_payer_and_never_overlaps(tmp_pat
     folder = _with_payer(tmp_path, {"identifiers": [], "name_patterns": [r"\bpremera\b"],
                                     "example_names": ["Premera Blue Cross"]}, kind="label")
     assert "zeta-health" in load_policies(folder).ids
+
+
+def test_a_coverage_matching_two_files_at_run_time_is_named_in_the_choice(tmp_path):
+    """One file's identifier and another file's name on one Coverage: the identifier wins, and says so."""
+    folder = _with_payer(tmp_path, {"identifiers": ["http://hl7.org/fhir/sid/us-npi|1234567893"], "name_patterns": []})
+    chart = laron_boy(coverage=False)
+    chart.coverage("Premera Blue Cross", identifier=("http://hl7.org/fhir/sid/us-npi", "1234567893"))
+    decision = chart.decide(load_policies(folder, default_policy="fda-label"))
+    assert decision.policy.id == "zeta-health"
+    assert decision.policy_choice.detail.startswith("payer identifier http://hl7.org/fhir/sid/us-npi|1234567893")
+    assert ("also matched by premera-mecasermin (payer Premera Blue Cross): the policy files overlap for this payer"
+            in decision.policy_choice.detail)
