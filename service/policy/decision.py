@@ -25,6 +25,8 @@ CRITERIA_NOT_MET = "criteria-not-met"
 NOT_MEDICALLY_NECESSARY = "not-medically-necessary"
 INVESTIGATIONAL = "investigational"
 NOT_COVERED = "not-covered"          # the source says "not covered" without naming a category
+# The version named (audit row, `policy check`, an example's expect.version) when none is in force
+NO_VERSION_IN_FORCE = "none in force"
 # Criterion.missing_test: the test that would settle an unknown criterion
 # (the ids: service.policy.tests_to_order.CRITERION_TESTS)
 
@@ -105,6 +107,30 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class PolicyVersion:
+    """One dated version of a policy file (`versions:`), or the file's only version when it has none."""
+
+    name: str                        # "2025-09"; an undeclared version is named by its effective date
+    effective_from: date | None      # inclusive; None: in force since before any date on file
+    effective_to: date | None        # inclusive; None: open-ended
+    declared: bool = True            # False: the file has no `versions` list
+
+    def covers(self, day: date) -> bool:
+        return (self.effective_from is None or self.effective_from <= day) and \
+            (self.effective_to is None or day <= self.effective_to)
+
+
+@dataclass(frozen=True)
+class VersionChoice:
+    """The day a policy version was chosen for, and why that day."""
+
+    on: date                         # the order's date, or the evaluation day
+    basis: str                       # order-date | evaluation-day
+    order_date_text: str | None      # the order's authoredOn as written, when present but not a full date
+    on_file: tuple[PolicyVersion, ...]
+
+
+@dataclass(frozen=True)
 class PolicyRef:
     id: str
     title: str
@@ -115,6 +141,9 @@ class PolicyRef:
     verification_note: str | None
     last_review_date: date | None
     effective_date: date | None
+    version: PolicyVersion | None = None   # the version applied; None when none is in force on `choice.on`
+    digest: str | None = None              # sha256 of the policy file's bytes (hex)
+    version_choice: VersionChoice | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +242,7 @@ class Decision:
     determination: str               # meets-criteria | does-not-meet | documentation-needed
     sub_reason: str | None           # criteria-not-met | not-medically-necessary | investigational | not-covered
     # Why documentation is needed / why it does not meet: criterion <id>, exclusion <id>, legacy-order-code,
-    # policy-unverified, records-unavailable (service.wording.summary words them, one line each)
+    # policy-unverified, records-unavailable, no-version-in-force (service.wording.summary words them, one line each)
     grounds: tuple[Reason, ...]
     approval_months: int | None      # the length that would apply (initial or re-authorization)
     recommended_icd10: str | None

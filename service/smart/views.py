@@ -34,6 +34,7 @@ from service.smart.prescriber import Prescriber, read_prescriber
 from service.smart.workup import FhirUnavailable, Workup, work_up
 from service.smart.write_back import post_document_reference
 from service.wording.decision import kind_words, verdict
+from service.wording.policy import version_words
 from service.wording.support import support_lines
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
     patient_facts = record.patient
     points = [Point(h.age_years, h.value, h.date, h.sds, h.centile) for h in record.heights
               if h.usable and h.value is not None and h.age_years is not None]
-    limit = policy_limit(app_deps().policies.get(decision.policy.id))
+    rules = app_deps().policies.applied(decision.policy)
+    limit = policy_limit(rules) if rules else None
     chart = growth_chart(patient_facts.sex if patient_facts else None, points,
                          patient_facts.age_years if patient_facts else None, limit)
     unknown = [c for c in decision.criteria if c.status == "unknown"]
@@ -75,6 +77,7 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
         "workup": workup,
         "record": record,
         "decision": decision,
+        "policy_version": version_words(decision.policy),
         "role": active.data.get("role", "unknown"),
         "fhir_user_note": active.data.get("fhir_user_note"),
         "critical": critical,

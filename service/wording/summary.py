@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, MEETS, NOT_MET, UNKNOWN,
                                      Decision, Reason)
+from service.wording.policy import no_version_reason, no_version_summary
 
 
 def _authorization(decision: Decision) -> str:
@@ -23,6 +24,8 @@ def ground(decision: Decision, why: Reason) -> str:
         return f"The order's diagnosis code {why['code']} is not billable: {why['note']}"
     if why.code == "policy-unverified":
         return why.get("note") or f"The criteria of {decision.policy.title} are unverified; verify them with the plan."
+    if why.code == "no-version-in-force":
+        return no_version_reason(decision.policy)
     if why.code == "records-unavailable":
         return f"Some records could not be fetched from the EHR: {'; '.join(why['gaps'])}."
     raise KeyError(why.code)
@@ -39,6 +42,8 @@ def summary(decision: Decision) -> str:
         first = next(x for x in d.exclusions if x.effect == DOES_NOT_MEET and x.kind == d.sub_reason)
         return f"Does not meet {title}: {d.sub_reason.replace('-', ' ')} — {first.title} ({first.matched})."
     codes = {g.code for g in d.grounds}
+    if "no-version-in-force" in codes:
+        return no_version_summary(d.policy, d.authorization)
     unknown = [c for c in d.criteria if c.status == UNKNOWN]
     parts = []
     if unknown:
