@@ -31,6 +31,7 @@ WORD = re.compile(r"[A-Za-z]{2,}")
 NOT_DECISION_TEXT = {
     ("loader.py", None): "errors for policy authors, naming the file and the field",
     ("rules.py", "match"): "PolicyChoice.detail: which payer pattern matched (policy versions rework it)",
+    ("rules.py", "for_coverage"): "PolicyChoice.detail: the other files that matched the same payer",
     ("rules.py", "get"): "UnknownPolicy: an unknown policy id",
     ("evaluate.py", "choose_policy"): "PolicyChoice.detail: why this policy (policy versions rework it)",
     ("command.py", "run"): "command-line input errors",
