@@ -171,34 +171,36 @@ class _Shape:
         return True
 
 
-# By id: model classes live as long as the process, and comparing pydantic model classes as dict
-# keys can cost tens of microseconds (their metaclass compares them field by field).
-_shapes: dict[int, _Shape] = {}
+_shapes: dict[type, _Shape] = {}
+_by_resource_type: dict[str, _Shape | None] = {}
 _lock = threading.RLock()
 
 
 def _resource_shape(resource_type: Any) -> _Shape | None:
     if type(resource_type) is not str:
         return None
-    try:
-        model = get_fhir_model_class(resource_type)
-    except (KeyError, ValueError, ImportError, AttributeError):
-        return None
-    shape = _shape_of(model)
-    return shape if shape.resource_type == resource_type else None
+    shape = _by_resource_type.get(resource_type, False)
+    if shape is False:
+        try:
+            model = get_fhir_model_class(resource_type)
+        except (KeyError, ValueError, ImportError, AttributeError):
+            return None                 # not a type name: not remembered, so the table cannot grow
+        shape = _shape_of(model)
+        shape = _by_resource_type[resource_type] = shape if shape.resource_type == resource_type else None
+    return shape
 
 
 def _shape_of(model: type) -> _Shape:
     """The table of `model`, compiled once (complex types refer to each other, Extension to itself)."""
-    shape = _shapes.get(id(model))
+    shape = _shapes.get(model)
     if shape is not None:
         return shape
     with _lock:
-        if id(model) in _shapes:
-            return _shapes[id(model)]
+        if model in _shapes:
+            return _shapes[model]
         resource_type = getattr(model, "__resource_type__", None)
         shape = _Shape(resource_type if _is_resource(model) else None)
-        _shapes[id(model)] = shape           # before the fields: a type may hold itself
+        _shapes[model] = shape           # before the fields: a type may hold itself
         elements, required, required_choices = {}, [], set()
         for name, field in model.model_fields.items():
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
