@@ -16,6 +16,7 @@ So the verdict on every resource is the models' verdict (tests/fhir/test_validat
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import types
@@ -27,6 +28,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir_core import constraints, types as fhir_types
 
 Check = Callable[[Any], bool]
+log = logging.getLogger(__name__)
 
 
 def surely_valid(resource: dict) -> bool:
@@ -49,8 +51,14 @@ _URI = re.compile(r"[!-~]+")
 _TEMPORAL = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(T[0-2]\d:[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2}))?)?)?")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _string(value: Any) -> bool:
-    return type(value) is str and value != "" and not value.isspace()
+    """Not empty, not only white space, and text: a lone surrogate (from a `\\ud800` escape in a
+    fetched resource) is refused by the models. `isascii` is constant time in CPython."""
+    return (type(value) is str and value != "" and not value.isspace()
+            and (value.isascii() or _SURROGATE.search(value) is None))
 
 
 def _code(value: Any) -> bool:
@@ -134,9 +142,10 @@ class _Shape:
         self.elements: dict[str, tuple[Check, bool, str | None]] = {}
         self.required: tuple[str, ...] = ()
         self.required_choices: tuple[str, ...] = ()
+        self.ready = False
 
     def conforms(self, value: Any) -> bool:
-        if type(value) is not dict:
+        if type(value) is not dict or not self.ready:     # not ready: its compile failed
             return False
         elements = self.elements
         chosen: set[str] | None = None
@@ -185,19 +194,25 @@ def _resource_shape(resource_type: Any) -> _Shape | None:
             model = get_fhir_model_class(resource_type)
         except (KeyError, ValueError, ImportError, AttributeError):
             return None                 # not a type name: not remembered, so the table cannot grow
-        shape = _shape_of(model)
-        shape = _by_resource_type[resource_type] = shape if shape.resource_type == resource_type else None
+        try:
+            shape = _shape_of(model)
+        except Exception:  # noqa: BLE001 — a model this module cannot read: the models decide, as before
+            log.warning("fast R4 check unavailable for a resource type", extra={"resource_type": resource_type})
+            shape = None
+        if shape is not None and shape.resource_type != resource_type:
+            shape = None
+        _by_resource_type[resource_type] = shape
     return shape
 
 
 def _shape_of(model: type) -> _Shape:
     """The table of `model`, compiled once (complex types refer to each other, Extension to itself)."""
     shape = _shapes.get(model)
-    if shape is not None:
+    if shape is not None and shape.ready:
         return shape
-    with _lock:
+    with _lock:                          # held for the whole compile: other threads wait for it
         if model in _shapes:
-            return _shapes[model]
+            return _shapes[model]        # ready, or being compiled by this thread (a type holding itself)
         resource_type = getattr(model, "__resource_type__", None)
         shape = _Shape(resource_type if _is_resource(model) else None)
         _shapes[model] = shape           # before the fields: a type may hold itself
@@ -216,6 +231,7 @@ def _shape_of(model: type) -> _Shape:
         shape.elements = elements
         shape.required = tuple(required)
         shape.required_choices = tuple(sorted(required_choices))
+        shape.ready = True
         return shape
 
 

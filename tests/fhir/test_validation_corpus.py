@@ -80,7 +80,7 @@ def _mutations(seed: int, count: int):
               "2026-13", "0000", "2026-01-01T10:00:00.1234567Z", "abc\u00e9", "\u00a0", "a\u2003b", 2 ** 40,
               -2 ** 31 - 1, "1e5", {"foo": 1}, "http://x y", "#x", 1e308, float("nan"), float("inf"), "12.50",
               [1, 2], {"reference": 5}, {"coding": [{"code": " x"}]}, {"resourceType": "Patient"}, "-0", 1e-7,
-              "\t", "a\nb", "\x0b", [{"url": "http://x.org/e", "valueCode": "a"}], {"extension": []}]
+              "\t", "a\nb", "\x0b", "a\ud800", "\udfff", [{"url": "http://x.org/e", "valueCode": "a"}], {"extension": []}]
     extra_keys = ["foo", "valueString", "extension", "modifierExtension", "contained", "text", "id", "_id",
                   "resourceType", "fhir_comments"]
     rng = random.Random(seed)
