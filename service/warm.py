@@ -2,8 +2,9 @@
 
 fhir.resources imports each R4B model class, and each element type it holds, the first time a
 resource of that type is validated: left to the workers, the first call after a start costs
-hundreds of milliseconds, in every worker. Loaded once in the master, the classes and the
-request schemas' validators are shared by every worker the fork makes. Nothing here opens a
+hundreds of milliseconds, in every worker. Loaded once in the master, the classes, the fast R4
+check's tables compiled from them and the request schemas' validators are shared by every worker
+the fork makes. Nothing here opens a
 file, a connection or a thread (those must not cross a fork).
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typing
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from service.fhir.r4_shape import surely_valid
 from service.fhir.resources import READ_TYPES
 from service.validation import SCHEMA_DIR, validator
 
@@ -28,6 +30,8 @@ def warm_up() -> int:
             continue
         loaded.add(model)
         pending.extend(_element_models(model))
+    for name in READ_TYPES:
+        surely_valid({"resourceType": name})      # compiles the tables of the type and all it holds
     for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
         validator(path.name)
     # What is loaded now lives as long as the process: no collection needs to scan it again, and
