@@ -6,7 +6,7 @@ fields); metadata, payer matching, exclusions and label limits get typed fields.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -103,6 +103,8 @@ class Policy:
     path: str
     hcpcs_note: str | None = None     # e.g. the source does not confirm the code
     hcpcs_display: str | None = None  # e.g. "Injection, mecasermin, 1 mg"
+    # DTR questions by the criterion or exclusion id they settle (file `questions`, read by service/dtr)
+    questions: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_data(cls, data: Mapping, path: Path) -> "Policy":
@@ -129,6 +131,7 @@ class Policy:
                                            tuple(CodeSet.from_data(m) for m in e["match"]), e.get("note"))
                              for e in data["exclusions"]),
             path=str(path), hcpcs_note=coding.get("hcpcs_note"), hcpcs_display=coding.get("hcpcs_display"),
+            questions=frozen.get("questions") or MappingProxyType({}),
         )
 
     def ref(self) -> PolicyRef:
