@@ -76,3 +76,14 @@ smart_session = Table(
     Column("payload", LargeBinary, nullable=False),
     Index("smart_session_expiry", "expires_at"),
 )
+
+# The chart a CRD answer was decided on, for the DTR questionnaire that follows it (service/dtr/snapshots.py):
+# sealed by the coverage-assertion-id like a SMART session by its cookie.
+dtr_snapshot = Table(
+    "dtr_snapshot", metadata,
+    Column("id_hash", Text, primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Index("dtr_snapshot_expiry", "expires_at"),
+)
