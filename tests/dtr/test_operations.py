@@ -13,7 +13,7 @@ from service.app import create_app
 from service.settings import Settings
 from service.storage.tables import dtr_snapshot
 from tests.conftest import TODAY
-from tests.security.jwt_helpers import EHR_ISS, ec_key, public_jwk
+from tests.security.jwt_helpers import EHR_ISS, claims, ec_key, public_jwk, sign
 from tests.cards.answers import PATIENTS, demo_resources, order_body
 from tests.dtr.flow import EXPECTED
 from tests.dtr.profiles import package_bundle_problems, questionnaire_response_problems, r4_valid
@@ -213,7 +213,8 @@ def test_markdown_and_html_in_an_answer_stay_data(client):
 def test_an_unauthenticated_caller_gets_a_401_outcome(tmp_path):
     """The CDS clients' rule (docs/dtr.md): a JWT from a trusted issuer, audience the URL called."""
     issuers = tmp_path / "issuers.json"
-    issuers.write_text(json.dumps([{"iss": EHR_ISS, "jwks": {"keys": [public_jwk(ec_key(ec.SECP384R1()), "ehr-1", "ES384")]}}]))
+    key = ec_key(ec.SECP384R1())
+    issuers.write_text(json.dumps([{"iss": EHR_ISS, "jwks": {"keys": [public_jwk(key, "ehr-1", "ES384")]}}]))
     settings = Settings.from_env({}, database_url=f"sqlite:///{tmp_path}/cds.sqlite3", auth_mode="required",
                                  audit_hash_key="k-test-0123456789", trusted_issuers_file=str(issuers),
                                  fhir_allowlist=("https://fhir.example-health.org/r4",),
@@ -221,3 +222,8 @@ def test_an_unauthenticated_caller_gets_a_401_outcome(tmp_path):
     client = create_app(settings, today=lambda: TODAY).test_client()
     _outcome(client.post(PACKAGE, json={"resourceType": "Parameters"}), 401, "Authentication failed")
     _outcome(client.post(NEXT, json={"resourceType": "Parameters"}), 401, "Authentication failed")
+    wrong_audience = "Bearer " + sign(key, "ES384", "ehr-1", claims(aud="https://cds.example-health.org" + NEXT))
+    _outcome(client.post(PACKAGE, json={}, headers={"Authorization": wrong_audience}), 401, "Authentication failed")
+    signed = "Bearer " + sign(key, "ES384", "ehr-1", claims(aud="https://cds.example-health.org" + PACKAGE))
+    _outcome(client.post(PACKAGE, json={"resourceType": "Parameters"}, headers={"Authorization": signed}),
+             400, "non-empty list")          # authenticated: the body is read
