@@ -28,10 +28,9 @@ from service.dtr.answers import answered_groups, attested_chart
 from service.dtr.outcome import DtrError
 from service.dtr.questionnaire import (DETERMINATION, ON_FILE, answered_group, determination_group, exclusion_why,
                                        on_file_group, question_group, shell)
-from service.dtr.questions import Question, policy_of_url, policy_questions
+from service.dtr.questions import Question, applied_policy, policy_of_url, policy_questions
 from service.policy import evaluate
 from service.policy.decision import DOCUMENTATION_NEEDED, DOES_NOT_MEET, UNKNOWN
-from service.policy.rules import UnknownPolicy
 from service.record import build_record
 
 QR_PROFILES = ["http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-questionnaireresponse",
@@ -61,12 +60,11 @@ def questionnaire_package(resources: Iterable[dict], order: Mapping, policies, t
     chart = list(resources)
     _, decision = decide(chart, order, today, policies, policy_id=policy_id, default_policy=default_policy,
                          rxnorm_codes=rxnorm_codes)
-    policy = policies.get(decision.policy.id)
-    started = next_question(chart, order, policies, _empty_response(policy, adaptive_url), today,
+    started = next_question(chart, order, policies, _empty_response(decision.policy, adaptive_url), today,
                             default_policy=default_policy, rxnorm_codes=rxnorm_codes, adaptive_url=adaptive_url,
                             session=session)
     return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": shell(policy, adaptive_url)}, {"resource": started}]}
+            "entry": [{"resource": shell(decision.policy, adaptive_url)}, {"resource": started}]}
 
 
 def _empty_response(policy, adaptive_url: str | None) -> dict:
@@ -80,12 +78,13 @@ def next_question(resources: Iterable[dict], order: Mapping, policies, qr: Mappi
                   adaptive_url: str | None = None, session: str | None = None) -> dict:
     """`qr` grown by one group (module docstring). Raises DtrError (422) for a response this
     questionnaire cannot have produced: another questionnaire, unknown groups, answers that do not fit."""
-    policy = _policy_of(qr, policies)
+    policy_id = _policy_id_of(qr, policies)
+    chart = list(resources)
+    settings = {"policy_id": policy_id, "default_policy": default_policy, "rxnorm_codes": tuple(rxnorm_codes)}
+    chart_record, chart_decision = decide(chart, order, today, policies, **settings)
+    policy = applied_policy(policies, chart_decision)
     questions = policy_questions(policy)
     _check_groups(qr, questions)
-    chart = list(resources)
-    settings = {"policy_id": policy.id, "default_policy": default_policy, "rxnorm_codes": tuple(rxnorm_codes)}
-    chart_record, chart_decision = decide(chart, order, today, policies, **settings)
     response_id = qr["id"] if isinstance(qr.get("id"), str) and _ID.match(qr["id"]) else uuid.uuid4().hex
     answers = answered_groups(qr, questions)
     matched = {e.id: tuple(ev.reference for ev in e.evidence if ev.reference.startswith("Condition/"))
@@ -112,7 +111,7 @@ def next_question(resources: Iterable[dict], order: Mapping, policies, qr: Mappi
         else:
             pairs.append(determination_group(decision))
             status = "completed"
-    questionnaire = shell(policy, adaptive_url)
+    questionnaire = shell(chart_decision.policy, adaptive_url)
     questionnaire["item"] = [q_item for q_item, _ in pairs]
     return _response(response_id, questionnaire, [r_item for _, r_item in pairs], status, qr, order, record, today,
                      session)
@@ -121,7 +120,7 @@ def next_question(resources: Iterable[dict], order: Mapping, policies, qr: Mappi
 STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")
 
 
-def _policy_of(qr: Mapping, policies):
+def _policy_id_of(qr: Mapping, policies):
     if qr.get("status") not in STATUSES:
         raise DtrError(422, f"QuestionnaireResponse.status must be one of {', '.join(STATUSES)}",
                        "QuestionnaireResponse.status", code="value")
@@ -136,15 +135,10 @@ def _policy_of(qr: Mapping, policies):
                        "('#' and its id)", "QuestionnaireResponse.questionnaire")
     url = questionnaire.get("url")
     policy_id = policy_of_url(url) if isinstance(url, str) else None
-    try:
-        return policies.get(policy_id) if policy_id else _unknown_questionnaire()
-    except UnknownPolicy:
-        return _unknown_questionnaire()
-
-
-def _unknown_questionnaire():
-    raise DtrError(422, "The contained Questionnaire is not one of this service's (its url names no loaded "
-                   "policy)", "QuestionnaireResponse.contained[0].url", code="not-found")
+    if policy_id not in policies.ids:
+        raise DtrError(422, "The contained Questionnaire is not one of this service's (its url names no loaded "
+                       "policy)", "QuestionnaireResponse.contained[0].url", code="not-found")
+    return policy_id
 
 
 def _check_groups(qr: Mapping, questions: Mapping[str, Question]) -> None:

@@ -29,7 +29,7 @@ ON_FILE, DETERMINATION = "on-file", "determination"
 
 def shell(policy, adaptive_url: str | None = None) -> dict:
     """The Questionnaire with no items yet: what $questionnaire-package hands out, and what the
-    QuestionnaireResponse's contained copy grows from."""
+    QuestionnaireResponse's contained copy grows from. `policy`: the decision's PolicyRef."""
     title = words.questionnaire_title(policy.title)
     version = (policy.effective_date or policy.last_review_date)
     questionnaire = {
