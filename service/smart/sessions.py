@@ -31,7 +31,8 @@ class SmartSessions:
     def __init__(self, database: Database, clock: Callable[[], float] = time.time):
         self.database = database
         self.clock = clock
-        self.rows = SealedRows(database, smart_session, b"mecasermin-smart/session", clock)
+        # Through `self.clock`, which may be replaced later (tests move time on).
+        self.rows = SealedRows(database, smart_session, b"mecasermin-smart/session", lambda: self.clock())
 
     def create(self, data: dict[str, Any], lifetime: float) -> str:
         """Store `data` under a new random session id and return the id (for the cookie only)."""
