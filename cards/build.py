@@ -74,7 +74,8 @@ def safety_card(decision, order_reference: str, order: dict) -> Card | None:
                  overrideReasons=_override(text.OVERRIDE_REASONS_SAFETY))
 
 
-def coverage_card(decision, record, order_reference: str, order: dict, smart_link: dict | None) -> Card:
+def coverage_card(decision, record, order_reference: str, order: dict, smart_link: dict | None,
+                  dtr_link: dict | None = None) -> Card:
     policy = decision.policy
     subject = order.get("subject")
     patient_reference = record.patient.reference if record.patient else (
@@ -84,7 +85,7 @@ def coverage_card(decision, record, order_reference: str, order: dict, smart_lin
     options = [s.suggestion(TESTS[test].order_title,
                             [s.create_test_action(test, patient_reference, order.get("requester"), order_reference)])
                for test in decision.missing_tests] if patient_reference and not treatment_blocked(decision) else []
-    links = [smart_link] if smart_link else []
+    links = [link for link in (smart_link, dtr_link) if link]
     links.append({"label": f"Policy: {policy.source_title}", "url": policy.source_url, "type": "absolute"})
     if decision.label.source_url != policy.source_url:       # under the label policy the policy is the label
         links.append(_label_link(decision.label))
@@ -136,6 +137,12 @@ def smart_app_link(base_url: str, order_reference: str) -> dict:
     """Opens the SMART app on this order: the full checklist, growth chart and prior-auth packet."""
     return {"label": "Review app: full checklist, billing, pharmacy, prior-authorization letter",
             "url": f"{base_url.rstrip('/')}/smart/launch", "type": "smart", "appContext": f"order={order_reference}"}
+
+
+def dtr_app_link(base_url: str, order_reference: str) -> dict:
+    """Opens the SMART app's DTR page on this order: the prior-authorization questionnaire (docs/dtr.md)."""
+    return {"label": "Prior-authorization questionnaire: only what the chart lacks",
+            "url": f"{base_url.rstrip('/')}/smart/dtr", "type": "smart", "appContext": f"order={order_reference}"}
 
 
 def by_severity(cards: list[Card]) -> list[Card]:

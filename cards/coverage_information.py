@@ -3,7 +3,7 @@
 The mapping from our determination to CRD codes is a table, so that a reviewer can check it
 against the issue and the CRD invariants in one glance:
 - not-covered ⇒ no pa-needed;  conditional ⇒ info-needed;  info-needed OTH ⇒ reason;
-- doc-purpose ⇒ reason;  indeterminate ⇒ reason.
+- doc-purpose ⇒ reason;  indeterminate ⇒ reason;  questionnaire ⇒ doc-needed.
 """
 from __future__ import annotations
 
@@ -30,8 +30,14 @@ CRD_CODES: dict[str, tuple[str, str | None, str | None, str | None, str | None]]
 }
 
 
-def coverage_information(decision, coverage_reference: str, today: date) -> dict:
-    """The ext-coverage-information extension for one decision."""
+def needs_documentation(decision) -> bool:
+    """Does the CRD answer say `doc-needed` (the only answers that may carry a DTR questionnaire)?"""
+    return CRD_CODES[crd_key(decision)][2] is not None
+
+
+def coverage_information(decision, coverage_reference: str, today: date, questionnaire: str | None = None) -> dict:
+    """The ext-coverage-information extension for one decision; `questionnaire`: the canonical of the
+    policy's DTR questionnaire (docs/dtr.md), sent only with doc-needed (CRD invariant)."""
     key = crd_key(decision)
     covered, pa_needed, doc_needed, info_needed, doc_purpose = CRD_CODES[key]
     parts: list[dict] = [
@@ -42,6 +48,8 @@ def coverage_information(decision, coverage_reference: str, today: date) -> dict
         parts.append({"url": "pa-needed", "valueCode": pa_needed})
     if doc_needed:
         parts.append({"url": "doc-needed", "valueCode": doc_needed})
+        if questionnaire:
+            parts.append({"url": "questionnaire", "valueCanonical": questionnaire})
     if doc_purpose:
         parts.append({"url": "doc-purpose", "valueCode": doc_purpose})
     if info_needed:

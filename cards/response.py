@@ -43,7 +43,10 @@ def without_empty(value: Any) -> Any:
 
 
 def build_response(decision, record, *, hook: str, options: Mapping[str, Any], monitoring_hooks: tuple[str, ...],
-                   order: dict, today: date, smart_link: dict | None = None) -> CardSet:
+                   order: dict, today: date, smart_link: dict | None = None, questionnaire: str | None = None,
+                   dtr_link: dict | None = None) -> CardSet:
+    """`questionnaire`: the policy's DTR questionnaire canonical, with `dtr_link` the SMART page that fills
+    it (docs/dtr.md); both only where the CRD answer says doc-needed."""
     order = without_empty(order)
     order_reference = f"MedicationRequest/{order.get('id')}"
     wanted = {
@@ -54,7 +57,7 @@ def build_response(decision, record, *, hook: str, options: Mapping[str, Any], m
     }
     candidates = [
         build.safety_card(decision, order_reference, order) if wanted["contraindications"] else None,
-        build.coverage_card(decision, record, order_reference, order, smart_link) if wanted["coverage"] else None,
+        build.coverage_card(decision, record, order_reference, order, smart_link, dtr_link) if wanted["coverage"] else None,
         build.dose_card(decision, record, order_reference, order) if wanted["dose"] else None,
         build.monitoring_card(decision) if wanted["monitoring"] else None,
     ]
@@ -63,7 +66,7 @@ def build_response(decision, record, *, hook: str, options: Mapping[str, Any], m
         cards = cards[: options["max-cards"]]
     actions = []
     if wanted["coverage"] and record.coverage is not None and order.get("id"):
-        extension = coverage_information(decision, record.coverage.reference, today)
+        extension = coverage_information(decision, record.coverage.reference, today, questionnaire)
         actions.append({"type": "update", "description": "Add coverage information to the draft mecasermin order",
                         "resource": annotated_order(order, extension)})
     return CardSet(cards, actions)

@@ -13,6 +13,8 @@ from service.fhir.client import FhirClient
 from service.logs import configure_logging
 from service.policy import PolicySet, load_policies
 from service import metrics, smart
+from service.api import dtr
+from service.dtr.snapshots import ChartSnapshots
 from service.security.client_auth import ClientAuthenticator
 from service.security.replay import DatabaseReplayCache, ReplayCache
 from service.settings import Settings
@@ -32,6 +34,7 @@ class Dependencies:
     fhir_client: FhirClient
     authenticator: ClientAuthenticator
     today: Callable[[], date] = date.today
+    snapshots: ChartSnapshots | None = None     # DTR: the charts CRD answers were decided on
 
 
 def create_app(settings: Settings | None = None, today: Callable[[], date] | None = None) -> Flask:
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
         fhir_client=FhirClient(settings),
         authenticator=ClientAuthenticator(settings, replay_cache=replay),
         today=today or date.today,
+        snapshots=ChartSnapshots(database, settings.dtr_snapshot_lifetime),
     )
     app = Flask(__name__)
     # Flask rejects larger bodies with 413 before a handler reads them.
@@ -62,6 +66,7 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
     app.register_blueprint(health.blueprint)
     app.register_blueprint(smart.blueprint)
     app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(dtr.blueprint)
     if settings.auth_mode == "off":
         log.warning("CDS client authentication is OFF (CDS_AUTH_MODE=off): development use only")
     log.info("service ready", extra={"policies": len(deps.policies.policies), "auth_mode": settings.auth_mode})

@@ -6,16 +6,21 @@ back the response and the facts the audit log keeps.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from cards.build import smart_app_link
+from sqlalchemy.exc import SQLAlchemyError
+
+from cards.build import dtr_app_link, smart_app_link
+from cards.coverage_information import EXTENSION_URL, needs_documentation
 from cards.response import build_response, crd_configuration
 from cards.screening import create_action, draft_order, screening_card, update_action
 from service.api.services import CdsService
 from service.content_cache import ContentCache, digest
+from service.dtr.questions import applied_policy, policy_questions, questionnaire_url
 from service.fhir.gather import count_resources  # noqa: F401 — the HTTP layer's 413 check uses it from here
 from service.fhir.gather import call_budget, gather, referenced_medications
 from service.fhir.resources import bundle_resources, normalise_quirks
@@ -28,6 +33,7 @@ from service.screening_history import order_removed
 from service.trigger import order_is_mecasermin
 
 
+log = logging.getLogger(__name__)
 _OWN_REASONS = ("not prefetched", "no FHIR server may be called", "its query needs", "unread", " references)")
 
 
@@ -126,9 +132,15 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     with _timed(timings, "evaluate"):
         for order in orders:
             record, decision = _decide(chart, order, today, deps, tuple(map(public_gap, gathered.gaps)), medications)
+            order_reference = f"MedicationRequest/{order.get('id')}"
+            questionnaire = _questionnaire(deps.policies, decision)
             card_set = build_response(decision, record, hook=service.hook, options=options,
                                       monitoring_hooks=settings.monitoring_card_hooks, order=order, today=today,
-                                      smart_link=smart_app_link(base_url, f"MedicationRequest/{order.get('id')}"))
+                                      smart_link=smart_app_link(base_url, order_reference),
+                                      questionnaire=questionnaire,
+                                      dtr_link=dtr_app_link(base_url, order_reference) if questionnaire else None)
+            if questionnaire:
+                _keep_for_dtr(deps, card_set.system_actions, chart, order, decision.policy.id)
             decisions.append(decision)
             cards.extend(card_set.cards)
             actions.extend(card_set.system_actions)
@@ -136,6 +148,33 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     counts = data_counts(gathered)
     card_types = {c.body["uuid"]: c.kind for c in cards}
     return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types)
+
+
+def _questionnaire(policies, decision) -> str | None:
+    """The DTR questionnaire canonical for a CRD answer that says doc-needed under a policy with questions."""
+    if not needs_documentation(decision) or not policy_questions(applied_policy(policies, decision)):
+        return None
+    return questionnaire_url(decision.policy.id)
+
+
+def _keep_for_dtr(deps, actions: list[dict], chart: list[dict], order: dict, policy_id: str) -> None:
+    """The chart, sealed by the answer's coverage-assertion-id, for the DTR client that passes it back as
+    `context` (service/dtr/snapshots.py)."""
+    snapshots = getattr(deps, "snapshots", None)
+    if snapshots is None or not snapshots.enabled:
+        return
+    for action in actions:
+        for info in action.get("resource", {}).get("extension", []):
+            if info.get("url") != EXTENSION_URL:
+                continue
+            for part in info.get("extension", []):
+                if part.get("url") != "coverage-assertion-id":
+                    continue
+                try:
+                    snapshots.keep(part["valueString"], chart, order, policy_id)
+                except (TypeError, ValueError, SQLAlchemyError) as exc:
+                    # The CRD answer stands without it; DTR then asks from what the client sends.
+                    log.warning("DTR chart snapshot not kept", extra={"error": type(exc).__name__})
 
 
 _decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the chart's resources

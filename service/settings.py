@@ -143,6 +143,10 @@ class Settings:
         "CDS_SMART_REQUEST_WRITE", False, _bool,
         "Also ask for `patient/DocumentReference.c` (v1 `.write`) so the prior-authorization letter can be "
         "written back to the EHR.")
+    dtr_snapshot_lifetime: int = _setting(
+        "CDS_DTR_SNAPSHOT_LIFETIME", 86400, int,
+        "Seconds the chart a CRD answer was decided on is kept (encrypted) for its DTR questionnaire (docs/dtr.md); "
+        "0 keeps none, and DTR then works only from the resources the client sends.")
     smart_frame_ancestors: tuple[str, ...] = _setting(
         "CDS_SMART_FRAME_ANCESTORS", ("'self'", "http://127.0.0.1:*", "http://localhost:*"), _csv,
         "Comma-separated origins allowed to show the SMART app in a frame (CSP `frame-ancestors`), e.g. the "
@@ -173,6 +177,8 @@ class Settings:
             raise SettingsError("FHIR timeouts and deadline must be positive")
         if self.smart_session_lifetime <= 0 or self.smart_launch_timeout <= 0:
             raise SettingsError("CDS_SMART_SESSION_LIFETIME and CDS_SMART_LAUNCH_TIMEOUT must be positive")
+        if self.dtr_snapshot_lifetime < 0:
+            raise SettingsError("CDS_DTR_SNAPSHOT_LIFETIME must be zero or more")
         if self.worker_class not in ("gthread", "sync"):
             raise SettingsError(f"CDS_WORKER_CLASS must be gthread or sync, not {self.worker_class!r}")
         if self.threads < 1 or self.workers < 1 or self.audit_retention_days < 0 or self.jti_limit_per_issuer < 1:

@@ -226,10 +226,31 @@ def _semantic_errors(data: Mapping, *, stem: str | None) -> list[str]:
     for index, eid in enumerate(ids):
         if ids.index(eid) != index:
             errors.append(f"$.exclusions[{index}].id: duplicate exclusion id {eid!r}")
+    errors += _question_errors(data, set(seen) | set(ids))
     if data.get("verified") is True:
         for parts, value in _walk(data.get("criteria")):
             if parts and parts[-1] == "threshold" and value is None:
                 errors.append(f"{json_path(('criteria',) + parts)}: a verified policy cannot leave a threshold unknown")
+    return errors
+
+
+def _question_errors(data: Mapping, targets: set) -> list[str]:
+    """Each DTR question settles a criterion or exclusion of this file, and its `record` names its own items."""
+    errors = []
+    for qid, question in (data.get("questions") or {}).items():
+        where = f"$.questions.{qid}"
+        if qid not in targets:
+            errors.append(f"{where}: no criterion or exclusion {qid!r} in this policy")
+        items = {item["id"]: item for item in question["items"]}
+        for kind, spec in question["record"].items():
+            for key in ("value", "date", "when", "note"):
+                if key in spec and spec[key] not in items:
+                    errors.append(f"{where}.record.{kind}.{key}: no item {spec[key]!r}")
+            for key, ref in (spec.get("range") or {}).items():
+                if ref not in items:
+                    errors.append(f"{where}.record.{kind}.range.{key}: no item {ref!r}")
+            if kind == "refute" and spec["equals"] not in {o["code"] for o in items.get(spec["when"], {}).get("options", ())}:
+                errors.append(f"{where}.record.refute.equals: not an option of item {spec['when']!r}")
     return errors
 
 

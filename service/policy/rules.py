@@ -6,7 +6,7 @@ fields); metadata, payer matching, exclusions and label limits get typed fields.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -129,6 +129,8 @@ class Policy:
     hcpcs_display: str | None = None  # e.g. "Injection, mecasermin, 1 mg"
     version: PolicyVersion | None = None   # the dated version of the file these rules are
     digest: str | None = None              # sha256 of the file's bytes
+    # DTR questions by the criterion or exclusion id they settle (file `questions`, read by service/dtr)
+    questions: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_data(cls, data: Mapping, path: Path, version: PolicyVersion | None = None,
@@ -158,7 +160,7 @@ class Policy:
                                            tuple(CodeSet.from_data(m) for m in e["match"]), e.get("note"))
                              for e in data["exclusions"]),
             path=str(path), hcpcs_note=coding.get("hcpcs_note"), hcpcs_display=coding.get("hcpcs_display"),
-            version=version, digest=digest,
+            version=version, digest=digest, questions=frozen.get("questions") or MappingProxyType({}),
         )
 
     def ref(self) -> PolicyRef:

@@ -1,0 +1,65 @@
+"""Rows sealed by a secret only their holder has: the key and the row's name both derive from it.
+
+A row is named by an HMAC of the secret and encrypted with AES-256-GCM under another HMAC of it
+(the name as associated data), so the database alone — a backup, a copy on disk — reveals nothing of
+what the rows hold, and which row belongs to which secret cannot be told without the secret. Rows
+carry an absolute expiry; expired rows are unreadable and purged on writes. SMART sessions (the
+cookie's id) and DTR chart snapshots (the CRD coverage-assertion-id) are stored this way.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from typing import Any, Callable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Table, delete, select
+
+from service.storage.database import Database
+
+
+class SealedRows:
+    """One table of sealed rows (columns id_hash, expires_at, nonce, payload) for one purpose."""
+
+    def __init__(self, database: Database, table: Table, purpose: bytes, clock: Callable[[], float] = time.time):
+        self.database, self.table, self.purpose, self.clock = database, table, purpose, clock
+
+    def _derive(self, secret: str) -> tuple[str, bytes]:
+        raw = secret.encode("utf-8")
+        id_hash = hmac.new(raw, self.purpose + b"-id", hashlib.sha256).hexdigest()
+        key = hmac.new(raw, self.purpose + b"-key", hashlib.sha256).digest()
+        return id_hash, key
+
+    def save(self, secret: str, data: Any, expires_at: float) -> None:
+        id_hash, key = self._derive(secret)
+        nonce = os.urandom(12)
+        payload = AESGCM(key).encrypt(nonce, json.dumps(data).encode("utf-8"), id_hash.encode("ascii"))
+        table = self.table
+        with self.database.write() as db:
+            db.execute(delete(table).where(table.c.expires_at <= self.clock()))
+            db.execute(self.database.upsert(table, ["id_hash"], {
+                "id_hash": id_hash, "expires_at": expires_at, "nonce": nonce, "payload": payload}))
+
+    def load(self, secret: str) -> tuple[Any, float] | None:
+        """(data, expires_at), or None when unknown, expired or unreadable."""
+        id_hash, key = self._derive(secret)
+        table = self.table
+        with self.database.read() as db:
+            row = db.execute(select(table.c.expires_at, table.c.nonce, table.c.payload)
+                             .where(table.c.id_hash == id_hash)).first()
+        if row is None or row.expires_at <= self.clock():
+            return None
+        try:
+            plain = AESGCM(key).decrypt(bytes(row.nonce), bytes(row.payload), id_hash.encode("ascii"))
+        except InvalidTag:
+            return None
+        return json.loads(plain), row.expires_at
+
+    def delete(self, secret: str) -> None:
+        id_hash, _ = self._derive(secret)
+        with self.database.write() as db:
+            db.execute(delete(self.table).where(self.table.c.id_hash == id_hash))
