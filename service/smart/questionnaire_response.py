@@ -153,20 +153,24 @@ class AnswerLine:
 
 @dataclass(frozen=True)
 class AnswerGroup:
+    link_id: str
     title: str
     lines: tuple[AnswerLine, ...]
 
 
 def answer_groups(qr: Mapping[str, Any]) -> list[AnswerGroup]:
-    """Each group of the response with its questions and answers in words, as the letter lists them:
-    references (FHIR ids) left out, a number with the unit the question asks for."""
+    """The chart's and the questions' groups of the response with their questions and answers in words,
+    as the letter lists them: references (FHIR ids) left out, a number with the unit the question asks
+    for. The determination group is left out: the letter states its result in words of its own."""
     questionnaire = (qr.get("contained") or [{}])[0]
     definitions = {d["linkId"]: d for d in _walk(questionnaire.get("item") or ())}
     groups = []
     for group in qr.get("item") or ():
+        if group["linkId"] == DETERMINATION:
+            continue
         lines = tuple(_lines(group.get("item") or (), definitions, 0))
         title = definitions.get(group["linkId"], {}).get("text") or group.get("text") or group["linkId"]
-        groups.append(AnswerGroup(title, lines))
+        groups.append(AnswerGroup(group["linkId"], title, lines))
     return groups
 
 
