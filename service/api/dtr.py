@@ -67,8 +67,9 @@ def package():
     deps = _deps()
     settings = deps.settings
     asked = package_request(body, settings.max_resources)
+    requested = _requested_policy(asked.questionnaires, deps.policies)
     chart, order, policy_id, session, warnings = _chart(asked, deps)
-    policy_id = _requested_policy(asked.questionnaires, deps.policies) or policy_id
+    policy_id = requested or policy_id
     bundle = questionnaire_package(chart, order, deps.policies, deps.today(), policy_id=policy_id,
                                    default_policy=settings.default_policy, rxnorm_codes=settings.rxnorm_codes,
                                    adaptive_url=_adaptive_url(), session=session)
@@ -147,7 +148,8 @@ def _chart(asked, deps):
             "was built from the resources sent, so it may ask what the chart already holds", code="not-found",
             severity="warning"))
     if not orders:
-        raise DtrError(422, "order: a mecasermin MedicationRequest is needed when there is no context",
+        raise DtrError(422, "order: a mecasermin MedicationRequest is needed when there is no context (what the "
+                       "chart lacks depends on the order)",
                        "Parameters.parameter", code="required")
     order = orders[0]
     chart = [r for r in sent if r is not order]

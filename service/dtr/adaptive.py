@@ -128,7 +128,13 @@ def next_question(resources: Iterable[dict], order: Mapping, policies, qr: Mappi
     return _response(response_id, questionnaire, r_items, status, qr, order, record, today, session)
 
 
+STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")
+
+
 def _policy_of(qr: Mapping, policies):
+    if qr.get("status") not in STATUSES:
+        raise DtrError(422, f"QuestionnaireResponse.status must be one of {', '.join(STATUSES)}",
+                       "QuestionnaireResponse.status", code="value")
     contained = qr.get("contained")
     if not isinstance(contained, list) or len(contained) != 1 or not isinstance(contained[0], dict) \
             or contained[0].get("resourceType") != "Questionnaire":

@@ -27,7 +27,8 @@ ANSWER_SYSTEM = "urn:mecasermin-cds:CodeSystem:dtr-answer"
 MAX_STRING = 500
 ATTESTED = "Attested by the prescriber in the prior-authorization questionnaire (Da Vinci DTR)."
 
-_VALUE_KEY = {"decimal": ("valueDecimal", "valueInteger"), "date": ("valueDate",), "boolean": ("valueBoolean",),
+# A renderer may answer a decimal item that has a unit with a Quantity (in that unit).
+_VALUE_KEY = {"decimal": ("valueDecimal", "valueInteger", "valueQuantity"), "date": ("valueDate",), "boolean": ("valueBoolean",),
               "choice": ("valueCoding",), "string": ("valueString",)}
 
 
@@ -78,6 +79,8 @@ def _value(spec: Mapping, answer: Any, where: str, link: str) -> Any:
         raise DtrError(422, f"{where} ({link}): the answer must be a {keys[0]}", where)
     value = answer[given[0]]
     kind = spec["type"]
+    if given[0] == "valueQuantity":
+        value = _in_item_unit(value, spec, where, link)
     if kind == "decimal":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise DtrError(422, f"{where} ({link}): not a finite number", where)
@@ -102,6 +105,14 @@ def _value(spec: Mapping, answer: Any, where: str, link: str) -> Any:
     if not isinstance(value, str) or len(value) > MAX_STRING:
         raise DtrError(422, f"{where} ({link}): text of at most {MAX_STRING} characters expected", where)
     return value
+
+
+def _in_item_unit(quantity: Any, spec: Mapping, where: str, link: str) -> Any:
+    unit = (spec.get("unit") or {}).get("code")
+    code = quantity.get("code") if isinstance(quantity, dict) else None
+    if not isinstance(quantity, dict) or (code is not None and code != unit) or quantity.get("comparator"):
+        raise DtrError(422, f"{where} ({link}): a quantity must be an exact value in {unit or 'the item unit'}", where)
+    return quantity.get("value")
 
 
 def attested_chart(chart: Iterable[dict], questions: Mapping[str, Question], answers: Mapping[str, Mapping],

@@ -77,8 +77,8 @@ def _evidence_answers(link_id: str, evidence) -> list[dict]:
     return [{"linkId": f"{link_id}.evidence",
              "answer": [{"valueString": _text(evidence_text(e)), "extension": [_origin("auto")]} for e in evidence]},
             {"linkId": f"{link_id}.source",
-             "answer": [{"valueReference": {"reference": e.reference}, "extension": [_origin("auto")]}
-                        for e in evidence if e.reference]}]
+             "answer": [{"valueReference": {"reference": reference}, "extension": [_origin("auto")]}
+                        for reference in dict.fromkeys(e.reference for e in evidence if e.reference)]}]
 
 
 def _criterion_pair(criterion: Criterion) -> tuple[dict, dict]:

@@ -68,22 +68,21 @@ cds_client_jti = Table(
     sqlite_with_rowid=False,
 )
 
-smart_session = Table(
-    "smart_session", metadata,
-    Column("id_hash", Text, primary_key=True),
-    Column("expires_at", Float, nullable=False),
-    Column("nonce", LargeBinary, nullable=False),
-    Column("payload", LargeBinary, nullable=False),
-    Index("smart_session_expiry", "expires_at"),
-)
+
+def _sealed(name: str) -> Table:
+    """A table of sealed rows (service/storage/sealed.py): a hash names each row, its payload is encrypted."""
+    return Table(
+        name, metadata,
+        Column("id_hash", Text, primary_key=True),
+        Column("expires_at", Float, nullable=False),
+        Column("nonce", LargeBinary, nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Index(f"{name}_expiry", "expires_at"),
+    )
+
+
+smart_session = _sealed("smart_session")
 
 # The chart a CRD answer was decided on, for the DTR questionnaire that follows it (service/dtr/snapshots.py):
 # sealed by the coverage-assertion-id like a SMART session by its cookie.
-dtr_snapshot = Table(
-    "dtr_snapshot", metadata,
-    Column("id_hash", Text, primary_key=True),
-    Column("expires_at", Float, nullable=False),
-    Column("nonce", LargeBinary, nullable=False),
-    Column("payload", LargeBinary, nullable=False),
-    Index("dtr_snapshot_expiry", "expires_at"),
-)
+dtr_snapshot = _sealed("dtr_snapshot")

@@ -66,6 +66,14 @@ def test_igf1_with_its_reference_range_decides_as_the_policy_says(value, result)
     assert determination(steps[-1]) == result
 
 
+def test_a_quantity_in_the_items_unit_is_read_like_a_decimal():
+    chart, order = demo_chart("demo-no-bone-age")
+    steps, _ = walk(chart, order, lambda link: answers(
+        link, value={"valueQuantity": {"value": 6.5, "unit": "years", "system": "http://unitsofmeasure.org", "code": "a"}},
+        **BONE_AGE))
+    assert determination(steps[-1]) == "meets-criteria"
+
+
 def test_an_answer_decides_exactly_like_the_same_fact_in_the_chart():
     """No parallel logic: the bone age answered in the form and the same bone age filed as an Observation
     give the same determination, criterion by criterion."""
@@ -182,6 +190,8 @@ def _first_question(patient_id="demo-no-bone-age"):
     ([{"linkId": "q-bone-age.colour", "answer": [{"valueString": "x"}]}], "has no item"),
     ([{"linkId": "q-igf1.value", "answer": [{"valueDecimal": 1}]}], "is not an item of q-bone-age"),
     ([{"linkId": "q-bone-age.value", "answer": [{"valueDecimal": 1}, {"valueDecimal": 2}]}], "one answer expected"),
+    ([{"linkId": "q-bone-age.value", "answer": [{"valueQuantity": {"value": 80, "code": "mo"}}]}], "exact value in a"),
+    ([{"linkId": "q-bone-age.value", "answer": [{"valueDecimal": float("nan")}]}], "not a finite number"),
 ])
 def test_answers_that_do_not_fit_their_question_are_422(items, problem):
     chart, order, qr = _first_question()

@@ -12,7 +12,7 @@ from tests.fixtures import order_select_request, order_sign_request
 from tests.security.conftest import SELECT, SIGN, openapi_validator
 
 DOCUMENT = json.loads((Path(__file__).resolve().parents[2] / "service" / "openapi.json").read_text())
-DOCUMENTED_BLUEPRINTS = ("cds", "health", "openapi")
+DOCUMENTED_BLUEPRINTS = ("cds", "health", "openapi", "dtr")
 
 
 def test_served_document_is_the_file(make_app):
