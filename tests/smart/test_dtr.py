@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 import re
+from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
@@ -15,7 +16,7 @@ from service.settings import Settings
 from service.smart.dtr_views import RENDERER_FILES, with_answers
 from service.smart.questionnaire_response import answer_groups, completed_problems, determination_of
 
-RENDERER_INSTALLED = all((__import__("pathlib").Path(Settings().smart_renderer_dir) / f).is_file() for f in RENDERER_FILES)
+RENDERER_INSTALLED = all((Path(Settings().smart_renderer_dir) / name).is_file() for name in RENDERER_FILES)
 BONE_AGE_LOINC = "85151-9"
 
 

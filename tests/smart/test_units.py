@@ -12,8 +12,8 @@ from service.record.growth import height_sds, lms_at
 from service.smart.chart import Z_P3, Limit, Point, growth_chart, height_at
 from service.smart.discovery import (SmartConfiguration, endpoint_allowed, parse_capability_statement,
                                      parse_smart_configuration)
-from service.smart.oauth import (OAuthError, authorize_url, can_create, can_write_documents, order_reference, parse_token_response,
-                                 pkce_challenge, pkce_pair, requested_scopes)
+from service.smart.oauth import (OAuthError, authorize_url, can_create, can_write_documents, order_reference,
+                                 parse_token_response, pkce_challenge, pkce_pair, requested_scopes)
 from service.smart.sessions import SmartSessions
 from service.storage import Database
 
