@@ -20,7 +20,7 @@ from cards.response import build_response, crd_configuration
 from cards.screening import create_action, draft_order, screening_card, update_action
 from service.api.services import CdsService
 from service.content_cache import ContentCache, digest
-from service.dtr.questions import questionnaire_url
+from service.dtr.questions import applied_policy, policy_questions, questionnaire_url
 from service.fhir.gather import count_resources  # noqa: F401 — the HTTP layer's 413 check uses it from here
 from service.fhir.gather import call_budget, gather, referenced_medications
 from service.fhir.resources import bundle_resources, normalise_quirks
@@ -147,7 +147,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
 
 def _questionnaire(policies, decision) -> str | None:
     """The DTR questionnaire canonical for a CRD answer that says doc-needed under a policy with questions."""
-    if not needs_documentation(decision) or not policies.get(decision.policy.id).questions:
+    if not needs_documentation(decision) or not policy_questions(applied_policy(policies, decision)):
         return None
     return questionnaire_url(decision.policy.id)
 

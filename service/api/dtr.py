@@ -21,7 +21,6 @@ from service.dtr.adaptive import SESSION
 from service.dtr.outcome import operation_outcome
 from service.dtr.parameters import next_question_out, next_question_request, package_out, package_request
 from service.dtr.questions import policy_of_url
-from service.policy.rules import UnknownPolicy
 from service.record.resources import reference_of
 from service.trigger import order_is_mecasermin
 
@@ -106,13 +105,10 @@ def _adaptive_url() -> str:
 
 
 def _requested_policy(canonicals: list[str], policies) -> str | None:
-    for index, canonical in enumerate(canonicals):
+    for canonical in canonicals:
         policy_id = policy_of_url(canonical)
-        try:
-            if policy_id and policies.get(policy_id).questions:
-                return policy_id
-        except UnknownPolicy:
-            pass
+        if policy_id in policies.ids:
+            return policy_id
     if canonicals:
         raise DtrError(422, "questionnaire: none of the canonicals asked for is a questionnaire of this service",
                        "Parameters.parameter", code="not-found")

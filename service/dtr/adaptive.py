@@ -22,16 +22,15 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
-from service.dtr.answers import ANSWER_SYSTEM, answered_groups, attested_chart
+from service.dtr.answers import answered_groups, attested_chart
 from service.dtr.outcome import DtrError
-from service.dtr.questionnaire import (DETERMINATION, ON_FILE, _origin, determination_group, exclusion_why,
+from service.dtr.questionnaire import (DETERMINATION, ON_FILE, answered_group, determination_group, exclusion_why,
                                        on_file_group, question_group, shell)
-from service.dtr.questions import Question, policy_of_url, policy_questions
+from service.dtr.questions import Question, applied_policy, policy_of_url, policy_questions
 from service.policy import evaluate
 from service.policy.decision import DOCUMENTATION_NEEDED, DOES_NOT_MEET, UNKNOWN
-from service.policy.rules import UnknownPolicy
 from service.record import build_record
 
 QR_PROFILES = ["http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-questionnaireresponse",
@@ -61,12 +60,11 @@ def questionnaire_package(resources: Iterable[dict], order: Mapping, policies, t
     chart = list(resources)
     _, decision = decide(chart, order, today, policies, policy_id=policy_id, default_policy=default_policy,
                          rxnorm_codes=rxnorm_codes)
-    policy = policies.get(decision.policy.id)
-    started = next_question(chart, order, policies, _empty_response(policy, adaptive_url), today,
+    started = next_question(chart, order, policies, _empty_response(decision.policy, adaptive_url), today,
                             default_policy=default_policy, rxnorm_codes=rxnorm_codes, adaptive_url=adaptive_url,
                             session=session)
     return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": shell(policy, adaptive_url)}, {"resource": started}]}
+            "entry": [{"resource": shell(decision.policy, adaptive_url)}, {"resource": started}]}
 
 
 def _empty_response(policy, adaptive_url: str | None) -> dict:
@@ -80,58 +78,49 @@ def next_question(resources: Iterable[dict], order: Mapping, policies, qr: Mappi
                   adaptive_url: str | None = None, session: str | None = None) -> dict:
     """`qr` grown by one group (module docstring). Raises DtrError (422) for a response this
     questionnaire cannot have produced: another questionnaire, unknown groups, answers that do not fit."""
-    policy = _policy_of(qr, policies)
+    policy_id = _policy_id_of(qr, policies)
     chart = list(resources)
-    settings = {"policy_id": policy.id, "default_policy": default_policy, "rxnorm_codes": tuple(rxnorm_codes)}
+    settings = {"policy_id": policy_id, "default_policy": default_policy, "rxnorm_codes": tuple(rxnorm_codes)}
     chart_record, chart_decision = decide(chart, order, today, policies, **settings)
+    policy = applied_policy(policies, chart_decision)
     questions = policy_questions(policy)
     _check_groups(qr, questions)
     response_id = qr["id"] if isinstance(qr.get("id"), str) and _ID.match(qr["id"]) else uuid.uuid4().hex
     answers = answered_groups(qr, questions)
     matched = {e.id: tuple(ev.reference for ev in e.evidence if ev.reference.startswith("Condition/"))
                for e in chart_decision.exclusions}
-    subject = order.get("subject") if isinstance(order.get("subject"), dict) else None
     record, decision = chart_record, chart_decision
     if any(answers.values()):
+        subject = order.get("subject") if isinstance(order.get("subject"), dict) else None
         attested = attested_chart(chart, questions, answers, today, subject,
                                   f"QuestionnaireResponse/{response_id}", matched)
         record, decision = decide(attested, order, today, policies, **settings)
 
-    asked = [group["linkId"] for group in qr.get("item") or () if group["linkId"] in {q.link_id for q in questions.values()}]
-    askable = {q.target for q, _ in _open_questions(chart_decision, questions, matched, set(), policy)}
-    q_items, r_items = [], []
-    on_file = on_file_group(chart_decision, askable)
-    q_items.append(on_file[0])
-    r_items.append(on_file[1])
+    links = [group["linkId"] for group in qr.get("item") or ()]
     by_link = {q.link_id: q for q in questions.values()}
-    for link in asked:
-        question = by_link[link]
-        q_items.append(_asked_definition(question, chart_decision))
-        r_items.append(_answered_item(question, answers.get(question.target, {})))
-    first_step = ON_FILE not in {group["linkId"] for group in qr.get("item") or ()}
+    asked = [by_link[link] for link in links if link in by_link]
+    askable = {q.target for q, _ in _open_questions(chart_decision, questions, matched, set(), policy)}
+    pairs = [on_file_group(chart_decision, askable)]
+    pairs += [(_asked_definition(q, chart_decision), answered_group(q, answers.get(q.target, {}))) for q in asked]
     status = "in-progress"
-    if not first_step:
+    if ON_FILE in links:          # the first step adds the on-file group alone
         pending = [] if decision.determination == DOES_NOT_MEET else \
-            _open_questions(decision, questions, matched, set(asked), policy)
+            _open_questions(decision, questions, matched, {q.link_id for q in asked}, policy)
         if pending:
-            question, why = pending[0]
-            pair = question_group(question, why, ())
-            q_items.append(pair[0])
-            r_items.append(pair[1])
+            pairs.append(question_group(*pending[0]))
         else:
-            pair = determination_group(decision)
-            q_items.append(pair[0])
-            r_items.append(pair[1])
+            pairs.append(determination_group(decision))
             status = "completed"
-    questionnaire = shell(policy, adaptive_url)
-    questionnaire["item"] = q_items
-    return _response(response_id, questionnaire, r_items, status, qr, order, record, today, session)
+    questionnaire = shell(chart_decision.policy, adaptive_url)
+    questionnaire["item"] = [q_item for q_item, _ in pairs]
+    return _response(response_id, questionnaire, [r_item for _, r_item in pairs], status, qr, order, record, today,
+                     session)
 
 
 STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")
 
 
-def _policy_of(qr: Mapping, policies):
+def _policy_id_of(qr: Mapping, policies):
     if qr.get("status") not in STATUSES:
         raise DtrError(422, f"QuestionnaireResponse.status must be one of {', '.join(STATUSES)}",
                        "QuestionnaireResponse.status", code="value")
@@ -146,15 +135,10 @@ def _policy_of(qr: Mapping, policies):
                        "('#' and its id)", "QuestionnaireResponse.questionnaire")
     url = questionnaire.get("url")
     policy_id = policy_of_url(url) if isinstance(url, str) else None
-    try:
-        return policies.get(policy_id) if policy_id else _unknown_questionnaire()
-    except UnknownPolicy:
-        return _unknown_questionnaire()
-
-
-def _unknown_questionnaire():
-    raise DtrError(422, "The contained Questionnaire is not one of this service's (its url names no loaded "
-                   "policy)", "QuestionnaireResponse.contained[0].url", code="not-found")
+    if policy_id not in policies.ids:
+        raise DtrError(422, "The contained Questionnaire is not one of this service's (its url names no loaded "
+                       "policy)", "QuestionnaireResponse.contained[0].url", code="not-found")
+    return policy_id
 
 
 def _check_groups(qr: Mapping, questions: Mapping[str, Question]) -> None:
@@ -205,33 +189,7 @@ def _asked_definition(question: Question, chart_decision) -> dict:
     why = next((c.explanation for c in chart_decision.criteria if c.id == question.target), None)
     if why is None:
         why = next((exclusion_why(e) for e in chart_decision.exclusions if e.id == question.target), "")
-    return question_group(question, why, ())[0]
-
-
-def _answered_item(question: Question, values: Mapping[str, Any]) -> dict:
-    """The client's answers to a question group, as checked values with their origin (entered by hand)."""
-    children = []
-    for spec in question.items:
-        if spec["id"] not in values:
-            continue
-        value = values[spec["id"]]
-        if spec["type"] == "decimal":
-            answer = {"valueDecimal": value}
-        elif spec["type"] == "date":
-            answer = {"valueDate": value.isoformat()}
-        elif spec["type"] == "boolean":
-            answer = {"valueBoolean": value}
-        elif spec["type"] == "choice":
-            option = next(o for o in spec["options"] if o["code"] == value)
-            answer = {"valueCoding": {"system": ANSWER_SYSTEM, "code": value, "display": option["display"]}}
-        else:
-            answer = {"valueString": value}
-        answer["extension"] = [_origin("manual")]
-        children.append({"linkId": f"{question.link_id}.{spec['id']}", "text": spec["text"], "answer": [answer]})
-    item = {"linkId": question.link_id, "text": question.text}
-    if children:
-        item["item"] = children
-    return item
+    return question_group(question, why)[0]
 
 
 def _response(response_id: str, questionnaire: dict, items: list, status: str, qr: Mapping, order: Mapping,

@@ -29,7 +29,7 @@ ON_FILE, DETERMINATION = "on-file", "determination"
 
 def shell(policy, adaptive_url: str | None = None) -> dict:
     """The Questionnaire with no items yet: what $questionnaire-package hands out, and what the
-    QuestionnaireResponse's contained copy grows from."""
+    QuestionnaireResponse's contained copy grows from. `policy`: the decision's PolicyRef."""
     title = words.questionnaire_title(policy.title)
     version = (policy.effective_date or policy.last_review_date)
     questionnaire = {
@@ -46,16 +46,12 @@ def shell(policy, adaptive_url: str | None = None) -> dict:
     return questionnaire
 
 
-def _origin(source: str) -> dict:
+def origin(source: str) -> dict:
     return {"url": ORIGIN, "extension": [{"url": "source", "valueCode": source}]}
 
 
 def _text(value: Any) -> str:
     return plain_text(value)[:1000]
-
-
-def _display(link_id: str, text: str) -> tuple[dict, None]:
-    return {"linkId": link_id, "type": "display", "text": _text(text)}, None
 
 
 def _status_item(link_id: str, title: str, options: Mapping[str, str], system: str) -> dict:
@@ -75,9 +71,9 @@ def _evidence_answers(link_id: str, evidence) -> list[dict]:
     if not evidence:
         return []
     return [{"linkId": f"{link_id}.evidence",
-             "answer": [{"valueString": _text(evidence_text(e)), "extension": [_origin("auto")]} for e in evidence]},
+             "answer": [{"valueString": _text(evidence_text(e)), "extension": [origin("auto")]} for e in evidence]},
             {"linkId": f"{link_id}.source",
-             "answer": [{"valueReference": {"reference": reference}, "extension": [_origin("auto")]}
+             "answer": [{"valueReference": {"reference": reference}, "extension": [origin("auto")]}
                         for reference in dict.fromkeys(e.reference for e in evidence if e.reference)]}]
 
 
@@ -87,12 +83,12 @@ def _criterion_pair(criterion: Criterion) -> tuple[dict, dict]:
     item["item"] = _evidence_children(link)
     answer = {"valueCoding": {"system": STATUS_SYSTEM, "code": criterion.status,
                               "display": words.STATUS_WORDS[criterion.status]},
-              "extension": [_origin("auto")]}
+              "extension": [origin("auto")]}
     children = [c for c in _evidence_answers(link, criterion.evidence) if c["answer"]]
     if criterion.status == "unknown":      # not askable (e.g. the plan's limit is not known): say why
         children.insert(0, {"linkId": f"{link}.evidence",
                             "answer": [{"valueString": _text(criterion.documentation_needed or criterion.explanation),
-                                        "extension": [_origin("auto")]}]})
+                                        "extension": [origin("auto")]}]})
         children = _merge(children)
     if children:
         answer["item"] = children
@@ -114,7 +110,7 @@ def on_file_group(decision: Decision, askable: set[str]) -> tuple[dict, dict]:
     return item, {"linkId": ON_FILE, "text": words.ON_FILE_TITLE, "item": [p[1] for p in pairs]}
 
 
-def question_group(question: Question, why: str, evidence) -> tuple[dict, dict]:
+def question_group(question: Question, why: str) -> tuple[dict, dict]:
     """A policy question, with what the chart holds now (read-only) so the prescriber sees what is missing."""
     link = question.link_id
     children: list[dict] = []
@@ -142,6 +138,32 @@ def _question_item(link: str, spec: Mapping) -> dict:
     return item
 
 
+def answered_group(question: Question, values: Mapping[str, Any]) -> dict:
+    """The client's answers to a question group, as checked values with their origin (entered by hand)."""
+    children = []
+    for spec in question.items:
+        if spec["id"] not in values:
+            continue
+        value = values[spec["id"]]
+        if spec["type"] == "decimal":
+            answer = {"valueDecimal": value}
+        elif spec["type"] == "date":
+            answer = {"valueDate": value.isoformat()}
+        elif spec["type"] == "boolean":
+            answer = {"valueBoolean": value}
+        elif spec["type"] == "choice":
+            option = next(o for o in spec["options"] if o["code"] == value)
+            answer = {"valueCoding": {"system": ANSWER_SYSTEM, "code": value, "display": option["display"]}}
+        else:
+            answer = {"valueString": value}
+        answer["extension"] = [origin("manual")]
+        children.append({"linkId": f"{question.link_id}.{spec['id']}", "text": spec["text"], "answer": [answer]})
+    item = {"linkId": question.link_id, "text": question.text}
+    if children:
+        item["item"] = children
+    return item
+
+
 def determination_group(decision: Decision) -> tuple[dict, dict]:
     """The last step: the determination the answers and the chart give, with its summary and reasons."""
     link = DETERMINATION
@@ -153,12 +175,12 @@ def determination_group(decision: Decision) -> tuple[dict, dict]:
     answers = [
         {"linkId": f"{link}.result", "answer": [{"valueCoding": {
             "system": DETERMINATION_SYSTEM, "code": decision.determination,
-            "display": words.DETERMINATION_WORDS[decision.determination]}, "extension": [_origin("auto")]}]},
+            "display": words.DETERMINATION_WORDS[decision.determination]}, "extension": [origin("auto")]}]},
         {"linkId": f"{link}.summary", "answer": [{"valueString": _text(decision.summary),
-                                                  "extension": [_origin("auto")]}]},
+                                                  "extension": [origin("auto")]}]},
     ]
     if decision.reasons:
-        answers.append({"linkId": f"{link}.reasons", "answer": [{"valueString": _text(r), "extension": [_origin("auto")]}
+        answers.append({"linkId": f"{link}.reasons", "answer": [{"valueString": _text(r), "extension": [origin("auto")]}
                                                                 for r in decision.reasons]})
     item = {"linkId": link, "type": "group", "text": words.DETERMINATION_TITLE, "readOnly": True, "item": items}
     return item, {"linkId": link, "text": words.DETERMINATION_TITLE, "item": answers}

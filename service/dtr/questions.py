@@ -33,7 +33,17 @@ class Question:
         return not self.codes or any(e.code in self.codes for e in criterion.evidence)
 
 
+def applied_policy(policies, decision):
+    """The rules a decision applied. With dated policy versions (`PolicySet.applied`, i15-versions) that is
+    the version in force on the order's date, or None when none is; before them, the policy file's rules."""
+    applied = getattr(policies, "applied", None)
+    return applied(decision.policy) if applied is not None else policies.get(decision.policy.id)
+
+
 def policy_questions(policy) -> dict[str, Question]:
+    """The questions of the rules applied (none when no policy version was in force)."""
+    if policy is None:
+        return {}
     return {target: Question(target, q["text"], q.get("help"), tuple(q["items"]), q["record"],
                              frozenset((q.get("applies_to") or {}).get("codes", ())))
             for target, q in policy.questions.items()}
