@@ -108,6 +108,7 @@ def test_the_demo_patient_answers_what_the_chart_lacks_and_the_determination_cha
     assert page.locator("#dtr-determination").inner_text() == "Meets the criteria"
     assert "with the answers given" in page.locator("#dtr-determination-basis").inner_text()
     assert form.locator("lhc-item[id^='item-determination']").count() > 0
+    assert value.input_value() == "6.5" and value.is_disabled()      # completed: nothing typed now would count
     page.screenshot(path=str(SHOTS / "dtr-3-criteria-met.png"), full_page=True)
 
     # The letter lists the questions and answers; the prescriber's answer is marked as theirs.

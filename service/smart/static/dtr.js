@@ -29,12 +29,21 @@
     return body;
   }
 
+  // A copy of the Questionnaire with every item read-only: once completed, nothing typed would count.
+  function readOnly(items) {
+    return (items || []).map(function (item) {
+      return Object.assign({}, item, {readOnly: true}, item.item ? {item: readOnly(item.item)} : {});
+    });
+  }
+
   async function show(step) {
     const qr = step.questionnaireResponse;
+    const questionnaire = qr.status === "completed"
+      ? Object.assign({}, qr.contained[0], {item: readOnly(qr.contained[0].item)}) : qr.contained[0];
     form.replaceChildren();
     // LHC-Forms draws the grown Questionnaire and fills in the response's answers (read-only where the
     // Questionnaire says so: what the chart settles).
-    await LForms.Util.addFormToPage(qr.contained[0], form, {questionnaireResponse: qr});
+    await LForms.Util.addFormToPage(questionnaire, form, {questionnaireResponse: qr});
     panel.dataset.status = qr.status;
     panel.dataset.groups = String(qr.item.length);
     if (step.determination) {
