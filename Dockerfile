@@ -38,7 +38,6 @@ COPY pyproject.toml README.md ./
 COPY service ./service
 COPY cards ./cards
 COPY --from=smart-web /web/node_modules/lforms/dist/lforms ./renderer/lforms
-COPY --from=smart-web /web/node_modules/lforms/LICENSE.md ./renderer/lforms/LICENSE.md
 RUN pip install --no-deps --no-build-isolation . && pip check \
     && useradd --system --uid 10001 --home-dir /app cds \
     && mkdir -p /var/lib/mecasermin-cds \

@@ -30,11 +30,12 @@ from service.wording.dtr import DETERMINATION_WORDS
 
 log = logging.getLogger("service.smart.views")   # the name these log lines have always had
 
-# The renderer's files the page loads (README "Using the LHC-Forms Web Component"), and the two
-# images its stylesheet names. Nothing else under the folder is served.
+# The renderer's files the page loads (README "Using the LHC-Forms Web Component"), the two images its
+# stylesheet names, and its licence (NLM's terms: the notice goes with every redistribution, and the
+# page links it). Nothing else under the folder is served.
 RENDERER_FILES = ("webcomponent/styles.css", "webcomponent/assets/lib/zone.min.js", "webcomponent/runtime.js",
                   "webcomponent/polyfills.js", "webcomponent/main.js", "fhir/R4/lformsFHIR.min.js",
-                  "webcomponent/down_arrow_gray_10_10.png", "webcomponent/magnifying_glass.png")
+                  "webcomponent/down_arrow_gray_10_10.png", "webcomponent/magnifying_glass.png", "LICENSE.md")
 
 
 @blueprint.get("/renderer/<path:filename>")

@@ -92,8 +92,9 @@ def test_the_renderer_serves_only_its_listed_files(ehr, make_app):
     assert main.headers["Cache-Control"] == "no-cache" and main.headers.get("ETag")
     assert client.get("/smart/renderer/webcomponent/main.js",
                       headers={"If-None-Match": main.headers["ETag"]}).status_code == 304
-    for other in ("webcomponent/main.js.map", "../package.json", "webcomponent/index.html", "LICENSE.md"):
+    for other in ("webcomponent/main.js.map", "../package.json", "webcomponent/index.html", "../LICENSE.md"):
         assert client.get(f"/smart/renderer/{other}").status_code == 404, other
+    assert "National Library of Medicine" in client.get("/smart/renderer/LICENSE.md").get_data(as_text=True)
 
 
 def test_a_missing_renderer_is_said_not_hidden(ehr, make_app, flow_for, tmp_path):
