@@ -13,8 +13,14 @@ from tests.dtr.flow import POLICIES
 PREMERA = Path(DEFAULT_POLICY_DIR) / "premera-mecasermin.yaml"
 
 
-def test_every_shipped_payer_policy_has_questions_for_its_criteria():
+def _rules():
+    """Every set of rules loaded: each policy (or, with dated versions, each version of each file)."""
     for policy in POLICIES.policies:
+        yield from getattr(policy, "versions", (policy,))
+
+
+def test_every_shipped_payer_policy_has_questions_for_its_criteria():
+    for policy in _rules():
         targets = {c["id"] for c in policy.initial + policy.reauthorization} | {e.id for e in policy.exclusions}
         assert policy.questions and set(policy.questions) <= targets, policy.id
 
