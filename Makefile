@@ -10,6 +10,8 @@ NPM       ?= npm
 FHIR_HOST ?= 127.0.0.1
 FHIR_PORT ?= 8090
 FHIR_NODE := fhir-server/node_modules/.bin/node
+# The SMART app's SDC renderer (LHC-Forms), installed from npm into service/smart/web/node_modules.
+SMART_WEB := service/smart/web
 
 # Every Python package is pinned with its hashes: requirements.lock (the service, as the Docker
 # image installs it) and requirements-test.lock (plus the test tools). `make lock` refreshes both
@@ -30,11 +32,11 @@ $(STAMP): pyproject.toml $(TEST_LOCK)
 	$(BIN)/pip check >/dev/null || { $(BIN)/pip check; echo 'pyproject.toml needs packages $(TEST_LOCK) lacks: run `make lock`' >&2; exit 1; }
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(SMART_WEB)/node_modules
 	mkdir -p var
 	$(BIN)/mecasermin-cds serve --host $(CDS_HOST)
 
-test: $(STAMP) fhir-server/node_modules chromium replica-packages
+test: $(STAMP) fhir-server/node_modules $(SMART_WEB)/node_modules chromium replica-packages
 	$(BIN)/python -m pytest
 
 lock:
@@ -66,6 +68,13 @@ fhir-server/node_modules: fhir-server/package.json fhir-server/package-lock.json
 	$(FHIR_NODE) --version >/dev/null || { echo 'npm did not install $(FHIR_NODE) (are install scripts disabled?)' >&2; rm -rf fhir-server/node_modules; exit 1; }
 	touch $@
 
+# LHC-Forms for the DTR page (/smart/dtr), pinned by the lock file; Flask serves its prebuilt dist/lforms
+# files (docs/smart-app.md). Nothing is built.
+$(SMART_WEB)/node_modules: $(SMART_WEB)/package.json $(SMART_WEB)/package-lock.json
+	cd $(SMART_WEB) && $(NPM) ci --no-audit --no-fund --loglevel=error || { rm -rf node_modules; exit 1; }
+	test -f $(SMART_WEB)/node_modules/lforms/dist/lforms/webcomponent/main.js || { echo 'npm did not install lforms' >&2; rm -rf $(SMART_WEB)/node_modules; exit 1; }
+	touch $@
+
 # The demo patients in a local FHIR R4 server at http://$(FHIR_HOST):$(FHIR_PORT)/fhir (foreground),
 # their dates moved so that the charts' anchor day is today (fhir-server/README.md).
 fhir: fhir-server/node_modules
@@ -79,8 +88,8 @@ demo: $(STAMP) fhir-server/node_modules
 
 # The SMART app launched from the demo EHR (the FHIR server with its SMART authorization server) in
 # a browser, on a demo patient; both servers on loopback until Ctrl-C (sandbox-config/smart_demo.py).
-smart-demo: $(STAMP) fhir-server/node_modules
+smart-demo: $(STAMP) fhir-server/node_modules $(SMART_WEB)/node_modules
 	$(BIN)/python sandbox-config/smart_demo.py --port $${CDS_PORT:-8080} --fhir-port $(FHIR_PORT)
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) var *.egg-info fhir-server/node_modules
+	rm -rf $(VENV) $(LOCK_VENV) var *.egg-info fhir-server/node_modules $(SMART_WEB)/node_modules

@@ -141,12 +141,16 @@ class Settings:
         "Seconds allowed between a SMART launch and the authorization server's redirect back.")
     smart_request_write: bool = _setting(
         "CDS_SMART_REQUEST_WRITE", False, _bool,
-        "Also ask for `patient/DocumentReference.c` (v1 `.write`) so the prior-authorization letter can be "
-        "written back to the EHR.")
+        "Also ask for `patient/DocumentReference.c` and `patient/QuestionnaireResponse.c` (v1 `.write`) so the "
+        "prior-authorization letter and its DTR questionnaire can be written back to the EHR.")
     dtr_snapshot_lifetime: int = _setting(
         "CDS_DTR_SNAPSHOT_LIFETIME", 86400, int,
         "Seconds the chart a CRD answer was decided on is kept (encrypted) for its DTR questionnaire (docs/dtr.md); "
         "0 keeps none, and DTR then works only from the resources the client sends.")
+    smart_renderer_dir: str = _setting(
+        "CDS_SMART_RENDERER_DIR", str(PACKAGE_DIR / "smart" / "web" / "node_modules" / "lforms" / "dist" / "lforms"), str,
+        "Folder of LHC-Forms' prebuilt files (lforms `dist/lforms`) the DTR page loads; `make run` installs them "
+        "with `npm ci` in service/smart/web.")
     smart_frame_ancestors: tuple[str, ...] = _setting(
         "CDS_SMART_FRAME_ANCESTORS", ("'self'", "http://127.0.0.1:*", "http://localhost:*"), _csv,
         "Comma-separated origins allowed to show the SMART app in a frame (CSP `frame-ancestors`), e.g. the "

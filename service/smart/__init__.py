@@ -5,7 +5,7 @@ and drafts the prior-authorization letter (HTML, FHIR DocumentReference, optiona
 `blueprint` (defined in `smart.blueprint`) is registered by `service.app.create_app`; its routes are
 in `launch_views` (launch, OAuth callback, sign-out) and `views` (app, packet, packet.json, write-back).
 """
-from service.smart import launch_views, views  # importing them registers their routes
+from service.smart import dtr_views, launch_views, views  # importing them registers their routes
 from service.smart.blueprint import blueprint
 
-__all__ = ["blueprint", "launch_views", "views"]
+__all__ = ["blueprint", "dtr_views", "launch_views", "views"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, make_response, render_template
+from flask import Blueprint, Response, current_app, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from service.wording.numbers import unit_text
@@ -24,11 +24,16 @@ log = logging.getLogger("service.smart.views")   # the name these log lines have
 
 
 
-def content_security_policy(*, form_action: str = "'self'") -> str:
-    """The pages' policy: nothing inline, nothing from elsewhere, framed only by CDS_SMART_FRAME_ANCESTORS."""
+def content_security_policy(*, form_action: str = "'self'", style_nonce: str | None = None,
+                            connect: bool = False) -> str:
+    """The pages' policy: nothing inline, nothing from elsewhere, framed only by CDS_SMART_FRAME_ANCESTORS.
+    `style_nonce` admits the <style> elements a renderer injects that carry it (LHC-Forms' Angular
+    components, docs/smart-app.md); `connect` lets the page's script call the app's own endpoints."""
     ancestors = " ".join(app_deps().settings.smart_frame_ancestors) or "'none'"
-    return (f"default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
-            f"form-action {form_action}; base-uri 'none'; frame-ancestors {ancestors}")
+    styles = f"'self' 'nonce-{style_nonce}'" if style_nonce else "'self'"
+    return (f"default-src 'none'; style-src {styles}; img-src 'self' data:; script-src 'self'; "
+            + ("connect-src 'self'; " if connect else "")
+            + f"form-action {form_action}; base-uri 'none'; frame-ancestors {ancestors}")
 
 blueprint = Blueprint("smart", __name__, url_prefix="/smart", template_folder="templates",
                       static_folder="static", static_url_path="/static")
@@ -89,8 +94,9 @@ def _helpers() -> dict[str, Any]:
 
 @blueprint.after_request
 def _headers(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
+    if request.endpoint != "smart.renderer":     # the renderer's files are public and named by version
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers.setdefault("Content-Security-Policy", content_security_policy())

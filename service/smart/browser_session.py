@@ -67,7 +67,8 @@ def active_session() -> ActiveSession:
 
 
 def check_csrf(active: ActiveSession) -> None:
-    sent = request.form.get("csrf", "")
+    """The session's token, from the form's `csrf` field or (a script's JSON call) the X-CSRF-Token header."""
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
     if not hmac.compare_digest(sent.encode(), active.data["csrf"].encode()):
         raise PageError(400, "Form expired", "This form was not sent from the app's current page.",
                         hint="Go back to the app, reload the page and try again.")

@@ -1,6 +1,7 @@
 """The SMART launch and sign-in routes (blueprint `smart`, under /smart).
 
 GET  /smart/launch      EHR launch (iss + launch) or standalone launch (iss, or CDS_SMART_DEFAULT_ISS)
+                        (GET /smart/dtr with iss or launch is the same launch, landing on the DTR page)
 GET  /smart/callback    the OAuth redirect URI: checks state, exchanges the code (PKCE S256)
 POST /smart/sign-out    ends the session
 
@@ -26,8 +27,17 @@ from service.smart.oauth import (OAuthError, authorize_url, can_write_documents,
 log = logging.getLogger("service.smart.views")   # the name these log lines have always had
 
 
+# Where a signed-in launch lands: the checklist, or the DTR questionnaire (a CDS card's DTR link).
+LANDINGS = {"app": "smart.app_page", "dtr": "smart.dtr_page"}
+
+
 @blueprint.get("/launch")
 def launch():
+    return start_launch("app")
+
+
+def start_launch(landing: str):
+    """An EHR launch (iss + launch) or a standalone one; after sign-in the browser lands on `landing`."""
     deps = app_deps()
     settings = deps.settings
     launch_token = request.args.get("launch") or None
@@ -76,6 +86,7 @@ def launch():
         "phase": "pending", "state": state, "verifier": verifier, "iss": iss, "redirect_uri": redirect_uri,
         "token_endpoint": config.token_endpoint, "scope": scope, "launch_kind": "standalone" if standalone else "ehr",
         "scope_version": "v2" if config.supports_v2_scopes else "v1", "order": order, "order_note": order_note,
+        "landing": landing,
     }
     sessions = smart_sessions()
     session_id = sessions.create(pending, settings.smart_launch_timeout)
@@ -161,7 +172,7 @@ def callback():
     log.info("SMART sign-in complete", extra={
         "launch": pending["launch_kind"], "write_scope": can_write_documents(tokens.scope),
         "order_source": source, "session_seconds": int(lifetime), "role": active["role"]})
-    response = redirect(url_for("smart.app_page"), 303)
+    response = redirect(url_for(LANDINGS.get(pending.get("landing"), LANDINGS["app"])), 303)
     set_session_cookie(response, new_id, lifetime)
     return response
 

@@ -27,8 +27,10 @@ _FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"
 _RESOURCE_ID = re.compile(rf"^{_FHIR_ID}$")
 USER_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
 _ORDER_REFERENCE = re.compile(rf"^MedicationRequest/{_FHIR_ID}$")
-# A scope that lets the app create a DocumentReference: v2 `.c…` (cruds letters) or v1 `.write` / `.*`.
-_WRITE_SCOPE = re.compile(r"^(patient|user)/(DocumentReference|\*)\.(write|\*|(?=[cruds]+$)c?r?u?d?s?)$")
+# A scope that lets the app create a resource of a type: v2 `.c…` (cruds letters) or v1 `.write` / `.*`.
+_WRITE_SCOPE = re.compile(r"^(patient|user)/([A-Za-z]+|\*)\.(write|\*|(?=[cruds]+$)c?r?u?d?s?)$")
+# What the app writes back when the EHR allows it: the letter, and the DTR questionnaire's answers.
+WRITTEN_TYPES = ("DocumentReference", "QuestionnaireResponse")
 
 
 class OAuthError(Exception):
@@ -52,7 +54,7 @@ def requested_scopes(config: SmartConfiguration, *, standalone: bool, write: boo
     scopes = ["launch/patient" if standalone else "launch", "openid", "fhirUser",
               "patient/*.rs" if v2 else "patient/*.read"]
     if write:
-        scopes.append("patient/DocumentReference.c" if v2 else "patient/DocumentReference.write")
+        scopes += [f"patient/{t}.c" if v2 else f"patient/{t}.write" for t in WRITTEN_TYPES]
     return " ".join(scopes)
 
 
@@ -210,13 +212,18 @@ def exchange_code(http: requests.Session, token_endpoint: str, *, code: str, red
     return parse_token_response(body, requested_scope, client_id=client_id)
 
 
-def can_write_documents(scope: str) -> bool:
-    """Does the granted scope let the app create a DocumentReference for the patient?"""
+def can_create(scope: str, resource_type: str) -> bool:
+    """Does the granted scope let the app create a `resource_type` for the patient?"""
     for item in scope.split():
         match = _WRITE_SCOPE.match(item)
-        if match and (match.group(3) in ("write", "*") or "c" in match.group(3)):
+        if match and match.group(2) in (resource_type, "*") and (match.group(3) in ("write", "*") or "c" in match.group(3)):
             return True
     return False
+
+
+def can_write_documents(scope: str) -> bool:
+    """Does the granted scope let the app create a DocumentReference (the letter) for the patient?"""
+    return can_create(scope, "DocumentReference")
 
 
 def order_reference(app_context: str | None, fhir_context: tuple[Mapping[str, Any], ...],

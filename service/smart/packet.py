@@ -3,6 +3,7 @@ letter as a FHIR R4 DocumentReference. Pure: the caller passes the clock reading
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping
@@ -16,6 +17,7 @@ from service.smart.present import letter_words
 LOINC = "http://loinc.org"
 IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
 LETTER_TITLE = "Letter of medical necessity: mecasermin (Increlex)"
+QUESTIONNAIRE_TITLE = "Prior-authorization questionnaire (Da Vinci DTR)"
 
 
 def evidence_text(e: Evidence) -> str:
@@ -78,8 +80,12 @@ def supporting_references(decision: Decision) -> list[tuple[str, str]]:
 
 def document_reference(html: str, *, patient_id: str, order_reference: str | None, created: datetime,
                        determination: str, author: tuple[str, str | None] | None = None,
-                       identifier: str | None = None) -> dict[str, Any]:
-    """The letter as an R4 DocumentReference (status current, docStatus preliminary: a draft to sign)."""
+                       identifier: str | None = None, questionnaire: Mapping[str, Any] | None = None,
+                       questionnaire_reference: str | None = None) -> dict[str, Any]:
+    """The letter as an R4 DocumentReference (status current, docStatus preliminary: a draft to sign).
+
+    Its completed DTR questionnaire is related by reference when it was saved as a QuestionnaireResponse
+    of its own (`questionnaire_reference`), else travels as a second attachment (FHIR JSON)."""
     stamp = created.replace(microsecond=0).isoformat()
     resource: dict[str, Any] = {
         "resourceType": "DocumentReference",
@@ -102,8 +108,15 @@ def document_reference(html: str, *, patient_id: str, order_reference: str | Non
         }],
     }
     add_author_and_identifier(resource, author, identifier)
-    if order_reference:
-        resource["context"] = {"related": [{"reference": order_reference, "display": "The mecasermin order"}]}
+    related = [{"reference": order_reference, "display": "The mecasermin order"}] if order_reference else []
+    if questionnaire_reference:
+        related.append({"reference": questionnaire_reference, "display": QUESTIONNAIRE_TITLE})
+    elif questionnaire is not None:
+        resource["content"].append({"attachment": {
+            "contentType": "application/fhir+json", "data": base64.b64encode(json.dumps(questionnaire).encode()).decode(),
+            "title": f"{QUESTIONNAIRE_TITLE} (QuestionnaireResponse)", "creation": stamp}})
+    if related:
+        resource["context"] = {"related": related}
     return resource
 
 

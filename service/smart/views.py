@@ -5,7 +5,8 @@ GET  /smart/packet                   the letter of medical necessity, printable 
 POST /smart/packet/details           prescriber and request details the EHR lacks, kept in the session
 GET  /smart/packet.pdf               the letter as a PDF (refused while a critical finding stands)
 GET  /smart/packet.json              the letter as a FHIR R4 DocumentReference (download)
-POST /smart/packet/write-back        writes that DocumentReference once per key, then redirects (PRG)
+POST /smart/packet/write-back        writes that DocumentReference (and its completed DTR questionnaire) once
+                                     per key, then redirects (PRG)
 GET  /smart/packet/written/<key>     what that write did; reloading it writes nothing
 
 A patient or related-person launch (fhirUser Patient/… or RelatedPerson/…) never reaches the
@@ -27,13 +28,16 @@ from service.smart.blueprint import PageError, app_deps, blueprint, fhir_origin,
 from service.smart.browser_session import ActiveSession, active_session, check_csrf
 from service.smart.chart import Point, growth_chart, limit_caption, policy_limit
 from service.smart.letter_details import EnteredError, parse_entered, requested_supply
-from service.smart.oauth import can_write_documents
-from service.smart.packet import (LETTER_TITLE, age_text, criterion_sentence, document_reference, evidence_text,
-                                  frequency_words, letter_framing, member_id, patient_name, supporting_references)
+from service.smart.oauth import can_create, can_write_documents
+from service.smart.packet import (IDENTIFIER_SYSTEM, LETTER_TITLE, age_text, criterion_sentence, document_reference,
+                                  evidence_text, frequency_words, letter_framing, member_id, patient_name,
+                                  supporting_references)
 from service.smart.prescriber import Prescriber, read_prescriber
 from service.smart.workup import FhirUnavailable, Workup, work_up
-from service.smart.write_back import post_document_reference
+from service.smart.questionnaire_response import answer_groups, determination_of, kept_response
+from service.smart.write_back import create_resource
 from service.wording.decision import kind_words, verdict
+from service.wording.dtr import DETERMINATION_WORDS
 from service.wording.policy import version_words
 from service.wording.support import support_lines
 
@@ -119,8 +123,13 @@ def _letter_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
     prescriber = read_prescriber(deps, active.data["iss"], active.data["access_token"],
                                  active.data.get("fhir_user"), workup.order)
     supply = requested_supply(workup.record.order, workup.order, frequency_words, entered)
+    questionnaire = kept_response(active.data, context["order_reference"])
     context.update(prescriber=prescriber.filled_with(entered), prescriber_from_ehr=prescriber, supply=supply,
-                   entered=entered, write_key=str(uuid.uuid4()))
+                   entered=entered, write_key=str(uuid.uuid4()), questionnaire=questionnaire,
+                   questionnaire_groups=answer_groups(questionnaire) if questionnaire else [],
+                   questionnaire_result=DETERMINATION_WORDS.get(determination_of(questionnaire) or "")
+                   if questionnaire else None,
+                   can_write_questionnaire=can_create(active.data.get("scope", ""), "QuestionnaireResponse"))
     return context
 
 
@@ -132,13 +141,25 @@ def _author(active: ActiveSession, prescriber: Prescriber) -> tuple[str, str | N
 
 
 def _letter_resource(active: ActiveSession, workup: Workup, context: dict[str, Any],
-                     identifier: str | None = None) -> dict[str, Any]:
-    """The letter as a FHIR R4 DocumentReference (the letter's HTML as its attachment), created now."""
+                     identifier: str | None = None, questionnaire_reference: str | None = None) -> dict[str, Any]:
+    """The letter as a FHIR R4 DocumentReference (the letter's HTML as its attachment), created now; its
+    completed questionnaire related by `questionnaire_reference` when saved on its own, else attached."""
     letter_html = render_template("smart/letter_document.html", **context)
     return document_reference(
         letter_html, patient_id=active.data["patient"], order_reference=context["order_reference"],
         created=datetime.now(timezone.utc), determination=workup.decision.determination,
-        author=_author(active, context["prescriber_from_ehr"]), identifier=identifier)
+        author=_author(active, context["prescriber_from_ehr"]), identifier=identifier,
+        questionnaire=context["questionnaire"], questionnaire_reference=questionnaire_reference)
+
+
+def _questionnaire_resource(active: ActiveSession, context: dict[str, Any], identifier: str) -> dict[str, Any]:
+    """The completed questionnaire as the EHR keeps it: with the write's key and the signed-in author."""
+    resource = {**context["questionnaire"], "identifier": {"system": IDENTIFIER_SYSTEM, "value": identifier}}
+    resource.pop("id", None)            # the EHR gives it its own id
+    author = _author(active, context["prescriber_from_ehr"])
+    if author:
+        resource["author"] = {"reference": author[0], **({"display": author[1]} if author[1] else {})}
+    return resource
 
 
 @blueprint.get("/app")
@@ -248,14 +269,24 @@ def write_back():
     written[key] = {"status": "saving", "reference": None}
     smart_sessions().save(active.session_id, active.data, active.expires_at)
     identifier = f"urn:uuid:{key}"
+    deps, iss, token = app_deps(), active.data["iss"], active.data["access_token"]
+    questionnaire_reference = None
     try:
-        reference = post_document_reference(app_deps(), active.data["iss"], active.data["access_token"],
-                                            _letter_resource(active, workup, context, identifier), identifier)
+        # DTR: the completed QuestionnaireResponse is kept in the EHR as a resource of its own when the EHR
+        # lets the app create one (docs/smart-app.md); the letter then refers to it, else carries it.
+        if context["questionnaire"] and context["can_write_questionnaire"]:
+            questionnaire_reference = create_resource(deps, iss, token,
+                                                      _questionnaire_resource(active, context, identifier), identifier)
+        reference = create_resource(deps, iss, token, _letter_resource(active, workup, context, identifier,
+                                                                       questionnaire_reference), identifier)
     except PageError:
-        written.pop(key, None)      # nothing was saved: the same form may be sent again
+        # Nothing more is recorded: the same form may be sent again, and a questionnaire already saved
+        # under this key is found by its conditional create instead of being copied.
+        written.pop(key, None)
         smart_sessions().save(active.session_id, active.data, active.expires_at)
         raise
-    written[key] = {"status": "saved", "reference": reference}
+    written[key] = {"status": "saved", "reference": reference, "questionnaire": questionnaire_reference,
+                    "questionnaire_attached": bool(context["questionnaire"]) and questionnaire_reference is None}
     smart_sessions().save(active.session_id, active.data, active.expires_at)
     return redirect(url_for("smart.written", key=key), 303)
 

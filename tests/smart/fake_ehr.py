@@ -82,6 +82,7 @@ class FakeEhr:
     token_requests: list = field(default_factory=list)  # (form, headers)
     issued: list = field(default_factory=list)          # every token response body
     documents: list = field(default_factory=list)       # DocumentReferences POSTed
+    questionnaire_responses: list = field(default_factory=list)   # QuestionnaireResponses POSTed
     codes: dict = field(default_factory=dict)
 
     tls: Any = None                           # an ssl.SSLContext: serve https (for the cross-site frame test)
@@ -290,6 +291,13 @@ def _handler(ehr: FakeEhr):
                 number = len(ehr.documents)
                 return self._send(201, headers={
                     "Location": f"{ehr.iss}/DocumentReference/doc-{number}/_history/1"})
+            if path == "/fhir/QuestionnaireResponse":
+                if not self._bearer_ok():
+                    return self._send(401, _operation_outcome("login", "a valid bearer token is required"))
+                ehr.questionnaire_responses.append(json.loads(raw))
+                number = len(ehr.questionnaire_responses)
+                return self._send(201, headers={
+                    "Location": f"{ehr.iss}/QuestionnaireResponse/qr-{number}/_history/1"})
             return self._send(404, _operation_outcome("not-found", path))
 
         def _id_token(self, scope: str) -> str:

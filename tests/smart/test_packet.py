@@ -107,7 +107,8 @@ def test_write_back_needs_a_write_scope(ehr, make_app, flow_for):
 def test_write_back_once_with_post_redirect_get_and_an_author(ehr, make_app, flow_for):
     ehr.app_context = "order=MedicationRequest/mr-1"
     client = _signed_in(ehr, make_app, flow_for, smart_request_write=True)
-    assert ehr.authorize_requests[-1]["scope"].endswith("patient/*.rs patient/DocumentReference.c")
+    assert ehr.authorize_requests[-1]["scope"].endswith(
+        "patient/*.rs patient/DocumentReference.c patient/QuestionnaireResponse.c")
     form = _form(client)
     assert client.post("/smart/packet/write-back", data={**form, "csrf": "not-it"}).status_code == 400
     assert client.post("/smart/packet/write-back", data={"csrf": form["csrf"]}).status_code == 400   # no key
@@ -157,7 +158,8 @@ def test_write_back_when_the_ehr_grants_less_than_asked(ehr, make_app, flow_for)
 def test_write_back_v1_scope(ehr, make_app, flow_for):
     ehr.v2 = False
     client = _signed_in(ehr, make_app, flow_for, smart_request_write=True)
-    assert ehr.authorize_requests[-1]["scope"].endswith("patient/*.read patient/DocumentReference.write")
+    assert ehr.authorize_requests[-1]["scope"].endswith(
+        "patient/*.read patient/DocumentReference.write patient/QuestionnaireResponse.write")
     assert client.post("/smart/packet/write-back", data=_form(client)).status_code == 303
 
 
@@ -167,7 +169,7 @@ def test_write_back_refused_by_the_ehr_can_be_tried_again(ehr, make_app, flow_fo
     ehr.document_status = 422
     response = client.post("/smart/packet/write-back", data=form)
     assert response.status_code == 502
-    assert "refused the document (HTTP 422)" in response.get_data(as_text=True)
+    assert "refused the letter (HTTP 422)" in response.get_data(as_text=True)
     ehr.document_status = 201
     assert client.post("/smart/packet/write-back", data=form).status_code == 303
     assert len(ehr.documents) == 1

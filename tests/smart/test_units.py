@@ -12,8 +12,8 @@ from service.record.growth import height_sds, lms_at
 from service.smart.chart import Z_P3, Limit, Point, growth_chart, height_at
 from service.smart.discovery import (SmartConfiguration, endpoint_allowed, parse_capability_statement,
                                      parse_smart_configuration)
-from service.smart.oauth import (OAuthError, authorize_url, can_write_documents, order_reference, parse_token_response,
-                                 pkce_challenge, pkce_pair, requested_scopes)
+from service.smart.oauth import (OAuthError, authorize_url, can_create, can_write_documents, order_reference,
+                                 parse_token_response, pkce_challenge, pkce_pair, requested_scopes)
 from service.smart.sessions import SmartSessions
 from service.storage import Database
 
@@ -55,9 +55,9 @@ def test_requested_scopes():
     v2, v1 = _config(capabilities=("permission-v2",)), _config()
     assert requested_scopes(v2, standalone=False, write=False) == "launch openid fhirUser patient/*.rs"
     assert requested_scopes(v2, standalone=True, write=True) == \
-        "launch/patient openid fhirUser patient/*.rs patient/DocumentReference.c"
+        "launch/patient openid fhirUser patient/*.rs patient/DocumentReference.c patient/QuestionnaireResponse.c"
     assert requested_scopes(v1, standalone=False, write=True) == \
-        "launch openid fhirUser patient/*.read patient/DocumentReference.write"
+        "launch openid fhirUser patient/*.read patient/DocumentReference.write patient/QuestionnaireResponse.write"
 
 
 @pytest.mark.parametrize("scope, allowed", [
@@ -78,6 +78,14 @@ def test_requested_scopes():
 ])
 def test_can_write_documents(scope, allowed):
     assert can_write_documents(f"openid {scope}") is allowed
+
+
+@pytest.mark.parametrize("scope, allowed", [
+    ("patient/QuestionnaireResponse.c", True), ("patient/QuestionnaireResponse.write", True),
+    ("patient/*.cruds", True), ("patient/DocumentReference.c", False), ("patient/QuestionnaireResponse.rs", False),
+])
+def test_can_create_questionnaire_responses(scope, allowed):
+    assert can_create(f"openid {scope}", "QuestionnaireResponse") is allowed
 
 
 def test_authorize_url_keeps_existing_query_and_encodes_scope():
