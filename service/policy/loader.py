@@ -219,7 +219,29 @@ def load_label(path: Path | str = DEFAULT_LABEL_FILE) -> LabelRules:
     _, label_validator = _validators()
     _fail(path, _schema_errors(label_validator, data))
     _fail(path, _semantic_errors(data, stem=None))
-    return LabelRules.from_data(data, path)
+    label = LabelRules.from_data(data, path)
+    _fail(path, _label_category_errors(data, label))
+    return label
+
+
+def _label_category_errors(data: Mapping, label: LabelRules) -> list[str]:
+    ids = [c["id"] for c in data["medication_categories"]]
+    errors = [f"$.medication_categories[{i}].id: duplicate category id {cid!r}"
+              for i, cid in enumerate(ids) if ids.index(cid) != i]
+    known = label.medication_categories.ids
+    errors += [f"$.interactions[{i}].medication_category: unknown medication category {rule.medication_category!r} "
+               f"(known: {', '.join(known)})"
+               for i, rule in enumerate(label.interactions) if rule.medication_category not in known]
+    return errors
+
+
+def category_errors(policy: Policy, label: LabelRules) -> list[str]:
+    """A policy names medication categories by id: each must be one the label file defines."""
+    known = label.medication_categories.ids
+    return [f"$.exclusions[{i}].match[{j}].medication_categories: unknown medication category {name!r} "
+            f"(label.yaml defines: {', '.join(known)})"
+            for i, rule in enumerate(policy.exclusions) for j, codeset in enumerate(rule.match)
+            for name in codeset.medication_categories if name not in known]
 
 
 def load_policies(folder: Path | str = DEFAULT_POLICY_DIR, *, label_file: Path | str = DEFAULT_LABEL_FILE,
@@ -238,7 +260,10 @@ def load_policies(folder: Path | str = DEFAULT_POLICY_DIR, *, label_file: Path |
             if other.id == policy.id:
                 raise PolicyError(f"{path.name}: $.id: policy id {policy.id!r} is also defined in {Path(other.path).name}")
         policies.append(policy)
-    policy_set = PolicySet(tuple(policies), load_label(label_file), str(folder))
+    label = load_label(label_file)
+    for policy in policies:
+        _fail(Path(policy.path), category_errors(policy, label))
+    policy_set = PolicySet(tuple(policies), label, str(folder))
     if default_policy is not None and default_policy not in policy_set.ids:
         raise PolicyError(f"{folder}: default policy {default_policy!r} is not among the loaded policies "
                           f"({', '.join(policy_set.ids)})")
