@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+from service.fhir.prefetch import PRESCRIBER_TYPES
 from service.policy import criteria as measurement
 from service.policy.context import Context, gap_resource_types, treatment_start
 from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, INVESTIGATIONAL, MEETS,
@@ -53,6 +54,14 @@ def choose_policy(record: PatientRecord, policies: PolicySet, policy_id: str | N
         return policies.get(default_policy), PolicyChoice("default", detail + suffix, coverage.reference)
     return policies.get(default_policy), PolicyChoice(
         "default", f"no active coverage on file; the default policy {default_policy} applies{suffix}")
+
+
+def gaps_that_matter(policy: Policy, gaps: tuple[str, ...]) -> tuple[str, ...]:
+    """The gaps, less those of the prescriber (Practitioner, PractitionerRole) under a policy with no
+    prescriber clause: only such a clause reads them (docs/gathering.md, "The prescriber")."""
+    if policy.reads_prescriber:
+        return gaps
+    return tuple(g for g in gaps if not gap_resource_types((g,)) <= PRESCRIBER_TYPES)
 
 
 def _technical(criterion: Criterion, ctx: Context, resource_types: tuple[str, ...]) -> Criterion:
@@ -184,6 +193,7 @@ def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_
     """Evaluate one patient record against one policy (see module docstring). Pure: no I/O, no clock."""
     gaps = tuple(technical_gaps)
     policy, choice = choose_policy(record, policies, policy_id, default_policy, gaps)
+    gaps = gaps_that_matter(policy, gaps)
     reauthorization = record.reauthorization
     ctx = Context(record, today, policy, policies.label, reauthorization, treatment_start(record),
                   gaps, gap_resource_types(gaps))

@@ -132,6 +132,13 @@ class Policy:
             path=str(path), hcpcs_note=coding.get("hcpcs_note"), hcpcs_display=coding.get("hcpcs_display"),
         )
 
+    @property
+    def reads_prescriber(self) -> bool:
+        """Does a criterion (or a criterion of an OR group) ask who prescribes?"""
+        return any(c["type"] == "prescriber_specialty" or any(
+            sub["type"] == "prescriber_specialty" for sub in c.get("criteria", ()))
+            for c in self.initial + self.reauthorization)
+
     def ref(self) -> PolicyRef:
         return PolicyRef(self.id, self.title, self.kind, self.source_title, self.source_url, self.verified,
                          self.verification_note, self.last_review_date, self.effective_date)

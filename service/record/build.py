@@ -19,6 +19,7 @@ from .coverage import read_coverage, select_coverages
 from .model import Allergy, Diagnosis, EpiphysesEvidence, MedicationFact, PatientFacts, PatientRecord, Skipped
 from .order import label_concentration, read_order
 from .patient import read_patient
+from .prescriber import read_prescriber
 from .resources import ResourceIndex, reference_of
 from .velocity import growth_velocity
 
@@ -169,6 +170,11 @@ class _Extraction:
         return self.guard(order_ref, read_order, self.order, self.index, weights, self.today, reasons,
                           self.mg_per_ml)
 
+    def prescriber(self):
+        if self.order is None:
+            return None
+        return self.guard(reference_of(self.order), read_prescriber, self.order, self.index, self.user, self.today)
+
     def coverages(self) -> list:
         ordered, set_aside = select_coverages(self.of_type("Coverage"), self.today)
         for ref, why in set_aside:
@@ -214,6 +220,7 @@ class _Extraction:
                 treatment_start=medications.treatment_start(found_medications)),
             coverage=coverages[0] if coverages else None,
             other_coverages=tuple(coverages[1:]),
+            prescriber=self.prescriber(),
             skipped=tuple(self.skipped),
             notes=tuple(_notes(patient, self.skipped)),
         )

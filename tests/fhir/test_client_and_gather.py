@@ -10,7 +10,7 @@ from service.fhir.client import FhirClient
 from service.fhir.gather import PatientUnavailable, gather
 from service.fhir.prefetch import templates
 from service.settings import Settings
-from tests.fixtures import fhir_bundle, order_select_request, patient_resource, height_observation
+from tests.fixtures import fhir_bundle, order_select_request, patient_resource, height_observation, practitioner_resource
 
 BASE = "http://127.0.0.1:9999/fhir"
 
@@ -34,9 +34,10 @@ def empty_bundle():
 
 def mock_everything_empty(rsps, **bodies):
     rsps.add(responses.GET, re.compile(rf"{BASE}/Patient/p1"), json=bodies.get("patient", patient_resource()))
+    rsps.add(responses.GET, f"{BASE}/Practitioner/dr-7", json=bodies.get("Practitioner", practitioner_resource()))
     for resource_type in ("Condition", "Observation", "MedicationRequest", "MedicationStatement",
                           "MedicationDispense", "MedicationAdministration", "AllergyIntolerance", "Coverage",
-                          "DiagnosticReport"):
+                          "DiagnosticReport", "PractitionerRole"):
         rsps.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"),
                  json=bodies.get(resource_type, empty_bundle()))
 
@@ -79,7 +80,7 @@ def test_partial_prefetch_fetches_only_the_rest(settings, client):
     fetched_types = sorted(c.request.url.split("/fhir/")[1].split("?")[0] for c in responses.calls)
     assert fetched_types == ["AllergyIntolerance", "Coverage", "DiagnosticReport", "DiagnosticReport",
                              "MedicationAdministration", "MedicationDispense", "MedicationRequest",
-                             "MedicationStatement", "Observation"]
+                             "MedicationStatement", "Observation", "Practitioner/dr-7", "PractitionerRole"]
     assert set(gathered.prefetched) == {"patient", "conditions", "observations"}
 
 
@@ -137,11 +138,12 @@ def test_timeout_and_server_errors_are_technical_gaps(settings, client):
     responses.add(responses.GET, re.compile(rf"{BASE}/Condition\?.*"), status=500)
     responses.add(responses.GET, re.compile(rf"{BASE}/Coverage\?.*"), status=401)
     for resource_type in ("MedicationRequest", "MedicationStatement", "MedicationDispense",
-                          "MedicationAdministration", "AllergyIntolerance", "DiagnosticReport"):
+                          "MedicationAdministration", "AllergyIntolerance", "DiagnosticReport", "PractitionerRole"):
         responses.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"), json=empty_bundle())
+    responses.add(responses.GET, f"{BASE}/Practitioner/dr-7", status=404)
     gathered = gather(request_without_prefetch(), settings, client)
     assert sorted(gathered.gaps) == ["conditions: HTTP 500", "coverage: HTTP 401", "imagingresults: timeout",
-                                     "observations: timeout"]
+                                     "observations: timeout", "prescriber: HTTP 404"]
 
 
 @responses.activate
