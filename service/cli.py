@@ -83,6 +83,7 @@ def _prepare_metrics_dir() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from service.policy.check import add_parser as add_policy
     from service.policy.command import add_parser as add_evaluate
     from service.record.command import add_parser as add_record
     from service.report import add_parser as add_report
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     add_record(commands)
     add_evaluate(commands)
+    add_policy(commands)
     add_report(commands)
     return parser
 

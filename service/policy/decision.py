@@ -70,6 +70,30 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class PolicyVersion:
+    """One dated version of a policy file (`versions:`), or the file's only version when it has none."""
+
+    name: str                        # "2025-09"; an undeclared version is named by its effective date
+    effective_from: date | None      # inclusive; None: in force since before any date on file
+    effective_to: date | None        # inclusive; None: open-ended
+    declared: bool = True            # False: the file has no `versions` list
+
+    def covers(self, day: date) -> bool:
+        return (self.effective_from is None or self.effective_from <= day) and \
+            (self.effective_to is None or day <= self.effective_to)
+
+
+@dataclass(frozen=True)
+class VersionChoice:
+    """The day a policy version was chosen for, and why that day."""
+
+    on: date                         # the order's date, or the evaluation day
+    basis: str                       # order-date | evaluation-day
+    order_date_text: str | None      # the order's authoredOn as written, when present but not a full date
+    on_file: tuple[PolicyVersion, ...]
+
+
+@dataclass(frozen=True)
 class PolicyRef:
     id: str
     title: str
@@ -80,6 +104,9 @@ class PolicyRef:
     verification_note: str | None
     last_review_date: date | None
     effective_date: date | None
+    version: PolicyVersion | None = None   # the version applied; None when none is in force on `choice.on`
+    digest: str | None = None              # sha256 of the policy file's bytes (hex)
+    version_choice: VersionChoice | None = None
 
 
 @dataclass(frozen=True)

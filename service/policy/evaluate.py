@@ -1,6 +1,8 @@
 """`evaluate(record, policies, today)` — a pure function from a patient record to a `Decision`.
 
-Steps: choose the policy (requested id, else the active Coverage's payer, else the default); read
+Steps: choose the policy file (requested id, else the active Coverage's payer, else the default) and
+its version in force on the order's date (authoredOn; the evaluation day when the order has none) —
+with no version in force on that day, documentation is needed and nothing else of the policy is read; read
 the diagnoses; evaluate the policy's criteria (initial, or re-authorization: carried-over criteria on
 baseline values plus the response criteria); find exclusions; run the label checks and the dose
 check; then determine:
@@ -24,17 +26,18 @@ from service.policy import criteria as measurement
 from service.policy.context import Context, gap_resource_types, treatment_start
 from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, INVESTIGATIONAL, MEETS,
                                      NOT_COVERED, NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision,
-                                     LabelFinding, PolicyChoice)
+                                     LabelFinding, PolicyChoice, VersionChoice)
 from service.policy.diagnoses import DiagnosisReading, evaluate_diagnosis, read_diagnoses
 from service.policy.dosing import check_dose
 from service.policy.exclusions import find_exclusions
 from service.policy.label import label_findings
-from service.policy.rules import Policy, PolicySet
+from service.policy.rules import Policy, PolicyFile, PolicySet
 from service.record.model import PatientRecord
+from service.wording.policy import no_version_reason, no_version_summary
 
 
 def choose_policy(record: PatientRecord, policies: PolicySet, policy_id: str | None, default_policy: str,
-                  gaps: tuple[str, ...]) -> tuple[Policy, PolicyChoice]:
+                  gaps: tuple[str, ...]) -> tuple[PolicyFile, PolicyChoice]:
     if policy_id:
         return policies.get(policy_id), PolicyChoice("requested", f"policy {policy_id} was requested explicitly")
     coverage = record.coverage
@@ -56,12 +59,23 @@ def choose_policy(record: PatientRecord, policies: PolicySet, policy_id: str | N
         "default", f"no active coverage on file; the default policy {default_policy} applies{suffix}")
 
 
-def gaps_that_matter(policy: Policy, gaps: tuple[str, ...]) -> tuple[str, ...]:
+def gaps_that_matter(policy: Policy | None, policy_file: PolicyFile, gaps: tuple[str, ...]) -> tuple[str, ...]:
     """The gaps, less those of the prescriber (Practitioner, PractitionerRole) under a policy with no
     prescriber clause: only such a clause reads them (docs/gathering.md, "The prescriber")."""
-    if policy.reads_prescriber:
+    if policy.reads_prescriber if policy is not None else any(v.reads_prescriber for v in policy_file.versions):
         return gaps
     return tuple(g for g in gaps if not gap_resource_types((g,)) <= PRESCRIBER_TYPES)
+
+
+def choose_version(policy_file: PolicyFile, record: PatientRecord, today: date) -> tuple[Policy | None, VersionChoice]:
+    """The version in force on the order's date (its authoredOn), else on the evaluation day; None when no
+    version is in force on that day (never another version instead)."""
+    order = record.order
+    authored = order.authored_on if order is not None else None
+    on = authored or today
+    choice = VersionChoice(on, "order-date" if authored else "evaluation-day",
+                           order.authored_on_text if order is not None else None, policy_file.spans)
+    return policy_file.in_force(on), choice
 
 
 def _technical(criterion: Criterion, ctx: Context, resource_types: tuple[str, ...]) -> Criterion:
@@ -162,14 +176,16 @@ def _coding_note(reading: DiagnosisReading, recommended: str | None) -> str | No
     return None
 
 
-def _label_limitations(ctx: Context, policies: PolicySet, default_policy: str, exclusions) -> tuple[LabelFinding, ...]:
+def _label_limitations(ctx: Context, policies: PolicySet, default_policy: str, exclusions,
+                       kind: str) -> tuple[LabelFinding, ...]:
     """The label's limitations of use (not for secondary IGF-1 deficiency: GH deficiency, malnutrition,
     hypothyroidism, chronic pharmacologic corticosteroids) apply under every plan. Under a payer policy
     that does not name the cause itself, they are reported as the label's own findings (warnings)."""
-    if ctx.policy.kind == "label" or default_policy not in policies.ids:
+    if kind == "label" or default_policy not in policies.ids:
         return ()
-    label_policy = policies.get(default_policy)
-    if label_policy.kind != "label":
+    label_file = policies.get(default_policy)
+    label_policy = label_file.in_force(ctx.today)
+    if label_file.kind != "label" or label_policy is None:
         return ()
     label_ctx = replace(ctx, policy=label_policy)
     named = {e.id for e in exclusions}
@@ -188,19 +204,42 @@ def _ordered(findings):
     return tuple(sorted(findings, key=lambda f: (f.category == "monitoring", rank[f.severity])))
 
 
+def _no_version_in_force(ctx: Context, policy_file: PolicyFile, choice: PolicyChoice, version_choice: VersionChoice,
+                         policies: PolicySet, default_policy: str) -> Decision:
+    """No version of the chosen policy is in force on the order's date: its criteria are not read (another
+    version's would be a guess), documentation is needed, and the label's findings and dose still apply."""
+    ref = replace(policy_file.ref(), version_choice=version_choice)
+    findings = label_findings(ctx) + _label_limitations(ctx, policies, default_policy, (), policy_file.kind)
+    dose, dose_findings = check_dose(ctx)
+    authorization = "re-authorization" if ctx.reauthorization else "initial"
+    gaps = ctx.gaps
+    reasons = (no_version_reason(ref),) + ((f"Some records could not be fetched from the EHR: {'; '.join(gaps)}.",)
+                                           if gaps else ())
+    return Decision(
+        policy=ref, policy_choice=choice, authorization=authorization,
+        treatment_start=ctx.treatment_start if ctx.reauthorization else None, criteria=(), exclusions=(),
+        label_findings=_ordered(findings + dose_findings), dose=dose, determination=DOCUMENTATION_NEEDED,
+        sub_reason=None, reasons=reasons, summary=no_version_summary(ref, authorization), approval_months=None,
+        recommended_icd10=None, coding_note=None, hcpcs=None, benefit_notes=(), missing_tests=(),
+        technical=bool(gaps), technical_gaps=gaps, evaluated_on=ctx.today, label=ctx.label.ref())
+
+
 def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_id: str | None = None,
              default_policy: str = "fda-label", technical_gaps: tuple[str, ...] = ()) -> Decision:
     """Evaluate one patient record against one policy (see module docstring). Pure: no I/O, no clock."""
     gaps = tuple(technical_gaps)
-    policy, choice = choose_policy(record, policies, policy_id, default_policy, gaps)
-    gaps = gaps_that_matter(policy, gaps)
+    policy_file, choice = choose_policy(record, policies, policy_id, default_policy, gaps)
+    policy, version_choice = choose_version(policy_file, record, today)
+    gaps = gaps_that_matter(policy, policy_file, gaps)
     reauthorization = record.reauthorization
     ctx = Context(record, today, policy, policies.label, reauthorization, treatment_start(record),
                   gaps, gap_resource_types(gaps))
+    if policy is None:
+        return _no_version_in_force(ctx, policy_file, choice, version_choice, policies, default_policy)
     reading = read_diagnoses(ctx)
     criteria = _evaluate_criteria(ctx, reading)
     exclusions = find_exclusions(ctx, reading)
-    findings = label_findings(ctx) + _label_limitations(ctx, policies, default_policy, exclusions)
+    findings = label_findings(ctx) + _label_limitations(ctx, policies, default_policy, exclusions, policy.kind)
     dose, dose_findings = check_dose(ctx)
     determination, sub_reason, reasons = _determine(policy, criteria, exclusions, reading, gaps)
     authorization = "re-authorization" if reauthorization else "initial"
@@ -211,7 +250,8 @@ def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_
         if c.status == UNKNOWN and c.missing_test and c.missing_test not in missing:
             missing.append(c.missing_test)
     return Decision(
-        policy=policy.ref(), policy_choice=choice, authorization=authorization,
+        policy=replace(policy.ref(), version_choice=version_choice), policy_choice=choice,
+        authorization=authorization,
         treatment_start=ctx.treatment_start if reauthorization else None,
         criteria=criteria, exclusions=exclusions,
         label_findings=_ordered(findings + dose_findings),

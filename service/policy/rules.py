@@ -6,7 +6,7 @@ fields); metadata, payer matching, exclusions and label limits get typed fields.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from service.policy.codesets import CodeSet
-from service.policy.decision import LabelRef, PolicyRef
+from service.policy.decision import LabelRef, PolicyRef, PolicyVersion
 from service.record.categories import MedicationCategories
 from service.record.exact import exact
 from service.record.model import CoverageFacts
@@ -27,11 +27,20 @@ class UnknownPolicy(KeyError):
         return str(self.args[0]) if self.args else "unknown policy"
 
 
-def _freeze(value: Any) -> Any:
+def freeze(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists again (the record builder reads JSON shapes)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
     return value
 
 
@@ -45,6 +54,21 @@ class PayerMatch:
     name_patterns: tuple[str, ...]
     exclude_name_patterns: tuple[str, ...]
     exclude_programmes: tuple[str, ...]
+    example_names: tuple[str, ...] = ()   # payer names the patterns are meant to match (the overlap check's witnesses)
+
+    def claims_name(self, name: str) -> bool:
+        """A payer named `name` would be matched by name (a name pattern, and no exclusion by name)."""
+        return any(re.search(p, name, re.IGNORECASE) for p in self.name_patterns) and \
+            not any(re.search(p, name, re.IGNORECASE) for p in self.exclude_name_patterns)
+
+    def shares_identifier(self, other: "PayerMatch") -> str | None:
+        """An identifier both could match ('system|value' and 'value' match when the values agree)."""
+        for mine in self.identifiers:
+            for theirs in other.identifiers:
+                if mine == theirs or ("|" not in mine or "|" not in theirs) and \
+                        mine.rsplit("|", 1)[-1] == theirs.rsplit("|", 1)[-1]:
+                    return mine if "|" in mine else theirs
+        return None
 
     def match(self, coverage: CoverageFacts) -> tuple[bool, str]:
         """(matched, detail): which payer name/identifier matched, or why an apparent match is excluded."""
@@ -104,10 +128,14 @@ class Policy:
     path: str
     hcpcs_note: str | None = None     # e.g. the source does not confirm the code
     hcpcs_display: str | None = None  # e.g. "Injection, mecasermin, 1 mg"
+    version: PolicyVersion | None = None   # the dated version of the file these rules are
+    digest: str | None = None              # sha256 of the file's bytes
 
     @classmethod
-    def from_data(cls, data: Mapping, path: Path) -> "Policy":
-        frozen = _freeze(data)
+    def from_data(cls, data: Mapping, path: Path, version: PolicyVersion | None = None,
+                  digest: str | None = None) -> "Policy":
+        """One version's rules from a validated document (the file's top level with the version's sections)."""
+        frozen = freeze(data)
         payer = data["payer_match"]
         exclude = payer.get("exclude") or {}
         coding = data.get("coding") or {}
@@ -122,7 +150,8 @@ class Policy:
             benefit_notes=tuple(data["benefit_notes"]),
             hcpcs=coding.get("hcpcs"), recommended_icd10=coding.get("recommended_icd10"),
             payer=PayerMatch(tuple(payer["identifiers"]), tuple(payer["name_patterns"]),
-                             tuple(exclude.get("name_patterns", ())), tuple(exclude.get("government_programmes", ()))),
+                             tuple(exclude.get("name_patterns", ())), tuple(exclude.get("government_programmes", ())),
+                             tuple(payer.get("example_names", ()))),
             initial=frozen["criteria"]["initial"],
             carry_over=frozen["criteria"]["reauthorization"]["carry_over"],
             reauthorization=frozen["criteria"]["reauthorization"]["criteria"],
@@ -130,6 +159,7 @@ class Policy:
                                            tuple(CodeSet.from_data(m) for m in e["match"]), e.get("note"))
                              for e in data["exclusions"]),
             path=str(path), hcpcs_note=coding.get("hcpcs_note"), hcpcs_display=coding.get("hcpcs_display"),
+            version=version, digest=digest,
         )
 
     @property
@@ -141,7 +171,42 @@ class Policy:
 
     def ref(self) -> PolicyRef:
         return PolicyRef(self.id, self.title, self.kind, self.source_title, self.source_url, self.verified,
-                         self.verification_note, self.last_review_date, self.effective_date)
+                         self.verification_note, self.last_review_date, self.effective_date, self.version, self.digest)
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    """One policy file: who it matches, its dated versions (each a `Policy`), and its example cases.
+
+    Versions do not overlap (the loader checks); a day between, before or after them has none in force."""
+
+    id: str
+    title: str
+    kind: str
+    payer: PayerMatch
+    path: str
+    digest: str                               # sha256 of the file's bytes (hex)
+    versions: tuple[Policy, ...]              # oldest first
+    examples: tuple[Mapping[str, Any], ...]   # `policy check` runs them; the service never does
+
+    def in_force(self, day: date) -> Policy | None:
+        return next((v for v in self.versions if v.version.covers(day)), None)
+
+    def version(self, name: str) -> Policy | None:
+        return next((v for v in self.versions if v.version.name == name), None)
+
+    @property
+    def spans(self) -> tuple[PolicyVersion, ...]:
+        return tuple(v.version for v in self.versions)
+
+    @property
+    def source_urls(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v.source_url for v in self.versions))
+
+    def ref(self) -> PolicyRef:
+        """The file named without a version (none is in force): the latest version's metadata."""
+        latest = self.versions[-1]
+        return replace(latest.ref(), version=None)
 
 
 @dataclass(frozen=True)
@@ -236,7 +301,7 @@ class LabelRules:
 
 @dataclass(frozen=True)
 class PolicySet:
-    policies: tuple[Policy, ...]
+    policies: tuple[PolicyFile, ...]
     label: LabelRules
     folder: str
 
@@ -244,14 +309,19 @@ class PolicySet:
     def ids(self) -> tuple[str, ...]:
         return tuple(p.id for p in self.policies)
 
-    def get(self, policy_id: str) -> Policy:
+    def get(self, policy_id: str) -> PolicyFile:
         for policy in self.policies:
             if policy.id == policy_id:
                 return policy
         raise UnknownPolicy(f"no policy {policy_id!r}; loaded: {', '.join(self.ids)}")
 
-    def for_coverage(self, coverage: CoverageFacts) -> tuple[Policy | None, str]:
-        """The first payer policy (by id) matching the coverage, or None with the reason."""
+    def applied(self, ref: PolicyRef) -> Policy | None:
+        """The rules a decision applied (its policy file's version), or None when no version was in force."""
+        return self.get(ref.id).version(ref.version.name) if ref.version is not None else None
+
+    def for_coverage(self, coverage: CoverageFacts) -> tuple[PolicyFile | None, str]:
+        """The payer policy matching the coverage, or None with the reason. The loader refuses files whose
+        payer matches overlap (docs/policies.md), so the first match is the only one by name or identifier."""
         notes = []
         for policy in self.policies:
             if policy.kind != "payer":

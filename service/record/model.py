@@ -147,6 +147,8 @@ class OrderFacts:
     reasons: tuple[Diagnosis, ...] = ()
     dose_note: str | None = None     # how dose_mg was derived (mL at 10 mg/mL, mg/kg × weight, range)
     per_day_rate: Fraction | None = None  # administrations per day from a timing repeat, exact (12/5 for q10h)
+    authored_on: date | None = None       # the order's date (authoredOn, the local date as written)
+    authored_on_text: str | None = None   # authoredOn as written, when present but not a full date
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from . import units
 from .codes import as_list, codings, concept_text, concept_words
+from .dates import parse_date
 from .exact import exact
 from .model import Diagnosis, Measurement, OrderFacts
 from .resources import ResourceIndex, reference_of
@@ -81,7 +82,11 @@ def read_order(order: Mapping, index: ResourceIndex, weights: Sequence[Measureme
     dispense = order.get("dispenseRequest")
     quantity = dispense.get("quantity") if isinstance(dispense, dict) else None
     dispense_value = units.number(quantity.get("value")) if isinstance(quantity, dict) else None
+    authored_on, unreadable = parse_date(order.get("authoredOn"))
+    written = order.get("authoredOn")
     return OrderFacts(
+        authored_on=authored_on,
+        authored_on_text=str(written)[:40] if unreadable and written not in (None, "") else None,
         reference=reference,
         resource_id=order.get("id") if isinstance(order.get("id"), str) else None,
         medication_text=medication_words(order, index)[0],

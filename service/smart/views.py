@@ -66,7 +66,8 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
     patient_facts = record.patient
     points = [Point(h.age_years, h.value, h.date, h.sds, h.centile) for h in record.heights
               if h.usable and h.value is not None and h.age_years is not None]
-    limit = policy_limit(app_deps().policies.get(decision.policy.id))
+    rules = app_deps().policies.applied(decision.policy)
+    limit = policy_limit(rules) if rules else None
     chart = growth_chart(patient_facts.sex if patient_facts else None, points,
                          patient_facts.age_years if patient_facts else None, limit)
     unknown = [c for c in decision.criteria if c.status == "unknown"]

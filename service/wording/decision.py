@@ -4,6 +4,7 @@ this module only words what it decided)."""
 from __future__ import annotations
 
 from cards.assessment import crd_key
+from service.wording.policy import no_version_headline
 
 # A criterion by its policy type, in a few words (checklists and headlines).
 CRITERION_NAMES = {
@@ -50,6 +51,8 @@ def verdict(decision) -> str:
     unknown = [c for c in decision.criteria if c.status == "unknown"]
     if key == "technical":
         return "Coverage not determined — the record could not be read in full"
+    if decision.policy.version is None:
+        return no_version_headline(decision.policy)
     if key == "plan-criteria-unknown":
         state = "met" if decision.determination == "meets-criteria" else "not yet documented"
         return f"Ask {decision.policy_choice.payer or 'the plan'} for its criteria — labelled indication {state}"

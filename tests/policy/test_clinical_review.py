@@ -230,7 +230,7 @@ def test_type_ia_display_is_never_read_as_gh_deficiency(policies, policy_id):
 
 
 def test_every_policy_with_a_gh_deficiency_exclusion_has_the_type_ia_rule(policies):
-    for policy in policies.policies:
+    for policy in (version for policy_file in policies.policies for version in policy_file.versions):
         spec = next(c for c in policy.initial if c["type"] == "diagnosis")
         if any(e.id == "gh-deficiency" for e in policy.exclusions):
             assert any("71003000" in r["match"].get("snomed", ()) for r in spec.get("conditional", ())), policy.id

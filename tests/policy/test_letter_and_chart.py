@@ -68,7 +68,7 @@ def test_documentation_needed_asks_once_the_items_are_documented(policies):
     ("fda-label", -3.0, "label limit (\u22123.0 SD)"),
 ])
 def test_the_chart_draws_the_limit_of_the_policy_in_force(policies, policy_id, z, label):
-    limit = policy_limit(policies.get(policy_id))
+    limit = policy_limit(policies.get(policy_id).versions[-1])
     assert (limit.z, limit.label) == (z, label)
     svg = str(growth_chart("male", [Point(6.4, 100.4, None, -3.4, 0.03)], 6.5, limit))
     root = ET.fromstring(svg)
@@ -77,7 +77,7 @@ def test_the_chart_draws_the_limit_of_the_policy_in_force(policies, policy_id, z
 
 
 def test_no_limit_line_when_the_policys_limit_is_unknown(policies):
-    assert policy_limit(policies.get("aetna-cpb-0711")) is None
+    assert all(policy_limit(v) is None for v in policies.get("aetna-cpb-0711").versions)
     svg = str(growth_chart("male", [Point(6.4, 100.4, None)], 6.5, None))
     root = ET.fromstring(svg)
     assert not [p for p in root.iter(f"{SVG}path") if p.get("class", "").startswith("threshold")]

@@ -26,16 +26,18 @@ def test_schemas_are_valid_draft_2020_12():
 
 def test_shipped_policies_load_with_their_metadata(policies):
     assert policies.ids == ("aetna-cpb-0711", "fda-label", "premera-mecasermin")
-    premera = policies.get("premera-mecasermin")
+    (premera,) = policies.get("premera-mecasermin").versions
     assert premera.verified is True and premera.kind == "payer"
     assert premera.last_review_date.isoformat() == "2023-12-01"
     assert (premera.approval_initial_months, premera.approval_reauthorization_months) == (12, 12)
     assert premera.source_url.startswith("https://")
     thresholds = {c["id"]: c.get("threshold") for c in premera.initial}
     assert thresholds == {"diagnosis": None, "height": -2.25, "igf1": -3.0, "gh-stimulation": 10, "bone-age": None}
-    aetna = policies.get("aetna-cpb-0711")
+    historical, aetna = policies.get("aetna-cpb-0711").versions
     assert aetna.verified is False and aetna.effective_date.isoformat() == "2025-09-26"
-    assert all(c.get("threshold") is None for c in aetna.initial if c["type"] != "diagnosis")
+    assert historical.version.effective_to.isoformat() == "2025-09-25" and historical.effective_date is None
+    for version in (historical, aetna):
+        assert all(c.get("threshold") is None for c in version.initial if c["type"] != "diagnosis")
     assert policies.label.dosing.maximum == 0.12 and policies.label.dosing.start_high == 0.08
 
 

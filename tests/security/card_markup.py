@@ -30,7 +30,7 @@ def render(markdown: str) -> str:
 def own_links() -> frozenset[str]:
     policies = load_policies()
     urls = {policies.label.source_url, (policies.label.support or {}).get("programme_url")} - {None}
-    urls.update(policy.source_url for policy in policies.policies)
+    urls.update(url for policy in policies.policies for url in policy.source_urls)
     return frozenset(html.escape(url) for url in urls)
 
 
