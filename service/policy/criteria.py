@@ -17,7 +17,7 @@ from service.policy.context import Context, measurement_evidence, months_between
 from service.policy.decision import Criterion, Evidence
 from service.record.exact import Number
 from service.wording.numbers import centile as centile_words, limit
-from service.record.velocity import cm_per_year
+from service.record.velocity import cm_per_year, pre_treatment_velocity
 
 VERIFY = "The plan's limit is not known — verify with the plan."
 
@@ -51,9 +51,17 @@ def _op_text(spec: Mapping[str, Any], unit: str | None = None, score: bool = Fal
     return limit(spec["op"], spec["threshold"], unit, score=score)
 
 
+# What a payer's dose or quantity limit (`type: dose_limit`, service/policy/dose_limits.py) is about.
+QUANTITY_UNITS = {"mg_per_kg_per_dose": "mg/kg per dose", "mg_per_kg_per_day": "mg/kg per day",
+                  "doses_per_day": "doses a day", "ml_per_30_days": "mL per 30 days",
+                  "vials_per_30_days": "vials per 30 days"}
+
+
 def threshold_text(spec: Mapping[str, Any], basis: str) -> str:
     if spec.get("threshold_text"):
         text = spec["threshold_text"]
+    elif spec["type"] == "dose_limit" and spec.get("threshold") is not None:
+        text = f"{QUANTITY_UNITS[spec['quantity']]} {spec['op']} {format_number(spec['threshold'])}"
     elif spec["type"] == "bone_age":
         parts = [f"{sex} {'not known' if spec[sex]['threshold'] is None else _op_text(spec[sex], 'a')}"
                  for sex in ("female", "male")]
@@ -62,7 +70,8 @@ def threshold_text(spec: Mapping[str, Any], basis: str) -> str:
         text = "limit not known — verify with the plan"
     else:
         label = {"height_sds": "height SDS", "igf1_sds": "IGF-1 SDS", "gh_peak": "peak stimulated GH",
-                 "growth_velocity": "growth velocity", "age": "age"}[spec["type"]]
+                 "growth_velocity": "growth velocity", "velocity_gain": "growth velocity gain over the pre-treatment velocity",
+                 "age": "age"}[spec["type"]]
         text = f"{label} {_op_text(spec, spec.get('unit'), spec['type'] in ('height_sds', 'igf1_sds'))}"
         if spec["type"] == "height_sds":
             text += f" ({centile_words(centile_from_sds(spec['threshold']))})"
@@ -442,6 +451,59 @@ def growth_velocity(spec, ctx: Context, basis: str) -> Criterion:
                             f"cm/year ({span})", note=note)
 
 
+# ------------------------------------------------------------------ velocity gain over baseline
+
+def velocity_gain(spec, ctx: Context, basis: str) -> Criterion:
+    """The response judged against the child's own baseline: the velocity on mecasermin minus the
+    velocity before it (each from two heights at least 6 calendar months apart, service/record/velocity.py),
+    compared exactly. Unknown, with the reason, when either velocity cannot be computed."""
+    unknown = lambda evidence, why, needed: replace(  # noqa: E731
+        _unknown(spec, ctx, "current", evidence, why, needed, spec.get("missing_test")), reason="no-value")
+    if ctx.treatment_start is None:
+        why = ("No earlier mecasermin therapy is on file, so there is no response to measure."
+               if not ctx.reauthorization else
+               "The start date of the earlier mecasermin therapy is not on file, so the velocities before and on "
+               "treatment cannot be told apart.")
+        return unknown([], why, "The date mecasermin was started, with heights before and since.")
+    on, partial = ctx.record.growth_velocity, _partially_dated_heights(ctx)
+    if on is None or on.cm_per_year is None or on.start is None or on.end is None:
+        why = on.reason if on is not None and on.reason else "no two heights on treatment are on file"
+        evidence = [measurement_evidence(h) for h in (on.start, on.end) if h is not None] if on else []
+        return unknown(evidence + partial, f"The growth velocity on treatment cannot be computed: {why}.",
+                       f"Two heights since {ctx.treatment_start.isoformat()}, at least 6 months apart.")
+    max_age = spec.get("max_age_days")
+    if max_age and (ctx.today - on.end.date).days > max_age:
+        return unknown([measurement_evidence(on.end)],
+                       f"The latest height ({on.end.date.isoformat()}) is more than {max_age} days old, so the "
+                       f"velocity on treatment is not current.", f"A height measurement from the last {max_age} days.")
+    before = pre_treatment_velocity([h for h in ctx.record.heights if h.date_last is None], ctx.treatment_start)
+    if before.cm_per_year is None:
+        evidence = [measurement_evidence(h) for h in (before.start, before.end) if h is not None]
+        return unknown(evidence + partial, f"The growth velocity before treatment cannot be computed: {before.reason}.",
+                       f"Two heights before {ctx.treatment_start.isoformat()}, at least 6 months apart.")
+    on_rate, before_rate = cm_per_year(on.start, on.end), cm_per_year(before.start, before.end)
+    gain = on_rate - before_rate
+    span = (f"{format_number(on_rate, 2)} cm/year on treatment ({on.start.date.isoformat()} to "
+            f"{on.end.date.isoformat()}) against {format_number(before_rate, 2)} cm/year before "
+            f"({before.start.date.isoformat()} to {before.end.date.isoformat()})")
+    shown = Evidence(kind="growth_velocity_gain", value=float(gain), unit="cm/year", date=on.end.date,
+                     reference=on.end.reference, note=span)
+    rates = [Evidence(kind="growth_velocity", value=float(rate), unit="cm/year", date=pair.end.date,
+                      reference=pair.end.reference, note=f"{label}: {format_number(pair.start.value, 1)} cm on "
+                      f"{pair.start.date.isoformat()} to {format_number(pair.end.value, 1)} cm on {pair.end.date.isoformat()}")
+             for label, rate, pair in (("on treatment", on_rate, on), ("before treatment", before_rate, before))]
+    selection = Selection(Candidate(on.end.date, gain, None, shown), tuple(rates), None)
+    return _judge(spec, ctx, "current", selection,
+                  lambda c: f"Growth velocity change {format_against(c.score, spec.get('op'), spec.get('threshold'), 2)} "
+                            f"cm/year ({span})")
+
+
+def _partially_dated_heights(ctx: Context) -> list[Evidence]:
+    """Heights dated only to a month or a year: they cannot give an interval in days, and say so."""
+    return [measurement_evidence(h, note="not paired: a partial date gives no interval in days")
+            for h in ctx.record.heights if h.date_last is not None][:MAX_SKIPPED]
+
+
 # --------------------------------------------------------------------------------------- age
 
 def age(spec, ctx: Context, basis: str) -> Criterion:
@@ -469,6 +531,7 @@ EVALUATORS: dict[str, Callable[[Mapping[str, Any], Context, str], Criterion]] = 
     "gh_peak": gh_peak,
     "bone_age": bone_age,
     "growth_velocity": growth_velocity,
+    "velocity_gain": velocity_gain,
     "age": age,
 }
 
@@ -479,5 +542,7 @@ RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "gh_peak": ("Observation",),
     "bone_age": ("Observation", "Patient"),
     "growth_velocity": ("Observation",),
+    "velocity_gain": ("Observation", "MedicationRequest", "MedicationStatement", "MedicationDispense",
+                      "MedicationAdministration"),
     "age": ("Patient",),
 }

@@ -67,6 +67,7 @@ class Criterion:
     # date that cannot decide) | None (decided on the value)
     reason: str | None = None
     note: str | None = None          # the policy's own note on a value that does not meet it (e.g. "not low")
+    parts: tuple["Criterion", ...] = ()   # an OR group's (any_of) own criteria, each decided
 
 
 @dataclass(frozen=True)

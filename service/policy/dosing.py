@@ -41,7 +41,7 @@ def times_a_day(per_day: Number) -> str:
     return {1: "once daily", 2: "twice daily"}.get(per_day, f"{format_number(per_day)} times a day")
 
 
-def _rate(order) -> Number | None:
+def doses_per_day(order) -> Number | None:
     """Administrations per day: the unrounded rate of a timing repeat (2.4 for every 10 hours), else
     the count read from a timing code, times of day or the text."""
     return order.per_day_rate if order.per_day_rate is not None else order.per_day
@@ -89,7 +89,7 @@ def ordered_per_kg(order) -> bool:
 
 
 @dataclass(frozen=True)
-class _Basis:
+class DoseBasis:
     """What the check stands on: the exact mg/kg per dose (or why it is unknown) and the weight."""
     mg_per_kg: Fraction | None
     why_unknown: str | None
@@ -98,7 +98,7 @@ class _Basis:
     no_weight_why: str
 
 
-def _basis(order, ctx: Context) -> _Basis:
+def dose_basis(order, ctx: Context) -> DoseBasis:
     rules = ctx.label.dosing
     stale = (order.weight_date is not None and (ctx.today - order.weight_date).days > rules.weight_max_age_days)
     weight_ok = bool(order.weight_kg) and order.weight_date is not None and not stale
@@ -107,15 +107,15 @@ def _basis(order, ctx: Context) -> _Basis:
     no_weight_why = stale_why or "no usable weight is on file"
     per_kg_order = ordered_per_kg(order)
     if per_kg_order:
-        return _Basis(exact(order.mg_per_kg), None, True, weight_ok, no_weight_why)
+        return DoseBasis(exact(order.mg_per_kg), None, True, weight_ok, no_weight_why)
     if order.dose_mg is None:
-        return _Basis(None, order.dose_reason or "the dose is not stated in mg, mcg or mL", False, weight_ok,
+        return DoseBasis(None, order.dose_reason or "the dose is not stated in mg, mcg or mL", False, weight_ok,
                       no_weight_why)
     if stale_why:
-        return _Basis(None, stale_why, False, False, no_weight_why)
+        return DoseBasis(None, stale_why, False, False, no_weight_why)
     if not order.weight_kg:
-        return _Basis(None, order.mg_per_kg_reason or "no weight is on file", False, False, no_weight_why)
-    return _Basis(exact(order.dose_mg) / exact(order.weight_kg), None, False, weight_ok, no_weight_why)
+        return DoseBasis(None, order.mg_per_kg_reason or "no weight is on file", False, False, no_weight_why)
+    return DoseBasis(exact(order.dose_mg) / exact(order.weight_kg), None, False, weight_ok, no_weight_why)
 
 
 def _evidence(order) -> tuple[Evidence, ...]:
@@ -140,7 +140,7 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
     allowed += (f", {times_a_day(rules.doses_per_day)}; never above {format_number(rules.maximum)} mg/kg per dose "
                 f"or {format_number(rules.daily_maximum)} mg/kg per day")
     evidence = _evidence(order)
-    basis = _basis(order, ctx)
+    basis = dose_basis(order, ctx)
     per_kg = basis.mg_per_kg
     findings: list[LabelFinding] = []
     proposed, limit, per_kg_text, per_day_text = None, None, None, None
@@ -153,7 +153,7 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
         message = f"The dose per kg cannot be checked: {basis.why_unknown}. {advice}"
         findings.append(LabelFinding("dose-unchecked", WARNING, "dose", message, evidence, title="Dose not checked"))
     else:
-        rate = _rate(order)
+        rate = doses_per_day(order)
         daily = per_kg * rate if rate else None
         per_kg_text = format_within(per_kg, ((">", rules.maximum), (">", rules.start_high), ("<", rules.start_low)),
                                     _DIGITS, _MAX_DIGITS)
@@ -213,7 +213,7 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
     return dose, tuple(findings)
 
 
-def _fix(per_kg: Fraction, per_kg_text: str, basis: _Basis, setting: str,
+def _fix(per_kg: Fraction, per_kg_text: str, basis: DoseBasis, setting: str,
          ctx: Context) -> tuple[ProposedDose | None, str]:
     """The corrected dose (twice daily, at the ordered mg/kg but no more than the starting range's top
     for a new start or the maximum when continuing, rounded down) and the sentence that offers it."""
@@ -236,7 +236,7 @@ def _fix(per_kg: Fraction, per_kg_text: str, basis: _Basis, setting: str,
                       f"{times_a_day(rules.doses_per_day)} = {proposed.mg_per_kg_text} mg/kg per dose.")
 
 
-def _dose_text(order, basis: _Basis, per_kg_text: str) -> str:
+def _dose_text(order, basis: DoseBasis, per_kg_text: str) -> str:
     if basis.per_kg_order and not basis.weight_ok:
         return f"{per_kg_text} mg/kg per dose (ordered in mg/kg)"
     if basis.per_kg_order:
@@ -251,7 +251,7 @@ def _start_range_message(dose_text: str, rules) -> str:
 
 
 def _daily_message(order, per_kg_text: str, per_day_text: str, rules) -> str:
-    often = times_a_day(_rate(order))
+    often = times_a_day(doses_per_day(order))
     return (f"Ordered {order.frequency_text or often} ({often}) at {per_kg_text} mg/kg "
             f"per dose = {per_day_text} mg/kg per day, above the label maximum of {format_number(rules.daily_maximum)} "
             f"mg/kg per day ({format_number(rules.maximum)} mg/kg {times_a_day(rules.doses_per_day)}): risk of "
@@ -259,7 +259,7 @@ def _daily_message(order, per_kg_text: str, per_day_text: str, rules) -> str:
 
 
 def _frequency_findings(order, rules, evidence, daily_flagged: bool) -> list[LabelFinding]:
-    rate = _rate(order)
+    rate = doses_per_day(order)
     if rate is None:
         return [LabelFinding("dose-frequency-unknown", INFO, "dose",
                              f"The dosing frequency is not stated; the label gives mecasermin {times_a_day(rules.doses_per_day)}.",

@@ -28,9 +28,12 @@ from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOE
                                      NOT_COVERED, NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision,
                                      LabelFinding, PolicyChoice, VersionChoice)
 from service.policy.diagnoses import DiagnosisReading, evaluate_diagnosis, read_diagnoses
+from service.policy.dose_limits import dose_limit
 from service.policy.dosing import check_dose
+from service.policy.groups import any_of
 from service.policy.exclusions import find_exclusions
 from service.policy.label import label_findings
+from service.policy.prescriber import prescriber_specialty
 from service.policy.rules import Policy, PolicyFile, PolicySet
 from service.record.model import PatientRecord
 from service.wording.policy import no_version_reason, no_version_summary
@@ -88,23 +91,33 @@ def _technical(criterion: Criterion, ctx: Context, resource_types: tuple[str, ..
                      "Retry once the EHR's records are available.", None, criterion.basis)
 
 
+EVALUATORS = {**measurement.EVALUATORS, "prescriber_specialty": prescriber_specialty, "dose_limit": dose_limit}
+RESOURCE_TYPES = {**measurement.RESOURCE_TYPES, "prescriber_specialty": tuple(PRESCRIBER_TYPES),
+                  "dose_limit": ("Observation",)}
+# Read as of today even when carried over to a re-authorization (no pre-treatment value to read).
+CURRENT_ONLY = frozenset({"diagnosis", "age", "prescriber_specialty", "dose_limit", "velocity_gain"})
+
+
+def _criterion(spec, ctx: Context, reading: DiagnosisReading, carried: bool) -> Criterion:
+    """One criterion of the policy, on current values, or on baseline ones when carried over."""
+    if spec["type"] == "any_of":
+        return any_of(spec, tuple(_criterion(sub, ctx, reading, carried) for sub in spec["criteria"]))
+    if spec["type"] == "diagnosis":
+        criterion = evaluate_diagnosis(spec, ctx, reading)
+    else:
+        basis = "baseline" if carried and spec["type"] not in CURRENT_ONLY else "current"
+        criterion = _technical(EVALUATORS[spec["type"]](spec, ctx, basis), ctx, RESOURCE_TYPES[spec["type"]])
+    return replace(criterion, type=spec["type"])
+
+
 def _evaluate_criteria(ctx: Context, reading: DiagnosisReading) -> tuple[Criterion, ...]:
     policy = ctx.policy
     if ctx.reauthorization:
-        carried = [c for c in policy.initial if c["id"] in policy.carry_over]
-        plan = [(c, "current" if c["type"] in ("diagnosis", "age") else "baseline") for c in carried]
-        plan += [(c, "current") for c in policy.reauthorization]
+        plan = [(c, True) for c in policy.initial if c["id"] in policy.carry_over]
+        plan += [(c, False) for c in policy.reauthorization]
     else:
-        plan = [(c, "current") for c in policy.initial]
-    results = []
-    for spec, basis in plan:
-        if spec["type"] == "diagnosis":
-            criterion = evaluate_diagnosis(spec, ctx, reading)
-        else:
-            criterion = measurement.EVALUATORS[spec["type"]](spec, ctx, basis)
-            criterion = _technical(criterion, ctx, measurement.RESOURCE_TYPES[spec["type"]])
-        results.append(replace(criterion, type=spec["type"]))
-    return tuple(results)
+        plan = [(c, False) for c in policy.initial]
+    return tuple(_criterion(spec, ctx, reading, carried) for spec, carried in plan)
 
 
 def _determine(policy: Policy, criteria, exclusions, reading: DiagnosisReading, gaps) -> tuple[str, str | None, tuple[str, ...]]:

@@ -196,7 +196,11 @@ def _semantic_errors(data: Mapping, *, stem: str | None) -> list[str]:
     initial = criteria.get("initial") or []
     reauth = (criteria.get("reauthorization") or {})
     seen: dict[str, str] = {}
-    for group, items in (("initial", initial), ("reauthorization.criteria", reauth.get("criteria") or [])):
+    groups = [("initial", initial), ("reauthorization.criteria", reauth.get("criteria") or [])]
+    # An OR group's own criteria are checked as criteria too, their ids unique among all.
+    groups += [(f"{group}[{index}].criteria", item.get("criteria") or []) for group, items in list(groups)
+               for index, item in enumerate(items) if item.get("type") == "any_of"]
+    for group, items in groups:
         for index, item in enumerate(items):
             cid = item.get("id")
             where = f"$.criteria.{group}[{index}].id"
