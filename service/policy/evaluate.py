@@ -27,7 +27,7 @@ from service.policy.context import Context, gap_resource_types, treatment_start
 from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, INVESTIGATIONAL, MEETS,
                                      NOT_COVERED, NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision,
                                      LabelFinding, PolicyChoice, VersionChoice)
-from service.policy.diagnoses import DiagnosisReading, evaluate_diagnosis, read_diagnoses
+from service.policy.diagnoses import DiagnosisReading, diagnosis_spec, evaluate_diagnosis, read_diagnoses
 from service.policy.dose_limits import dose_limit
 from service.policy.dosing import check_dose
 from service.policy.groups import any_of
@@ -103,7 +103,8 @@ def _criterion(spec, ctx: Context, reading: DiagnosisReading, carried: bool) -> 
     if spec["type"] == "any_of":
         return any_of(spec, tuple(_criterion(sub, ctx, reading, carried) for sub in spec["criteria"]))
     if spec["type"] == "diagnosis":
-        criterion = evaluate_diagnosis(spec, ctx, reading)
+        own = reading if spec is diagnosis_spec(ctx.policy.initial) else read_diagnoses(ctx, spec)
+        criterion = evaluate_diagnosis(spec, ctx, own)
     else:
         basis = "baseline" if carried and spec["type"] not in CURRENT_ONLY else "current"
         criterion = _technical(EVALUATORS[spec["type"]](spec, ctx, basis), ctx, RESOURCE_TYPES[spec["type"]])
