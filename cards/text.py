@@ -19,6 +19,7 @@ from service.wording.decision import CRITERION_NAMES, EXCLUDED_MARK, STATUS_MARK
 from service.policy.dosing import times_a_day
 from service.wording.evidence import evidence_name, evidence_text, evidence_value, recorded_as
 from service.wording.numbers import day, number
+from service.wording.policy import version_line
 
 fmt_number = number            # the cards' number formatter is the one of every surface
 DETAIL_BUDGET = 1000           # characters of one card's detail (cards/DESIGN.md)
@@ -149,9 +150,9 @@ def coding_help(decision) -> str | None:
 def coverage_detail(decision, record) -> str:
     kind = kind_words(decision)
     months = f" · approval up to {decision.approval_months} months" if decision.approval_months else ""
-    lines = [f"**{decision.policy.title}** · {kind}{months}", ""]
+    lines = [f"**{decision.policy.title}** · {kind}{months}", md(version_line(decision.policy)), ""]
     if contraindicated(decision):
-        lines += ["A contraindication (see the red card) must be resolved first: until then, coverage is moot.", ""]
+        lines += ["Resolve the contraindication (red card) first.", ""]
     if plan_criteria_unknown(decision):
         lines += [f"No policy is on file for {md(decision.policy_choice.payer or 'this plan')}: checked against the FDA "
                   "label instead. Ask the plan for its mecasermin criteria.", ""]

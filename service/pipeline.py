@@ -20,6 +20,7 @@ from service.fhir.gather import count_resources  # noqa: F401 — the HTTP layer
 from service.fhir.gather import call_budget, gather, referenced_medications
 from service.fhir.resources import bundle_resources, normalise_quirks
 from service.policy import evaluate
+from service.policy.decision import NO_VERSION_IN_FORCE
 from service.record import build_record
 from service.screening import screen
 from service.screening_history import order_removed
@@ -68,6 +69,9 @@ class HookOutcome:
             "patient_id": self.patient_id,
             "policy": ",".join(d.policy.id for d in self.decisions) or None,
             "determination": ",".join(d.determination for d in self.decisions) or None,
+            "policy_version": ",".join(d.policy.version.name if d.policy.version else NO_VERSION_IN_FORCE
+                                       for d in self.decisions) or None,
+            "policy_digest": ",".join(d.policy.digest or "" for d in self.decisions) or None,
             "coverage_assertion_ids": assertion_ids,
             "card_uuids": [c["uuid"] for c in cards if "uuid" in c],
             "card_indicators": [c["indicator"] for c in cards],

@@ -73,7 +73,8 @@ class Store:
             db.execute(audit.insert().values(
                 received_at=now, hook_instance=entry.get("hook_instance"), service=entry["service"],
                 patient_hash=self.patient_hash(patient) if patient else None, policy=entry.get("policy"),
-                determination=entry.get("determination"),
+                determination=entry.get("determination"), policy_version=entry.get("policy_version"),
+                policy_digest=entry.get("policy_digest"),
                 coverage_assertion_ids=json.dumps(entry.get("coverage_assertion_ids", [])),
                 card_uuids=json.dumps(entry.get("card_uuids", [])),
                 card_indicators=json.dumps(entry.get("card_indicators", [])),

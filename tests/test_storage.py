@@ -2,12 +2,14 @@
 failure rule, retention, the shared hash key, and metrics without patient data."""
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import responses
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from prometheus_client import REGISTRY
@@ -16,10 +18,11 @@ from sqlalchemy import inspect
 from service.fhir.client import Deadline, FhirClient
 from service.settings import Settings, SettingsError
 from service.storage import Database, database_url
-from service.storage.database import _head_revision
+from service.policy.loader import DEFAULT_POLICY_DIR
+from service.storage.database import _alembic_config, _head_revision
 from service.storage.tables import metadata
 from service.store import Store
-from tests.fixtures import PATIENT_ID, order_sign_request
+from tests.fixtures import PATIENT_ID, mecasermin_order, order_sign_request
 
 SIGN = "/cds-services/mecasermin-order-sign"
 
@@ -172,3 +175,38 @@ def test_fhir_fetches_are_timed_and_failures_counted_by_prefetch_key(settings):
     assert results["observations"].error is None and results["conditions"].error
     assert sample("cds_fhir_fetch_duration_seconds_count", "observations") == timed_before + 1
     assert sample("cds_fhir_fetch_failures_total", "conditions") == failed_before + 1
+
+
+def test_the_audit_row_names_the_policy_version_and_the_files_digest(client, store):
+    assert client.post(SIGN, json=order_sign_request()).status_code == 200
+    (row,) = store.query("SELECT policy, policy_version, policy_digest FROM audit")
+    shipped = hashlib.sha256((DEFAULT_POLICY_DIR / "premera-mecasermin.yaml").read_bytes()).hexdigest()
+    assert row == ("premera-mecasermin", "2023-12-01", shipped)
+
+
+def test_an_order_dated_when_no_version_is_in_force_is_audited_as_such(client, store):
+    order = mecasermin_order()
+    order["authoredOn"] = "2023-11-30"                    # before Premera's policy took effect
+    response = client.post(SIGN, json=order_sign_request(order=order))
+    coverage = next(c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "coverage-info")
+    assert coverage["summary"].startswith("Ask the plan its criteria — no policy version on file for 2023-11-30")
+    assert "No policy version in force (order date 2023-11-30) · sha256 " in coverage["detail"]
+    assert store.query("SELECT policy_version, determination FROM audit") == [("none in force", "documentation-needed")]
+
+
+def test_migration_0002_adds_the_version_columns_to_an_existing_audit_table(tmp_path):
+    path = tmp_path / "at-0001.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    with database.engine.begin() as connection:
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.exec_driver_sql(
+            "INSERT INTO audit (received_at, service, policy, coverage_assertion_ids, card_uuids, card_indicators, "
+            "timings_ms, counts) VALUES ('2026-01-01T00:00:00.000+00:00', 's', 'premera-mecasermin', '[]', '[]', "
+            "'[]', '{}', '{}')")
+    database.migrate()
+    columns = {c["name"] for c in inspect(database.engine).get_columns("audit")}
+    assert {"policy_version", "policy_digest"} <= columns
+    assert Store(database).query("SELECT policy, policy_version, policy_digest FROM audit") == [
+        ("premera-mecasermin", None, None)]

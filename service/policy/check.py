@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from service.cli_input import InputError, chart_resources, draft_order
-from service.policy.decision import Decision
+from service.policy.decision import NO_VERSION_IN_FORCE, Decision
 from service.policy.evaluate import evaluate
-from service.policy.loader import (NO_VERSION_IN_FORCE, PolicyError, UnknownPolicy, load_policy_file, policy_paths,
-                                   policy_set_of)
+from service.policy.loader import PolicyError, UnknownPolicy, load_policy_file, policy_paths, policy_set_of
 from service.policy.rules import PolicyFile, PolicySet, thaw
 from service.record import build_record
 from service.settings import Settings, SettingsError

@@ -40,7 +40,7 @@ def treatment_start(record: PatientRecord) -> date | None:
 class Context:
     record: PatientRecord
     today: date
-    policy: Policy
+    policy: Policy | None             # None: no version in force on the order's date (label checks only)
     label: LabelRules
     reauthorization: bool
     treatment_start: date | None

@@ -22,6 +22,8 @@ CRITERIA_NOT_MET = "criteria-not-met"
 NOT_MEDICALLY_NECESSARY = "not-medically-necessary"
 INVESTIGATIONAL = "investigational"
 NOT_COVERED = "not-covered"          # the source says "not covered" without naming a category
+# The version named (audit row, `policy check`, an example's expect.version) when none is in force
+NO_VERSION_IN_FORCE = "none in force"
 # Criterion.missing_test: the test that would settle an unknown criterion
 # (the ids: service.policy.tests_to_order.CRITERION_TESTS)
 

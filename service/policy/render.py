@@ -5,6 +5,7 @@ from service.policy.compare import format_number
 from service.policy.decision import Decision, Evidence
 from service.wording.decision import kind_words, verdict
 from service.wording.evidence import evidence_text
+from service.wording.policy import version_words
 
 MARKS = {"met": "[x]", "not_met": "[ ]", "unknown": "[?]"}
 DETERMINATIONS = {"meets-criteria": "MEETS CRITERIA", "does-not-meet": "DOES NOT MEET",
@@ -21,6 +22,7 @@ def render_text(decision: Decision) -> str:
         f"Policy: {d.policy.title} ({d.policy.id}){'' if d.policy.verified else ' — CRITERIA UNVERIFIED'}",
         f"  chosen: {d.policy_choice.reason} — {d.policy_choice.detail}",
         f"  source: {d.policy.source_title} <{d.policy.source_url}>",
+        f"  version: {version_words(d.policy)}; file sha256 {d.policy.digest}",
         f"Authorization: {d.authorization}"
         + (f" (mecasermin since {d.treatment_start.isoformat()})" if d.treatment_start else "")
         + (f"; approval up to {d.approval_months} months" if d.approval_months else ""),

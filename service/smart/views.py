@@ -34,6 +34,7 @@ from service.smart.prescriber import Prescriber, read_prescriber
 from service.smart.workup import FhirUnavailable, Workup, work_up
 from service.smart.write_back import post_document_reference
 from service.wording.decision import kind_words, verdict
+from service.wording.policy import version_words
 from service.wording.support import support_lines
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
         "workup": workup,
         "record": record,
         "decision": decision,
+        "policy_version": version_words(decision.policy),
         "role": active.data.get("role", "unknown"),
         "fhir_user_note": active.data.get("fhir_user_note"),
         "critical": critical,

@@ -47,6 +47,10 @@ audit = Table(
     Column("card_indicators", Text, nullable=False),
     Column("timings_ms", Text, nullable=False),
     Column("counts", Text, nullable=False),
+    # One entry per decision, comma-separated like `policy` (migration 0002): the version applied, or
+    # "none in force"; the policy file's sha256.
+    Column("policy_version", Text),
+    Column("policy_digest", Text),
     Index("audit_received_at", "received_at"),
 )
 

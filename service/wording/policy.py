@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from service.policy.decision import PolicyRef, PolicyVersion
 
-DIGEST_SHOWN = 12   # hex characters of the file's sha256 shown on a card (the audit row keeps all 64)
+DIGEST_SHOWN = 8    # hex characters of the file's sha256 shown on a card (the audit row keeps all 64)
 
 
 def short_digest(ref: PolicyRef) -> str:
@@ -27,33 +27,48 @@ def span_text(version: PolicyVersion) -> str:
 
 
 def day_text(ref: PolicyRef) -> str:
-    """'the order date 2026-03-01', or 'the evaluation day 2026-03-01 (the order has no date)'."""
+    """'the order date 2026-03-01', or 'the evaluation day 2026-03-01 (no order date)'."""
     choice = ref.version_choice
     if choice is None:
         return "the evaluation day"
     if choice.basis == "order-date":
         return f"the order date {choice.on.isoformat()}"
     why = (f"the order's date {choice.order_date_text!r} is not a full date" if choice.order_date_text
-           else "the order has no date")
+           else "no order date")
     return f"the evaluation day {choice.on.isoformat()} ({why})"
 
 
-def version_name(ref: PolicyRef) -> str | None:
-    """The version as the audit row and the command line name it (None: none in force)."""
-    return ref.version.name if ref.version is not None else None
+def version_words(ref: PolicyRef) -> str:
+    """Which version applied and on which day: 'Version 2025-09, in force on the order date 2026-03-01'."""
+    version = ref.version
+    if version is None:
+        return f"No policy version in force on {day_text(ref)}"
+    if not version.declared:
+        if version.effective_from is None:
+            return "Undated policy (one version)"
+        return f"Policy effective {version.effective_from.isoformat()}, applied on {day_text(ref)}"
+    return f"Version {version.name}, in force on {day_text(ref)}"
 
 
 def version_line(ref: PolicyRef) -> str:
-    """One short line for the coverage card: which version applied, on which day, and the file's digest."""
-    digest = f"file sha256 {short_digest(ref)}"
-    version = ref.version
+    """The coverage card's line, within its budget: 'Version 2025-09 (order date 2026-03-01) · sha256 1a2b3c4d'."""
+    choice, version = ref.version_choice, ref.version
+    day = choice.on.isoformat() if choice else "?"
+    if choice is None or choice.basis == "order-date":
+        when = f"order date {day}"
+    elif choice.order_date_text:
+        when = f"order date {choice.order_date_text!r} partial; as of {day}"
+    else:
+        when = f"no order date; as of {day}"
     if version is None:
-        return f"No policy version in force on {day_text(ref)} · {digest}"
-    if not version.declared:
+        which = "No policy version in force"
+    elif not version.declared:
         if version.effective_from is None:
-            return f"Policy {digest}"
-        return f"Policy effective {version.effective_from.isoformat()}, applied on {day_text(ref)} · {digest}"
-    return f"Version {version.name}, in force on {day_text(ref)} · {digest}"
+            return f"Policy file sha256 {short_digest(ref)}"
+        which = f"Policy of {version.effective_from.isoformat()}"
+    else:
+        which = f"Version {version.name}"
+    return f"{which} ({when}) · sha256 {short_digest(ref)}"
 
 
 def versions_on_file(ref: PolicyRef) -> str:

@@ -7,6 +7,7 @@ and killing one replica mid-load loses no feedback that was acknowledged.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -143,7 +144,11 @@ def test_report_counts_feedback_sent_to_both_and_the_patient_hash_is_shared(clus
     with cluster.postgres.connect() as db:
         hashes = db.execute("SELECT DISTINCT patient_hash FROM audit").fetchall()
         calls = db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+        versions = db.execute("SELECT DISTINCT policy, policy_version, policy_digest FROM audit "
+                              "WHERE policy IS NOT NULL").fetchall()
     assert calls >= 8 and len(hashes) == 1 and hashes[0][0]
+    premera = hashlib.sha256((ROOT / "service/policy/policies/premera-mecasermin.yaml").read_bytes()).hexdigest()
+    assert versions == [("premera-mecasermin", "2023-12-01", premera)]   # migration 0002 on PostgreSQL
     assert served(a, "mecasermin-order-sign") and served(b, "mecasermin-order-sign")
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from service.policy import PolicyError, load_policies
 from service.policy.loader import DEFAULT_POLICY_DIR
-from service.wording.policy import no_version_reason, version_line
+from service.wording.policy import no_version_reason, version_line, version_words
 from tests.policy.charts import laron_boy
 
 PREMERA = "premera-mecasermin.yaml"
@@ -20,6 +20,7 @@ PREMERA = "premera-mecasermin.yaml"
 
 def _versions(data: dict, versions: list[dict]) -> dict:
     data.pop("effective_date")
+    data.pop("examples")          # they expect the shipped file's one version
     data["versions"] = versions
     return data
 
@@ -89,35 +90,38 @@ def test_no_version_in_force_before_or_between_versions_needs_documentation(vers
     assert "2024-03 (2024-03-01 to 2025-09-25), 2025-10 (from 2025-10-01)" in reason
     assert reason == no_version_reason(decision.policy)
     assert decision.dose is not None                       # the label's dose check still applies
-    assert version_line(decision.policy).startswith(f"No policy version in force on the order date {day}")
+    assert version_line(decision.policy).startswith(f"No policy version in force (order date {day}) · sha256 ")
+    assert version_words(decision.policy) == f"No policy version in force on the order date {day}"
 
 
 def test_an_order_without_a_date_is_judged_on_the_evaluation_day_and_says_so(versioned):
     decision = _decide(versioned, None, today=date(2025, 9, 25))
     assert decision.policy.version.name == "2024-03"
     assert decision.policy.version_choice.basis == "evaluation-day"
-    assert "the evaluation day 2025-09-25 (the order has no date)" in version_line(decision.policy)
+    assert version_words(decision.policy) == "Version 2024-03, in force on the evaluation day 2025-09-25 (no order date)"
+    assert version_line(decision.policy).startswith("Version 2024-03 (no order date; as of 2025-09-25) · sha256 ")
 
 
 def test_an_order_dated_only_to_a_month_is_not_read_as_its_first_day(versioned):
     decision = _decide(versioned, "2025-09", today=date(2026, 3, 1))
     assert decision.policy.version.name == "2025-10"
-    assert "the order's date '2025-09' is not a full date" in version_line(decision.policy)
+    assert "the order's date '2025-09' is not a full date" in version_words(decision.policy)
+    assert version_line(decision.policy).startswith("Version 2025-10 (order date '2025-09' partial; as of 2026-03-01)")
 
 
 def test_the_decision_names_the_version_and_the_files_digest(versioned):
     decision = _decide(versioned, "2026-01-05")
     path = Path(versioned.folder) / PREMERA
     assert decision.policy.digest == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert version_line(decision.policy) == (f"Version 2025-10, in force on the order date 2026-01-05 · "
-                                             f"file sha256 {decision.policy.digest[:12]}")
+    assert version_line(decision.policy) == f"Version 2025-10 (order date 2026-01-05) · sha256 {decision.policy.digest[:8]}"
     assert decision.to_jsonable()["policy"]["version"]["name"] == "2025-10"
 
 
 def test_a_file_without_versions_is_one_version_from_its_effective_date(policies):
     decision = laron_boy().decide(policies)
     assert (decision.policy.version.name, decision.policy.version.declared) == ("2023-12-01", False)
-    assert version_line(decision.policy).startswith("Policy effective 2023-12-01, applied on the order date 2025-03-03")
+    assert version_line(decision.policy).startswith("Policy of 2023-12-01 (order date 2025-03-03) · sha256 ")
+    assert version_words(decision.policy) == "Policy effective 2023-12-01, applied on the order date 2025-03-03"
     before = _decide(policies, "2023-11-30", today=date(2023, 11, 30))
     assert before.policy.version is None and "one version, from 2023-12-01" in before.reasons[0]
 

@@ -3,6 +3,7 @@ authentication, state, consent, expiry, FHIR failures, the allowlist, and what n
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import sqlite3
@@ -11,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from service.policy.loader import DEFAULT_POLICY_DIR
 from service.smart.oauth import pkce_challenge
 from service.smart.browser_session import COOKIE
 from tests.smart.fake_ehr import FakeEhr
@@ -57,6 +59,9 @@ def test_ehr_launch_shows_the_checklist_and_chart(ehr, make_app, flow_for):
         assert curve in page
     assert "Tobi Okafor" in page                                        # patient banner
     assert "No mecasermin order was named" in page                      # no appContext: no dose
+    premera = hashlib.sha256((DEFAULT_POLICY_DIR / "premera-mecasermin.yaml").read_bytes()).hexdigest()
+    assert re.search(r"Policy effective 2023-12-01, applied on the evaluation day \d{4}-\d{2}-\d{2} "
+                     rf"\(no order date\) \(file sha256 <code>{premera}</code>\)", page)
     monitoring = re.search(r'<details class="monitoring">.*?</details>', page, re.S).group(0)
     assert page.count('<details class="monitoring">') == 1 and monitoring.count("<li>") >= 5
     assert "Intracranial hypertension" in monitoring
