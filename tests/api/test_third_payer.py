@@ -54,11 +54,11 @@ def test_the_third_payer_is_chosen_and_applied_through_both_hooks(client, hook):
     result = http.post(SERVICES[hook], json=quill_request(hook)).get_json()
     card = coverage_card(result)
     assert "Quillfeather" in card["summary"] + card["detail"], card
-    assert "Version 2026-01" in card["detail"]            # the order is dated 2026-11-21
+    assert "Version 2026-01 (order date 2026-11-21)" in card["detail"]
     assert card["indicator"] == "info"
     assert covered(result) == ["covered"]
-    (row,) = store.query("SELECT policy, determination FROM audit")
-    assert row[0].startswith("quillfeather-mecasermin") and row[1] == "meets-criteria"
+    (row,) = store.query("SELECT policy, policy_version, determination FROM audit")
+    assert row == ("quillfeather-mecasermin", "2026-01", "meets-criteria")
 
 
 @pytest.mark.parametrize("hook", SERVICES)
