@@ -61,7 +61,7 @@ def threshold_text(spec: Mapping[str, Any], basis: str) -> str:
     if spec.get("threshold_text"):
         text = spec["threshold_text"]
     elif spec["type"] == "dose_limit" and spec.get("threshold") is not None:
-        text = f"{QUANTITY_UNITS[spec['quantity']]} {spec['op']} {format_number(spec['threshold'])}"
+        text = f"{QUANTITY_UNITS[spec['quantity']]} {limit(spec['op'], spec['threshold'])}"
     elif spec["type"] == "bone_age":
         parts = [f"{sex} {'not known' if spec[sex]['threshold'] is None else _op_text(spec[sex], 'a')}"
                  for sex in ("female", "male")]

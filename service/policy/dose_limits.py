@@ -17,6 +17,7 @@ criterion unknown with the reason.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 from service.policy.compare import format_against
@@ -27,6 +28,7 @@ from service.policy.decision import Criterion, Evidence
 from service.record.exact import exact
 
 DAYS = 30
+DIGITS = 3
 
 
 def _value(quantity: str, ctx: Context) -> tuple[Fraction | None, str | None]:
@@ -69,6 +71,8 @@ def dose_limit(spec, ctx: Context, basis: str) -> Criterion:
     judged = Evidence(kind="dose_limit", value=float(value), unit=unit, date=None, reference=order.reference,
                       note=order.dose_note)
     selection = Selection(Candidate(ctx.today, value, None, judged), (evidence,), None)
-    return _judge(spec, ctx, "current", selection,
-                  lambda c: f"The order gives {format_against(c.score, spec.get('op'), spec.get('threshold'), 3)} {unit}")
+    shown = format_against(value, spec.get("op"), spec.get("threshold"), DIGITS)
+    criterion = _judge(spec, ctx, "current", selection, lambda c: f"{shown} {unit} (the order)")
+    # Shown as the explanation shows it: mg/kg needs three decimals (0.058), more near the limit.
+    return replace(criterion, evidence=(replace(criterion.evidence[0], value_text=shown),) + criterion.evidence[1:])
 
