@@ -483,9 +483,9 @@ def velocity_gain(spec, ctx: Context, basis: str) -> Criterion:
                        f"Two heights before {ctx.treatment_start.isoformat()}, at least 6 months apart.")
     on_rate, before_rate = cm_per_year(on.start, on.end), cm_per_year(before.start, before.end)
     gain = on_rate - before_rate
-    span = (f"{format_number(on_rate, 2)} cm/year on treatment ({on.start.date.isoformat()} to "
-            f"{on.end.date.isoformat()}) against {format_number(before_rate, 2)} cm/year before "
-            f"({before.start.date.isoformat()} to {before.end.date.isoformat()})")
+    span = (f"{format_number(on_rate, 2)} cm/year on treatment, {on.start.date.isoformat()} to "
+            f"{on.end.date.isoformat()}; {format_number(before_rate, 2)} cm/year before, "
+            f"{before.start.date.isoformat()} to {before.end.date.isoformat()}")
     shown = Evidence(kind="growth_velocity_gain", value=float(gain), unit="cm/year", date=on.end.date,
                      reference=on.end.reference, note=span)
     rates = [Evidence(kind="growth_velocity", value=float(rate), unit="cm/year", date=pair.end.date,
@@ -494,8 +494,8 @@ def velocity_gain(spec, ctx: Context, basis: str) -> Criterion:
              for label, rate, pair in (("on treatment", on_rate, on), ("before treatment", before_rate, before))]
     selection = Selection(Candidate(on.end.date, gain, None, shown), tuple(rates), None)
     return _judge(spec, ctx, "current", selection,
-                  lambda c: f"Growth velocity change {format_against(c.score, spec.get('op'), spec.get('threshold'), 2)} "
-                            f"cm/year ({span})")
+                  lambda c: f"A change of {format_against(c.score, spec.get('op'), spec.get('threshold'), 2)} cm/year "
+                            f"over the pre-treatment velocity ({span})")
 
 
 def _partially_dated_heights(ctx: Context) -> list[Evidence]:

@@ -152,7 +152,7 @@ def reauthorization_chart(pre: tuple[float, float], on: tuple[float, float], sta
 def test_a_gain_of_exactly_2_cm_per_year_over_baseline_is_met(policies):
     response = criterion(reauthorization_chart((100.0, 116.0), (116.5, 140.5)), policies, "response")
     assert response.status == MET, response.explanation          # 6 − 4 = 2 cm/year exactly
-    assert response.evidence[0].value == 2.0 and "4 cm/year before" in response.explanation
+    assert response.evidence[0].value == 2.0 and "4 cm/year before, 2016-12-31 to 2020-12-31" in response.explanation
 
 
 def test_a_gain_a_hair_below_2_cm_per_year_is_not_met_and_says_so_in_figures(policies):
