@@ -83,7 +83,8 @@ def fill_template(template: str, context: dict) -> str | None:
         if not isinstance(value, str):
             missing = True
             return ""
-        return quote(value, safe="")
+        # `context.userId` is a reference ("Practitioner/123"): an EHR puts it in the URL as a path.
+        return value if match.group(1) == "userId" else quote(value, safe="")
 
     def user_value(match: re.Match) -> str:
         nonlocal missing
