@@ -16,7 +16,7 @@ import re
 from cards.assessment import crd_key, plan_criteria_unknown
 from cards.markdown import escape_markdown as md, plain_text
 from service.wording.decision import CRITERION_NAMES, EXCLUDED_MARK, STATUS_MARK, contraindicated, kind_words, verdict
-from service.policy.dosing import times_a_day
+from service.wording.dose import times_a_day
 from service.wording.evidence import evidence_name, evidence_text, evidence_value, recorded_as
 from service.wording.numbers import day, number
 from service.wording.policy import version_line

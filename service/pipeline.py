@@ -21,6 +21,7 @@ from service.fhir.gather import call_budget, gather, referenced_medications
 from service.fhir.resources import bundle_resources, normalise_quirks
 from service.policy import evaluate
 from service.policy.decision import NO_VERSION_IN_FORCE
+from service.wording import word
 from service.record import build_record
 from service.screening import screen
 from service.screening_history import order_removed
@@ -157,7 +158,8 @@ def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], 
                               mg_per_ml=policies.label.dosing.concentration_mg_per_ml,
                               categories=policies.label.medication_categories,
                               user=user if isinstance(user, str) else None)
-        decision = evaluate(record, policies, today, default_policy=settings.default_policy, technical_gaps=gaps)
+        decision = word(evaluate(record, policies, today, default_policy=settings.default_policy,
+                                 technical_gaps=gaps))
         return policies, record, decision
 
     try:

@@ -37,6 +37,7 @@ from datetime import date
 from service.fhir.prefetch import KEY_TYPES, PRESCRIBER_TYPES, templates as order_templates
 from service.policy.decision import LabelRef
 from service.policy.evaluate import evaluate
+from service.wording import word
 from service.policy.rules import LabelRules, PolicySet
 from service.record.exact import exact
 from service.record.model import Height, Measurement, PatientRecord
@@ -82,7 +83,7 @@ def screen(record: PatientRecord, today: date, policies: PolicySet, *, default_p
     candidate = short_child(record, today, policies.label)
     if candidate is None or removed:
         return None
-    label_view = evaluate(record, policies, today, policy_id=default_policy, default_policy=default_policy)
+    label_view = word(evaluate(record, policies, today, policy_id=default_policy, default_policy=default_policy))
     own = evaluate(record, policies, today, default_policy=default_policy)
     if _contraindicated(label_view) or _other_cause(label_view) or _other_cause(own):
         return None

@@ -2,7 +2,8 @@
 
     policies = load_policies(settings.policy_dir, default_policy=settings.default_policy)  # at start-up
     decision = evaluate(record, policies, today)                                            # per request
-    decision.to_jsonable()
+    worded = service.wording.word(decision)      # decide, then word: the texts, from the codes and values
+    worded.to_jsonable()
 """
 from service.policy.decision import (Criterion, Decision, DoseFinding, Evidence, Exclusion, LabelFinding, PolicyChoice,
                                      PolicyRef, ProposedDose)

@@ -13,8 +13,9 @@ from datetime import date
 from typing import Any, Mapping
 
 from service.policy.evaluate import evaluate
+from service.wording import word
 from service.policy.loader import PolicyError, UnknownPolicy, load_policies
-from service.policy.render import render_text
+from service.wording.cli_text import render_text
 from service.record import build_record
 from service.settings import Settings, SettingsError
 from service.cli_input import InputError, chart_resources, draft_order, iso_date, read_json
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         record = build_record(resources, order, today, rxnorm_codes=settings.rxnorm_codes,
                               mg_per_ml=policies.label.dosing.concentration_mg_per_ml,
                               categories=policies.label.medication_categories)
-        decision = evaluate(record, policies, today, policy_id=args.policy, default_policy=settings.default_policy)
+        decision = word(evaluate(record, policies, today, policy_id=args.policy, default_policy=settings.default_policy))
     except (InputError, PolicyError, SettingsError, UnknownPolicy) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,6 @@ number never lands on the other side of the threshold (12.99 is not shown as "13
 from __future__ import annotations
 
 import math
-from datetime import date
 from fractions import Fraction
 from statistics import NormalDist
 
@@ -20,8 +19,6 @@ from service.record.exact import Number, exact, ordered
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
 _INF = math.inf
 _NORMAL = NormalDist()
-
-OP_WORDS = {"<": "below", "<=": "at or below", ">": "above", ">=": "at or above"}
 
 
 def _interval(value: float, comparator: str | None) -> tuple[float, bool, float, bool]:
@@ -66,10 +63,6 @@ def compare(value: Number, comparator: str | None, op: str, threshold: Number) -
     if low >= threshold:  # ">="
         return MET
     return NOT_MET if high < threshold or (high == threshold and not high_closed) else UNKNOWN
-
-
-def comparator_text(comparator: str | None) -> str:
-    return comparator if comparator in ("<", "<=", ">", ">=") else ""
 
 
 def centile_from_sds(sds: float) -> float:
@@ -117,15 +110,3 @@ def format_within(value: Number | None, limits, digits: int = 1, max_digits: int
     closest = min((threshold for _, threshold, _ in truths), key=lambda t: abs(exact(value) - exact(t)))
     side = "above" if exact(value) > exact(closest) else "below"
     return f"just {side} {format_number(closest, max_digits)}"
-
-
-def format_age(years: float, *, birth_date: date | None = None, today: date | None = None) -> str:
-    """'1 y 11 mo' under 3 years (whole months, never rounded up), else '6.4 years'."""
-    if years >= 3:
-        return f"{format_number(years, 1)} years"
-    if birth_date is not None and today is not None:
-        months = (today.year - birth_date.year) * 12 + (today.month - birth_date.month) - (today.day < birth_date.day)
-    else:
-        months = math.floor(round(years * 12, 6))
-    months = max(months, 0)
-    return f"{months // 12} y {months % 12} mo"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from service.fhir.prefetch import KEY_TYPES
-from service.policy.decision import Evidence
+from service.policy.decision import Evidence, Reason
 from service.policy.rules import LabelRules, Policy
 from service.record.model import Diagnosis, Measurement, MedicationFact, PatientRecord
 
@@ -70,27 +70,28 @@ def months_between(earlier: date, later: date) -> int:
 
 
 def measurement_evidence(m: Measurement, kind: str | None = None, *, sds: float | None = None,
-                         centile: float | None = None, note: str | None = None) -> Evidence:
-    partial = (f"dated only as {m.date.isoformat()} to {m.date_last.isoformat()} (partial date)"
+                         centile: float | None = None, notes: tuple[Reason, ...] = ()) -> Evidence:
+    """The measurement as evidence; its notes are codes (service.wording.evidence words them)."""
+    partial = (Reason("partial-date", {"date": m.date, "date_last": m.date_last})
                if m.date is not None and m.date_last is not None else None)
-    notes = [n for n in (partial, note, "preliminary result" if m.preliminary else None,
-                         None if m.usable else f"not used: {m.reason or 'unusable'}") if n]
+    notes = (partial, *notes, Reason("preliminary") if m.preliminary else None,
+             None if m.usable else Reason("unusable", {"why": m.reason}))
     return Evidence(
         kind=kind or m.kind, value=m.value, unit=m.unit, date=m.date, reference=m.reference,
         original_value=m.original_value, original_unit=m.original_unit, comparator=m.comparator,
         code=m.code, display=m.code_display,
         sds=sds, centile=centile,
-        note="; ".join(notes) or None,
+        notes=tuple(n for n in notes if n is not None),
     )
 
 
-def diagnosis_evidence(d: Diagnosis, note: str | None = None) -> Evidence:
-    where = "order reason" if d.source == "order-reason" else f"condition ({d.clinical_status or 'status not stated'})"
+def diagnosis_evidence(d: Diagnosis, *notes: Reason) -> Evidence:
+    where = (Reason("order-reason") if d.source == "order-reason" else
+             Reason("condition", {"clinical_status": d.clinical_status}))
     return Evidence(kind="diagnosis", value=d.code or d.display, unit=None, date=d.onset or d.recorded,
-                    reference=d.reference, code=d.code, display=d.display,
-                    note="; ".join(n for n in (where, note) if n))
+                    reference=d.reference, code=d.code, display=d.display, notes=(where, *notes))
 
 
-def medication_evidence(m: MedicationFact, note: str | None = None) -> Evidence:
-    return Evidence(kind="medication", value=m.text, unit=None, date=m.date, reference=m.reference,
-                    display=m.text, note="; ".join(n for n in (f"{m.category}, status {m.status or 'not stated'}", note) if n))
+def medication_evidence(m: MedicationFact, *notes: Reason) -> Evidence:
+    return Evidence(kind="medication", value=m.text, unit=None, date=m.date, reference=m.reference, display=m.text,
+                    notes=(Reason("medication", {"category": m.category, "status": m.status}), *notes))

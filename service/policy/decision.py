@@ -1,13 +1,16 @@
 """The evaluator's answer: frozen dataclasses that cards, the SMART app, the CLI and the audit log render.
 
-Every criterion is met / not_met / unknown with the evidence it used (or the reason it is unknown);
+Every criterion is met / not_met / unknown with the evidence it used (or the reason it is unknown).
+Decide, then word: the evaluator fills the structured fields only — codes and values (`Reason`,
+`Limit`) — and leaves every text field (marked "words" below) None; `service.wording.word(decision)`
+fills them from the structured fields alone, once, at the edge (pipeline, SMART app, command line).
 `Decision.to_jsonable()` gives plain JSON types (dates as ISO strings).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Mapping
 
 from service.record.model import to_jsonable
 
@@ -51,6 +54,33 @@ class Evidence:
     # decision puts it ("-2.2549", not "-2.25", for "below -2.25"); set on the value a criterion judged.
     value_text: str | None = None
     sds_text: str | None = None
+    notes: tuple["Reason", ...] = ()  # structured notes; service.wording.word adds their words to `note`
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a criterion, exclusion, finding or dose came out as it did: a code and the values behind it
+    (the compared value exactly, the limit, dates, counts, the names of what matched, text the policy
+    or label file gives). Never a sentence: service.wording words each code."""
+
+    code: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.facts[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.facts.get(key, default)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit a criterion applies, as the policy file states it (bone age: one per sex)."""
+
+    op: str | None
+    threshold: float | None          # None: the policy does not know the plan's limit
+    unit: str | None = None
+    sex: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,17 +88,22 @@ class Criterion:
     id: str
     title: str
     status: str                      # met | not_met | unknown
-    threshold: str                   # the rule in words, e.g. "height SDS < -2.25"
     evidence: tuple[Evidence, ...]
-    explanation: str                 # one line
-    documentation_needed: str | None = None   # when unknown: what would settle it
+    why: Reason                      # the outcome as a code with its values (service.wording.criteria words it)
+    limits: tuple[Limit, ...] = ()   # the rule: the policy's limits (none for a diagnosis)
+    rule_text: str | None = None     # the policy's own wording of the rule (its threshold_text), passed through
     missing_test: str | None = None  # igf1 | gh-stimulation | bone-age | height, when a test would settle it
     basis: str = "current"           # current | baseline (pre-treatment values at re-authorization)
     type: str | None = None          # the policy's criterion type (diagnosis, height_sds, igf1_sds, gh_peak, …)
-    # Why, as a code the wording layer words: no-value | limit-unknown | undecidable (a bound or a partial
-    # date that cannot decide) | None (decided on the value)
+    # Why, in short: no-value | limit-unknown | undecidable (a bound or a partial date that cannot decide)
+    # | None (decided on the value)
     reason: str | None = None
-    note: str | None = None          # the policy's own note on a value that does not meet it (e.g. "not low")
+    caveat: Reason | None = None     # a remark that applies (the policy's note on a value that does not meet it)
+    # words (service.wording.word)
+    threshold: str | None = None     # the rule, e.g. "height SDS ≤ −3.0 (< 0.1st centile)"
+    explanation: str | None = None   # one line
+    documentation_needed: str | None = None   # when unknown: what would settle it
+    note: str | None = None          # the caveat, on a value that does not meet the criterion
     parts: tuple["Criterion", ...] = ()   # an OR group's (any_of) own criteria, each decided
 
 
@@ -141,8 +176,9 @@ class Exclusion:
     effect: str                      # does-not-meet | documentation-needed
     basis: str                       # order-reason | sole-diagnosis | recorded | medication
     matched: str                     # the diagnosis or medication that matched
-    explanation: str
     evidence: tuple[Evidence, ...]
+    why: Reason                      # service.wording.exclusions words it
+    explanation: str | None = None   # words
 
 
 @dataclass(frozen=True)
@@ -150,9 +186,10 @@ class LabelFinding:
     id: str
     severity: str                    # critical | warning | info
     category: str                    # contraindication | warning | dose | interaction | monitoring
-    message: str
+    why: Reason                      # service.wording.findings words it
     evidence: tuple[Evidence, ...] = ()
-    title: str | None = None         # a few words for card summaries, e.g. "Allergy to benzyl alcohol"
+    title: str | None = None         # words: a few for card summaries, e.g. "Allergy to benzyl alcohol"
+    message: str | None = None       # words
 
 
 @dataclass(frozen=True)
@@ -160,17 +197,18 @@ class ProposedDose:
     dose_mg: float                   # rounded down to a measurable step (0.01 mL = 0.1 mg)
     volume_ml: float                 # at the label concentration
     mg_per_kg: float                 # what the proposed dose gives (unrounded)
-    rule: str                        # e.g. "label maximum 0.12 mg/kg per dose"
+    cap: str                         # what it keeps to: start-range-top | maximum | ordered (the ordered mg/kg)
     concentration_mg_per_ml: float   # the label's (10 mg/mL)
     per_day: int                     # the label's doses per day (2)
     mg_per_kg_text: str              # mg/kg as shown beside the limit it keeps
+    rule: str | None = None          # words: "top of the label starting range 0.04–0.08 mg/kg per dose, …"
 
 
 @dataclass(frozen=True)
 class DoseFinding:
     status: str                      # ok | above-maximum | above-daily-maximum | above-start-range | below-range |
     #                                  unknown (the most serious limit crossed wins)
-    message: str
+    why: Reason                      # the outcome with its values (service.wording.dose words it)
     setting: str                     # new-start | continuing
     dose_mg: float | None
     original_value: float | None
@@ -182,12 +220,14 @@ class DoseFinding:
     weight_kg: float | None
     weight_reference: str | None
     weight_date: date | None
-    allowed: str                     # the range that applies, in words
     proposed: ProposedDose | None = None
     order_reference: str | None = None
-    limit: str | None = None         # the limit `status` says was crossed, in words ("0.12 mg/kg per dose maximum")
     mg_per_kg_text: str | None = None          # per dose, with the decimals that agree with the verdict
     mg_per_kg_per_day_text: str | None = None  # per day at the ordered frequency, likewise
+    # words (service.wording.word)
+    message: str | None = None
+    allowed: str | None = None       # the range that applies
+    limit: str | None = None         # the limit `status` says was crossed ("0.12 mg/kg per dose maximum")
 
 
 @dataclass(frozen=True)
@@ -202,11 +242,12 @@ class Decision:
     dose: DoseFinding | None
     determination: str               # meets-criteria | does-not-meet | documentation-needed
     sub_reason: str | None           # criteria-not-met | not-medically-necessary | investigational | not-covered
-    reasons: tuple[str, ...]         # why documentation is needed / why it does not meet, one line each
-    summary: str
+    # Why documentation is needed / why it does not meet: criterion <id>, exclusion <id>, legacy-order-code,
+    # policy-unverified, records-unavailable (service.wording.summary words them, one line each)
+    grounds: tuple[Reason, ...]
     approval_months: int | None      # the length that would apply (initial or re-authorization)
     recommended_icd10: str | None
-    coding_note: str | None          # e.g. legacy E34.3 on file
+    coding: Reason | None            # coding advice: legacy-code (the policy's note) | code-as (the code)
     hcpcs: str | None
     benefit_notes: tuple[str, ...]
     missing_tests: tuple[str, ...]   # tests that would settle unknown criteria, in criterion order
@@ -216,6 +257,10 @@ class Decision:
     hcpcs_note: str | None = None    # e.g. the source does not confirm the HCPCS code
     hcpcs_display: str | None = None  # the code's descriptor, as the policy file gives it
     label: LabelRef | None = None    # the label facts (label.yaml) the cards and letter word
+    # words (service.wording.word)
+    summary: str | None = None
+    reasons: tuple[str, ...] = ()    # the grounds, one line each
+    coding_note: str | None = None
 
     def criterion(self, criterion_id: str) -> Criterion:
         for criterion in self.criteria:

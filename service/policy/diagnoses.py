@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from service.policy.codesets import CodeSet, describe, matches_beside, normalise_icd10, text_matches
 from service.policy.context import Context, diagnosis_evidence
-from service.policy.decision import MET, NOT_MET, UNKNOWN, Criterion
+from service.policy.decision import MET, NOT_MET, UNKNOWN, Criterion, Reason
 from service.record.model import Diagnosis
 
 TENTATIVE = frozenset({"provisional", "differential", "unconfirmed"})
@@ -36,7 +36,7 @@ class DiagnosisReading:
     conditions: tuple[Diagnosis, ...]            # active Conditions
     qualifying: tuple[Diagnosis, ...]            # establish the indication (incl. 71003000 with antibodies)
     antibody_text: Diagnosis | None              # the diagnosis documenting neutralising antibodies
-    conditional_unmet: tuple[tuple[Diagnosis, str], ...]   # 71003000/E23.0 left unknown, with why
+    conditional_unmet: tuple[tuple[Diagnosis, Reason], ...]   # 71003000/E23.0 left unknown, with why
     legacy: tuple[tuple[Diagnosis, str], ...]    # E34.3, with its note
     nonspecific: tuple[Diagnosis, ...]
     unconfirmed: tuple[Diagnosis, ...]           # qualifying codes recorded as provisional/differential/unconfirmed
@@ -115,11 +115,9 @@ def read_diagnoses(ctx: Context, spec: Mapping[str, Any] | None = None) -> Diagn
             if documented is not None and rule.get("qualifies", True):
                 qualifying.append(d)
                 antibody_text = documented
-            elif documented is not None:
-                conditional_unmet.append((d, f"neutralising anti-GH antibodies are documented, but "
-                                             f"{rule['explanation'][:1].lower()}{rule['explanation'][1:]}"))
             else:
-                conditional_unmet.append((d, f"no neutralising anti-GH antibodies are documented. {rule['explanation']}"))
+                code = "antibodies-documented" if documented is not None else "no-antibodies"
+                conditional_unmet.append((d, Reason(code, {"rule_note": rule["explanation"]})))
         elif code in legacy_codes:
             legacy.append((d, legacy_codes[code]))
             claimed.add(d.reference)
@@ -139,53 +137,43 @@ def read_diagnoses(ctx: Context, spec: Mapping[str, Any] | None = None) -> Diagn
 
 
 def evaluate_diagnosis(spec: Mapping[str, Any], ctx: Context, reading: DiagnosisReading) -> Criterion:
-    threshold = spec.get("threshold_text") or spec["title"]
+    """Met, not met or unknown, with a code (service.wording.diagnosis words it)."""
     recommended = spec["recommended_icd10"]
 
-    def result(status, evidence, explanation, documentation=None):
+    def result(status, evidence, why_code, **facts):
+        why = Reason(why_code, facts)
         gaps = ctx.gaps_for("Condition")
         met_by_order = status == MET and any(d.source == "order-reason" for d in reading.qualifying)
         if gaps and not met_by_order:
-            explanation = (f"Conditions could not be fetched from the EHR ({'; '.join(gaps)}), so the diagnosis "
-                           f"cannot be read completely. " + explanation)
-            status, documentation = UNKNOWN, "Retry once the EHR's Condition records are available."
-        return Criterion(spec["id"], spec["title"], status, threshold, tuple(evidence), explanation,
-                         documentation if status == UNKNOWN else None, None)
+            status, why = UNKNOWN, Reason("conditions-unavailable", {"gaps": gaps, "on_file": why})
+        return Criterion(spec["id"], spec["title"], status, tuple(evidence), why, (),
+                         spec.get("threshold_text") or spec["title"], type="diagnosis")
 
     if reading.excluded_reasons and not reading.qualifying_in_reasons:
-        shown = ", ".join(describe(d) for d in reading.excluded_reasons)
-        return result(NOT_MET, [diagnosis_evidence(d) for d in reading.excluded_reasons],
-                      f"The order is for {shown}, which is not a qualifying diagnosis under this policy.")
+        return result(NOT_MET, [diagnosis_evidence(d) for d in reading.excluded_reasons], "order-excluded",
+                      names=tuple(describe(d) for d in reading.excluded_reasons))
     if reading.qualifying:
         evidence = [diagnosis_evidence(d) for d in reading.qualifying]
         if reading.antibody_text is not None:
-            evidence.append(diagnosis_evidence(reading.antibody_text, "documents neutralising anti-GH antibodies"))
+            evidence.append(diagnosis_evidence(reading.antibody_text, Reason("documents-antibodies")))
         first = reading.qualifying_in_reasons[0] if reading.qualifying_in_reasons else reading.qualifying[0]
-        return result(MET, evidence, f"{describe(first)} establishes the indication.")
+        return result(MET, evidence, "qualifying", name=describe(first))
     if reading.unconfirmed:
         d = reading.unconfirmed[0]
-        return result(UNKNOWN, [diagnosis_evidence(d, f"verification status {d.verification_status}") for d in reading.unconfirmed],
-                      f"{describe(d)} is recorded as {d.verification_status}, not confirmed.",
-                      "Confirm the diagnosis (genetic or laboratory evidence) in the record.")
+        return result(UNKNOWN, [diagnosis_evidence(d, Reason("verification-status", {"status": d.verification_status}))
+                                for d in reading.unconfirmed],
+                      "unconfirmed", name=describe(d), verification_status=d.verification_status)
     if reading.legacy:
         d, note = reading.legacy[0]
-        return result(UNKNOWN, [diagnosis_evidence(d) for d, _ in reading.legacy],
-                      f"Only the legacy code {d.code} is on file; it does not establish severe primary IGF-1 deficiency. {note}",
-                      f"Confirm the diagnosis and code it as {recommended} if it is severe primary IGF-1 deficiency.")
+        return result(UNKNOWN, [diagnosis_evidence(d) for d, _ in reading.legacy], "legacy-code",
+                      code=d.code, note=note, recommended=recommended)
     if reading.conditional_unmet:
         d, why = reading.conditional_unmet[0]
-        documentation = ("Ask the plan whether GH gene deletion with neutralising antibodies is covered."
-                         if why.startswith("neutralising") else
-                         "Document the neutralising antibodies to GH (result and date).")
-        return result(UNKNOWN, [diagnosis_evidence(d) for d, _ in reading.conditional_unmet],
-                      f"{describe(d)} is on file: {why}", documentation)
+        return result(UNKNOWN, [diagnosis_evidence(d) for d, _ in reading.conditional_unmet], "conditional",
+                      name=describe(d), condition=why)
     if reading.nonspecific:
-        shown = ", ".join(describe(d) for d in reading.nonspecific)
-        return result(UNKNOWN, [diagnosis_evidence(d) for d in reading.nonspecific],
-                      f"{shown} does not establish severe primary IGF-1 deficiency.",
-                      f"Document the specific diagnosis and code it as {recommended} where it applies.")
-    shown = ", ".join(describe(d) for d in reading.reasons)
-    explanation = (f"The order's reason ({shown}) is not a recognised qualifying diagnosis, and none is on file."
-                   if reading.reasons else "No qualifying diagnosis is on file or on the order.")
-    return result(UNKNOWN, [diagnosis_evidence(d) for d in reading.reasons], explanation,
-                  f"Record the diagnosis (severe primary IGF-1 deficiency: {recommended}) on the order.")
+        return result(UNKNOWN, [diagnosis_evidence(d) for d in reading.nonspecific], "nonspecific",
+                      names=tuple(describe(d) for d in reading.nonspecific), recommended=recommended)
+    return result(UNKNOWN, [diagnosis_evidence(d) for d in reading.reasons],
+                  "unrecognised-order-reason" if reading.reasons else "no-diagnosis",
+                  names=tuple(describe(d) for d in reading.reasons), recommended=recommended)

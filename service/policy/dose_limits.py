@@ -17,62 +17,62 @@ criterion unknown with the reason.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from fractions import Fraction
 
-from service.policy.compare import format_against
 from service.policy.context import Context
-from service.policy.criteria import QUANTITY_UNITS as UNITS, Candidate, Selection, _judge, _unknown
+from service.policy.decision import UNKNOWN, Criterion, Evidence, Reason
 from service.policy.dosing import dose_basis, doses_per_day
-from service.policy.decision import Criterion, Evidence
+from service.policy.judging import Candidate, Selection, criterion, judge, value_facts
 from service.record.exact import exact
 
 DAYS = 30
-DIGITS = 3
+# What each limit is about, as the wording names its unit.
+QUANTITY_UNITS = {"mg_per_kg_per_dose": "mg/kg per dose", "mg_per_kg_per_day": "mg/kg per day",
+                  "doses_per_day": "doses a day", "ml_per_30_days": "mL per 30 days",
+                  "vials_per_30_days": "vials per 30 days"}
 
 
-def _value(quantity: str, ctx: Context) -> tuple[Fraction | None, str | None]:
-    """(the exact value the limit is about, None) or (None, why it cannot be known)."""
+def _value(quantity: str, ctx: Context) -> tuple[Fraction | None, Reason | None]:
+    """(the exact value the limit is about, None) or (None, why it cannot be known, as a code)."""
     order, rules = ctx.record.order, ctx.label.dosing
     rate = doses_per_day(order)
+    no_rate = Reason("no-frequency")
     if quantity == "doses_per_day":
-        return (exact(rate), None) if rate else (None, "the order does not state how often")
+        return (exact(rate), None) if rate else (None, no_rate)
     if quantity in ("mg_per_kg_per_dose", "mg_per_kg_per_day"):
         basis = dose_basis(order, ctx)
         if basis.mg_per_kg is None:
-            return None, f"the dose per kg is not known: {basis.why_unknown}"
+            return None, Reason("mg-per-kg-unknown", {"why_unknown": basis.why_unknown})
         if quantity == "mg_per_kg_per_dose":
             return basis.mg_per_kg, None
-        return (basis.mg_per_kg * exact(rate), None) if rate else (None, "the order does not state how often")
+        return (basis.mg_per_kg * exact(rate), None) if rate else (None, no_rate)
     if order.dose_mg is None:
-        return None, f"the dose in mg is not known: {order.dose_reason or order.mg_per_kg_reason or 'not stated'}"
+        return None, Reason("no-dose-mg", {"record_reason": order.dose_reason or order.mg_per_kg_reason})
     if not rate:
-        return None, "the order does not state how often"
+        return None, no_rate
     ml = exact(order.dose_mg) / exact(rules.concentration_mg_per_ml) * exact(rate) * DAYS
     if quantity == "ml_per_30_days":
         return ml, None
     if rules.vial_ml is None:
-        return None, "the label file gives no vial volume (dosing.vial_ml)"
+        return None, Reason("no-vial-volume")
     return Fraction(max(1, math.ceil(ml / exact(rules.vial_ml)))), None
 
 
 def dose_limit(spec, ctx: Context, basis: str) -> Criterion:
-    quantity, unit = spec["quantity"], UNITS[spec["quantity"]]
+    quantity = spec["quantity"]
+    spec = {**spec, "unit": QUANTITY_UNITS[quantity]}     # the rule reads "≤ 0.12 mg/kg per dose"
     order = ctx.record.order
     if order is None:
-        return _unknown(spec, ctx, "current", (), "There is no order to check.", "The order's dose.", None)
+        return criterion(spec, "current", UNKNOWN, (), Reason("no-order"), reason="no-value")
     value, why = _value(quantity, ctx)
     evidence = Evidence(kind="order", value=order.dose_original_value, unit=order.dose_original_unit, date=None,
                         reference=order.reference, display=order.medication_text,
-                        note="; ".join(n for n in (order.dose_note, order.frequency_text) if n) or None)
+                        notes=(Reason("dose-limit-order", {"dose_note": order.dose_note,
+                                                           "frequency_text": order.frequency_text}),))
     if value is None:
-        return _unknown(spec, ctx, "current", (evidence,), f"The plan's limit ({unit}) cannot be checked: {why}.",
-                        "The order's dose in mg or mg/kg, how often it is given, and a current weight.", None)
-    judged = Evidence(kind="dose_limit", value=float(value), unit=unit, date=None, reference=order.reference,
-                      note=order.dose_note)
+        return criterion(spec, "current", UNKNOWN, (evidence,),
+                         Reason("dose-limit-unknown", {"unit": spec["unit"], "why": why}), reason="no-value")
+    judged = Evidence(kind="dose_limit", value=float(value), unit=spec["unit"], date=None, reference=order.reference)
     selection = Selection(Candidate(ctx.today, value, None, judged), (evidence,), None)
-    shown = format_against(value, spec.get("op"), spec.get("threshold"), DIGITS)
-    criterion = _judge(spec, ctx, "current", selection, lambda c: f"{shown} {unit} (the order)")
-    # Shown as the explanation shows it: mg/kg needs three decimals (0.058), more near the limit.
-    return replace(criterion, evidence=(replace(criterion.evidence[0], value_text=shown),) + criterion.evidence[1:])
-
+    return judge(spec, "current", selection,
+                 lambda c: value_facts(c, spec.get("op"), spec.get("threshold"), unit=spec["unit"]))

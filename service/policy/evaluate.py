@@ -15,6 +15,9 @@ check; then determine:
 
 Label findings (contraindications, dose) are reported beside the determination and do not change it:
 the determination answers the coverage question, the findings the safety question.
+
+The Decision holds codes and values only (its grounds, each criterion's and finding's `why`);
+service.wording.word puts it into words.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from service.policy import criteria as measurement
 from service.policy.context import Context, gap_resource_types, treatment_start
 from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, INVESTIGATIONAL, MEETS,
                                      NOT_COVERED, NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision,
-                                     LabelFinding, PolicyChoice, VersionChoice)
+                                     LabelFinding, PolicyChoice, Reason, VersionChoice)
 from service.policy.diagnoses import DiagnosisReading, diagnosis_spec, evaluate_diagnosis, read_diagnoses
 from service.policy.dose_limits import dose_limit
 from service.policy.dosing import check_dose
@@ -36,7 +39,6 @@ from service.policy.label import label_findings
 from service.policy.prescriber import prescriber_specialty
 from service.policy.rules import Policy, PolicyFile, PolicySet
 from service.record.model import PatientRecord
-from service.wording.policy import no_version_reason, no_version_summary
 
 
 def choose_policy(record: PatientRecord, policies: PolicySet, policy_id: str | None, default_policy: str,
@@ -82,13 +84,12 @@ def choose_version(policy_file: PolicyFile, record: PatientRecord, today: date) 
 
 
 def _technical(criterion: Criterion, ctx: Context, resource_types: tuple[str, ...]) -> Criterion:
+    """Unknown when a query that could have held its data failed; what is on file is kept as the inner reason."""
     gaps = ctx.gaps_for(*resource_types)
     if not gaps:
         return criterion
-    return Criterion(criterion.id, criterion.title, UNKNOWN, criterion.threshold, criterion.evidence,
-                     f"Some records could not be fetched from the EHR ({'; '.join(gaps)}), so this cannot be decided. "
-                     f"On file: {criterion.explanation}",
-                     "Retry once the EHR's records are available.", None, criterion.basis)
+    return replace(criterion, status=UNKNOWN, missing_test=None, reason=None,
+                   why=Reason("records-unavailable", {"gaps": gaps, "on_file": criterion.why}))
 
 
 EVALUATORS = {**measurement.EVALUATORS, "prescriber_specialty": prescriber_specialty, "dose_limit": dose_limit}
@@ -121,54 +122,30 @@ def _evaluate_criteria(ctx: Context, reading: DiagnosisReading) -> tuple[Criteri
     return tuple(_criterion(spec, ctx, reading, carried) for spec, carried in plan)
 
 
-def _determine(policy: Policy, criteria, exclusions, reading: DiagnosisReading, gaps) -> tuple[str, str | None, tuple[str, ...]]:
+def _determine(policy: Policy, criteria, exclusions, reading: DiagnosisReading,
+               gaps) -> tuple[str, str | None, tuple[Reason, ...]]:
+    """The determination, its sub-reason and its grounds (the criteria and exclusions that decide it,
+    and what else leaves it open), in the order they are worded."""
     blocking = [e for e in exclusions if e.effect == DOES_NOT_MEET]
-    failed = [f"{c.title}: {c.explanation}" for c in criteria if c.status == NOT_MET]
+    failed = tuple(Reason("criterion", {"id": c.id}) for c in criteria if c.status == NOT_MET)
     if blocking:
         kinds = {e.kind for e in blocking}
         sub = next(k for k in (INVESTIGATIONAL, NOT_COVERED, NOT_MEDICALLY_NECESSARY) if k in kinds)
-        return DOES_NOT_MEET, sub, tuple(f"{e.title}: {e.explanation}" for e in blocking) + tuple(failed)
+        return DOES_NOT_MEET, sub, tuple(Reason("exclusion", {"id": e.id}) for e in blocking) + failed
     if failed:
-        return DOES_NOT_MEET, CRITERIA_NOT_MET, tuple(failed)
-    reasons = [f"{c.title}: {c.documentation_needed or c.explanation}" for c in criteria if c.status == UNKNOWN]
-    reasons += [f"{e.title}: {e.explanation}" for e in exclusions if e.effect == DOCUMENTATION_NEEDED]
+        return DOES_NOT_MEET, CRITERIA_NOT_MET, failed
+    grounds = [Reason("criterion", {"id": c.id}) for c in criteria if c.status == UNKNOWN]
+    grounds += [Reason("exclusion", {"id": e.id}) for e in exclusions if e.effect == DOCUMENTATION_NEEDED]
     legacy_on_order = [d for d, _ in reading.legacy if d.source == "order-reason"]
     if legacy_on_order and reading.qualifying:
-        reasons.append(f"The order's diagnosis code {legacy_on_order[0].code} is not billable: {reading.legacy[0][1]}")
+        grounds.append(Reason("legacy-order-code", {"code": legacy_on_order[0].code, "note": reading.legacy[0][1]}))
     if not policy.verified:
-        reasons.append(policy.verification_note or f"The criteria of {policy.title} are unverified; verify them with the plan.")
+        grounds.append(Reason("policy-unverified", {"note": policy.verification_note}))
     if gaps:
-        reasons.append(f"Some records could not be fetched from the EHR: {'; '.join(gaps)}.")
-    if reasons:
-        return DOCUMENTATION_NEEDED, None, tuple(reasons)
+        grounds.append(Reason("records-unavailable", {"gaps": tuple(gaps)}))
+    if grounds:
+        return DOCUMENTATION_NEEDED, None, tuple(grounds)
     return MEETS, None, ()
-
-
-def _summary(policy: Policy, determination: str, sub_reason: str | None, criteria, exclusions, authorization: str,
-             months: int | None, reading: DiagnosisReading, gaps: tuple[str, ...]) -> str:
-    which = "re-authorization" if authorization == "re-authorization" else "initial authorization"
-    if determination == MEETS:
-        length = f" (approval up to {months} months)" if months else ""
-        return f"Meets the {policy.title} criteria for {which}{length}."
-    if determination == DOES_NOT_MEET:
-        if sub_reason == CRITERIA_NOT_MET:
-            names = ", ".join(c.title for c in criteria if c.status == NOT_MET)
-            return f"Does not meet {policy.title} ({which}): {names}."
-        first = next(e for e in exclusions if e.effect == DOES_NOT_MEET and e.kind == sub_reason)
-        return f"Does not meet {policy.title}: {sub_reason.replace('-', ' ')} — {first.title} ({first.matched})."
-    unknown = [c.title for c in criteria if c.status == UNKNOWN]
-    parts = []
-    if unknown:
-        parts.append(f"{len(unknown)} criterion unknown" if len(unknown) == 1 else f"{len(unknown)} criteria unknown")
-    if any(e.effect == DOCUMENTATION_NEEDED for e in exclusions):
-        parts.append("another cause of short stature is recorded")
-    if any(d.source == "order-reason" for d, _ in reading.legacy) and reading.qualifying:
-        parts.append("the order's diagnosis code is not billable")
-    if not policy.verified:
-        parts.append("policy criteria unverified")
-    if gaps:
-        parts.append("some records could not be fetched")
-    return f"Documentation needed for {policy.title} ({which}): {'; '.join(parts)}."
 
 
 def coding_supported(reading: DiagnosisReading, exclusions) -> bool:
@@ -179,14 +156,16 @@ def coding_supported(reading: DiagnosisReading, exclusions) -> bool:
     return not any(e.effect == DOES_NOT_MEET and e.basis != "medication" for e in exclusions)
 
 
-def _coding_note(reading: DiagnosisReading, recommended: str | None) -> str | None:
+def _coding(reading: DiagnosisReading, recommended: str | None) -> Reason | None:
+    """Coding advice: the policy's note on a legacy code on file, or the code to use when only another
+    system's code (SNOMED CT) or another ICD-10-CM code names the qualifying diagnosis."""
     if recommended is None:
         return None
     if reading.legacy:
-        return reading.legacy[0][1]
-    if recommended and reading.qualifying and not any(
+        return Reason("legacy-code", {"note": reading.legacy[0][1]})
+    if reading.qualifying and not any(
             d.system == "icd10cm" and (d.code or "").upper() == recommended for d in reading.qualifying):
-        return f"Code the diagnosis as ICD-10-CM {recommended} on the order and the claim."
+        return Reason("code-as", {"code": recommended})
     return None
 
 
@@ -204,11 +183,8 @@ def _label_limitations(ctx: Context, policies: PolicySet, default_policy: str, e
     label_ctx = replace(ctx, policy=label_policy)
     named = {e.id for e in exclusions}
     return tuple(
-        LabelFinding(f"label-limitation-{e.id}", "warning", "indication",
-                     f"Outside the label's indication, whatever the plan: {e.matched} is recorded, and the label "
-                     f"does not cover secondary IGF-1 deficiency (GH deficiency, malnutrition, hypothyroidism, "
-                     f"chronic pharmacologic corticosteroids).", e.evidence,
-                     title="Label: secondary IGF-1 deficiency")
+        LabelFinding("label-limitation-" + e.id, "warning", "indication",
+                     Reason("label-limitation", {"matched": e.matched}), e.evidence)
         for e in find_exclusions(label_ctx, read_diagnoses(label_ctx)) if e.id not in named)
 
 
@@ -227,14 +203,13 @@ def _no_version_in_force(ctx: Context, policy_file: PolicyFile, choice: PolicyCh
     dose, dose_findings = check_dose(ctx)
     authorization = "re-authorization" if ctx.reauthorization else "initial"
     gaps = ctx.gaps
-    reasons = (no_version_reason(ref),) + ((f"Some records could not be fetched from the EHR: {'; '.join(gaps)}.",)
-                                           if gaps else ())
+    grounds = (Reason("no-version-in-force"),) + ((Reason("records-unavailable", {"gaps": gaps}),) if gaps else ())
     return Decision(
         policy=ref, policy_choice=choice, authorization=authorization,
         treatment_start=ctx.treatment_start if ctx.reauthorization else None, criteria=(), exclusions=(),
         label_findings=_ordered(findings + dose_findings), dose=dose, determination=DOCUMENTATION_NEEDED,
-        sub_reason=None, reasons=reasons, summary=no_version_summary(ref, authorization), approval_months=None,
-        recommended_icd10=None, coding_note=None, hcpcs=None, benefit_notes=(), missing_tests=(),
+        sub_reason=None, grounds=grounds, approval_months=None,
+        recommended_icd10=None, coding=None, hcpcs=None, benefit_notes=(), missing_tests=(),
         technical=bool(gaps), technical_gaps=gaps, evaluated_on=ctx.today, label=ctx.label.ref())
 
 
@@ -255,7 +230,7 @@ def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_
     exclusions = find_exclusions(ctx, reading)
     findings = label_findings(ctx) + _label_limitations(ctx, policies, default_policy, exclusions, policy.kind)
     dose, dose_findings = check_dose(ctx)
-    determination, sub_reason, reasons = _determine(policy, criteria, exclusions, reading, gaps)
+    determination, sub_reason, grounds = _determine(policy, criteria, exclusions, reading, gaps)
     authorization = "re-authorization" if reauthorization else "initial"
     months = policy.approval_reauthorization_months if reauthorization else policy.approval_initial_months
     recommended = policy.recommended_icd10 if coding_supported(reading, exclusions) else None
@@ -269,9 +244,9 @@ def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_
         treatment_start=ctx.treatment_start if reauthorization else None,
         criteria=criteria, exclusions=exclusions,
         label_findings=_ordered(findings + dose_findings),
-        dose=dose, determination=determination, sub_reason=sub_reason, reasons=reasons,
-        summary=_summary(policy, determination, sub_reason, criteria, exclusions, authorization, months, reading, gaps),
-        approval_months=months, recommended_icd10=recommended, coding_note=_coding_note(reading, recommended),
-        hcpcs=policy.hcpcs, hcpcs_note=policy.hcpcs_note, hcpcs_display=policy.hcpcs_display, label=ctx.label.ref(), benefit_notes=policy.benefit_notes, missing_tests=tuple(missing),
+        dose=dose, determination=determination, sub_reason=sub_reason, grounds=grounds,
+        approval_months=months, recommended_icd10=recommended, coding=_coding(reading, recommended),
+        hcpcs=policy.hcpcs, hcpcs_note=policy.hcpcs_note, hcpcs_display=policy.hcpcs_display, label=ctx.label.ref(),
+        benefit_notes=policy.benefit_notes, missing_tests=tuple(missing),
         technical=bool(gaps), technical_gaps=gaps, evaluated_on=today,
     )

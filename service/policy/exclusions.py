@@ -22,26 +22,16 @@ from __future__ import annotations
 
 from service.policy.codesets import describe, matches_beside
 from service.policy.context import Context, diagnosis_evidence, medication_evidence
-from service.policy.decision import Exclusion
+from service.policy.decision import Exclusion, Reason
 from service.policy.diagnoses import TENTATIVE, DiagnosisReading
 from service.policy.rules import ExclusionRule
-from service.policy.steroids import CHRONIC, CHRONIC_MONTHS, UNKNOWN, steroid_course
+from service.policy.steroids import CHRONIC, UNKNOWN, steroid_course
 from service.record.model import Diagnosis
 
 DOES_NOT_MEET = "does-not-meet"
 DOCUMENTATION_NEEDED = "documentation-needed"
 # Exclusions that are conditions in their own right, not causes of a secondary IGF-1 deficiency.
 NOT_A_CAUSE = frozenset({"idiopathic-short-stature", "turner", "prader-willi", "noonan"})
-
-
-def lower_first(title: str) -> str:
-    """'Secondary IGF-1 deficiency — …' → 'secondary IGF-1 deficiency — …'; acronyms keep their case
-    ('AIDS-associated wasting'), and nothing else is lowered."""
-    first = title.split(" ", 1)[0]
-    letters = [c for c in first if c.isalpha()]
-    if len(letters) > 1 and all(c.isupper() for c in letters[:2]):
-        return title
-    return title[:1].lower() + title[1:]
 
 
 def _hits(rule: ExclusionRule, diagnoses, reading: DiagnosisReading) -> list[Diagnosis]:
@@ -53,7 +43,6 @@ def _hits(rule: ExclusionRule, diagnoses, reading: DiagnosisReading) -> list[Dia
 
 
 STEROIDS = "systemic-corticosteroid"    # the label's category whose course decides (service/policy/steroids.py)
-STEROID_RULE = f"systemic, {CHRONIC_MONTHS} months or more, not hydrocortisone replacement"
 
 
 def _chronic_steroids_only(medications, ctx: Context):
@@ -73,7 +62,12 @@ def _chronic_steroids_only(medications, ctx: Context):
     return kept, undecided
 
 
+def _exclusion(rule: ExclusionRule, effect: str, basis: str, matched: str, evidence, code: str, **facts) -> Exclusion:
+    return Exclusion(rule.id, rule.kind, rule.title, effect, basis, matched, tuple(evidence), Reason(code, facts))
+
+
 def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion, ...]:
+    """The policy's exclusions that apply, each with its effect and a code (service.wording.exclusions)."""
     found: list[Exclusion] = []
     qualifying_on_order = bool(reading.qualifying_in_reasons)
     may_qualify = bool(reading.qualifying) or reading.possibly_qualifying
@@ -84,54 +78,36 @@ def find_exclusions(ctx: Context, reading: DiagnosisReading) -> tuple[Exclusion,
         if rule.role == "combination":
             if medications:
                 m = medications[0]
-                found.append(Exclusion(
-                    rule.id, rule.kind, rule.title, DOES_NOT_MEET, "medication", m.text,
-                    f"Active {m.text} ({m.reference}) means mecasermin would be used together with it. "
-                    f"If somatropin is being stopped, discontinue that order before signing.",
-                    tuple(medication_evidence(x) for x in medications)))
+                found.append(_exclusion(rule, DOES_NOT_MEET, "medication", m.text,
+                                        (medication_evidence(x) for x in medications), "used-together",
+                                        reference=m.reference))
             continue
         on_order = _hits(rule, reading.reasons, reading)
         if on_order:
             matched = ", ".join(describe(d) for d in on_order)
-            evidence = tuple(diagnosis_evidence(d) for d in on_order)
+            evidence = (diagnosis_evidence(d) for d in on_order)
             if qualifying_on_order:
-                found.append(Exclusion(
-                    rule.id, rule.kind, rule.title, DOCUMENTATION_NEEDED, "order-reason", matched,
-                    f"The order gives both a qualifying diagnosis and {matched}; the plan will ask which is treated "
-                    f"and why the IGF-1 deficiency is primary.", evidence))
+                found.append(_exclusion(rule, DOCUMENTATION_NEEDED, "order-reason", matched, evidence,
+                                        "beside-qualifying-order"))
             else:
-                found.append(Exclusion(
-                    rule.id, rule.kind, rule.title, DOES_NOT_MEET, "order-reason", matched,
-                    f"The order is for {matched}, which this policy treats as {rule.kind.replace('-', ' ')}.",
-                    evidence))
+                found.append(_exclusion(rule, DOES_NOT_MEET, "order-reason", matched, evidence, "order-reason"))
             continue
         if rule.role != "cause":
             continue
         recorded = [d for d in _hits(rule, reading.conditions, reading) if d.verification_status not in TENTATIVE]
         if not recorded and not medications:
             if undecided:
-                m, why = undecided[0]
-                found.append(Exclusion(
-                    rule.id, rule.kind, rule.title, DOCUMENTATION_NEEDED, "medication", m.text,
-                    f"{why[:1].upper()}{why[1:]}: the plan will ask whether this is long-term pharmacologic "
-                    f"corticosteroid therapy ({STEROID_RULE}).",
-                    tuple(medication_evidence(x, note=w) for x, w in undecided)))
+                m, course = undecided[0]
+                found.append(_exclusion(rule, DOCUMENTATION_NEEDED, "medication", m.text,
+                                        (medication_evidence(x, w) for x, w in undecided),
+                                        "steroid-course-unknown", course=course))
             continue
         matched = ", ".join([describe(d) for d in recorded] + [m.text for m in medications])
         evidence = tuple(diagnosis_evidence(d) for d in recorded) + tuple(medication_evidence(m) for m in medications)
         if may_qualify:
-            if rule.id in NOT_A_CAUSE:
-                why = (f"{matched} is also recorded; the plan will ask how severe primary IGF-1 deficiency was "
-                       f"established despite it.")
-            else:
-                why = (f"{matched} is recorded beside the IGF-1 deficiency diagnosis; the plan will ask why the "
-                       f"deficiency is primary rather than caused by it.")
-            found.append(Exclusion(
-                rule.id, rule.kind, rule.title, DOCUMENTATION_NEEDED, "recorded", matched, why, evidence))
+            code = "also-recorded" if rule.id in NOT_A_CAUSE else "beside-qualifying"
+            found.append(_exclusion(rule, DOCUMENTATION_NEEDED, "recorded", matched, evidence, code))
         else:
             basis = "recorded" if reading.specific_reasons else "sole-diagnosis"
-            found.append(Exclusion(
-                rule.id, rule.kind, rule.title, DOES_NOT_MEET, basis, matched,
-                f"{matched} is on file and no qualifying diagnosis is recorded; this policy treats "
-                f"{lower_first(rule.title)} as {rule.kind.replace('-', ' ')}.", evidence))
+            found.append(_exclusion(rule, DOES_NOT_MEET, basis, matched, evidence, "no-qualifying-diagnosis"))
     return tuple(found)

@@ -13,9 +13,8 @@ monitoring note. When FHIR queries failed, a warning says which checks are incom
 from __future__ import annotations
 
 from service.policy.codesets import abbreviation_matches, any_pattern, describe
-from service.policy.compare import format_against, format_age, format_number
 from service.policy.context import Context, diagnosis_evidence, measurement_evidence, medication_evidence
-from service.policy.decision import Evidence, LabelFinding
+from service.policy.decision import Evidence, LabelFinding, Reason
 from service.record.allergies import substance_name
 
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
@@ -33,36 +32,26 @@ def _allergy_findings(ctx: Context) -> list[LabelFinding]:
         if not allergies:
             continue
         name = substance_name(substance)
-        evidence = tuple(Evidence(kind="allergy", value=(a.text or "").strip() or f"{name} (coded)", unit=None,
-                                  date=a.recorded, reference=a.reference,
-                                  display=(a.text or "").strip() or name,
-                                  note=f"criticality {a.criticality or 'not stated'}, "
-                                       f"clinical status {a.clinical_status or 'not stated'}, "
-                                       f"verification {a.verification_status or 'not stated'}")
+        evidence = tuple(Evidence(kind="allergy", value=(a.text or "").strip() or None, unit=None,
+                                  date=a.recorded, reference=a.reference, display=(a.text or "").strip() or name,
+                                  notes=(Reason("allergy-status", {"criticality": a.criticality,
+                                                                   "clinical_status": a.clinical_status,
+                                                                   "verification": a.verification_status,
+                                                                   "substance": name}),))
                          for a in allergies)
-        what = "mecasermin" if substance == "mecasermin" else f"{name}, an inactive ingredient of the vial,"
         confirmed = [a for a in allergies if a.verification_status != "unconfirmed"]
         first = (confirmed or allergies)[0]
-        details = []
         text = (first.text or "").strip()
-        if text and text.lower() != name.lower():
-            details.append(f"recorded as '{text}'")
-        if first.clinical_status in ("resolved", "inactive"):
-            details.append(f"a severe reaction, now {first.clinical_status}")
-        if first.recorded:
-            details.append(f"on {first.recorded.isoformat()}")
-        details.append(first.reference)
+        facts = {"substance": substance, "name": name,
+                 "recorded_as": text if text and text.lower() != name.lower() else None,
+                 "now": first.clinical_status if first.clinical_status in ("resolved", "inactive") else None,
+                 "date": first.recorded, "reference": first.reference}
         if confirmed:
-            findings.append(LabelFinding(
-                f"hypersensitivity-{substance}", CRITICAL, "contraindication",
-                f"Contraindicated: recorded hypersensitivity to {what} ({', '.join(details)}).", evidence,
-                title=f"Allergy to {name}"))
+            findings.append(LabelFinding("hypersensitivity-" + substance, CRITICAL, "contraindication",
+                                         Reason("hypersensitivity", facts), evidence))
         else:
-            findings.append(LabelFinding(
-                f"possible-hypersensitivity-{substance}", WARNING, "contraindication",
-                f"Possible hypersensitivity to {what} recorded as unconfirmed ({', '.join(details)}): confirm "
-                f"before prescribing; a confirmed hypersensitivity contraindicates mecasermin.", evidence,
-                title=f"Possible allergy to {name}"))
+            findings.append(LabelFinding("possible-hypersensitivity-" + substance, WARNING, "contraindication",
+                                         Reason("possible-hypersensitivity", facts), evidence))
     return findings
 
 
@@ -77,22 +66,17 @@ def _epiphysis_findings(ctx: Context) -> list[LabelFinding]:
                               display=e.text) for e in records)
     latest = (closed or unclear)[0]
     later_open = [e for e in records if e.status == "open" and e.date and latest.date and e.date > latest.date]
-    when = f" on {latest.date.isoformat()}" if latest.date else ""
+    facts = {"date": latest.date, "text": latest.text}
     if closed and later_open:
         return [LabelFinding("epiphyses-conflicting", WARNING, "contraindication",
-                             f"Closed epiphyses were recorded{when} ('{latest.text}') but a later record says open; "
-                             f"confirm the growth plates are open before treating.", evidence,
-                             title="Epiphyses possibly closed")]
+                             Reason("closed-then-open", facts), evidence)]
     if closed:
-        return [LabelFinding("closed-epiphyses", CRITICAL, "contraindication",
-                             f"Contraindicated: closed epiphyses recorded{when} ('{latest.text}').", evidence,
-                             title="Closed epiphyses")]
+        return [LabelFinding("closed-epiphyses", CRITICAL, "contraindication", Reason("closed-epiphyses", facts),
+                             evidence)]
     if later_open:
         return []
-    return [LabelFinding("epiphyses-conflicting", WARNING, "contraindication",
-                         f"A report{when} does not say clearly whether the growth plates are open ('{latest.text}'); "
-                         f"confirm they are open before treating.", evidence,
-                         title="Epiphyses possibly closed")]
+    return [LabelFinding("epiphyses-conflicting", WARNING, "contraindication", Reason("epiphyses-unclear", facts),
+                         evidence)]
 
 
 _TENTATIVE = frozenset({"provisional", "differential", "unconfirmed"})
@@ -137,29 +121,24 @@ def _neoplasm_findings(ctx: Context) -> list[LabelFinding]:
         # A record is a history when any of its codings or its text says so ("history of", Z85, remission).
         history_refs = {d.reference for d in pool if _is_history(rules, d)}
         active = [d for d, _ in confirmed if d.reference not in history_refs]
-        which = "active malignancy" if active else "history of malignancy"
         first, words = confirmed[0]
-        shown = describe(first) if words is None else f"'{first.display}', {first.reference}"
         findings.append(LabelFinding(
             "malignancy", CRITICAL, "contraindication",
-            f"Contraindicated: {which} on file ({shown}); mecasermin is not used with malignant "
-            f"neoplasia or a history of it.", tuple(diagnosis_evidence(d) for d, _ in confirmed),
-            title="Active malignancy" if active else "History of malignancy"))
+            Reason("malignancy", {"active": bool(active), "coded": words is None, "name": describe(first),
+                                  "display": first.display, "reference": first.reference}),
+            tuple(diagnosis_evidence(d) for d, _ in confirmed)))
     if mentioned:
         first, _ = mentioned[0]
-        why = (f"is recorded as {first.verification_status}" if first.verification_status in _TENTATIVE
-               else "is worded as uncertain")
+        status = first.verification_status if first.verification_status in _TENTATIVE else None
         findings.append(LabelFinding(
             "possible-malignancy", WARNING, "contraindication",
-            f"Possible malignancy on file — confirm before prescribing: '{first.display or describe(first)}' "
-            f"({first.reference}) {why}. Malignant neoplasia, active or past, contraindicates mecasermin.",
-            tuple(diagnosis_evidence(d) for d, _ in mentioned), title="Possible malignancy"))
+            Reason("possible-malignancy", {"name": first.display or describe(first), "reference": first.reference,
+                                           "verification_status": status}),
+            tuple(diagnosis_evidence(d) for d, _ in mentioned)))
     if in_situ:
         findings.append(LabelFinding(
-            "in-situ-neoplasm", WARNING, "warning",
-            f"In-situ neoplasm on file ({describe(in_situ[0])}): review with oncology before starting; the label "
-            f"contraindicates malignant neoplasia.", tuple(diagnosis_evidence(d) for d in in_situ),
-            title="In-situ neoplasm"))
+            "in-situ-neoplasm", WARNING, "warning", Reason("in-situ-neoplasm", {"name": describe(in_situ[0])}),
+            tuple(diagnosis_evidence(d) for d in in_situ)))
     return findings
 
 
@@ -167,44 +146,34 @@ def _age_findings(ctx: Context) -> list[LabelFinding]:
     patient = ctx.record.patient
     minimum = ctx.label.minimum_age_years
     if patient is None or patient.age_range is None:
-        return [LabelFinding("age-unknown", WARNING, "indication",
-                             f"The patient's age is not on file; the label is for children {format_number(minimum)} years and older.",
-                             title="Age not on file")]
+        return [LabelFinding("age-unknown", WARNING, "indication", Reason("no-birth-date", {"minimum": minimum}))]
     youngest, oldest = patient.age_range
     if youngest >= minimum:
         return []
     if oldest >= minimum:
         # A partial birth date ("2024-06") that allows both sides of the limit decides nothing.
         return [LabelFinding("age-unknown", WARNING, "indication",
-                             f"The birth date is recorded only as {patient.birth_date_text}, so the patient may be under "
-                             f"{format_number(minimum)} years; the label is for children {format_number(minimum)} years "
-                             f"and older. Record the full birth date.", title="Age not certain")]
-    shown = (format_age(oldest, birth_date=patient.birth_date, today=ctx.today) if patient.birth_date_text is None
-             else f"under {format_number(minimum)} years (born {patient.birth_date_text})")
-    evidence = (Evidence(kind="age", value=oldest, unit="years", date=ctx.today,
-                         reference=patient.reference, display=shown),)
+                             Reason("age-uncertain", {"minimum": minimum, "birth_date_text": patient.birth_date_text}))]
+    age = {"youngest": youngest, "oldest": oldest, "birth_date": patient.birth_date,
+           "birth_date_text": patient.birth_date_text, "today": ctx.today, "minimum": minimum}
+    evidence = (Evidence(kind="age", value=oldest, unit="years", date=ctx.today, reference=patient.reference,
+                         notes=(Reason("under-age", age),)),)
     # The label words this as an indication limit and a warning, not as a contraindication.
-    return [LabelFinding("age-under-minimum", CRITICAL, "indication",
-                         f"Outside the labelled age (age {shown}): the label's indication starts at "
-                         f"{format_number(minimum)} years, and the label warns that benzyl alcohol, the vial's "
-                         f"preservative, can cause serious and fatal reactions (\"gasping syndrome\") in neonates "
-                         f"and infants, so use in infants is not recommended.",
-                         evidence, title=f"Under {format_number(minimum)} years old")]
+    return [LabelFinding("age-under-minimum", CRITICAL, "indication", Reason("age-under-minimum", age), evidence)]
 
 
 def _route_findings(ctx: Context) -> list[LabelFinding]:
     order = ctx.record.order
     if order is None or order.route is None:
         return []
-    evidence = (Evidence(kind="order", value=order.route_text or order.route, unit=None, date=None, reference=order.reference),)
+    route = order.route_text or order.route
+    evidence = (Evidence(kind="order", value=route, unit=None, date=None, reference=order.reference),)
     if order.route in ctx.label.routes_contraindicated:
         return [LabelFinding("intravenous-route", CRITICAL, "contraindication",
-                             f"Contraindicated route: {order.route_text or order.route}. Mecasermin is given subcutaneously only.",
-                             evidence, title="Intravenous route")]
+                             Reason("intravenous-route", {"route": route}), evidence)]
     if order.route not in ctx.label.routes_allowed:
         return [LabelFinding("route-not-subcutaneous", WARNING, "dose",
-                             f"Route '{order.route_text or order.route}' is not subcutaneous; the label allows subcutaneous use only.",
-                             evidence, title="Route not subcutaneous")]
+                             Reason("route-not-subcutaneous", {"route": route}), evidence)]
     return []
 
 
@@ -221,11 +190,10 @@ def _bone_age_findings(ctx: Context, closed_found: bool) -> list[LabelFinding]:
     limit = limits.get(sex) if sex in limits else min(limits.values())
     if latest.value < limit:
         return []
-    who = sex if sex in limits else "sex not recorded; the lower limit is used"
     return [LabelFinding("advanced-bone-age", WARNING, "warning",
-                         f"Bone age {format_against(latest.value, '>=', limit, 1)} y on {latest.date.isoformat()} ({who}) is at or above "
-                         f"{format_number(limit)} y: confirm the epiphyses are open before treating.",
-                         (measurement_evidence(latest),), title="Advanced bone age")]
+                         Reason("advanced-bone-age", {"value": latest.value, "date": latest.date, "limit": limit,
+                                                      "sex": sex if sex in limits else None}),
+                         (measurement_evidence(latest),))]
 
 
 def _medication_findings(ctx: Context) -> list[LabelFinding]:
@@ -234,32 +202,24 @@ def _medication_findings(ctx: Context) -> list[LabelFinding]:
         meds = ctx.active_medications(rule.medication_category)
         if meds:
             findings.append(LabelFinding(rule.id, rule.severity, rule.category,
-                                         f"{rule.message} ({', '.join(m.text for m in meds)})",
-                                         tuple(medication_evidence(m) for m in meds), title=rule.title))
+                                         Reason("interaction", {"message": rule.message, "title": rule.title,
+                                                                "medications": tuple(m.text for m in meds)}),
+                                         tuple(medication_evidence(m) for m in meds)))
     return findings
 
 
-_CHECK_SOURCES = {
-    "AllergyIntolerance": "hypersensitivity",
-    "Condition": "malignancy and closed epiphyses",
-    "Observation": "bone age and closed epiphyses",
-    "DiagnosticReport": "closed epiphyses",
-    "MedicationRequest": "interactions and concurrent growth hormone",
-    "MedicationStatement": "interactions and concurrent growth hormone",
-    "MedicationDispense": "interactions and concurrent growth hormone",
-    "MedicationAdministration": "interactions and concurrent growth hormone",
-    "Patient": "age",
-}
+# The resource types the label checks read (service.wording.findings names the checks each one feeds).
+CHECK_SOURCES = ("AllergyIntolerance", "Condition", "Observation", "DiagnosticReport", "MedicationRequest",
+                 "MedicationStatement", "MedicationDispense", "MedicationAdministration", "Patient")
 
 
 def _gap_findings(ctx: Context) -> list[LabelFinding]:
-    gaps = ctx.gaps_for(*_CHECK_SOURCES)
+    gaps = ctx.gaps_for(*CHECK_SOURCES)
     if not gaps:
         return []
-    affected = sorted({_CHECK_SOURCES[t] for t in _CHECK_SOURCES if ctx.gaps_for(t)})
+    missing = tuple(t for t in CHECK_SOURCES if ctx.gaps_for(t))
     return [LabelFinding("label-checks-incomplete", WARNING, "warning",
-                         f"Some records could not be fetched ({'; '.join(gaps)}): the checks for {', '.join(affected)} "
-                         f"are incomplete.", title="Label checks incomplete")]
+                         Reason("checks-incomplete", {"gaps": gaps, "resource_types": missing}))]
 
 
 def label_findings(ctx: Context) -> tuple[LabelFinding, ...]:
@@ -273,6 +233,6 @@ def label_findings(ctx: Context) -> tuple[LabelFinding, ...]:
     findings += _medication_findings(ctx)
     findings += _gap_findings(ctx)
     # One finding per point, so that cards and the app can list them.
-    findings += [LabelFinding(f"monitoring-{n}", INFO, "monitoring", item)
+    findings += [LabelFinding(f"monitoring-{n}", INFO, "monitoring", Reason("monitoring", {"text": item}))
                  for n, item in enumerate(ctx.label.monitoring, start=1)]
     return tuple(findings)

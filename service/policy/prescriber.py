@@ -16,31 +16,34 @@ from __future__ import annotations
 
 from service.policy.codesets import text_matches
 from service.policy.context import Context
-from service.policy.decision import MET, NOT_MET, UNKNOWN, Criterion, Evidence
+from service.policy.decision import MET, NOT_MET, UNKNOWN, Criterion, Evidence, Reason
+from service.policy.judging import criterion
 from service.record.model import PrescriberRole
 
 READABLE_SYSTEMS = ("nucc", "snomed")
 
 
-def _specialties(role: PrescriberRole) -> str:
+def specialties(role: PrescriberRole) -> str:
+    """A role's specialties as the chart codes them ("2080P0205X Pediatric Endocrinology"), else its text."""
     coded = [f"{code} {display}" if display else code for system, code, display in role.codes
              if system in READABLE_SYSTEMS]
-    return "; ".join(coded) or role.text or "no specialty stated"
+    return "; ".join(coded) or role.text or ""
 
 
-def _evidence(role: PrescriberRole, note: str | None = None) -> Evidence:
-    notes = "; ".join(n for n in (role.note, note) if n) or None
-    return Evidence(kind="prescriber", value=_specialties(role), unit=None, date=None, reference=role.reference,
-                    display=role.text or None, note=notes)
+def _evidence(role: PrescriberRole, not_current: bool = False) -> Evidence:
+    notes = ((Reason("role-status", {"status": role.status, "note": role.note}),)
+             if role.status != "current" or not_current else ())
+    return Evidence(kind="prescriber", value=specialties(role) or None, unit=None, date=None,
+                    reference=role.reference, display=role.text or None, notes=notes)
 
 
-def _match(spec, role: PrescriberRole) -> str | None:
+def _match(spec, role: PrescriberRole) -> dict | None:
     """What names a listed specialty: the code, or the words (a role with text only)."""
     for system, code, display in role.codes:
-        if code in spec.get(system if system in READABLE_SYSTEMS else "", ()):
-            return f"{code}{f' {display}' if display else ''}"
+        if system in READABLE_SYSTEMS and code in spec.get(system, ()):
+            return {"code": code, "display": display}
     found = text_matches(spec.get("text", ()), role.text)
-    return f"\u201c{found}\u201d (read from the role's words)" if found else None
+    return {"words": found} if found else None
 
 
 def _readable(role: PrescriberRole) -> bool:
@@ -48,46 +51,37 @@ def _readable(role: PrescriberRole) -> bool:
 
 
 def prescriber_specialty(spec, ctx: Context, basis: str) -> Criterion:
-    wanted = spec.get("threshold_text") or "prescriber's specialty: " + ", ".join(
-        [f"NUCC {c}" for c in spec.get("nucc", ())] + [f"SNOMED CT {c}" for c in spec.get("snomed", ())])
+    wanted = {"nucc": tuple(spec.get("nucc", ())), "snomed": tuple(spec.get("snomed", ()))}
 
-    def result(status, evidence, explanation, documentation=None, reason=None) -> Criterion:
-        return Criterion(spec["id"], spec["title"], status, wanted, tuple(evidence), explanation, documentation,
-                         None, "current", reason=reason)
+    def result(status, evidence, code, reason=None, **facts) -> Criterion:
+        return criterion(spec, "current", status, evidence, Reason(code, {"wanted": wanted, **facts}), reason=reason)
 
-    needed = ("The prescriber's specialty: a current PractitionerRole with a NUCC provider-taxonomy specialty, "
-              "or a note of the consultation with the specialist.")
     facts = ctx.record.prescriber
     if facts is None:
-        return result(UNKNOWN, (), "There is no order, so there is no prescriber to read.", needed, "no-value")
+        return result(UNKNOWN, (), "no-order", "no-value")
     if not facts.roles:
-        return result(UNKNOWN, (), f"The prescriber's specialty cannot be read: {facts.reason}.", needed, "no-value")
-    matched = [(r, why) for r in facts.roles if (why := _match(spec, r))]
-    current = [(r, why) for r, why in matched if r.status == "current"]
+        return result(UNKNOWN, (), "prescriber-unreadable", "no-value", record_reason=facts.reason)
+    who = facts.reference
+    matched = [(r, m) for r in facts.roles if (m := _match(spec, r))]
+    current = [(r, m) for r, m in matched if r.status == "current"]
     if current:
-        role, why = current[0]
-        return result(MET, [_evidence(r) for r, _ in current],
-                      f"The prescriber ({facts.reference}) holds {why} in {role.reference}.")
-    uncertain = [(r, why) for r, why in matched if r.status == "uncertain"]
+        role, match = current[0]
+        return result(MET, [_evidence(r) for r, _ in current], "prescriber-met", prescriber=who,
+                      role=role.reference, match=match)
+    uncertain = [(r, m) for r, m in matched if r.status == "uncertain"]
     if uncertain:
-        role, why = uncertain[0]
-        return result(UNKNOWN, [_evidence(r) for r, _ in uncertain],
-                      f"{role.reference} names {why}, but its period {role.note}.",
-                      "The role's full period dates.", "undecidable")
+        role, match = uncertain[0]
+        return result(UNKNOWN, [_evidence(r) for r, _ in uncertain], "prescriber-uncertain", "undecidable",
+                      role=role.reference, match=match, period=role.note)
     readable = [r for r in facts.roles if r.status == "current" and _readable(r)]
-    set_aside = [_evidence(r, "not current") for r, _ in matched] + [
+    set_aside = [_evidence(r, True) for r, _ in matched] + [
         _evidence(r) for r in facts.roles if r.status != "current" and all(r is not m for m, _ in matched)]
     if not readable:
-        why = ("only roles that are not current name a listed specialty" if matched else
-               "no current role or qualification states a specialty this policy can read")
-        return result(UNKNOWN, set_aside[:3], f"The prescriber's specialty cannot be read ({facts.reference}): {why}.",
-                      needed, "no-value")
-    evidence = [_evidence(r) for r in readable] + set_aside
-    said = "; ".join(f"{r.reference}: {_specialties(r)}" for r in readable)
+        return result(UNKNOWN, set_aside[:3], "prescriber-no-current-role", "no-value", prescriber=who,
+                      matched_not_current=bool(matched))
+    evidence = ([_evidence(r) for r in readable] + set_aside)[:4]
+    said = tuple((r.reference, specialties(r)) for r in readable)
     if spec.get("consultation"):
-        return result(UNKNOWN, evidence[:4],
-                      f"The prescriber ({facts.reference}) is not recorded with a listed specialty ({said}); the "
-                      f"policy also accepts a prescription in consultation with such a specialist.",
-                      "A note of the consultation with the specialist the policy names.", "consultation-not-documented")
-    return result(NOT_MET, evidence[:4],
-                  f"The prescriber ({facts.reference}) is not recorded with a listed specialty ({said}).")
+        return result(UNKNOWN, evidence, "consultation-not-documented", "consultation-not-documented",
+                      prescriber=who, said=said)
+    return result(NOT_MET, evidence, "prescriber-not-listed", prescriber=who, said=said)

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from typing import Iterable
 
 from service.record.categories import MedicationCategory
+from service.policy.decision import Reason
 from service.record.model import MedicationFact
 
 CHRONIC_MONTHS = 3
@@ -55,30 +56,29 @@ def course_first(medication: MedicationFact, history: Iterable[MedicationFact],
 
 
 def steroid_course(medication: MedicationFact, today: date, category: MedicationCategory,
-                   history: Iterable[MedicationFact] = ()) -> tuple[str, str]:
-    """(chronic | short | replacement | unknown, the reason in words) for a systemic corticosteroid of
-    `category` (label.yaml: its `replacement_names`); `history` is every medication on file, active or
-    not (earlier courses it continues). A partial date counts only when every day it stands for gives
-    the same answer (docs/clinical-rules.md)."""
+                   history: Iterable[MedicationFact] = ()) -> tuple[str, Reason]:
+    """(chronic | short | replacement | unknown, why as a code with the course's dates) for a systemic
+    corticosteroid of `category` (label.yaml: its `replacement_names`); `history` is every medication on
+    file, active or not (earlier courses it continues). A partial date counts only when every day it
+    stands for gives the same answer (docs/clinical-rules.md)."""
+    def why(code: str, **facts) -> Reason:
+        return Reason(code, {"medication": medication.text, "months": CHRONIC_MONTHS, **facts})
+
     if category.is_replacement(medication.text):
-        return REPLACEMENT, f"{medication.text} is read as physiological replacement, not pharmacologic therapy"
+        return REPLACEMENT, why("replacement")
     first = course_first(medication, history, category)
     start, start_last = first.date, first.date_last or first.date
     end, end_last = medication.end, medication.end_last or medication.end
     if start is None:
-        return UNKNOWN, f"the start date of {medication.text} is not on file"
-    partial = (f"{medication.text} from {start.isoformat()}: its partial dates leave the course either side of "
-               f"{CHRONIC_MONTHS} months")
+        return UNKNOWN, why("no-start-date")
     if end is not None:
         if end >= add_months(start_last, CHRONIC_MONTHS):
-            return CHRONIC, (f"{medication.text} from {start.isoformat()} to {end_last.isoformat()}: "
-                             f"{CHRONIC_MONTHS} months or more")
+            return CHRONIC, why("chronic-course", start=start, end=end_last)
         if end_last < add_months(start, CHRONIC_MONTHS):
-            return SHORT, f"{medication.text} from {start.isoformat()} to {end_last.isoformat()}: a short course"
-        return UNKNOWN, partial
+            return SHORT, why("short-course", start=start, end=end_last)
+        return UNKNOWN, why("partial-dates", start=start)
     if today >= add_months(start_last, CHRONIC_MONTHS):
-        return CHRONIC, f"{medication.text} taken since {start.isoformat()}: {CHRONIC_MONTHS} months or more"
+        return CHRONIC, why("chronic-ongoing", start=start)
     if today >= add_months(start, CHRONIC_MONTHS):
-        return UNKNOWN, partial
-    return UNKNOWN, (f"{medication.text} started {start.isoformat()}, less than {CHRONIC_MONTHS} months ago, "
-                     f"with no planned end on file")
+        return UNKNOWN, why("partial-dates", start=start)
+    return UNKNOWN, why("recent-start", start=start)

@@ -16,6 +16,7 @@ from service.fhir.client import Deadline
 from service.fhir.gather import Gathered, PatientUnavailable, gather
 from service.fhir.resources import normalise_quirks
 from service.policy import evaluate
+from service.wording import word
 from service.policy.decision import Decision
 from service.record import build_record
 from service.record.model import PatientRecord
@@ -93,8 +94,8 @@ def work_up(deps, iss: str, access_token: str, patient_id: str, order_reference:
     record = build_record(list(gathered.resources), order, today, rxnorm_codes=deps.settings.rxnorm_codes,
                           mg_per_ml=deps.policies.label.dosing.concentration_mg_per_ml,
                           categories=deps.policies.label.medication_categories)
-    decision = evaluate(record, deps.policies, today, default_policy=deps.settings.default_policy,
-                        technical_gaps=gathered.gaps)
+    decision = word(evaluate(record, deps.policies, today, default_policy=deps.settings.default_policy,
+                             technical_gaps=gathered.gaps))
     coverage = None
     if record.coverage is not None:
         coverage = next((r for r in gathered.resources

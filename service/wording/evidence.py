@@ -6,7 +6,13 @@ Chart-derived text (a Condition's or Observation's display, a note) enters card 
 `evidence_name` and `evidence_text` only, so that it can be escaped in one place."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+from service.policy.compare import format_number
 from service.policy.decision import Evidence
+from service.wording.criteria import age_text, interval
+from service.wording.exclusions import COURSES
+from service.wording.findings import under_age
 from service.wording.numbers import centile, number, quantity, signed, unit_text
 
 
@@ -64,3 +70,87 @@ def evidence_text(evidence: Evidence, *, label: bool = False, reference: bool = 
         parts.append(f"[{e.reference}]")
     text = " ".join(parts)
     return f"{text} — {e.note}" if e.note else text
+
+
+def _born(facts) -> str | None:
+    if facts.get("birth_date_text") is not None:
+        return f"born {facts['birth_date_text']} (partial date)"
+    return f"born {facts['birth_date'].isoformat()}" if facts.get("birth_date") else None
+
+
+def _not_used(default: str):
+    return lambda r: f"not used: {r.get('why') or default}"
+
+
+# Evidence.notes: code → its words (service.policy writes the codes, with the values they name)
+def _velocity_span(label: str):
+    return lambda r: (f"{label}: {format_number(r['start'][0], 1)} cm on {r['start'][1].isoformat()} to "
+                      f"{format_number(r['end'][0], 1)} cm on {r['end'][1].isoformat()}")
+
+
+def _role_status(r) -> str:
+    return r.get("note") or ("not current" if r["status"] == "current" else r["status"])
+
+
+NOTES = {
+    "velocity-on-treatment": _velocity_span("on treatment"),
+    "velocity-before-treatment": _velocity_span("before treatment"),
+    "not-paired-partial-date": lambda r: "not paired: a partial date gives no interval in days",
+    "role-status": _role_status,
+    "dose-limit-order": lambda r: "; ".join(t for t in (r.get("dose_note"), r.get("frequency_text")) if t) or None,
+    "partial-date": lambda r: f"dated only as {r['date'].isoformat()} to {r['date_last'].isoformat()} (partial date)",
+    "preliminary": lambda r: "preliminary result",
+    "unusable": _not_used("unusable"),
+    "order-reason": lambda r: "order reason",
+    "condition": lambda r: f"condition ({r.get('clinical_status') or 'status not stated'})",
+    "medication": lambda r: f"{r['category']}, status {r.get('status') or 'not stated'}",
+    "documents-antibodies": lambda r: "documents neutralising anti-GH antibodies",
+    "verification-status": lambda r: f"verification status {r['status']}",
+    "during-treatment": lambda r: "during treatment, not a baseline value",
+    "may-be-after-start": lambda r: "partial date: may be from after the start of treatment",
+    "may-be-too-old": lambda r: "may be too old to use",
+    "too-old": lambda r: "too old to use",
+    "sds-range": lambda r: (f"SDS {format_number(r['low'], 2)} to {format_number(r['high'], 2)} depending on the day: "
+                            f"{r['why']}"),
+    "no-sds": _not_used("no SDS"),
+    "no-date": lambda r: "not used: no date",
+    "sds-from-cdc-table": lambda r: "SDS computed from the CDC 2000 stature-for-age table",
+    "no-value-or-date": lambda r: "not used: no value or date",
+    "centile-out-of-range": lambda r: "not used: centile outside 0–100",
+    "reported-centile": lambda r: "reported height-for-age centile",
+    "reported-centile-as-sds": lambda r: "reported height-for-age centile, as SDS",
+    "reported-sds": lambda r: "reported height-for-age SDS",
+    "no-igf1-sds": _not_used("no reference range and no z-score"),
+    "sds-from-range": lambda r: (f"SDS from the reference range {format_number(r['low'])}–{format_number(r['high'])} "
+                                 f"{r['unit']}"),
+    "sds-at-extraction": lambda r: "SDS as computed at extraction",
+    "reported-z-score": lambda r: "reported IGF-1 z-score",
+    "baseline-gh": lambda r: "baseline (unstimulated) GH, not a stimulation test",
+    "method": lambda r: f"method: {r['method']}",
+    "read-from-text": lambda r: f"read from the text \u201c{r['text']}\u201d",
+    "interval": interval,
+    "age": _born,
+    "under-age": lambda r: None,
+    "allergy-status": lambda r: (f"criticality {r.get('criticality') or 'not stated'}, clinical status "
+                                 f"{r.get('clinical_status') or 'not stated'}, verification "
+                                 f"{r.get('verification') or 'not stated'}"),
+    "mg-per-dose": lambda r: f"{format_number(r['mg'])} mg per dose",
+    **COURSES,
+}
+
+
+def word_evidence(e: Evidence) -> Evidence:
+    """The evidence with its notes (`Evidence.notes`, codes) worded into `note`; an age's display is
+    worded too, and a coded-only allergy is named as such."""
+    if not e.notes:
+        return e
+    display, value = e.display, e.value
+    for n in e.notes:
+        if n.code == "age":
+            display = age_text(n)
+        elif n.code == "under-age":
+            display = under_age(n)
+        elif n.code == "allergy-status" and value is None:
+            value = f"{n['substance']} (coded)"
+    texts = [e.note] + [NOTES[n.code](n) for n in e.notes]
+    return replace(e, display=display, value=value, note="; ".join(t for t in texts if t) or None)

@@ -6,6 +6,7 @@ compare exact values (service.policy.compare); these functions only display them
 """
 from __future__ import annotations
 
+import math
 from datetime import date
 from fractions import Fraction
 from typing import Any
@@ -83,3 +84,20 @@ def centile(value: float | None) -> str:
 
 def day(value: date | None) -> str:
     return value.isoformat() if isinstance(value, date) else "no date"
+
+
+def comparator(comparator: str | None) -> str:
+    """A result's comparator as written before its value ('<' of '<15'), or nothing."""
+    return comparator if comparator in ("<", "<=", ">", ">=") else ""
+
+
+def age(years: float, *, birth_date: date | None = None, today: date | None = None) -> str:
+    """'1 y 11 mo' under 3 years (whole months, never rounded up), else '6.4 years'."""
+    if years >= 3:
+        return f"{number(years, 1)} years"
+    if birth_date is not None and today is not None:
+        months = (today.year - birth_date.year) * 12 + (today.month - birth_date.month) - (today.day < birth_date.day)
+    else:
+        months = math.floor(round(years * 12, 6))
+    months = max(months, 0)
+    return f"{months // 12} y {months % 12} mo"

@@ -3,7 +3,7 @@
 A `Chart` collects resources (US Core-style Patient, Observations with LOINC and UCUM, Conditions
 with ICD-10-CM/SNOMED, AllergyIntolerance, MedicationRequest, Coverage, DiagnosticReport) and a
 draft mecasermin order; `chart.decide(policies)` runs the whole path the service runs:
-Bundle → resources_from_bundle → build_record → evaluate.
+Bundle → resources_from_bundle → build_record → evaluate → word.
 
 `laron_boy()` is the reference patient: a boy born 2018-09-20 (6.45 years on TODAY) with Laron
 syndrome, covered by Premera, whose chart meets every initial criterion. Tests change one thing.
@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from service.policy import evaluate
+from service.wording import word
 from service.record import build_record, resources_from_bundle
 
 TODAY = date(2025, 3, 3)
@@ -271,7 +272,7 @@ class Chart:
         return build_record(resources_from_bundle(self.bundle()), self.order, today)
 
     def decide(self, policies, today: date = TODAY, **kwargs):
-        return evaluate(self.record(today), policies, today, **kwargs)
+        return word(evaluate(self.record(today), policies, today, **kwargs))
 
     def copy(self) -> "Chart":
         return copy.deepcopy(self)

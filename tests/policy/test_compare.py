@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.policy.codesets import icd10_entry_matches
-from service.policy.compare import (centile_from_sds, compare, format_against, format_age, format_within,
-                                    sds_from_centile)
+from service.policy.compare import centile_from_sds, compare, format_against, format_within, sds_from_centile
+from service.wording.numbers import age as format_age
 
 
 @pytest.mark.parametrize("value, comparator, op, threshold, expected", [
