@@ -17,8 +17,10 @@ criterion unknown with the reason.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
+from service.policy.compare import format_against
 from service.policy.context import Context
 from service.policy.decision import UNKNOWN, Criterion, Evidence, Reason
 from service.policy.dosing import dose_basis, doses_per_day
@@ -74,5 +76,8 @@ def dose_limit(spec, ctx: Context, basis: str) -> Criterion:
                          Reason("dose-limit-unknown", {"unit": spec["unit"], "why": why}), reason="no-value")
     judged = Evidence(kind="dose_limit", value=float(value), unit=spec["unit"], date=None, reference=order.reference)
     selection = Selection(Candidate(ctx.today, value, None, judged), (evidence,), None)
-    return judge(spec, "current", selection,
-                 lambda c: value_facts(c, spec.get("op"), spec.get("threshold"), unit=spec["unit"]))
+    judged_criterion = judge(spec, "current", selection,
+                             lambda c: value_facts(c, spec.get("op"), spec.get("threshold"), unit=spec["unit"]))
+    # Shown as the explanation shows it: mg/kg needs three decimals (0.058), more near the limit.
+    shown = replace(judged_criterion.evidence[0], value_text=format_against(value, spec["op"], spec["threshold"], 3))
+    return replace(judged_criterion, evidence=(shown,) + judged_criterion.evidence[1:])
