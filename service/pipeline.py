@@ -131,7 +131,8 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     decisions = []
     with _timed(timings, "evaluate"):
         for order in orders:
-            record, decision = _decide(chart, order, today, deps, tuple(map(public_gap, gathered.gaps)), medications)
+            record, decision = _decide(chart, order, today, deps, tuple(map(public_gap, gathered.gaps)), medications,
+                                       context.get("userId"))
             order_reference = f"MedicationRequest/{order.get('id')}"
             questionnaire = _questionnaire(deps.policies, decision)
             card_set = build_response(decision, record, hook=service.hook, options=options,
@@ -180,7 +181,8 @@ def _keep_for_dtr(deps, actions: list[dict], chart: list[dict], order: dict, pol
 _decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the chart's resources
 
 
-def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], medications: Mapping[str, dict]):
+def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], medications: Mapping[str, dict],
+            user: Any = None):
     """(record, decision) for this order and chart, or the pair worked out from the same chart
     before: order-select resends it on every edit. Both are frozen, so sharing them is safe.
 
@@ -192,7 +194,9 @@ def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], 
 
     def work_out():
         record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes,
-                              mg_per_ml=policies.label.dosing.concentration_mg_per_ml)
+                              mg_per_ml=policies.label.dosing.concentration_mg_per_ml,
+                              categories=policies.label.medication_categories,
+                              user=user if isinstance(user, str) else None)
         decision = word(evaluate(record, policies, today, default_policy=settings.default_policy,
                                  technical_gaps=gaps))
         return policies, record, decision
@@ -203,7 +207,7 @@ def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], 
         key = None
     else:
         key = digest((chart, order, today.isoformat(), list(settings.rxnorm_codes), settings.default_policy,
-                      list(gaps), fetched_part, id(policies)))
+                      list(gaps), fetched_part, id(policies), user if isinstance(user, str) else None))
     _, record, decision = _decided.get_or_compute(key, work_out, weight=len(chart))
     return record, decision
 
@@ -238,7 +242,8 @@ def answer_screening(service: CdsService, body: Mapping, deps) -> HookOutcome:
         # Without every key (a mecasermin order could be the one missing) the screen stays silent.
         return HookOutcome({"cards": []}, patient_id, counts=counts, timings_ms=timings)
     with _timed(timings, "evaluate"):
-        record = build_record(list(gathered.resources), None, today, rxnorm_codes=settings.rxnorm_codes)
+        record = build_record(list(gathered.resources), None, today, rxnorm_codes=settings.rxnorm_codes,
+                              categories=deps.policies.label.medication_categories)
         removed = order_removed(gathered.resources, deps.store, patient_id, settings.rxnorm_codes)
         finding = screen(record, today, deps.policies, default_policy=settings.default_policy, removed=removed)
     if finding is None:

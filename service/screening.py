@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass, replace
 from datetime import date
 
-from service.fhir.prefetch import templates as order_templates
+from service.fhir.prefetch import KEY_TYPES, PRESCRIBER_TYPES, templates as order_templates
 from service.policy.decision import LabelRef
 from service.policy.evaluate import evaluate
 from service.wording import word
@@ -51,8 +51,9 @@ WORKUP = ("igf1", "gh-stimulation", "bone-age")     # service.policy.tests_to_or
 def templates() -> dict[str, str]:
     """Prefetch of the screening services: what the order services read (Patient, growth, labs, bone
     age, conditions, allergies, every medication source, coverage), so that a child with a
-    contraindication or a documented other cause is never screened."""
-    return order_templates()
+    contraindication or a documented other cause is never screened. Not the prescriber: no order is
+    being prescribed yet."""
+    return {key: query for key, query in order_templates().items() if KEY_TYPES[key] not in PRESCRIBER_TYPES}
 
 
 @dataclass(frozen=True)

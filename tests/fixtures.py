@@ -142,7 +142,27 @@ def laron_prefetch():
         "coverage": fhir_bundle([coverage()]),
         "reports": fhir_bundle([]),
         "boneagereports": fhir_bundle([]),
+        "prescriber": practitioner_resource(),
+        "prescriberroles": fhir_bundle([practitioner_role()]),
     }
+
+
+def practitioner_resource(pid="dr-7", **extra):
+    """The ordering physician (the hook's user, Practitioner/dr-7), US Core shaped."""
+    return {"resourceType": "Practitioner", "id": pid, "active": True,
+            "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}],
+            "name": [{"family": "Okafor", "given": ["Adaeze"], "prefix": ["Dr"]}], **extra}
+
+
+def practitioner_role(rid="role-dr-7", pid="dr-7", code="2080P0205X", display="Pediatric Endocrinology", **extra):
+    """A PractitionerRole with a NUCC provider-taxonomy specialty (US Core)."""
+    role = {"resourceType": "PractitionerRole", "id": rid, "active": True,
+            "practitioner": {"reference": f"Practitioner/{pid}"},
+            "organization": {"reference": "Organization/childrens-endo", "display": "Children's Endocrine Clinic"},
+            "specialty": [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": code,
+                                       "display": display}]}]}
+    role.update(extra)
+    return role
 
 
 def order_select_request(prefetch="default", order=None, selections=None, hook="order-select"):

@@ -46,8 +46,11 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 def decide(chart: list, order: Mapping | None, today: date, policies, *, policy_id: str | None = None,
            default_policy: str = "fda-label", rxnorm_codes: Iterable[str] = ()):
+    # The same reading as a hook call (service/pipeline.py): the label's concentration and medication
+    # categories. The hook's userId is not kept with the chart: the prescriber is the order's requester.
     record = build_record(chart, order, today, rxnorm_codes=tuple(rxnorm_codes),
-                          mg_per_ml=policies.label.dosing.concentration_mg_per_ml)
+                          mg_per_ml=policies.label.dosing.concentration_mg_per_ml,
+                          categories=policies.label.medication_categories)
     return record, word(evaluate(record, policies, today, policy_id=policy_id, default_policy=default_policy))
 
 

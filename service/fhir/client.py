@@ -172,7 +172,8 @@ class _WatchedAdapter(HTTPAdapter):
 
 
 class FhirClient:
-    def __init__(self, settings: Settings, max_workers: int = 12):
+    # Every prefetch key of one call at once (14, the prescriber's two included), with room to spare.
+    def __init__(self, settings: Settings, max_workers: int = 16):
         self.settings = settings
         self.session = requests.Session()
         adapter = _WatchedAdapter(pool_connections=16, pool_maxsize=max_workers * 2, max_retries=0)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from service.content_cache import ContentCache, digest
 from service.fhir.client import Budget, FetchResult, FhirClient, incomplete_search
-from service.fhir.prefetch import fill, templates
+from service.fhir.prefetch import applies, fill, templates
 from service.fhir.resources import bundle_resources, normalise_quirks, screen
 from service.security.fhir_allowlist import fhir_server_allowed
 from service.settings import Settings
@@ -90,6 +91,10 @@ def gather(request: Mapping, settings: Settings, client: FhirClient,
     prefetch = request.get("prefetch") or {}
     wanted = dict(wanted) if wanted is not None else templates()
     server = _Server(request, settings, client, budget or call_budget(request, settings))
+    user = context.get("userId")
+    # A key asking for the user as another type than the user is (a Practitioner's roles, for a
+    # PractitionerRole user) has nothing to fetch: it is not missing.
+    wanted = {key: query for key, query in wanted.items() if applies(query, user) or key in prefetch}
     present = {key: prefetch[key] for key in wanted if key in prefetch and usable_prefetch(prefetch[key])}
     missing = [key for key in wanted if key not in present]
     incomplete = {key: why for key, value in present.items() if (why := incomplete_search(value))}
@@ -105,7 +110,8 @@ def gather(request: Mapping, settings: Settings, client: FhirClient,
     # Straight from the request body, the candidates can be recognised by their digest (a resent chart).
     screened = screen(candidates) if fetched else _screened.get_or_compute(
         digest(candidates), lambda: screen(candidates), weight=len(candidates))
-    references, reference_gaps = _follow_references(server, screened.resources)
+    references, reference_gaps = _follow_references(server, screened.resources, _requesters(context),
+                                                    user if isinstance(user, str) else None)
     if references:
         screened = screen(list(screened.resources) + references)
     if screened.invalid:
@@ -145,13 +151,31 @@ def _fetch_keys(server: _Server, context: Mapping, keys: list[str], wanted: Mapp
     return bodies, gaps
 
 
-def unresolved_references(resources: Iterable[Mapping]) -> list[tuple[str, str, bool]]:
+def roles_query(practitioner: str) -> str:
+    """The search for a Practitioner's roles ("Practitioner/p1" → "PractitionerRole?practitioner=p1")."""
+    return f"PractitionerRole?practitioner={quote(practitioner.split('/', 1)[1], safe='')}&_count=50"
+
+
+def unresolved_references(resources: Iterable[Mapping], drafts: Iterable[Mapping] = (),
+                          user: str | None = None) -> list[tuple[str, str, bool]]:
     """(referrer, "Type/id", named) for each reference the record reads but does not hold: the
-    Medication of a medication source (`named`: its reference has a display to fall back on) and
-    the payor Organization of a Coverage that does not name it."""
+    Medication of a medication source (`named`: its reference has a display to fall back on), the
+    payor Organization of a Coverage that does not name it, and the requester (Practitioner or
+    PractitionerRole) of a draft order, with a Practitioner's roles (a search) unless it is the hook's
+    `user`, whose roles the prefetch key `prescriberroles` asks for; a gap in these is named `prescriber`."""
     resources = list(resources)
     held = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
     wanted: list[tuple[str, str, bool]] = []
+    for draft in drafts:
+        requester = draft.get("requester")
+        rtype = str(requester.get("reference", "")).split("/_history/")[0].rstrip("/").split("/")[-2:-1]
+        target = _relative(requester, rtype[0]) if rtype and rtype[0] in ("Practitioner", "PractitionerRole") else None
+        if target and target != user and target not in held and all(w[1] != target for w in wanted):
+            wanted.append(("prescriber", target, False))   # the user is the prefetch key `prescriber`
+        if target and target.startswith("Practitioner/") and target != user and not any(
+                r.get("resourceType") == "PractitionerRole" and _relative(r.get("practitioner"), "Practitioner") == target
+                for r in resources):
+            wanted.append(("prescriber", roles_query(target), False))
     for resource in resources:
         rtype = resource.get("resourceType")
         referrer = f"{rtype}/{resource.get('id')}"
@@ -180,8 +204,15 @@ def _relative(reference: Any, rtype: str) -> str | None:
     return None
 
 
-def _follow_references(server: _Server, resources: Iterable[Mapping]) -> tuple[list[dict], list[str]]:
-    pending = unresolved_references(resources)
+def _requesters(context: Mapping) -> list[dict]:
+    """The draft MedicationRequests' requesters: the prescriber, when it is not the hook's user."""
+    return [r for r in bundle_resources(context.get("draftOrders"))
+            if isinstance(r, dict) and r.get("resourceType") == "MedicationRequest" and isinstance(r.get("requester"), dict)]
+
+
+def _follow_references(server: _Server, resources: Iterable[Mapping], drafts: Iterable[Mapping] = (),
+                       user: str | None = None) -> tuple[list[dict], list[str]]:
+    pending = unresolved_references(resources, drafts, user)
     if not pending:
         return [], []
     if not server.allowed:
@@ -196,6 +227,10 @@ def _follow_references(server: _Server, resources: Iterable[Mapping]) -> tuple[l
             gaps.append(f"{referrer}: {target} was not read (more than {MAX_REFERENCES} references)")
         elif result.error:
             gaps.append(f"{referrer}: {target} could not be read: {result.error}")
+        elif "?" in target:      # a search (a requester's roles): every page's resources
+            found.extend(r for body in (result.body, *result.pages) for r in bundle_resources(body) if r not in found)
+            if result.unread:
+                gaps.append(f"{referrer}: the search {target} was not read to the end: {result.unread}")
         elif not (isinstance(result.body, dict) and f"{result.body.get('resourceType')}/{result.body.get('id')}" == target):
             gaps.append(f"{referrer}: the FHIR server did not answer {target} with that resource")
         elif result.body not in found:

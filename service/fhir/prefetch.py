@@ -17,6 +17,7 @@ _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 
 OBSERVATION_COUNT = 200   # heights every 3 months for 10 years plus labs fit well inside this
 PATIENT = "{{context.patientId}}"
+USER = "{{context.userId}}"
 
 # Imaging reports by category (HL7 v2 diagnostic service sections RAD and RX, LOINC "Radiology"),
 # and bone-age studies by code whatever their category: lab volume cannot push them out.
@@ -30,8 +31,11 @@ KEY_TYPES = {
     "medications": "MedicationRequest", "medicationstatements": "MedicationStatement",
     "medicationdispenses": "MedicationDispense", "medicationadministrations": "MedicationAdministration",
     "allergies": "AllergyIntolerance", "coverage": "Coverage", "reports": "DiagnosticReport",
-    "boneagereports": "DiagnosticReport",
+    "boneagereports": "DiagnosticReport", "prescriber": "PractitionerRole", "prescriberroles": "PractitionerRole",
 }
+# What a payer's prescriber-specialty clause reads (service/record/prescriber.py); a gap in them matters
+# only to a policy with such a clause.
+PRESCRIBER_TYPES = frozenset({"Practitioner", "PractitionerRole"})
 
 
 MEDICATION_KEYS = ("medications", "medicationstatements", "medicationdispenses", "medicationadministrations")
@@ -79,6 +83,10 @@ def _templates() -> dict[str, str]:
                     f"&_sort=-date&_count=50"),
         "boneagereports": (f"DiagnosticReport?patient={PATIENT}&code={token_values(BONE_AGE_REPORT_CODES)}"
                            f"&_sort=-date&_count=20"),
+        # The user (the prescriber when the order names no other): a Practitioner or a PractitionerRole,
+        # and a Practitioner's roles (specialty). The second applies only when the user is a Practitioner.
+        "prescriber": USER,
+        "prescriberroles": "PractitionerRole?practitioner={{userPractitionerId}}&_count=50",
     }
 
 
@@ -88,8 +96,9 @@ _TEMPLATES = _templates()    # built once: every call asks for them (percent-enc
 def fill(template: str, context: Mapping, user_id: str | None = None) -> str | None:
     """Substitute tokens with URL-encoded values; None when a token has no value.
 
-    `{{context.X}}` takes a primitive from the hook context; `{{userPractitionerId}}` and its
-    siblings come from `context.userId` when it names that resource type.
+    `{{context.X}}` takes a primitive from the hook context (`{{context.userId}}`, a reference, is
+    substituted as a path); `{{userPractitionerId}}` and its siblings come from `context.userId` when it
+    names that resource type.
     """
     missing = False
 
@@ -100,10 +109,30 @@ def fill(template: str, context: Mapping, user_id: str | None = None) -> str | N
         if value is None:
             missing = True
             return ""
-        return quote(value, safe="")
+        return value if token == "context.userId" else quote(value, safe="")
 
     filled = _TOKEN.sub(value_of, template)
     return None if missing else filled
+
+
+def applies(template: str, user_id: str | None) -> bool:
+    """False when the template asks for the user as another resource type than the user is
+    (`{{userPractitionerId}}` for a PractitionerRole user): not data missing, a question that does not arise."""
+    for match in _TOKEN.finditer(template):
+        resource_type = _USER_TOKENS.get(match.group(1))
+        if resource_type and isinstance(user_id, str) and "/" in user_id and \
+                not user_id.startswith(resource_type + "/"):
+            return False
+    return True
+
+
+# `context.userId` is a reference ("Practitioner/123"): substituted as a path only when its type and id
+# hold nothing but the characters FHIR allows them, none of which needs percent-encoding.
+_FHIR_REFERENCE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}")
+
+
+def _reference(value) -> str | None:
+    return value if isinstance(value, str) and _FHIR_REFERENCE.fullmatch(value) else None
 
 
 _USER_TOKENS = {
@@ -115,6 +144,8 @@ _USER_TOKENS = {
 
 
 def _token_value(token: str, context: Mapping, user_id: str | None) -> str | None:
+    if token == "context.userId":
+        return _reference(context.get("userId"))
     if token.startswith("context."):
         value = context.get(token[len("context."):])
         return value if isinstance(value, str) and value else None

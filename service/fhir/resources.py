@@ -25,7 +25,7 @@ from service.fhir.r4_shape import surely_valid
 READ_TYPES = frozenset({
     "Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement", "MedicationDispense",
     "MedicationAdministration", "Medication",
-    "AllergyIntolerance", "Coverage", "Organization", "DiagnosticReport",
+    "AllergyIntolerance", "Coverage", "Organization", "DiagnosticReport", "Practitioner", "PractitionerRole",
 })
 
 # The public sandbox sends some 0..* elements as single objects; R4 needs arrays.

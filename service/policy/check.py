@@ -112,7 +112,8 @@ def decide(example: Mapping, policy_file: PolicyFile, policies: PolicySet, setti
         order["authoredOn"] = example["order_date"]
     today = date.fromisoformat(example["today"])
     record = build_record(resources, order, today, rxnorm_codes=settings.rxnorm_codes,
-                          mg_per_ml=policies.label.dosing.concentration_mg_per_ml)
+                          mg_per_ml=policies.label.dosing.concentration_mg_per_ml,
+                          categories=policies.label.medication_categories)
     return evaluate(record, policies, today, policy_id=policy_file.id, default_policy=settings.default_policy)
 
 

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{args.order}: not a MedicationRequest")
         today = args.today or date.today()   # the command line is an edge: the clock is read only here
         record = build_record(resources, order, today, rxnorm_codes=settings.rxnorm_codes,
-                              mg_per_ml=policies.label.dosing.concentration_mg_per_ml)
+                              mg_per_ml=policies.label.dosing.concentration_mg_per_ml,
+                              categories=policies.label.medication_categories)
         decision = word(evaluate(record, policies, today, policy_id=args.policy, default_policy=settings.default_policy))
     except (InputError, PolicyError, SettingsError, UnknownPolicy) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

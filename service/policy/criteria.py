@@ -17,7 +17,7 @@ from service.policy.context import Context, measurement_evidence
 from service.policy.decision import Criterion, Evidence, Reason
 from service.policy.judging import (Candidate, Selection, criterion, judge, last_day, relevant, select,
                                     value_facts)
-from service.record.velocity import cm_per_year
+from service.record.velocity import cm_per_year, pre_treatment_velocity
 
 # ------------------------------------------------------------------------------------- height
 
@@ -239,6 +239,53 @@ def growth_velocity(spec, ctx: Context, basis: str) -> Criterion:
                   lambda c: value_facts(c, spec.get("op"), spec.get("threshold"), interval=interval), note=note)
 
 
+# ------------------------------------------------------------------ velocity gain over baseline
+
+def velocity_gain(spec, ctx: Context, basis: str) -> Criterion:
+    """The response judged against the child's own baseline: the velocity on mecasermin minus the
+    velocity before it (each from two heights at least 6 calendar months apart, service/record/velocity.py),
+    compared exactly. Unknown, with the reason, when either velocity cannot be computed."""
+    def unknown(evidence, why: Reason) -> Criterion:
+        return criterion(spec, "current", UNKNOWN, evidence, why, missing_test=spec.get("missing_test"),
+                         reason="no-value")
+
+    if ctx.treatment_start is None:
+        return unknown([], Reason("no-treatment-start" if ctx.reauthorization else "no-prior-therapy"))
+    start = ctx.treatment_start
+    on, partial = ctx.record.growth_velocity, _partially_dated_heights(ctx)
+    if on is None or on.cm_per_year is None or on.start is None or on.end is None:
+        evidence = [measurement_evidence(h) for h in (on.start, on.end) if h is not None] if on else []
+        return unknown(evidence + partial, Reason("no-velocity-on-treatment", {
+            "record_reason": on.reason if on is not None else None, "treatment_start": start}))
+    max_age = spec.get("max_age_days")
+    if max_age and (ctx.today - on.end.date).days > max_age:
+        return unknown([measurement_evidence(on.end)],
+                       Reason("stale-velocity", {"date": on.end.date, "max_age_days": max_age}))
+    before = pre_treatment_velocity([h for h in ctx.record.heights if h.date_last is None], start)
+    if before.cm_per_year is None:
+        evidence = [measurement_evidence(h) for h in (before.start, before.end) if h is not None]
+        return unknown(evidence + partial, Reason("no-velocity-before-treatment", {
+            "record_reason": before.reason, "treatment_start": start}))
+    rates = {label: (cm_per_year(pair.start, pair.end), pair) for label, pair in (("on", on), ("before", before))}
+    gain = rates["on"][0] - rates["before"][0]
+    spans = {label: {"rate": rate, "start": (pair.start.value, pair.start.date), "end": (pair.end.value, pair.end.date)}
+             for label, (rate, pair) in rates.items()}
+    shown = Evidence(kind="growth_velocity_gain", value=float(gain), unit="cm/year", date=on.end.date,
+                     reference=on.end.reference)
+    each = [Evidence(kind="growth_velocity", value=float(rate), unit="cm/year", date=pair.end.date,
+                     reference=pair.end.reference, notes=(Reason(f"velocity-{label}-treatment", spans[label]),))
+            for label, (rate, pair) in rates.items()]
+    selection = Selection(Candidate(on.end.date, gain, None, shown), tuple(each), None)
+    return judge(spec, "current", selection,
+                 lambda c: value_facts(c, spec.get("op"), spec.get("threshold"), spans=spans))
+
+
+def _partially_dated_heights(ctx: Context) -> list[Evidence]:
+    """Heights dated only to a month or a year: they cannot give an interval in days, and say so."""
+    return [measurement_evidence(h, notes=(Reason("not-paired-partial-date"),))
+            for h in ctx.record.heights if h.date_last is not None][:3]
+
+
 # --------------------------------------------------------------------------------------- age
 
 def age(spec, ctx: Context, basis: str) -> Criterion:
@@ -261,6 +308,7 @@ EVALUATORS: dict[str, Callable[[Mapping[str, Any], Context, str], Criterion]] = 
     "gh_peak": gh_peak,
     "bone_age": bone_age,
     "growth_velocity": growth_velocity,
+    "velocity_gain": velocity_gain,
     "age": age,
 }
 
@@ -271,5 +319,7 @@ RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "gh_peak": ("Observation",),
     "bone_age": ("Observation", "Patient"),
     "growth_velocity": ("Observation",),
+    "velocity_gain": ("Observation", "MedicationRequest", "MedicationStatement", "MedicationDispense",
+                      "MedicationAdministration"),
     "age": ("Patient",),
 }

@@ -104,6 +104,7 @@ class Criterion:
     explanation: str | None = None   # one line
     documentation_needed: str | None = None   # when unknown: what would settle it
     note: str | None = None          # the caveat, on a value that does not meet the criterion
+    parts: tuple["Criterion", ...] = ()   # an OR group's (any_of) own criteria, each decided
 
 
 @dataclass(frozen=True)

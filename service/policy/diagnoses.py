@@ -86,9 +86,11 @@ def _applies(rule: Mapping[str, Any], diagnoses) -> bool:
     return not wanted or any(text_matches(wanted, d.display) for d in diagnoses)
 
 
-def read_diagnoses(ctx: Context) -> DiagnosisReading:
+def read_diagnoses(ctx: Context, spec: Mapping[str, Any] | None = None) -> DiagnosisReading:
+    """The diagnoses on file read against the policy's diagnosis criterion, or against `spec` (another
+    diagnosis criterion, such as one alternative of an OR group)."""
     record = ctx.record
-    spec = diagnosis_spec(ctx.policy.initial) or {}
+    spec = spec or diagnosis_spec(ctx.policy.initial) or {}
     reasons = _unique([d for d in record.diagnoses if d.source == "order-reason"]
                       + list(record.order.reasons if record.order else ()))
     conditions = _unique(d for d in record.diagnoses if d.source != "order-reason" and d.active)

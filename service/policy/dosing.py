@@ -36,7 +36,7 @@ CRITICAL, WARNING, INFO = "critical", "warning", "info"
 _DIGITS, _MAX_DIGITS = 3, 5
 
 
-def _rate(order) -> Number | None:
+def doses_per_day(order) -> Number | None:
     """Administrations per day: the unrounded rate of a timing repeat (2.4 for every 10 hours), else
     the count read from a timing code, times of day or the text."""
     return order.per_day_rate if order.per_day_rate is not None else order.per_day
@@ -80,7 +80,7 @@ def ordered_per_kg(order) -> bool:
 
 
 @dataclass(frozen=True)
-class _Basis:
+class DoseBasis:
     """What the check stands on: the exact mg/kg per dose (or why it is unknown) and the weight."""
     mg_per_kg: Fraction | None
     why_unknown: Reason | None
@@ -89,7 +89,7 @@ class _Basis:
     no_weight: Reason
 
 
-def _basis(order, ctx: Context) -> _Basis:
+def dose_basis(order, ctx: Context) -> DoseBasis:
     rules = ctx.label.dosing
     stale = (order.weight_date is not None and (ctx.today - order.weight_date).days > rules.weight_max_age_days)
     weight_ok = bool(order.weight_kg) and order.weight_date is not None and not stale
@@ -97,14 +97,14 @@ def _basis(order, ctx: Context) -> _Basis:
     no_weight = stale_why or Reason("no-usable-weight")
     per_kg_order = ordered_per_kg(order)
     if per_kg_order:
-        return _Basis(exact(order.mg_per_kg), None, True, weight_ok, no_weight)
+        return DoseBasis(exact(order.mg_per_kg), None, True, weight_ok, no_weight)
     if order.dose_mg is None:
-        return _Basis(None, Reason("dose-unit", {"record_reason": order.dose_reason}), False, weight_ok, no_weight)
+        return DoseBasis(None, Reason("dose-unit", {"record_reason": order.dose_reason}), False, weight_ok, no_weight)
     if stale_why:
-        return _Basis(None, stale_why, False, False, no_weight)
+        return DoseBasis(None, stale_why, False, False, no_weight)
     if not order.weight_kg:
-        return _Basis(None, Reason("no-weight", {"record_reason": order.mg_per_kg_reason}), False, False, no_weight)
-    return _Basis(exact(order.dose_mg) / exact(order.weight_kg), None, False, weight_ok, no_weight)
+        return DoseBasis(None, Reason("no-weight", {"record_reason": order.mg_per_kg_reason}), False, False, no_weight)
+    return DoseBasis(exact(order.dose_mg) / exact(order.weight_kg), None, False, weight_ok, no_weight)
 
 
 def _evidence(order) -> tuple[Evidence, ...]:
@@ -132,11 +132,11 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
     rules = ctx.label.dosing
     setting = "continuing" if ctx.reauthorization else "new-start"
     evidence = _evidence(order)
-    basis = _basis(order, ctx)
+    basis = dose_basis(order, ctx)
     per_kg = basis.mg_per_kg
     facts = {"rules": rules, "setting": setting, "per_kg_order": basis.per_kg_order, "weight_ok": basis.weight_ok,
              "dose_mg": order.dose_mg, "weight_kg": order.weight_kg, "frequency_text": order.frequency_text,
-             "rate": _rate(order)}
+             "rate": doses_per_day(order)}
     findings: list[LabelFinding] = []
     proposed, per_kg_text, per_day_text, crossed = None, None, None, []
 
@@ -145,7 +145,7 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
         facts.update(why_unknown=basis.why_unknown, dose_stated=order.dose_mg is not None)
         findings.append(LabelFinding("dose-unchecked", WARNING, "dose", Reason("dose-unchecked", facts), evidence))
     else:
-        rate = _rate(order)
+        rate = doses_per_day(order)
         daily = per_kg * rate if rate else None
         per_kg_text = format_within(per_kg, ((">", rules.maximum), (">", rules.start_high), ("<", rules.start_low)),
                                     _DIGITS, _MAX_DIGITS)
@@ -182,7 +182,7 @@ def check_dose(ctx: Context) -> tuple[DoseFinding | None, tuple[LabelFinding, ..
     return dose, tuple(findings)
 
 
-def _fix(per_kg: Fraction, basis: _Basis, setting: str, ctx: Context) -> tuple[ProposedDose | None, Reason | None]:
+def _fix(per_kg: Fraction, basis: DoseBasis, setting: str, ctx: Context) -> tuple[ProposedDose | None, Reason | None]:
     """The corrected dose (twice daily, at the ordered mg/kg but no more than the starting range's top
     for a new start or the maximum when continuing, rounded down) and how the offer reads."""
     rules, order = ctx.label.dosing, ctx.record.order
@@ -197,7 +197,7 @@ def _fix(per_kg: Fraction, basis: _Basis, setting: str, ctx: Context) -> tuple[P
 
 
 def _frequency_findings(order, rules, evidence, daily_flagged: bool) -> list[LabelFinding]:
-    rate = _rate(order)
+    rate = doses_per_day(order)
     facts = {"rate": rate, "frequency_text": order.frequency_text, "doses_per_day": rules.doses_per_day}
     if rate is None:
         return [LabelFinding("dose-frequency-unknown", INFO, "dose", Reason("dose-frequency-unknown", facts), evidence)]

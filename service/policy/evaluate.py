@@ -24,15 +24,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+from service.fhir.prefetch import PRESCRIBER_TYPES
 from service.policy import criteria as measurement
 from service.policy.context import Context, gap_resource_types, treatment_start
 from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, INVESTIGATIONAL, MEETS,
                                      NOT_COVERED, NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision,
                                      LabelFinding, PolicyChoice, Reason, VersionChoice)
-from service.policy.diagnoses import DiagnosisReading, evaluate_diagnosis, read_diagnoses
+from service.policy.diagnoses import DiagnosisReading, diagnosis_spec, evaluate_diagnosis, read_diagnoses
+from service.policy.dose_limits import dose_limit
 from service.policy.dosing import check_dose
+from service.policy.groups import any_of
 from service.policy.exclusions import find_exclusions
 from service.policy.label import label_findings
+from service.policy.prescriber import prescriber_specialty
 from service.policy.rules import Policy, PolicyFile, PolicySet
 from service.record.model import PatientRecord
 
@@ -60,6 +64,14 @@ def choose_policy(record: PatientRecord, policies: PolicySet, policy_id: str | N
         "default", f"no active coverage on file; the default policy {default_policy} applies{suffix}")
 
 
+def gaps_that_matter(policy: Policy | None, policy_file: PolicyFile, gaps: tuple[str, ...]) -> tuple[str, ...]:
+    """The gaps, less those of the prescriber (Practitioner, PractitionerRole) under a policy with no
+    prescriber clause: only such a clause reads them (docs/gathering.md, "The prescriber")."""
+    if policy.reads_prescriber if policy is not None else any(v.reads_prescriber for v in policy_file.versions):
+        return gaps
+    return tuple(g for g in gaps if not gap_resource_types((g,)) <= PRESCRIBER_TYPES)
+
+
 def choose_version(policy_file: PolicyFile, record: PatientRecord, today: date) -> tuple[Policy | None, VersionChoice]:
     """The version in force on the order's date (its authoredOn), else on the evaluation day; None when no
     version is in force on that day (never another version instead)."""
@@ -80,23 +92,34 @@ def _technical(criterion: Criterion, ctx: Context, resource_types: tuple[str, ..
                    why=Reason("records-unavailable", {"gaps": gaps, "on_file": criterion.why}))
 
 
+EVALUATORS = {**measurement.EVALUATORS, "prescriber_specialty": prescriber_specialty, "dose_limit": dose_limit}
+RESOURCE_TYPES = {**measurement.RESOURCE_TYPES, "prescriber_specialty": tuple(PRESCRIBER_TYPES),
+                  "dose_limit": ("Observation",)}
+# Read as of today even when carried over to a re-authorization (no pre-treatment value to read).
+CURRENT_ONLY = frozenset({"diagnosis", "age", "prescriber_specialty", "dose_limit", "velocity_gain"})
+
+
+def _criterion(spec, ctx: Context, reading: DiagnosisReading, carried: bool) -> Criterion:
+    """One criterion of the policy, on current values, or on baseline ones when carried over."""
+    if spec["type"] == "any_of":
+        return any_of(spec, tuple(_criterion(sub, ctx, reading, carried) for sub in spec["criteria"]))
+    if spec["type"] == "diagnosis":
+        own = reading if spec is diagnosis_spec(ctx.policy.initial) else read_diagnoses(ctx, spec)
+        criterion = evaluate_diagnosis(spec, ctx, own)
+    else:
+        basis = "baseline" if carried and spec["type"] not in CURRENT_ONLY else "current"
+        criterion = _technical(EVALUATORS[spec["type"]](spec, ctx, basis), ctx, RESOURCE_TYPES[spec["type"]])
+    return replace(criterion, type=spec["type"])
+
+
 def _evaluate_criteria(ctx: Context, reading: DiagnosisReading) -> tuple[Criterion, ...]:
     policy = ctx.policy
     if ctx.reauthorization:
-        carried = [c for c in policy.initial if c["id"] in policy.carry_over]
-        plan = [(c, "current" if c["type"] in ("diagnosis", "age") else "baseline") for c in carried]
-        plan += [(c, "current") for c in policy.reauthorization]
+        plan = [(c, True) for c in policy.initial if c["id"] in policy.carry_over]
+        plan += [(c, False) for c in policy.reauthorization]
     else:
-        plan = [(c, "current") for c in policy.initial]
-    results = []
-    for spec, basis in plan:
-        if spec["type"] == "diagnosis":
-            criterion = evaluate_diagnosis(spec, ctx, reading)
-        else:
-            criterion = measurement.EVALUATORS[spec["type"]](spec, ctx, basis)
-            criterion = _technical(criterion, ctx, measurement.RESOURCE_TYPES[spec["type"]])
-        results.append(replace(criterion, type=spec["type"]))
-    return tuple(results)
+        plan = [(c, False) for c in policy.initial]
+    return tuple(_criterion(spec, ctx, reading, carried) for spec, carried in plan)
 
 
 def _determine(policy: Policy, criteria, exclusions, reading: DiagnosisReading,
@@ -180,8 +203,7 @@ def _no_version_in_force(ctx: Context, policy_file: PolicyFile, choice: PolicyCh
     dose, dose_findings = check_dose(ctx)
     authorization = "re-authorization" if ctx.reauthorization else "initial"
     gaps = ctx.gaps
-    grounds = (Reason("no-version-in-force"),) + ((Reason("records-unavailable", {"gaps": tuple(gaps)}),)
-                                                   if gaps else ())
+    grounds = (Reason("no-version-in-force"),) + ((Reason("records-unavailable", {"gaps": gaps}),) if gaps else ())
     return Decision(
         policy=ref, policy_choice=choice, authorization=authorization,
         treatment_start=ctx.treatment_start if ctx.reauthorization else None, criteria=(), exclusions=(),
@@ -197,6 +219,7 @@ def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_
     gaps = tuple(technical_gaps)
     policy_file, choice = choose_policy(record, policies, policy_id, default_policy, gaps)
     policy, version_choice = choose_version(policy_file, record, today)
+    gaps = gaps_that_matter(policy, policy_file, gaps)
     reauthorization = record.reauthorization
     ctx = Context(record, today, policy, policies.label, reauthorization, treatment_start(record),
                   gaps, gap_resource_types(gaps))

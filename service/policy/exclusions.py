@@ -42,15 +42,19 @@ def _hits(rule: ExclusionRule, diagnoses, reading: DiagnosisReading) -> list[Dia
             and matches_beside(rule.match, d, pool, use_text=reading.uses_text(d))]
 
 
+STEROIDS = "systemic-corticosteroid"    # the label's category whose course decides (service/policy/steroids.py)
+
+
 def _chronic_steroids_only(medications, ctx: Context):
     """Systemic corticosteroids count only as chronic pharmacologic therapy (service.policy.steroids):
     (medications that count, [(medication, why) whose course is not on file])."""
     kept, undecided = [], []
+    steroids = ctx.label.medication_categories.get(STEROIDS)
     for m in medications:
-        if m.category != "systemic-corticosteroid":
+        if steroids is None or m.category != STEROIDS:
             kept.append(m)
             continue
-        verdict, why = steroid_course(m, ctx.today, ctx.record.medications)
+        verdict, why = steroid_course(m, ctx.today, steroids, ctx.record.medications)
         if verdict == CHRONIC:
             kept.append(m)
         elif verdict == UNKNOWN:

@@ -203,7 +203,11 @@ def _semantic_errors(data: Mapping, *, stem: str | None) -> list[str]:
     initial = criteria.get("initial") or []
     reauth = (criteria.get("reauthorization") or {})
     seen: dict[str, str] = {}
-    for group, items in (("initial", initial), ("reauthorization.criteria", reauth.get("criteria") or [])):
+    groups = [("initial", initial), ("reauthorization.criteria", reauth.get("criteria") or [])]
+    # An OR group's own criteria are checked as criteria too, their ids unique among all.
+    groups += [(f"{group}[{index}].criteria", item.get("criteria") or []) for group, items in list(groups)
+               for index, item in enumerate(items) if item.get("type") == "any_of"]
+    for group, items in groups:
         for index, item in enumerate(items):
             cid = item.get("id")
             where = f"$.criteria.{group}[{index}].id"
@@ -409,7 +413,30 @@ def load_label(path: Path | str = DEFAULT_LABEL_FILE) -> LabelRules:
     _, label_validator, _ = _validators()
     _fail(path, _schema_errors(label_validator, data))
     _fail(path, _semantic_errors(data, stem=None))
-    return LabelRules.from_data(data, path)
+    label = LabelRules.from_data(data, path)
+    _fail(path, _label_category_errors(data, label))
+    return label
+
+
+def _label_category_errors(data: Mapping, label: LabelRules) -> list[str]:
+    ids = [c["id"] for c in data["medication_categories"]]
+    errors = [f"$.medication_categories[{i}].id: duplicate category id {cid!r}"
+              for i, cid in enumerate(ids) if ids.index(cid) != i]
+    known = label.medication_categories.ids
+    errors += [f"$.interactions[{i}].medication_category: unknown medication category {rule.medication_category!r} "
+               f"(known: {', '.join(known)})"
+               for i, rule in enumerate(label.interactions) if rule.medication_category not in known]
+    return errors
+
+
+def category_errors(policy_file: PolicyFile, label: LabelRules) -> list[str]:
+    """A policy names medication categories by id: each must be one the label file defines."""
+    known = label.medication_categories.ids
+    return [f"version {policy.version.name}: $.exclusions[{i}].match[{j}].medication_categories: unknown medication "
+            f"category {name!r} (label.yaml defines: {', '.join(known)})"
+            for policy in policy_file.versions
+            for i, rule in enumerate(policy.exclusions) for j, codeset in enumerate(rule.match)
+            for name in codeset.medication_categories if name not in known]
 
 
 def load_policies(folder: Path | str = DEFAULT_POLICY_DIR, *, label_file: Path | str = DEFAULT_LABEL_FILE,
@@ -445,7 +472,10 @@ def policy_set_of(files: list[PolicyFile], folder: Path | str, *, label_file: Pa
                 raise PolicyError(f"{Path(policy.path).name}: $.payer_match: could match the same payer as "
                                   f"{Path(other.path).name}: {overlap}")
         policies.append(policy)
-    policy_set = PolicySet(tuple(policies), load_label(label_file), str(folder))
+    label = load_label(label_file)
+    for policy in policies:
+        _fail(Path(policy.path), category_errors(policy, label))
+    policy_set = PolicySet(tuple(policies), label, str(folder))
     if default_policy is not None and default_policy not in policy_set.ids:
         raise PolicyError(f"{folder}: default policy {default_policy!r} is not among the loaded policies "
                           f"({', '.join(policy_set.ids)})")

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from service.policy.codesets import CodeSet
 from service.policy.decision import LabelRef, PolicyRef, PolicyVersion
+from service.record.categories import MedicationCategories
 from service.record.exact import exact
 from service.record.model import CoverageFacts
 
@@ -163,6 +164,13 @@ class Policy:
             version=version, digest=digest, questions=frozen.get("questions") or MappingProxyType({}),
         )
 
+    @property
+    def reads_prescriber(self) -> bool:
+        """Does a criterion (or a criterion of an OR group) ask who prescribes?"""
+        return any(c["type"] == "prescriber_specialty" or any(
+            sub["type"] == "prescriber_specialty" for sub in c.get("criteria", ()))
+            for c in self.initial + self.reauthorization)
+
     def ref(self) -> PolicyRef:
         return PolicyRef(self.id, self.title, self.kind, self.source_title, self.source_url, self.verified,
                          self.verification_note, self.last_review_date, self.effective_date, self.version, self.digest)
@@ -213,6 +221,7 @@ class DosingRules:
     weight_max_age_days: int
     concentration_mg_per_ml: float
     measurable_step_ml: float
+    vial_ml: float | None = None     # one vial's volume (4 mL), for quantity limits in vials
 
     @property
     def step_mg(self) -> Fraction:
@@ -256,6 +265,7 @@ class LabelRules:
     monitoring: tuple[str, ...]
     path: str
     support: Mapping[str, str] | None = None   # dispensing and manufacturer programme (label.yaml)
+    medication_categories: MedicationCategories = MedicationCategories(())
 
     @classmethod
     def from_data(cls, data: Mapping, path: Path) -> "LabelRules":
@@ -276,11 +286,13 @@ class LabelRules:
             advanced_bone_age=MappingProxyType(dict(warn["advanced_bone_age"])),
             dosing=DosingRules(dose["start_range_mg_per_kg"][0], dose["start_range_mg_per_kg"][1],
                                dose["titration_step_mg_per_kg"], dose["maximum_mg_per_kg"], dose["doses_per_day"],
-                               dose["weight_max_age_days"], dose["concentration_mg_per_ml"], dose["measurable_step_ml"]),
+                               dose["weight_max_age_days"], dose["concentration_mg_per_ml"], dose["measurable_step_ml"],
+                               dose.get("vial_ml")),
             interactions=tuple(InteractionRule(**i) for i in data["interactions"]),
             monitoring=tuple(data["monitoring"]),
             path=str(path),
             support=MappingProxyType(dict(data.get("support") or {})),
+            medication_categories=MedicationCategories.from_data(data["medication_categories"]),
         )
 
     def ref(self) -> LabelRef:

@@ -17,10 +17,10 @@ of anti-inflammatory corticosteroids" mean long-term systemic therapy at pharmac
 from __future__ import annotations
 
 import calendar
-import re
 from datetime import date, timedelta
 from typing import Iterable
 
+from service.record.categories import MedicationCategory
 from service.policy.decision import Reason
 from service.record.model import MedicationFact
 
@@ -29,7 +29,6 @@ CHRONIC_MONTHS = 3
 # a refill collected a few days late is the same therapy, a month off steroids is not.
 REFILL_GAP_DAYS = 7
 CHRONIC, SHORT, REPLACEMENT, UNKNOWN = "chronic", "short", "replacement", "unknown"
-_REPLACEMENT = re.compile(r"\b(hydrocortisone|cortisone|cortef|solu-cortef|alkindi)\b", re.IGNORECASE)
 
 
 def add_months(day: date, months: int) -> date:
@@ -39,15 +38,16 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def course_first(medication: MedicationFact, history: Iterable[MedicationFact]) -> MedicationFact:
+def course_first(medication: MedicationFact, history: Iterable[MedicationFact],
+                 category: MedicationCategory) -> MedicationFact:
     """The record that began the uninterrupted systemic corticosteroid therapy `medication` belongs to:
     itself, or the earliest of the courses it continues (each ending at most REFILL_GAP_DAYS before the
     next began). Courses whose start or end is not on file cannot be joined."""
     first = medication
     if medication.date is None:
         return first
-    earlier = sorted((m for m in history if m.category == "systemic-corticosteroid" and m is not medication
-                      and m.date is not None and m.end is not None and not _REPLACEMENT.search(m.text or "")),
+    earlier = sorted((m for m in history if m.category == category.id and m is not medication
+                      and m.date is not None and m.end is not None and not category.is_replacement(m.text)),
                      key=lambda m: m.date, reverse=True)
     for m in earlier:       # newest first: each joined course can only move the start earlier
         if m.date < first.date and m.end + timedelta(days=REFILL_GAP_DAYS) >= first.date:
@@ -55,17 +55,18 @@ def course_first(medication: MedicationFact, history: Iterable[MedicationFact]) 
     return first
 
 
-def steroid_course(medication: MedicationFact, today: date,
+def steroid_course(medication: MedicationFact, today: date, category: MedicationCategory,
                    history: Iterable[MedicationFact] = ()) -> tuple[str, Reason]:
     """(chronic | short | replacement | unknown, why as a code with the course's dates) for a systemic
-    corticosteroid; `history` is every medication on file, active or not (earlier courses it continues).
-    A partial date counts only when every day it stands for gives the same answer (docs/clinical-rules.md)."""
+    corticosteroid of `category` (label.yaml: its `replacement_names`); `history` is every medication on
+    file, active or not (earlier courses it continues). A partial date counts only when every day it
+    stands for gives the same answer (docs/clinical-rules.md)."""
     def why(code: str, **facts) -> Reason:
         return Reason(code, {"medication": medication.text, "months": CHRONIC_MONTHS, **facts})
 
-    if _REPLACEMENT.search(medication.text or ""):
+    if category.is_replacement(medication.text):
         return REPLACEMENT, why("replacement")
-    first = course_first(medication, history)
+    first = course_first(medication, history, category)
     start, start_last = first.date, first.date_last or first.date
     end, end_last = medication.end, medication.end_last or medication.end
     if start is None:

@@ -14,10 +14,12 @@ from datetime import date
 from typing import Any, Callable, Iterable, Mapping
 
 from . import allergies, diagnoses, epiphyses, medications, observations
+from .categories import MedicationCategories, shipped_categories
 from .coverage import read_coverage, select_coverages
 from .model import Allergy, Diagnosis, EpiphysesEvidence, MedicationFact, PatientFacts, PatientRecord, Skipped
 from .order import label_concentration, read_order
 from .patient import read_patient
+from .prescriber import read_prescriber
 from .resources import ResourceIndex, reference_of
 from .velocity import growth_velocity
 
@@ -25,20 +27,24 @@ _REPORT_IGNORED = frozenset({"entered-in-error", "cancelled"})
 
 
 def build_record(resources: Iterable[Any], order: Mapping | None, today: date, *,
-                 rxnorm_codes: Iterable[str] = (), mg_per_ml: float | None = None) -> PatientRecord:
-    """`mg_per_ml`: the label's concentration (LabelRules.dosing), to read a dose ordered in mL; by
-    default the shipped label's."""
+                 rxnorm_codes: Iterable[str] = (), mg_per_ml: float | None = None,
+                 categories: MedicationCategories | None = None, user: str | None = None) -> PatientRecord:
+    """`mg_per_ml`: the label's concentration (LabelRules.dosing), to read a dose ordered in mL;
+    `categories`: the label's medication categories (LabelRules.medication_categories); by default
+    the shipped label's. `user`: the hook's `context.userId`, the prescriber when the order names none."""
     if mg_per_ml is None and order is not None:
         mg_per_ml = label_concentration()
-    return _Extraction(resources, order, today, tuple(rxnorm_codes), mg_per_ml).record()
+    return _Extraction(resources, order, today, tuple(rxnorm_codes), mg_per_ml,
+                       categories or shipped_categories(), user).record()
 
 
 class _Extraction:
     """The state of one build: resources by type, what was found, what was set aside."""
 
     def __init__(self, resources: Iterable[Any], order: Mapping | None, today: date, rxnorm: tuple[str, ...],
-                 mg_per_ml: float | None):
+                 mg_per_ml: float | None, categories: MedicationCategories, user: str | None):
         self.today, self.rxnorm, self.mg_per_ml = today, rxnorm, mg_per_ml
+        self.categories, self.user = categories, user
         self.order = order if isinstance(order, dict) else None
         self.skipped: list[Skipped] = []
         self.buckets: dict[str, list[tuple[dict, str]]] = {}
@@ -142,7 +148,7 @@ class _Extraction:
                 if self.order is not None and _same(resource, self.order):
                     continue
                 result = self.guard(ref, medications.read_medication, resource, ref, self.index, self.rxnorm,
-                                    self.today)
+                                    self.today, self.categories)
                 if result:
                     if result[0]:
                         found.append(result[0])
@@ -163,6 +169,11 @@ class _Extraction:
         self.diagnoses += reasons
         return self.guard(order_ref, read_order, self.order, self.index, weights, self.today, reasons,
                           self.mg_per_ml)
+
+    def prescriber(self):
+        if self.order is None:
+            return None
+        return self.guard(reference_of(self.order), read_prescriber, self.order, self.index, self.user, self.today)
 
     def coverages(self) -> list:
         ordered, set_aside = select_coverages(self.of_type("Coverage"), self.today)
@@ -209,6 +220,7 @@ class _Extraction:
                 treatment_start=medications.treatment_start(found_medications)),
             coverage=coverages[0] if coverages else None,
             other_coverages=tuple(coverages[1:]),
+            prescriber=self.prescriber(),
             skipped=tuple(self.skipped),
             notes=tuple(_notes(patient, self.skipped)),
         )

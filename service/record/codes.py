@@ -50,6 +50,8 @@ _SYSTEMS = {
     "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": "hcpcs",
     "urn:oid:2.16.840.1.113883.6.285": "hcpcs",
     "urn:oid:2.16.840.1.113883.6.14": "hcpcs",       # HCPCS Level II, the older OID
+    "http://nucc.org/provider-taxonomy": "nucc",     # NUCC Health Care Provider Taxonomy (US Core specialty)
+    "urn:oid:2.16.840.1.113883.6.101": "nucc",
     "http://www.ama-assn.org/go/cpt": "cpt",
     "urn:oid:2.16.840.1.113883.6.12": "cpt",
 }

@@ -1,7 +1,7 @@
 """Other therapy on file: prior mecasermin, GH products, antidiabetic agents, systemic steroids.
 
 Products are recognised by name (ingredient or brand) in the medication's text and codings; the
-name lists are data below. Prior mecasermin is recognised as the trigger recognises the order.
+name lists are data (label.yaml `medication_categories`, read by service/record/categories.py). Prior mecasermin is recognised as the trigger recognises the order.
 Every source a chart uses is read (MedicationRequest, MedicationStatement, MedicationDispense,
 MedicationAdministration) by its own status rules, with the period taken where the source gives
 one (docs/clinical-rules.md, "Medication sources").
@@ -16,33 +16,9 @@ from .. import trigger   # a module, not a name: trigger imports service.record.
 from .codes import as_list, codings, concept_text, concept_words
 from .course import course_end
 from .dates import day_of
+from .categories import MedicationCategories
 from .model import MedicationFact
 from .resources import ResourceIndex
-
-SOMATROPIN_NAMES = (
-    "somatropin", "somatotropin", "genotropin", "norditropin", "humatrope", "omnitrope", "nutropin",
-    "saizen", "zomacton", "serostim", "zorbtive", "accretropin", "tev-tropin", "somapacitan", "sogroya",
-    "lonapegsomatropin", "skytrofa", "somatrogon", "ngenla",
-)
-ANTIDIABETIC_NAMES = (
-    # insulins (any "insulin …" product) and common brand names
-    "insulin", "humalog", "novolog", "lantus", "levemir", "tresiba", "basaglar", "toujeo", "humulin",
-    "novolin", "apidra", "fiasp", "admelog", "lyumjev", "semglee", "afrezza",
-    # biguanide, sulfonylureas, meglitinides
-    "metformin", "glucophage", "glipizide", "glucotrol", "glyburide", "glibenclamide", "glynase", "diabeta",
-    "glimepiride", "amaryl", "gliclazide", "tolbutamide", "chlorpropamide", "tolazamide",
-    "repaglinide", "nateglinide",
-    # thiazolidinediones, DPP-4 inhibitors, SGLT2 inhibitors, GLP-1 / GIP agonists, others
-    "pioglitazone", "rosiglitazone", "sitagliptin", "januvia", "saxagliptin", "linagliptin", "alogliptin",
-    "empagliflozin", "jardiance", "dapagliflozin", "farxiga", "canagliflozin", "ertugliflozin",
-    "exenatide", "liraglutide", "victoza", "dulaglutide", "trulicity", "semaglutide", "ozempic",
-    "rybelsus", "lixisenatide", "tirzepatide", "mounjaro", "acarbose", "miglitol", "pramlintide",
-)
-CORTICOSTEROID_NAMES = (
-    "prednisone", "prednisolone", "methylprednisolone", "dexamethasone", "hydrocortisone", "cortisone",
-    "betamethasone", "triamcinolone", "budesonide", "deflazacort", "medrol", "solu-medrol", "decadron",
-    "orapred", "millipred", "cortef", "solu-cortef", "emflaza",
-)
 
 # Routes and dose forms that keep a corticosteroid local (inhaled, nasal, skin, eye, ear, joint,
 # rectal): those are not the chronic systemic exposure that causes secondary IGF-1 deficiency.
@@ -63,38 +39,6 @@ _LOCAL_WORDS = re.compile(
     r"foam|shampoo|cutaneous|transdermal|ophthalmic|eye|otic|ear|rectal|enema|suppositor\w*|"
     r"intra-?articular|dental|paste)\b", re.IGNORECASE)
 _SYSTEMIC_WORDS = re.compile(r"\b(oral|by mouth|po|intravenous|iv|intramuscular|im|subcutaneous)\b", re.IGNORECASE)
-
-
-# Names are matched as whole words of the medication text (one tokenising pass, then set look-ups:
-# a regex alternation of ~90 names per medication would dominate the time to build a record).
-# Two families are open-ended: every "insulin …" and every "…somatropin" INN (lonapegsomatropin).
-_CATEGORY_WORDS = (
-    ("somatropin", frozenset(SOMATROPIN_NAMES)),
-    ("antidiabetic", frozenset(ANTIDIABETIC_NAMES)),
-    ("systemic-corticosteroid", frozenset(CORTICOSTEROID_NAMES)),
-)
-_WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
-_GH_PHRASE = re.compile(r"\bgrowth hormone\b(?!\s*[- ]?(releas|stimulat|test|deficien|receptor|antagonist|level))",
-                        re.IGNORECASE)
-
-
-def _tokens(words: str) -> set[str]:
-    tokens = set(_WORD.findall(words.lower()))
-    for token in [t for t in tokens if "-" in t]:
-        tokens.update(token.split("-"))
-    return tokens
-
-
-def category_of(words: str) -> str | None:
-    tokens = _tokens(words)
-    for category, names in _CATEGORY_WORDS:
-        if tokens & names:
-            return category
-        if category == "somatropin" and any(t.endswith("somatropin") for t in tokens):
-            return category
-        if category == "antidiabetic" and any(t.startswith("insulin") for t in tokens):
-            return category
-    return "somatropin" if "growth" in tokens and _GH_PHRASE.search(words) else None
 
 
 # Status rules per medication source (docs/clinical-rules.md, "Medication sources").
@@ -161,7 +105,7 @@ def is_systemic(resource: Mapping, words: str) -> bool:
 
 
 def read_medication(resource: Mapping, reference: str, index: ResourceIndex, rxnorm_codes: Iterable[str],
-                    today: date | None = None) -> tuple[MedicationFact | None, str | None]:
+                    today: date | None, categories: MedicationCategories) -> tuple[MedicationFact | None, str | None]:
     """(fact, None), (None, reason it was set aside) or (None, None) when it is not of interest."""
     source = resource.get("resourceType") if resource.get("resourceType") in _TAKEN else "MedicationRequest"
     status = resource.get("status") if isinstance(resource.get("status"), str) else None
@@ -172,12 +116,13 @@ def read_medication(resource: Mapping, reference: str, index: ResourceIndex, rxn
         if status not in _TAKEN[source]:
             return None, f"mecasermin {source} with status {status or 'missing'} is not prior therapy"
     else:
-        category = category_of(words)
-        if category is None:
+        found = categories.category_of(words)
+        if found is None:
             return None, None
+        category = found.id
         if status in _NOT_TAKEN[source]:
             return None, f"{category} {source} with status {status}"
-        if category == "systemic-corticosteroid" and not is_systemic(resource, words):
+        if found.systemic_only and not is_systemic(resource, words):
             return None, None
     start, when, end = _course(resource)
     # A partial date ("2024-12") stands for a month or a year: read again at its last day (date_last,

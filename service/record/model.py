@@ -170,6 +170,27 @@ class CoverageFacts:
 
 
 @dataclass(frozen=True)
+class PrescriberRole:
+    """One specialty statement about the prescriber: a PractitionerRole, or a Practitioner's qualification."""
+
+    reference: str                   # "PractitionerRole/r1" or "Practitioner/p1#qualification[0]"
+    codes: tuple[tuple[str | None, str, str | None], ...]   # (system short name, code, display): specialty + code
+    text: str                        # every text and display of those concepts, for text patterns
+    status: str                      # current | ended | inactive | not-started | uncertain (a partial date spans today)
+    note: str | None = None          # why it is not current, in words
+
+
+@dataclass(frozen=True)
+class PrescriberFacts:
+    """Who prescribes: the order's requester, else the hook's user; and what the chart says of their specialty."""
+
+    reference: str | None            # "Practitioner/p1" | "PractitionerRole/r1"; None when no practitioner is named
+    source: str                      # requester | user | none
+    roles: tuple[PrescriberRole, ...] = ()
+    reason: str | None = None        # why no role can be read (none named, not on file, not a practitioner)
+
+
+@dataclass(frozen=True)
 class PatientFacts:
     reference: str                   # "Patient/abc"
     birth_date: date | None          # the first day a partial birth date ("2017-06") stands for
@@ -214,6 +235,7 @@ class PatientRecord:
     skipped: tuple[Skipped, ...] = ()
     notes: tuple[str, ...] = field(default=())    # e.g. "2 invalid resources skipped"
     other_coverages: tuple[CoverageFacts, ...] = ()  # further usable coverages, in order of preference
+    prescriber: PrescriberFacts | None = None        # None when there is no draft order
 
     @property
     def reauthorization(self) -> bool:

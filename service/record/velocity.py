@@ -58,6 +58,19 @@ def _on_treatment(usable: list[Height], start_date: date) -> GrowthVelocity:
                           f"since {start_date.isoformat()} ({detail}; {MIN_SPAN_MONTHS} calendar months are needed)")
 
 
+def pre_treatment_velocity(heights: Sequence[Height], treatment_start: date) -> GrowthVelocity:
+    """The growth velocity before mecasermin: from the latest usable height dated before
+    `treatment_start` and the earlier one closest to a year before it (at least 6 calendar months),
+    as for the velocity on treatment. A baseline for a response judged against it."""
+    before = sorted((h for h in heights if h.usable and h.date is not None and h.value is not None
+                     and h.date < treatment_start), key=lambda h: h.date, reverse=True)
+    velocity = _pair(before)
+    if velocity.cm_per_year is not None:
+        return velocity
+    return GrowthVelocity(None, velocity.start, velocity.end,
+                          f"before mecasermin was started ({treatment_start.isoformat()}): {velocity.reason}")
+
+
 def months_later(day: date, months: int) -> date:
     """The same day of the month `months` calendar months later, or that month's last day when it
     is shorter (31 August + 6 months = 28 or 29 February)."""

@@ -92,7 +92,8 @@ def work_up(deps, iss: str, access_token: str, patient_id: str, order_reference:
                               "; ".join(gathered.gaps) + ")")
     order, order_note = read_order(deps, iss, access_token, patient_id, order_reference, gathered.resources)
     record = build_record(list(gathered.resources), order, today, rxnorm_codes=deps.settings.rxnorm_codes,
-                          mg_per_ml=deps.policies.label.dosing.concentration_mg_per_ml)
+                          mg_per_ml=deps.policies.label.dosing.concentration_mg_per_ml,
+                          categories=deps.policies.label.medication_categories)
     decision = word(evaluate(record, deps.policies, today, default_policy=deps.settings.default_policy,
                              technical_gaps=gathered.gaps))
     coverage = None

@@ -14,12 +14,13 @@ from typing import Callable
 
 from service.policy.compare import centile_from_sds, format_against, format_number
 from service.policy.decision import Criterion, Reason
-from service.wording import diagnosis
+from service.wording import diagnosis, dose
 from service.wording.numbers import age, centile, comparator as comparator_text, limit
 
 # The rule's subject, by criterion type ("height SDS ≤ −3.0").
 RULE_NAMES = {"height_sds": "height SDS", "igf1_sds": "IGF-1 SDS", "gh_peak": "peak stimulated GH",
-              "growth_velocity": "growth velocity", "age": "age"}
+              "growth_velocity": "growth velocity", "age": "age",
+              "velocity_gain": "growth velocity gain over the pre-treatment velocity", "dose_limit": "dose"}
 SCORE_TYPES = ("height_sds", "igf1_sds")
 # What a value of this type is called in "No usable … is on file".
 WHAT = {"height_sds": "height SDS", "igf1_sds": "IGF-1 with an SDS (reference range or z-score)",
@@ -35,6 +36,12 @@ def rule(c: Criterion) -> str:
     """'height SDS ≤ −3.0 (< 0.1st centile)', 'bone age: female < 14 y, male < 16 y', or the policy's own."""
     if c.type == "diagnosis":
         return c.rule_text or c.title
+    if c.type == "any_of":
+        return c.rule_text or " or ".join(rule(p) for p in c.parts)
+    if c.type == "prescriber_specialty":
+        wanted = c.why.get("wanted") or {}
+        codes = [f"NUCC {x}" for x in wanted.get("nucc", ())] + [f"SNOMED CT {x}" for x in wanted.get("snomed", ())]
+        return c.rule_text or (f"prescriber's specialty: {', '.join(codes)}" if codes else c.title)
     if c.rule_text:
         text = c.rule_text
     elif c.type == "bone_age":
@@ -107,7 +114,22 @@ def _gh(f: Reason) -> str:
     return f"Peak stimulated GH {comparator_text(f['comparator'])}{format_number(f['value'])} ug/L on {f['date'].isoformat()}"
 
 
+def _span(label: str, f) -> str:
+    return f"{format_number(f['rate'], 2)} cm/year {label}, {f['start'][1].isoformat()} to {f['end'][1].isoformat()}"
+
+
+def _gain(f: Reason) -> str:
+    spans = f["spans"]
+    return (f"A change of {_against(f, 2)} cm/year over the pre-treatment velocity ({_span('on treatment', spans['on'])}; "
+            f"{_span('before', spans['before'])})")
+
+
+def _dose_limit(f: Reason) -> str:
+    return f"{_against(f, 3)} {f['unit']} (the order)"
+
+
 _SHOWN: dict[str, Callable[[Reason], str]] = {
+    "velocity_gain": _gain, "dose_limit": _dose_limit,
     "height_sds": _height, "igf1_sds": _igf1, "bone_age": _bone_age, "growth_velocity": _velocity, "age": _age,
     "gh_peak": _gh,
 }
@@ -194,6 +216,74 @@ EXPLAIN: dict[str, Callable[[Criterion, Reason], tuple[str, str | None]]] = {
         f"is not current.", f"A height measurement from the last {f['max_age_days']} days."),
     "no-birth-date": lambda c, f: ("The patient's birth date is not on file.", "The patient's birth date."),
 }
+
+
+# --------------------------------------------------------------- the payer clauses (docs/policies.md)
+
+def _match(f) -> str:
+    m = f["match"]
+    if "words" in m:
+        return f"\u201c{m['words']}\u201d (read from the role's words)"
+    return f"{m['code']} {m['display']}" if m.get("display") else m["code"]
+
+
+def _said(f) -> str:
+    return "; ".join(f"{ref}: {text or 'no specialty stated'}" for ref, text in f["said"])
+
+
+NEEDS_PRESCRIBER = ("The prescriber's specialty: a current PractitionerRole with a NUCC provider-taxonomy specialty, "
+                    "or a note of the consultation with the specialist.")
+DOSE_UNKNOWN = {
+    "no-frequency": lambda r: "the order does not state how often",
+    "no-dose-mg": lambda r: f"the dose in mg is not known: {r.get('record_reason') or 'not stated'}",
+    "no-vial-volume": lambda r: "the label file gives no vial volume (dosing.vial_ml)",
+    "mg-per-kg-unknown": lambda r: f"the dose per kg is not known: {dose.WHY_UNKNOWN[r['why_unknown'].code](r['why_unknown'])}",
+}
+
+
+def _alternatives(c: Criterion, f: Reason) -> str:
+    shown = [p for p in c.parts if p.id in f["shown"]]
+    return " ".join(f"{p.title}: {explain(p)[0]}" for p in shown)
+
+
+def _alternatives_needed(c: Criterion) -> str | None:
+    needed = [explain(p)[1] for p in c.parts if p.status == "unknown"]
+    return " Or: ".join(n for n in needed if n) or None
+
+
+EXPLAIN.update({
+    "no-prior-therapy": lambda c, f: ("No earlier mecasermin therapy is on file, so there is no response to measure.",
+                                      "The date mecasermin was started, with heights before and since."),
+    "no-velocity-on-treatment": lambda c, f: (
+        f"The growth velocity on treatment cannot be computed: {f.get('record_reason') or NO_VELOCITY}.",
+        f"Two heights since {f['treatment_start'].isoformat()}, at least 6 months apart."),
+    "no-velocity-before-treatment": lambda c, f: (
+        f"The growth velocity before treatment cannot be computed: {f.get('record_reason') or NO_VELOCITY}.",
+        f"Two heights before {f['treatment_start'].isoformat()}, at least 6 months apart."),
+    "no-order": lambda c, f: ("There is no order to read.", "The order."),
+    "prescriber-unreadable": lambda c, f: (f"The prescriber's specialty cannot be read: {f['record_reason']}.",
+                                           NEEDS_PRESCRIBER),
+    "prescriber-met": lambda c, f: (f"The prescriber ({f['prescriber']}) holds {_match(f)} in {f['role']}.", None),
+    "prescriber-uncertain": lambda c, f: (f"{f['role']} names {_match(f)}, but its period {f['period']}.",
+                                          "The role's full period dates."),
+    "prescriber-no-current-role": lambda c, f: (
+        f"The prescriber's specialty cannot be read ({f['prescriber']}): " +
+        ("only roles that are not current name a listed specialty." if f["matched_not_current"] else
+         "no current role or qualification states a specialty this policy can read."), NEEDS_PRESCRIBER),
+    "consultation-not-documented": lambda c, f: (
+        f"The prescriber ({f['prescriber']}) is not recorded with a listed specialty ({_said(f)}); the policy also "
+        f"accepts a prescription in consultation with such a specialist.",
+        "A note of the consultation with the specialist the policy names."),
+    "prescriber-not-listed": lambda c, f: (
+        f"The prescriber ({f['prescriber']}) is not recorded with a listed specialty ({_said(f)}).", None),
+    "dose-limit-unknown": lambda c, f: (
+        f"The plan's limit ({f['unit']}) cannot be checked: {DOSE_UNKNOWN[f['why'].code](f['why'])}.",
+        "The order's dose in mg or mg/kg, how often it is given, and a current weight."),
+    "any-of-met": lambda c, f: (f"One of {f['count']} alternatives is met. {_alternatives(c, f)}", None),
+    "any-of-not_met": lambda c, f: (f"None of {f['count']} alternatives is met. {_alternatives(c, f)}", None),
+    "any-of-unknown": lambda c, f: (f"No alternative is met, and {len(f['shown'])} of {f['count']} cannot be "
+                                    f"decided. {_alternatives(c, f)}", _alternatives_needed(c)),
+})
 
 
 def _below_reporting_limit(f: Reason) -> str:

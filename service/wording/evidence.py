@@ -83,7 +83,21 @@ def _not_used(default: str):
 
 
 # Evidence.notes: code → its words (service.policy writes the codes, with the values they name)
+def _velocity_span(label: str):
+    return lambda r: (f"{label}: {format_number(r['start'][0], 1)} cm on {r['start'][1].isoformat()} to "
+                      f"{format_number(r['end'][0], 1)} cm on {r['end'][1].isoformat()}")
+
+
+def _role_status(r) -> str:
+    return r.get("note") or ("not current" if r["status"] == "current" else r["status"])
+
+
 NOTES = {
+    "velocity-on-treatment": _velocity_span("on treatment"),
+    "velocity-before-treatment": _velocity_span("before treatment"),
+    "not-paired-partial-date": lambda r: "not paired: a partial date gives no interval in days",
+    "role-status": _role_status,
+    "dose-limit-order": lambda r: "; ".join(t for t in (r.get("dose_note"), r.get("frequency_text")) if t) or None,
     "partial-date": lambda r: f"dated only as {r['date'].isoformat()} to {r['date_last'].isoformat()} (partial date)",
     "preliminary": lambda r: "preliminary result",
     "unusable": _not_used("unusable"),

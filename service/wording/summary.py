@@ -28,6 +28,8 @@ def ground(decision: Decision, why: Reason) -> str:
         return no_version_reason(decision.policy)
     if why.code == "records-unavailable":
         return f"Some records could not be fetched from the EHR: {'; '.join(why['gaps'])}."
+    if why.code == "no-version-in-force":
+        return no_version_reason(decision.policy)
     raise KeyError(why.code)
 
 

@@ -20,6 +20,7 @@ def _evidence(evidence) -> tuple:
 def word_criterion(c: Criterion) -> Criterion:
     explanation, needed = criteria.explain(c)
     return replace(c, threshold=criteria.rule(c), explanation=explanation, evidence=_evidence(c.evidence),
+                   parts=tuple(word_criterion(p) for p in c.parts),
                    documentation_needed=needed if c.status == UNKNOWN else None,
                    note=criteria.caveat(c) if c.status == NOT_MET else None)
 

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from service.policy.loader import DEFAULT_POLICY_DIR, load_policies
+from service.wording import word
 from service.wording.cli_text import render_text
 from tests.fixtures import coverage, fhir_bundle, mecasermin_order, order_sign_request
 from tests.cards.test_card_budgets import check_answer
@@ -48,5 +49,5 @@ def test_no_version_in_force_keeps_the_card_rules(client):
 def test_the_command_line_names_the_version_and_the_whole_digest():
     chart = laron_boy(coverage=False)
     chart.coverage("Aetna Life Insurance Company", plan="Aetna Choice POS II")
-    text = render_text(chart.decide(load_policies(default_policy="fda-label")))
+    text = render_text(word(chart.decide(load_policies(default_policy="fda-label"))))
     assert f"  version: Version pre-2025-09, in force on the order date 2025-03-03; file sha256 {AETNA}\n" in text

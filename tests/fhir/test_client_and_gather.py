@@ -10,7 +10,8 @@ from service.fhir.client import FhirClient
 from service.fhir.gather import PatientUnavailable, gather
 from service.fhir.prefetch import templates
 from service.settings import Settings
-from tests.fixtures import fhir_bundle, order_select_request, patient_resource, height_observation
+from tests.fixtures import (fhir_bundle, height_observation, order_select_request, patient_resource, practitioner_resource,
+                            practitioner_role)
 
 BASE = "http://127.0.0.1:9999/fhir"
 
@@ -34,9 +35,10 @@ def empty_bundle():
 
 def mock_everything_empty(rsps, **bodies):
     rsps.add(responses.GET, re.compile(rf"{BASE}/Patient/p1"), json=bodies.get("patient", patient_resource()))
+    rsps.add(responses.GET, f"{BASE}/Practitioner/dr-7", json=bodies.get("Practitioner", practitioner_resource()))
     for resource_type in ("Condition", "Observation", "MedicationRequest", "MedicationStatement",
                           "MedicationDispense", "MedicationAdministration", "AllergyIntolerance", "Coverage",
-                          "DiagnosticReport"):
+                          "DiagnosticReport", "PractitionerRole"):
         rsps.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"),
                  json=bodies.get(resource_type, empty_bundle()))
 
@@ -79,7 +81,7 @@ def test_partial_prefetch_fetches_only_the_rest(settings, client):
     fetched_types = sorted(c.request.url.split("/fhir/")[1].split("?")[0] for c in responses.calls)
     assert fetched_types == ["AllergyIntolerance", "Coverage", "DiagnosticReport", "DiagnosticReport",
                              "MedicationAdministration", "MedicationDispense", "MedicationRequest",
-                             "MedicationStatement", "Observation"]
+                             "MedicationStatement", "Observation", "Practitioner/dr-7", "PractitionerRole"]
     assert set(gathered.prefetched) == {"patient", "conditions", "observations"}
 
 
@@ -137,11 +139,12 @@ def test_timeout_and_server_errors_are_technical_gaps(settings, client):
     responses.add(responses.GET, re.compile(rf"{BASE}/Condition\?.*"), status=500)
     responses.add(responses.GET, re.compile(rf"{BASE}/Coverage\?.*"), status=401)
     for resource_type in ("MedicationRequest", "MedicationStatement", "MedicationDispense",
-                          "MedicationAdministration", "AllergyIntolerance", "DiagnosticReport"):
+                          "MedicationAdministration", "AllergyIntolerance", "DiagnosticReport", "PractitionerRole"):
         responses.add(responses.GET, re.compile(rf"{BASE}/{resource_type}\?.*"), json=empty_bundle())
+    responses.add(responses.GET, f"{BASE}/Practitioner/dr-7", status=404)
     gathered = gather(request_without_prefetch(), settings, client)
     assert sorted(gathered.gaps) == ["conditions: HTTP 500", "coverage: HTTP 401", "imagingresults: timeout",
-                                     "observations: timeout"]
+                                     "observations: timeout", "prescriber: HTTP 404"]
 
 
 @responses.activate
@@ -188,3 +191,56 @@ def test_irrelevant_observations_are_dropped_before_validation(settings, client)
     body["prefetch"]["observations"] = fhir_bundle([blood_pressure])
     gathered = gather(body, settings, client)
     assert not any(r["id"] == "bp" for r in gathered.resources)
+
+
+# ------------------------------------------------------------------------------------ the prescriber
+
+def test_the_user_template_is_a_reference_and_nothing_else():
+    from service.fhir.prefetch import applies, fill
+    assert fill("{{context.userId}}", {"userId": "Practitioner/dr-7"}) == "Practitioner/dr-7"
+    for hostile in ("Practitioner/../Patient/p1", "Practitioner/dr 7", "http://evil.example/Practitioner/1", "", 7):
+        assert fill("{{context.userId}}", {"userId": hostile}) is None
+    roles = templates()["prescriberroles"]
+    assert fill(roles, {"userId": "Practitioner/dr-7"}, "Practitioner/dr-7") == \
+        "PractitionerRole?practitioner=dr-7&_count=50"
+    assert not applies(roles, "PractitionerRole/r1") and applies(roles, "Practitioner/dr-7")
+
+
+@responses.activate
+def test_a_practitioner_role_user_is_read_as_it_is_and_its_practitioners_roles_are_not_asked(settings, client):
+    mock_everything_empty(responses)
+    responses.add(responses.GET, f"{BASE}/PractitionerRole/r1", json=practitioner_role("r1"))
+    body = request_without_prefetch()
+    body["context"]["userId"] = "PractitionerRole/r1"
+    body["context"]["draftOrders"]["entry"][0]["resource"]["requester"] = {"reference": "PractitionerRole/r1"}
+    gathered = gather(body, settings, client)
+    assert gathered.gaps == ()
+    asked = [c.request.url.split("/fhir/")[1] for c in responses.calls]
+    assert "PractitionerRole/r1" in asked and not any(a.startswith("PractitionerRole?") for a in asked)
+    assert any(r.get("id") == "r1" for r in gathered.resources)
+
+
+@responses.activate
+def test_a_requester_other_than_the_user_is_read_with_its_roles(settings, client):
+    mock_everything_empty(responses)
+    responses.add(responses.GET, f"{BASE}/Practitioner/dr-9", json=practitioner_resource("dr-9"))
+    responses.replace(responses.GET, re.compile(rf"{BASE}/PractitionerRole\?.*"),
+                      json=fhir_bundle([practitioner_role("role-dr-9", pid="dr-9")]), match=[
+                          responses.matchers.query_param_matcher({"practitioner": "dr-9", "_count": "50"})])
+    responses.add(responses.GET, re.compile(rf"{BASE}/PractitionerRole\?.*"), json=empty_bundle())
+    body = request_without_prefetch()
+    body["context"]["draftOrders"]["entry"][0]["resource"]["requester"] = {
+        "reference": "https://ehr.example.org/fhir/Practitioner/dr-9"}
+    gathered = gather(body, settings, client)
+    assert gathered.gaps == ()
+    asked = sorted(c.request.url.split("/fhir/")[1] for c in responses.calls if "ractitioner" in c.request.url)
+    assert asked == ["Practitioner/dr-7", "Practitioner/dr-9", "PractitionerRole?practitioner=dr-7&_count=50",
+                     "PractitionerRole?practitioner=dr-9&_count=50"]
+    assert {"dr-9", "role-dr-9"} <= {r.get("id") for r in gathered.resources}
+
+
+def test_a_requester_nobody_may_fetch_is_a_prescriber_gap(settings, client):
+    body = order_select_request()
+    body["context"]["draftOrders"]["entry"][0]["resource"]["requester"] = {"reference": "PractitionerRole/r-elsewhere"}
+    gathered = gather(body, settings, client)
+    assert gathered.gaps == ("prescriber: PractitionerRole/r-elsewhere was not prefetched and no FHIR server may be called",)

@@ -213,7 +213,8 @@ def test_templates_are_percent_encoded_and_name_every_code_form():
         assert "//" not in template and "|" not in template, key
         for part in query.split("&"):
             name, _, value = part.partition("=")
-            assert value == "{{context.patientId}}" or not re.search(r"[^A-Za-z0-9%,._:\-]", value), (key, part)
+            assert value in ("{{context.patientId}}", "{{userPractitionerId}}") or not re.search(
+                r"[^A-Za-z0-9%,._:\-]", value), (key, part)
     codes = unquote(templates()["observations"]).split("code=")[1].split("&")[0].split(",")
     assert "http://loinc.org|2484-4" in codes and "urn:oid:2.16.840.1.113883.6.1|2484-4" in codes
     assert "urn:oid:2.16.840.1.113883.6.96|1153604005" in codes

@@ -139,13 +139,15 @@ def test_the_other_searches_the_service_sends(fhir_server, pid):
 def test_the_service_prefetch_queries_are_answered(fhir_server, pid):
     from service.fhir.prefetch import fill, templates
 
+    (doctor,) = resources(pid, "Practitioner")          # the ordering physician, the hook's user
+    user = f"Practitioner/{doctor['id']}"
     for key, template in templates().items():
-        query = fill(template, {"patientId": pid})
+        query = fill(template, {"patientId": pid, "userId": user}, user)
         response = get(f"{fhir_server}/{query}")
         assert response.status_code == 200, (key, response.text)
         body = response.json()
-        if key == "patient":
-            assert body["id"] == pid
+        if "?" not in query:                               # a read: the patient, the user
+            assert f"{body['resourceType']}/{body['id']}" in (f"Patient/{pid}", user), key
             continue
         resource_type = query.split("?")[0]
         found = ids(body)

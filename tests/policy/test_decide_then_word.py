@@ -35,7 +35,7 @@ NOT_DECISION_TEXT = {
     ("rules.py", "get"): "UnknownPolicy: an unknown policy id",
     ("evaluate.py", "choose_policy"): "PolicyChoice.detail: why this policy (policy versions rework it)",
     ("command.py", "run"): "command-line input errors",
-    ("check.py", None): "`policy check`: its table and errors for policy authors (a command line)",
+    ("check.py", None): "the policy authors' command line (policy check): its table and input errors",
     ("compare.py", "format_within"): "a figure beside its limit ('just above 0.12'), not a sentence",
 }
 
@@ -100,7 +100,7 @@ def test_the_check_sees_a_sentence(tmp_path):
 def test_no_policy_module_imports_the_wording_but_the_command_lines():
     importers = sorted(p.name for p in POLICY.glob("*.py")
                        if re.search(r"^\s*from service\.wording", p.read_text(encoding="utf-8"), re.M))
-    assert importers == ["check.py", "command.py"]
+    assert importers == ["check.py", "command.py"]    # the command lines
 
 
 def _objects(value, facts: bool = True):
