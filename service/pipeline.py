@@ -54,6 +54,9 @@ class HookOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
     card_types: dict[str, str] = field(default_factory=dict)
+    # The trigger declined the call (no order this service reviews): no card, no decision, so its
+    # audit row may be written off the request path (service/deferred_audit.py).
+    declined: bool = False
 
     def audit(self, service_id: str, body: Mapping, elapsed_ms: float) -> dict[str, Any]:
         cards = self.response.get("cards", [])
@@ -110,7 +113,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     medications = referenced_medications(body, settings, deps.fhir_client, budget)
     orders = mecasermin_orders(service.hook, context, settings.rxnorm_codes, medications)
     if not orders:
-        return HookOutcome(response={"cards": []})
+        return HookOutcome(response={"cards": []}, declined=True)
 
     timings: dict[str, float] = {}
     with _timed(timings, "gather"):
