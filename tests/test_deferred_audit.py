@@ -53,9 +53,11 @@ class _SlowStore:
 
     def __init__(self):
         self.batches: list[list[dict]] = []
+        self.writing = threading.Event()
         self.release = threading.Event()
 
     def record_audits(self, rows):
+        self.writing.set()
         self.release.wait(10)
         self.batches.append(list(rows))
 
@@ -64,9 +66,8 @@ def test_a_full_queue_drops_the_row_and_counts_it():
     store = _SlowStore()
     writer = DeferredAuditWriter(store, max_queued=2)
     before = dropped("queue-full")
-    writer.submit({"service": "s", "hook_instance": "first"})       # taken by the thread, which waits
-    while writer._queue.qsize():
-        pass
+    writer.submit({"service": "s", "hook_instance": "first"})
+    assert store.writing.wait(10)                                    # the thread is stuck writing it
     writer.submit({"service": "s", "hook_instance": "a"})
     writer.submit({"service": "s", "hook_instance": "b"})
     writer.submit({"service": "s", "hook_instance": "c"})            # no room
