@@ -110,6 +110,6 @@ class DeferredAuditWriter:
             return
         try:
             self._store.record_audits(rows)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, TypeError, ValueError) as exc:     # the thread lives on: later rows still get written
             metrics.AUDIT_ROWS_DROPPED.labels("write-failed").inc(len(rows))
             log.error("deferred audit write failed: rows dropped", extra={"rows": len(rows), "error": type(exc).__name__})
