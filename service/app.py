@@ -19,6 +19,7 @@ from service.security.client_auth import ClientAuthenticator
 from service.security.replay import DatabaseReplayCache, ReplayCache
 from service.settings import Settings
 from service.storage import Database
+from service.deferred_audit import DeferredAuditWriter
 from service.store import Store
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Dependencies:
     store: Store
     fhir_client: FhirClient
     authenticator: ClientAuthenticator
+    deferred_audit: DeferredAuditWriter
     today: Callable[[], date] = date.today
     snapshots: ChartSnapshots | None = None     # DTR: the charts CRD answers were decided on
 
@@ -44,12 +46,14 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
     database.migrate()   # a no-op when `serve` migrated before forking
     replay = (ReplayCache(settings.jti_limit_per_issuer) if settings.auth_mode == "off"
               else DatabaseReplayCache(database, settings.jti_limit_per_issuer))
+    store = Store(database, settings.audit_hash_key, settings.audit_retention_days)
     deps = Dependencies(
         settings=settings,
         policies=load_policies(settings.policy_dir, default_policy=settings.default_policy),
-        store=Store(database, settings.audit_hash_key, settings.audit_retention_days),
+        store=store,
         fhir_client=FhirClient(settings),
         authenticator=ClientAuthenticator(settings, replay_cache=replay),
+        deferred_audit=DeferredAuditWriter(store),
         today=today or date.today,
         snapshots=ChartSnapshots(database, settings.dtr_snapshot_lifetime),
     )

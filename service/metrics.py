@@ -40,6 +40,8 @@ DETERMINATIONS = Counter("cds_determinations_total", "Coverage determinations, b
 CACHE_LOOKUPS = Counter("cds_cache_lookups_total", "Cache lookups, by cache and result (hit or miss).",
                         ["cache", "result"])
 AUDIT_WRITE_FAILURES = Counter("cds_audit_write_failures_total", "Hook calls refused because the audit row failed.")
+AUDIT_ROWS_DROPPED = Counter("cds_audit_rows_dropped_total", "Audit rows of declined calls (another drug) not written, "
+                             "by reason: the queue was full, or the write failed.", ["reason"])
 
 
 def register(app: Flask) -> None:

@@ -60,6 +60,9 @@ class HookOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
     card_types: dict[str, str] = field(default_factory=dict)
+    # The trigger declined the call (no order this service reviews): no card, no decision, so its
+    # audit row may be written off the request path (service/deferred_audit.py).
+    declined: bool = False
 
     def audit(self, service_id: str, body: Mapping, elapsed_ms: float) -> dict[str, Any]:
         cards = self.response.get("cards", [])
@@ -116,14 +119,18 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     medications = referenced_medications(body, settings, deps.fhir_client, budget)
     orders = mecasermin_orders(service.hook, context, settings.rxnorm_codes, medications)
     if not orders:
-        return HookOutcome(response={"cards": []})
+        return HookOutcome(response={"cards": []}, declined=True)
 
     timings: dict[str, float] = {}
     with _timed(timings, "gather"):
         gathered = gather(body, settings, deps.fhir_client, budget=budget)
     # The call's other drafts are part of the chart: a somatropin draft signed in the same
     # session is use in combination with GH. The order under review is left out by the record.
-    chart = list(gathered.resources) + draft_resources(context) + list(medications.values())
+    drafts = draft_resources(context)
+    chart = list(gathered.resources) + drafts + list(medications.values())
+    # What names the chart in the decision cache: the gathered resources' digest (taken by gather)
+    # and the drafts, or the whole chart when gather could not name its part.
+    chart_name = (gathered.digest.hex(), drafts) if gathered.digest is not None else chart
     today = deps.today()
     options = crd_configuration(body)
     cards: list = []
@@ -131,8 +138,8 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     decisions = []
     with _timed(timings, "evaluate"):
         for order in orders:
-            record, decision = _decide(chart, order, today, deps, tuple(map(public_gap, gathered.gaps)), medications,
-                                       context.get("userId"))
+            record, decision = _decide(chart, chart_name, order, today, deps, tuple(map(public_gap, gathered.gaps)),
+                                       medications, context.get("userId"))
             order_reference = f"MedicationRequest/{order.get('id')}"
             questionnaire = _questionnaire(deps.policies, decision)
             card_set = build_response(decision, record, hook=service.hook, options=options,
@@ -181,10 +188,11 @@ def _keep_for_dtr(deps, actions: list[dict], chart: list[dict], order: dict, pol
 _decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the chart's resources
 
 
-def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], medications: Mapping[str, dict],
-            user: Any = None):
+def _decide(chart: list[dict], chart_name: Any, order: dict, today, deps, gaps: tuple[str, ...],
+            medications: Mapping[str, dict], user: Any = None):
     """(record, decision) for this order and chart, or the pair worked out from the same chart
     before: order-select resends it on every edit. Both are frozen, so sharing them is safe.
+    `chart_name` stands for `chart` in the key.
 
     Medications read from the FHIR server were not validated and may hold NaN, which the digest
     cannot tell from null: they are written with the standard encoder, which refuses it. The
@@ -206,7 +214,7 @@ def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], 
     except (TypeError, ValueError):
         key = None
     else:
-        key = digest((chart, order, today.isoformat(), list(settings.rxnorm_codes), settings.default_policy,
+        key = digest((chart_name, order, today.isoformat(), list(settings.rxnorm_codes), settings.default_policy,
                       list(gaps), fetched_part, id(policies), user if isinstance(user, str) else None))
     _, record, decision = _decided.get_or_compute(key, work_out, weight=len(chart))
     return record, decision

@@ -26,7 +26,7 @@ READY_TIMEOUT_S = 1.0
 RETENTION_PURGE_INTERVAL_S = 3600
 
 
-def _now() -> str:
+def timestamp_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -67,11 +67,16 @@ class Store:
 
     def record_audit(self, entry: Mapping[str, Any]) -> None:
         """The audit row and the cards issued, in one transaction (raises SQLAlchemyError when it fails)."""
-        patient = entry.get("patient_id")
-        now = _now()
-        with self.database.write() as db:
-            db.execute(audit.insert().values(
-                received_at=now, hook_instance=entry.get("hook_instance"), service=entry["service"],
+        self.record_audits([entry])
+
+    def record_audits(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Audit rows and the cards they issued, in one transaction."""
+        now = timestamp_now()
+        rows, issued = [], []
+        for entry in entries:
+            patient = entry.get("patient_id")
+            rows.append(dict(
+                received_at=entry.get("received_at") or now, hook_instance=entry.get("hook_instance"), service=entry["service"],
                 patient_hash=self.patient_hash(patient) if patient else None, policy=entry.get("policy"),
                 determination=entry.get("determination"), policy_version=entry.get("policy_version"),
                 policy_digest=entry.get("policy_digest"),
@@ -79,8 +84,10 @@ class Store:
                 card_uuids=json.dumps(entry.get("card_uuids", [])),
                 card_indicators=json.dumps(entry.get("card_indicators", [])),
                 timings_ms=json.dumps(entry.get("timings_ms", {})), counts=json.dumps(entry.get("counts", {}))))
-            issued = [{"card_uuid": uuid, "card_type": card_type, "service": entry["service"], "issued_at": now}
-                      for uuid, card_type in entry.get("card_types", {}).items()]
+            issued += [{"card_uuid": uuid, "card_type": card_type, "service": entry["service"], "issued_at": now}
+                       for uuid, card_type in entry.get("card_types", {}).items()]
+        with self.database.write() as db:
+            db.execute(audit.insert(), rows)
             if issued:
                 db.execute(self.database.insert_ignoring_duplicates(card_issued), issued)
         self._purge_expired_audit()
@@ -151,7 +158,7 @@ def _feedback_row(service: str, item: Mapping[str, Any]) -> dict:
     reason = item.get("overrideReason") or {}
     coding = reason.get("reason") or {}
     accepted = [s["id"] for s in item.get("acceptedSuggestions") or ()]
-    return {"received_at": _now(), "service": service, "card_uuid": item["card"], "outcome": item["outcome"],
+    return {"received_at": timestamp_now(), "service": service, "card_uuid": item["card"], "outcome": item["outcome"],
             "accepted_suggestions": json.dumps(accepted), "override_code": coding.get("code"),
             "override_display": coding.get("display"), "user_comment": reason.get("userComment"),
             "outcome_timestamp": item["outcomeTimestamp"]}

@@ -45,7 +45,10 @@ def call_service(service_id: str):
     except PatientUnavailable as exc:
         raise ApiError(412, "patient-unavailable", str(exc)) from None
     audit = outcome.audit(service.id, body, elapsed_ms=(time.perf_counter() - started) * 1000)
-    _record_audit(audit)
+    if outcome.declined:
+        deps.deferred_audit.submit(audit)
+    else:
+        _record_audit(audit)
     metrics.hook_call(service.id, audit)
     return jsonify(outcome.response)
 

@@ -49,6 +49,9 @@ class Gathered:
     fetched: tuple[str, ...]          # keys fetched from the FHIR server (missing or incomplete in prefetch)
     gaps: tuple[str, ...]             # what could not be had, each with the reason
     invalid: int                      # resources skipped as invalid R4
+    # Names `resources` when they come from the request body alone (no fetch, no reference read):
+    # the decision cache reuses it instead of digesting the chart again.
+    digest: bytes | None = None
 
 
 def usable_prefetch(value: Any) -> bool:
@@ -108,16 +111,17 @@ def gather(request: Mapping, settings: Settings, client: FhirClient,
     for value in list(present.values()) + [body for bodies in fetched.values() for body in bodies]:
         candidates.extend(bundle_resources(value))
     # Straight from the request body, the candidates can be recognised by their digest (a resent chart).
+    chart_digest = None if fetched else digest(candidates)
     screened = screen(candidates) if fetched else _screened.get_or_compute(
-        digest(candidates), lambda: screen(candidates), weight=len(candidates))
+        chart_digest, lambda: screen(candidates), weight=len(candidates))
     references, reference_gaps = _follow_references(server, screened.resources, _requesters(context),
                                                     user if isinstance(user, str) else None)
     if references:
-        screened = screen(list(screened.resources) + references)
+        screened, chart_digest = screen(list(screened.resources) + references), None
     if screened.invalid:
         log.info("invalid FHIR resources skipped", extra={"invalid_count": screened.invalid})
     return Gathered(screened.resources, tuple(present), tuple(fetched), tuple(gaps + reference_gaps),
-                    screened.invalid)
+                    screened.invalid, chart_digest)
 
 
 def _fetch_keys(server: _Server, context: Mapping, keys: list[str], wanted: Mapping[str, str],
