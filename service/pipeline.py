@@ -125,7 +125,8 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     decisions = []
     with _timed(timings, "evaluate"):
         for order in orders:
-            record, decision = _decide(chart, order, today, deps, tuple(map(public_gap, gathered.gaps)), medications)
+            record, decision = _decide(chart, order, today, deps, tuple(map(public_gap, gathered.gaps)), medications,
+                                       gathered.refused)
             card_set = build_response(decision, record, hook=service.hook, options=options,
                                       monitoring_hooks=settings.monitoring_card_hooks, order=order, today=today,
                                       smart_link=smart_app_link(base_url, f"MedicationRequest/{order.get('id')}"))
@@ -141,7 +142,8 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
 _decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the chart's resources
 
 
-def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], medications: Mapping[str, dict]):
+def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], medications: Mapping[str, dict],
+            refused=()):
     """(record, decision) for this order and chart, or the pair worked out from the same chart
     before: order-select resends it on every edit. Both are frozen, so sharing them is safe.
 
@@ -155,7 +157,7 @@ def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], 
         record = build_record(chart, order, today, rxnorm_codes=settings.rxnorm_codes,
                               mg_per_ml=policies.label.dosing.concentration_mg_per_ml)
         decision = word(evaluate(record, policies, today, default_policy=settings.default_policy,
-                                 technical_gaps=gaps))
+                                 technical_gaps=gaps, refused=refused))
         return policies, record, decision
 
     try:
@@ -164,7 +166,7 @@ def _decide(chart: list[dict], order: dict, today, deps, gaps: tuple[str, ...], 
         key = None
     else:
         key = digest((chart, order, today.isoformat(), list(settings.rxnorm_codes), settings.default_policy,
-                      list(gaps), fetched_part, id(policies)))
+                      list(gaps), list(refused), fetched_part, id(policies)))
     _, record, decision = _decided.get_or_compute(key, work_out, weight=len(chart))
     return record, decision
 
