@@ -72,14 +72,28 @@ def element_path(location: Iterable[Any]) -> str | None:
 
 def modifier_extension_at(resource: dict) -> str | None:
     """The path of the first modifier extension this service does not understand, anywhere in the
-    resource (its elements, backbone elements, contained resources); None when there is none. One pass
-    over the JSON, without recursion (a fetched resource may be nested very deep)."""
+    resource (its elements, backbone elements, contained resources); None when there is none. A plain
+    pass over the JSON without recursion (a fetched resource may be nested very deep); the path is
+    worked out only for a resource that has one."""
+    pending: list[Any] = [resource]
+    pop, push = pending.pop, pending.extend
+    while pending:
+        value = pop()
+        if type(value) is dict:
+            if "modifierExtension" in value and not _understood(value["modifierExtension"]):
+                return _path_to_modifier(resource)
+            push([item for item in value.values() if type(item) is dict or type(item) is list])
+        elif type(value) is list:
+            push([item for item in value if type(item) is dict or type(item) is list])
+    return None
+
+
+def _path_to_modifier(resource: dict) -> str:
     pending: list[tuple[Any, str]] = [(resource, "")]
     while pending:
         value, path = pending.pop()
         if isinstance(value, dict):
-            modifiers = value.get("modifierExtension")
-            if modifiers is not None and not _understood(modifiers):
+            if "modifierExtension" in value and not _understood(value["modifierExtension"]):
                 return f"{path}.modifierExtension" if path else "modifierExtension"
             for key, item in value.items():
                 if isinstance(item, (dict, list)):
@@ -87,7 +101,7 @@ def modifier_extension_at(resource: dict) -> str | None:
                     pending.append((item, f"{path}.{name}" if path else name))
         elif isinstance(value, list):
             pending.extend((item, f"{path}[{i}]") for i, item in enumerate(value) if isinstance(item, (dict, list)))
-    return None
+    return "modifierExtension"
 
 
 def _understood(modifiers: Any) -> bool:
