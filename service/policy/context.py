@@ -27,6 +27,8 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "bone_age": ("Observation:bone_age", "Observation:bone_age_method", "Observation:imaging", "DiagnosticReport",
                  "Patient"),
     "growth_velocity": ("Observation:height",),
+    "velocity_gain": ("Observation:height", "MedicationRequest", "MedicationStatement", "MedicationDispense",
+                      "MedicationAdministration", "Medication"),
     "age": ("Patient",),
     "diagnosis": ("Condition",),
     # the rest of the coverage decision: exclusions (recorded causes, steroids, somatropin), the
@@ -103,9 +105,12 @@ class Context:
         return fetched + self.refused_for(*scopes)
 
     def refused_for(self, *scopes: str) -> tuple[str, ...]:
-        """The refused resources of these scopes, worded (service.fhir.refusals.describe)."""
+        """The refused resources of these scopes, worded (service.fhir.refusals.describe). A bare type
+        ("Observation") asks for every scope of that type: a check that does not say which kinds it reads
+        is told of every refused one."""
         wanted = set(scopes)
-        return describe(r for r in self.refused if wanted.intersection(r.scopes))
+        return describe(r for r in self.refused
+                        if any(s in wanted or s.partition(":")[0] in wanted for s in r.scopes))
 
     def active_medications(self, category: str) -> tuple[MedicationFact, ...]:
         return tuple(m for m in self.record.medications if m.category == category and m.active)

@@ -197,9 +197,15 @@ def _coverage_gaps(ctx: Context) -> tuple[str, ...]:
     """The failed queries (all of them, as their scope cannot always be told) and the refused resources
     the coverage decision could have read (`COVERAGE` and the criteria's scopes): they leave it open
     and make the answer technical. A resource only a safety check reads (an allergy, a weight) does not."""
-    criteria = (c["type"] for c in ctx.policy.initial + ctx.policy.reauthorization
-                if c["type"] in SCOPES) if ctx.policy is not None else ()
-    return ctx.gaps + ctx.refused_for(*COVERAGE, *(scope for kind in criteria for scope in SCOPES[kind]))
+    kinds = _criterion_types(ctx.policy.initial + ctx.policy.reauthorization) if ctx.policy is not None else ()
+    return ctx.gaps + ctx.refused_for(*COVERAGE, *(scope for kind in kinds for scope in SCOPES.get(kind, ())))
+
+
+def _criterion_types(specs):
+    """The types of the criteria, and of those a group (any_of) holds."""
+    for spec in specs:
+        yield spec["type"]
+        yield from _criterion_types(spec.get("criteria") or ())
 
 
 def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_id: str | None = None,

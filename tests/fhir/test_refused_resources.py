@@ -206,3 +206,21 @@ def test_the_cards_say_the_check_is_incomplete_and_escape_what_they_quote(client
     assert not any(c["summary"].startswith("Meets") for c in cards)
     assert any(c["indicator"] in ("warning", "critical") and "malignancy" in c.get("detail", "") for c in cards)
 
+
+
+def test_a_refused_coverage_leaves_the_payer_unknown_and_the_answer_technical():
+    bad = copy.deepcopy(laron_prefetch()["coverage"]["entry"][0]["resource"])
+    bad["id"], bad["period"] = "cov2", {"start": "1st of January"}
+    _, decision = decide(with_resource("coverage", bad))
+    assert decision.determination == "documentation-needed" and decision.technical
+    assert "1 Coverage could not be read: not valid FHIR R4 (Coverage/cov2, period.start)" in (
+        decision.policy_choice.detail)
+
+
+def test_a_check_that_names_only_a_type_is_told_of_every_refused_kind_of_it():
+    from service.policy.context import Context
+    bad_weight = weight_observation("w2", "2026-11-18", 15.9)
+    bad_weight["valueQuantity"]["value"] = "15,9"
+    ctx = Context(None, TODAY, None, _POLICIES.label, False, None, (), frozenset(), screen([bad_weight]).refused)
+    assert ctx.gaps_for("Observation:igf1") == ()
+    assert ctx.gaps_for("Observation") == ctx.gaps_for("Observation:weight") != ()
