@@ -139,7 +139,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     with _timed(timings, "evaluate"):
         for order in orders:
             record, decision = _decide(chart, chart_name, order, today, deps, tuple(map(public_gap, gathered.gaps)),
-                                       medications, context.get("userId"))
+                                       medications, context.get("userId"), gathered.refused)
             order_reference = f"MedicationRequest/{order.get('id')}"
             questionnaire = _questionnaire(deps.policies, decision)
             card_set = build_response(decision, record, hook=service.hook, options=options,
@@ -189,7 +189,7 @@ _decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the ch
 
 
 def _decide(chart: list[dict], chart_name: Any, order: dict, today, deps, gaps: tuple[str, ...],
-            medications: Mapping[str, dict], user: Any = None):
+            medications: Mapping[str, dict], user: Any = None, refused=()):
     """(record, decision) for this order and chart, or the pair worked out from the same chart
     before: order-select resends it on every edit. Both are frozen, so sharing them is safe.
     `chart_name` stands for `chart` in the key.
@@ -206,7 +206,7 @@ def _decide(chart: list[dict], chart_name: Any, order: dict, today, deps, gaps: 
                               categories=policies.label.medication_categories,
                               user=user if isinstance(user, str) else None)
         decision = word(evaluate(record, policies, today, default_policy=settings.default_policy,
-                                 technical_gaps=gaps))
+                                 technical_gaps=gaps, refused=refused))
         return policies, record, decision
 
     try:
@@ -215,7 +215,7 @@ def _decide(chart: list[dict], chart_name: Any, order: dict, today, deps, gaps: 
         key = None
     else:
         key = digest((chart_name, order, today.isoformat(), list(settings.rxnorm_codes), settings.default_policy,
-                      list(gaps), fetched_part, id(policies), user if isinstance(user, str) else None))
+                      list(gaps), list(refused), fetched_part, id(policies), user if isinstance(user, str) else None))
     _, record, decision = _decided.get_or_compute(key, work_out, weight=len(chart))
     return record, decision
 

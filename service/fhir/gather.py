@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 from service.content_cache import ContentCache, digest
 from service.fhir.client import Budget, FetchResult, FhirClient, incomplete_search
 from service.fhir.prefetch import applies, fill, templates
+from service.fhir.refusals import Refused
 from service.fhir.resources import bundle_resources, normalise_quirks, screen
 from service.security.fhir_allowlist import fhir_server_allowed
 from service.settings import Settings
@@ -48,10 +49,11 @@ class Gathered:
     prefetched: tuple[str, ...]       # keys taken from prefetch
     fetched: tuple[str, ...]          # keys fetched from the FHIR server (missing or incomplete in prefetch)
     gaps: tuple[str, ...]             # what could not be had, each with the reason
-    invalid: int                      # resources skipped as invalid R4
+    invalid: int                      # resources refused (not valid R4, an unknown modifier extension)
     # Names `resources` when they come from the request body alone (no fetch, no reference read):
     # the decision cache reuses it instead of digesting the chart again.
     digest: bytes | None = None
+    refused: tuple[Refused, ...] = ()     # those resources: what each could have changed (service/fhir/refusals.py)
 
 
 def usable_prefetch(value: Any) -> bool:
@@ -114,14 +116,18 @@ def gather(request: Mapping, settings: Settings, client: FhirClient,
     chart_digest = None if fetched else digest(candidates)
     screened = screen(candidates) if fetched else _screened.get_or_compute(
         chart_digest, lambda: screen(candidates), weight=len(candidates))
+    refusals = screened.refused
     references, reference_gaps = _follow_references(server, screened.resources, _requesters(context),
                                                     user if isinstance(user, str) else None)
     if references:
         screened, chart_digest = screen(list(screened.resources) + references), None
-    if screened.invalid:
-        log.info("invalid FHIR resources skipped", extra={"invalid_count": screened.invalid})
+        refusals += screened.refused
+    if refusals:
+        # Counts by type only: a resource's id can be a patient's.
+        log.info("FHIR resources refused", extra={"refused_count": len(refusals), "refused_types": sorted(
+            {r.resource_type for r in refusals})})
     return Gathered(screened.resources, tuple(present), tuple(fetched), tuple(gaps + reference_gaps),
-                    screened.invalid, chart_digest)
+                    len(refusals), chart_digest, refusals)
 
 
 def _fetch_keys(server: _Server, context: Mapping, keys: list[str], wanted: Mapping[str, str],

@@ -14,6 +14,10 @@ from service.record.observations import KIND_BY_CODE
 OBSERVATION_CODES = tuple(KIND_BY_CODE)      # (system short name, code) pairs
 
 _RELEVANT = frozenset(code for _, code in KIND_BY_CODE)
+# Code → kinds, whatever the system (the pre-filter's reading: a refused resource's system is not trusted either).
+_KINDS_BY_CODE: dict[str, frozenset[str]] = {}
+for (_, _code), _kind in KIND_BY_CODE.items():
+    _KINDS_BY_CODE[_code] = _KINDS_BY_CODE.get(_code, frozenset()) | {_kind}
 
 
 def observation_is_relevant(resource: dict[str, Any]) -> bool:
@@ -23,6 +27,27 @@ def observation_is_relevant(resource: dict[str, Any]) -> bool:
     return (_has_relevant_code(resource.get("code"))
             or any(isinstance(c, dict) and _has_relevant_code(c.get("code")) for c in components)
             or _is_imaging(resource.get("category")))
+
+
+def observation_kinds(resource: dict[str, Any]) -> frozenset[str]:
+    """The kinds an Observation's codes (its own and its components') name, and "imaging" for an
+    imaging Observation: what it could be evidence of, told from the raw JSON alone."""
+    components = resource.get("component") if isinstance(resource.get("component"), list) else ()
+    kinds = set(_kinds(resource.get("code")))
+    for component in components:
+        if isinstance(component, dict):
+            kinds.update(_kinds(component.get("code")))
+    if _is_imaging(resource.get("category")):
+        kinds.add("imaging")
+    return frozenset(kinds)
+
+
+def _kinds(code: Any) -> set[str]:
+    codings = code.get("coding") if isinstance(code, dict) else None
+    if not isinstance(codings, list):
+        return set()
+    return {kind for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str)
+            for kind in _KINDS_BY_CODE.get(c["code"], ())}
 
 
 def _has_relevant_code(code: Any) -> bool:

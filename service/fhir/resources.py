@@ -1,7 +1,9 @@
 """Which FHIR resources the evaluation reads, and checking each against the R4 model.
 
 Resources are first filtered on their raw JSON by type and, for Observations, by code. Each
-survivor is validated on its own: an invalid resource is skipped and counted, never fatal. The
+survivor is validated on its own: an invalid resource, or one carrying a modifier extension this
+service does not understand, is not read and is *refused* (service/fhir/refusals.py): never fatal,
+never silent — the checks it could change become unknown with the reason. The
 verdict is the fhir.resources R4B model's; `r4_shape.surely_valid` gives it without building the
 model for the plain JSON nearly every server sends (the model costs a tenth of a millisecond or
 more per resource), and the model decides everything else. The raw dicts (not the models) go on
@@ -21,6 +23,7 @@ from pydantic import ValidationError
 
 from service.fhir.observation_codes import observation_is_relevant
 from service.fhir.r4_shape import surely_valid
+from service.fhir.refusals import INVALID, MODIFIER, Refused, element_path, modifier_extension_at, refused
 
 READ_TYPES = frozenset({
     "Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement", "MedicationDispense",
@@ -60,15 +63,27 @@ def is_read(resource: Any) -> bool:
 
 
 def _validates(resource: dict) -> bool:
+    return _refusal(resource) is None
+
+
+def _refusal(resource: dict) -> str | None:
+    """None when the R4B model accepts the resource, else the element it refused ("" when unnamed)."""
     try:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    except (ValidationError, ValueError, TypeError, KeyError):
-        return False
-    return True
+    except ValidationError as error:
+        errors = error.errors()
+        return (element_path(errors[0]["loc"]) or "") if errors else ""
+    except (ValueError, TypeError, KeyError):
+        return ""
+    return None
+
+
+_VALID = None
 
 
 class _VerdictCache:
-    """Remembers the models' verdicts by a digest of the resource's canonical JSON.
+    """Remembers the models' verdicts (None, or the element refused) by a digest of the resource's
+    canonical JSON.
 
     Only the resources `surely_valid` cannot vouch for come here: hashing one costs a few
     microseconds, building its model a tenth of a millisecond or more.
@@ -76,21 +91,20 @@ class _VerdictCache:
 
     def __init__(self, size: int):
         self.size = size
-        self.verdicts: OrderedDict[bytes, bool] = OrderedDict()
+        self.verdicts: OrderedDict[bytes, str | None] = OrderedDict()
         self.lock = threading.Lock()
 
-    def is_valid(self, resource: dict) -> bool:
+    def refusal(self, resource: dict) -> str | None:
         try:
             canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError):
-            return False
+            return ""
         key = hashlib.blake2b(canonical.encode(), digest_size=16).digest()
         with self.lock:
-            verdict = self.verdicts.get(key)
-            if verdict is not None:
+            if key in self.verdicts:
                 self.verdicts.move_to_end(key)
-                return verdict
-        verdict = _validates(resource)
+                return self.verdicts[key]
+        verdict = _refusal(resource)
         with self.lock:
             self.verdicts[key] = verdict
             if len(self.verdicts) > self.size:
@@ -101,36 +115,56 @@ class _VerdictCache:
 _verdicts = _VerdictCache(size=50_000)   # about 4 MB at most
 
 
+def r4_refusal(resource: dict) -> str | None:
+    """None when the R4B model accepts the resource (for plain JSON, worked out without the model: as
+    fast as a digest), else the element it refused, "" when it cannot be named."""
+    return _VALID if surely_valid(resource) else _verdicts.refusal(resource)
+
+
 def is_valid_r4(resource: dict) -> bool:
-    """The R4B model's verdict (for plain JSON, worked out without the model: as fast as a digest)."""
-    return surely_valid(resource) or _verdicts.is_valid(resource)
+    """The R4B model's verdict."""
+    return r4_refusal(resource) is None
 
 
 @dataclass(frozen=True)
 class Screened:
     resources: tuple[dict, ...]
-    invalid: int          # failed R4 validation, skipped
+    invalid: int          # refused (not valid R4, or an unknown modifier extension), not read
     ignored: int          # not read by the evaluation
+    refused: tuple[Refused, ...] = ()      # the refused resources, with what each could have changed
+
+
+def refusal_of(resource: dict) -> Refused | None:
+    """Why a resource of a read type is not read, if it is not: not valid R4, or a modifier extension."""
+    element = r4_refusal(resource)
+    if element is not None:
+        return refused(resource, INVALID, element or None)
+    modifier = modifier_extension_at(resource)
+    return refused(resource, MODIFIER, modifier) if modifier is not None else None
 
 
 def screen(candidates: Iterable[Any]) -> Screened:
-    """Filter, normalise, de-duplicate (by type/id) and validate resources."""
+    """Filter, normalise, de-duplicate (by type/id) and validate resources. A refused resource that is
+    also sent in a form that can be read (a prefetch and a fetch of the same id) is read in that form."""
     kept: dict[str, dict] = {}
     anonymous: list[dict] = []
-    invalid = ignored = 0
+    refusals: dict[Any, Refused] = {}
+    ignored = 0
     for candidate in candidates:
         if not is_read(candidate):
             ignored += 1
             continue
         resource = normalise_quirks(candidate)
-        if not is_valid_r4(resource):
-            invalid += 1
+        why = refusal_of(resource)
+        if why is not None:
+            refusals.setdefault(why.reference or len(refusals), why)
             continue
         if isinstance(resource.get("id"), str):
             kept.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
         else:
             anonymous.append(resource)
-    return Screened(tuple(kept.values()) + tuple(anonymous), invalid, ignored)
+    unread = tuple(r for r in refusals.values() if r.reference not in kept)
+    return Screened(tuple(kept.values()) + tuple(anonymous), len(unread), ignored, unread)
 
 
 def bundle_resources(body: Any) -> list[Any]:

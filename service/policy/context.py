@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from service.fhir.prefetch import KEY_TYPES
+from service.fhir.refusals import Refused, describe
 from service.policy.decision import Evidence, Reason
 from service.policy.rules import LabelRules, Policy
 from service.record.model import Diagnosis, Measurement, MedicationFact, PatientRecord
@@ -14,6 +15,43 @@ _LEADING_WORD = re.compile(r"\s*(?:GET\s+)?/?([A-Za-z]+)")
 ALL = "*"
 # Gaps are named by prefetch key ("observations: HTTP 503") or by resource type.
 _RESOURCE_TYPES = frozenset(KEY_TYPES.values()) | {"Medication", "Organization"}
+
+
+# What each check reads, as scopes: a refused resource of one of them (or a failed query of its type) makes
+# the check unknown or incomplete (docs/gathering.md, "Refused resources", says why each).
+SCOPES: dict[str, tuple[str, ...]] = {
+    # criteria (service.policy.criteria.RESOURCE_TYPES is this table's criteria part)
+    "height_sds": ("Observation:height", "Observation:height_sds", "Observation:height_centile", "Patient"),
+    "igf1_sds": ("Observation:igf1", "Observation:igf1_sds"),
+    "gh_peak": ("Observation:gh",),
+    "bone_age": ("Observation:bone_age", "Observation:bone_age_method", "Observation:imaging", "DiagnosticReport",
+                 "Patient"),
+    "growth_velocity": ("Observation:height",),
+    "velocity_gain": ("Observation:height", "MedicationRequest", "MedicationStatement", "MedicationDispense",
+                      "MedicationAdministration", "Medication"),
+    "age": ("Patient",),
+    "diagnosis": ("Condition",),
+    # the rest of the coverage decision: exclusions (recorded causes, steroids, somatropin), the
+    # re-authorization's treatment start, the payer that chooses the policy
+    "exclusions": ("Condition", "MedicationRequest", "MedicationStatement", "MedicationDispense",
+                   "MedicationAdministration", "Medication"),
+    "policy-choice": ("Coverage", "Organization"),
+    # label checks (service.wording.findings.CHECKS names them)
+    "hypersensitivity": ("AllergyIntolerance",),
+    "malignancy": ("Condition",),
+    "closed-epiphyses": ("Condition", "Observation:bone_age", "Observation:bone_age_method", "Observation:imaging",
+                         "DiagnosticReport"),
+    "advanced-bone-age": ("Observation:bone_age", "Observation:bone_age_method", "Patient"),
+    "interactions": ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration",
+                     "Medication"),
+    "patient-age": ("Patient",),
+    "dose": ("Observation:weight",),
+}
+# The label checks one warning reports incomplete (the dose check says so itself: service.policy.dosing).
+LABEL_CHECKS = ("hypersensitivity", "malignancy", "closed-epiphyses", "advanced-bone-age", "interactions",
+                "patient-age")
+COVERAGE = tuple(dict.fromkeys(scope for check in ("diagnosis", "exclusions", "policy-choice")
+                               for scope in SCOPES[check]))
 
 
 def gap_resource_types(gaps: tuple[str, ...]) -> frozenset[str]:
@@ -46,6 +84,7 @@ class Context:
     treatment_start: date | None
     gaps: tuple[str, ...]
     gap_types: frozenset[str]
+    refused: tuple[Refused, ...] = ()   # resources not read (service/fhir/refusals.py), with their scopes
 
     @property
     def sex(self) -> str | None:
@@ -55,11 +94,23 @@ class Context:
     def age_years(self) -> float | None:
         return self.record.patient.age_years if self.record.patient else None
 
-    def gaps_for(self, *resource_types: str) -> tuple[str, ...]:
-        """The failed queries that could have held data of these resource types."""
-        if ALL in self.gap_types:
-            return self.gaps
-        return tuple(g for g in self.gaps if gap_resource_types((g,)) & set(resource_types))
+    def gaps_for(self, *scopes: str) -> tuple[str, ...]:
+        """What could have held data of these scopes and was not read: the failed queries of their
+        resource types, and the refused resources of those scopes (worded, one line per type). A scope is
+        a resource type, or an Observation kind ("Observation:weight", see `SCOPES`): a failed
+        Observation query reaches every kind, a refused weight Observation only the weight."""
+        types = {scope.partition(":")[0] for scope in scopes}
+        fetched = self.gaps if ALL in self.gap_types else tuple(
+            g for g in self.gaps if gap_resource_types((g,)) & types)
+        return fetched + self.refused_for(*scopes)
+
+    def refused_for(self, *scopes: str) -> tuple[str, ...]:
+        """The refused resources of these scopes, worded (service.fhir.refusals.describe). A bare type
+        ("Observation") asks for every scope of that type: a check that does not say which kinds it reads
+        is told of every refused one."""
+        wanted = set(scopes)
+        return describe(r for r in self.refused
+                        if any(s in wanted or s.partition(":")[0] in wanted for s in r.scopes))
 
     def active_medications(self, category: str) -> tuple[MedicationFact, ...]:
         return tuple(m for m in self.record.medications if m.category == category and m.active)

@@ -13,7 +13,7 @@ import math
 from typing import Any, Callable
 
 from service.policy.compare import MET, NOT_MET, UNKNOWN, centile_from_sds, compare, satisfied, sds_from_centile
-from service.policy.context import Context, measurement_evidence
+from service.policy.context import SCOPES, Context, measurement_evidence
 from service.policy.decision import Criterion, Evidence, Reason
 from service.policy.judging import (Candidate, Selection, criterion, judge, last_day, relevant, select,
                                     value_facts)
@@ -312,14 +312,5 @@ EVALUATORS: dict[str, Callable[[Mapping[str, Any], Context, str], Criterion]] = 
     "age": age,
 }
 
-# Which FHIR resource types each criterion type reads (for technical gaps).
-RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
-    "height_sds": ("Observation", "Patient"),
-    "igf1_sds": ("Observation",),
-    "gh_peak": ("Observation",),
-    "bone_age": ("Observation", "Patient"),
-    "growth_velocity": ("Observation",),
-    "velocity_gain": ("Observation", "MedicationRequest", "MedicationStatement", "MedicationDispense",
-                      "MedicationAdministration"),
-    "age": ("Patient",),
-}
+# What each criterion type reads, as scopes (for failed queries and refused resources).
+RESOURCE_TYPES: dict[str, tuple[str, ...]] = {kind: SCOPES[kind] for kind in EVALUATORS}

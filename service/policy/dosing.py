@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from service.policy.compare import format_within
-from service.policy.context import Context
+from service.policy.context import SCOPES, Context
 from service.policy.decision import DoseFinding, Evidence, LabelFinding, ProposedDose, Reason
 from service.record import units
 from service.record.exact import Number, exact
@@ -91,9 +91,12 @@ class DoseBasis:
 
 def dose_basis(order, ctx: Context) -> DoseBasis:
     rules = ctx.label.dosing
+    # A weight record that could not be read may be the latest: the weight on file cannot be trusted to be.
+    unread = ctx.gaps_for(*SCOPES["dose"])
     stale = (order.weight_date is not None and (ctx.today - order.weight_date).days > rules.weight_max_age_days)
-    weight_ok = bool(order.weight_kg) and order.weight_date is not None and not stale
-    stale_why = Reason("weight-stale", {"date": order.weight_date, "days": rules.weight_max_age_days}) if stale else None
+    weight_ok = bool(order.weight_kg) and order.weight_date is not None and not stale and not unread
+    stale_why = (Reason("weight-unreadable", {"gaps": unread}) if unread else
+                 Reason("weight-stale", {"date": order.weight_date, "days": rules.weight_max_age_days}) if stale else None)
     no_weight = stale_why or Reason("no-usable-weight")
     per_kg_order = ordered_per_kg(order)
     if per_kg_order:
@@ -101,7 +104,7 @@ def dose_basis(order, ctx: Context) -> DoseBasis:
     if order.dose_mg is None:
         return DoseBasis(None, Reason("dose-unit", {"record_reason": order.dose_reason}), False, weight_ok, no_weight)
     if stale_why:
-        return DoseBasis(None, stale_why, False, False, no_weight)
+        return DoseBasis(None, stale_why, False, False, no_weight)   # a weight that cannot be trusted is not used
     if not order.weight_kg:
         return DoseBasis(None, Reason("no-weight", {"record_reason": order.mg_per_kg_reason}), False, False, no_weight)
     return DoseBasis(exact(order.dose_mg) / exact(order.weight_kg), None, False, weight_ok, no_weight)

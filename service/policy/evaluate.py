@@ -26,7 +26,8 @@ from datetime import date
 
 from service.fhir.prefetch import PRESCRIBER_TYPES
 from service.policy import criteria as measurement
-from service.policy.context import Context, gap_resource_types, treatment_start
+from service.fhir.refusals import Refused, describe
+from service.policy.context import COVERAGE, SCOPES, Context, gap_resource_types, treatment_start
 from service.policy.decision import (CRITERIA_NOT_MET, DOCUMENTATION_NEEDED, DOES_NOT_MEET, INVESTIGATIONAL, MEETS,
                                      NOT_COVERED, NOT_MEDICALLY_NECESSARY, NOT_MET, UNKNOWN, Criterion, Decision,
                                      LabelFinding, PolicyChoice, Reason, VersionChoice)
@@ -42,12 +43,13 @@ from service.record.model import PatientRecord
 
 
 def choose_policy(record: PatientRecord, policies: PolicySet, policy_id: str | None, default_policy: str,
-                  gaps: tuple[str, ...]) -> tuple[PolicyFile, PolicyChoice]:
+                  gaps: tuple[str, ...], payer_refused: tuple[str, ...] = ()) -> tuple[PolicyFile, PolicyChoice]:
+    """`payer_refused`: refused Coverage and payor Organization resources, worded."""
     if policy_id:
         return policies.get(policy_id), PolicyChoice("requested", f"policy {policy_id} was requested explicitly")
     coverage = record.coverage
-    coverage_gap = [g for g in gaps if gap_resource_types((g,)) & {"Coverage", "*"}]
-    suffix = f"; coverage could not be fetched ({'; '.join(coverage_gap)})" if coverage_gap else ""
+    coverage_gap = [g for g in gaps if gap_resource_types((g,)) & {"Coverage", "*"}] + list(payer_refused)
+    suffix = f"; coverage could not be fetched or read ({'; '.join(coverage_gap)})" if coverage_gap else ""
     if coverage is not None and (coverage.status or "active") == "active":
         payer = ", ".join(coverage.payer_names) or ", ".join(coverage.payer_identifiers) or None
         policy, detail = policies.for_coverage(coverage)
@@ -202,8 +204,9 @@ def _no_version_in_force(ctx: Context, policy_file: PolicyFile, choice: PolicyCh
     findings = label_findings(ctx) + _label_limitations(ctx, policies, default_policy, (), policy_file.kind)
     dose, dose_findings = check_dose(ctx)
     authorization = "re-authorization" if ctx.reauthorization else "initial"
-    gaps = ctx.gaps
-    grounds = (Reason("no-version-in-force"),) + ((Reason("records-unavailable", {"gaps": gaps}),) if gaps else ())
+    gaps = _coverage_gaps(ctx)
+    grounds = (Reason("no-version-in-force"),) + ((Reason("records-unavailable", {"gaps": tuple(gaps)}),)
+                                                   if gaps else ())
     return Decision(
         policy=ref, policy_choice=choice, authorization=authorization,
         treatment_start=ctx.treatment_start if ctx.reauthorization else None, criteria=(), exclusions=(),
@@ -213,16 +216,35 @@ def _no_version_in_force(ctx: Context, policy_file: PolicyFile, choice: PolicyCh
         technical=bool(gaps), technical_gaps=gaps, evaluated_on=ctx.today, label=ctx.label.ref())
 
 
+def _coverage_gaps(ctx: Context) -> tuple[str, ...]:
+    """The failed queries (all of them, as their scope cannot always be told) and the refused resources
+    the coverage decision could have read (`COVERAGE` and the criteria's scopes): they leave it open
+    and make the answer technical. A resource only a safety check reads (an allergy, a weight) does not."""
+    kinds = _criterion_types(ctx.policy.initial + ctx.policy.reauthorization) if ctx.policy is not None else ()
+    return ctx.gaps + ctx.refused_for(*COVERAGE, *(scope for kind in kinds for scope in SCOPES.get(kind, ())))
+
+
+def _criterion_types(specs):
+    """The types of the criteria, and of those a group (any_of) holds."""
+    for spec in specs:
+        yield spec["type"]
+        yield from _criterion_types(spec.get("criteria") or ())
+
+
 def evaluate(record: PatientRecord, policies: PolicySet, today: date, *, policy_id: str | None = None,
-             default_policy: str = "fda-label", technical_gaps: tuple[str, ...] = ()) -> Decision:
-    """Evaluate one patient record against one policy (see module docstring). Pure: no I/O, no clock."""
-    gaps = tuple(technical_gaps)
-    policy_file, choice = choose_policy(record, policies, policy_id, default_policy, gaps)
+             default_policy: str = "fda-label", technical_gaps: tuple[str, ...] = (),
+             refused: tuple[Refused, ...] = ()) -> Decision:
+    """Evaluate one patient record against one policy (see module docstring). Pure: no I/O, no clock.
+    `refused`: the resources of the chart not read (service/fhir/refusals.py), each with its scope."""
+    fetch_gaps = tuple(technical_gaps)
+    payer_refused = describe(r for r in refused if set(r.scopes) & set(SCOPES["policy-choice"]))
+    policy_file, choice = choose_policy(record, policies, policy_id, default_policy, fetch_gaps, payer_refused)
     policy, version_choice = choose_version(policy_file, record, today)
-    gaps = gaps_that_matter(policy, policy_file, gaps)
+    fetch_gaps = gaps_that_matter(policy, policy_file, fetch_gaps)
     reauthorization = record.reauthorization
     ctx = Context(record, today, policy, policies.label, reauthorization, treatment_start(record),
-                  gaps, gap_resource_types(gaps))
+                  fetch_gaps, gap_resource_types(fetch_gaps), tuple(refused))
+    gaps = _coverage_gaps(ctx)
     if policy is None:
         return _no_version_in_force(ctx, policy_file, choice, version_choice, policies, default_policy)
     reading = read_diagnoses(ctx)

@@ -13,7 +13,7 @@ monitoring note. When FHIR queries failed, a warning says which checks are incom
 from __future__ import annotations
 
 from service.policy.codesets import abbreviation_matches, any_pattern, describe
-from service.policy.context import Context, diagnosis_evidence, measurement_evidence, medication_evidence
+from service.policy.context import LABEL_CHECKS, SCOPES, Context, diagnosis_evidence, measurement_evidence, medication_evidence
 from service.policy.decision import Evidence, LabelFinding, Reason
 from service.record.allergies import substance_name
 
@@ -208,18 +208,14 @@ def _medication_findings(ctx: Context) -> list[LabelFinding]:
     return findings
 
 
-# The resource types the label checks read (service.wording.findings names the checks each one feeds).
-CHECK_SOURCES = ("AllergyIntolerance", "Condition", "Observation", "DiagnosticReport", "MedicationRequest",
-                 "MedicationStatement", "MedicationDispense", "MedicationAdministration", "Patient")
-
-
 def _gap_findings(ctx: Context) -> list[LabelFinding]:
-    gaps = ctx.gaps_for(*CHECK_SOURCES)
+    """The label checks a failed query or a refused resource leaves incomplete (their scopes: `SCOPES`)."""
+    gaps = ctx.gaps_for(*(scope for check in LABEL_CHECKS for scope in SCOPES[check]))
     if not gaps:
         return []
-    missing = tuple(t for t in CHECK_SOURCES if ctx.gaps_for(t))
+    incomplete = tuple(check for check in LABEL_CHECKS if ctx.gaps_for(*SCOPES[check]))
     return [LabelFinding("label-checks-incomplete", WARNING, "warning",
-                         Reason("checks-incomplete", {"gaps": gaps, "resource_types": missing}))]
+                         Reason("checks-incomplete", {"gaps": gaps, "checks": incomplete}))]
 
 
 def label_findings(ctx: Context) -> tuple[LabelFinding, ...]:

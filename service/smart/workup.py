@@ -95,7 +95,7 @@ def work_up(deps, iss: str, access_token: str, patient_id: str, order_reference:
                           mg_per_ml=deps.policies.label.dosing.concentration_mg_per_ml,
                           categories=deps.policies.label.medication_categories)
     decision = word(evaluate(record, deps.policies, today, default_policy=deps.settings.default_policy,
-                             technical_gaps=gathered.gaps))
+                             technical_gaps=gathered.gaps, refused=gathered.refused))
     coverage = None
     if record.coverage is not None:
         coverage = next((r for r in gathered.resources

@@ -32,7 +32,7 @@ def render_text(decision: Decision) -> str:
     ]
     lines += [f"  - {reason}" for reason in d.reasons]
     if d.technical:
-        lines.append(f"  TECHNICAL: records could not be fetched: {'; '.join(d.technical_gaps)}")
+        lines.append(f"  TECHNICAL: records could not be fetched or read: {'; '.join(d.technical_gaps)}")
     lines += ["", "Criteria:"]
     for c in d.criteria:
         basis = " (pre-treatment)" if c.basis == "baseline" else ""

@@ -314,12 +314,12 @@ def caveat(c: Criterion) -> str | None:
 def _explain(c: Criterion, why: Reason) -> tuple[str, str | None]:
     if why.code == "records-unavailable":
         inner, _ = _explain(c, why["on_file"])
-        return (f"Some records could not be fetched from the EHR ({'; '.join(why['gaps'])}), so this cannot be "
-                f"decided. On file: {inner}", "Retry once the EHR's records are available.")
+        return (f"Some records could not be fetched from the EHR or read ({'; '.join(why['gaps'])}), so this cannot be "
+                f"decided. On file: {inner}", "Retry once the EHR's records are available and valid.")
     if why.code == "conditions-unavailable":
         inner, _ = _explain(c, why["on_file"])
-        return (f"Conditions could not be fetched from the EHR ({'; '.join(why['gaps'])}), so the diagnosis cannot be "
-                f"read completely. {inner}", "Retry once the EHR's Condition records are available.")
+        return (f"Conditions could not be fetched from the EHR or read ({'; '.join(why['gaps'])}), so the diagnosis cannot be "
+                f"read completely. {inner}", "Retry once the EHR's Condition records are available and valid.")
     return (diagnosis.EXPLAIN if c.type == "diagnosis" else EXPLAIN)[why.code](c, why)
 
 

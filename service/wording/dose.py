@@ -38,6 +38,7 @@ WHY_UNKNOWN: dict[str, Callable[[Reason], str]] = {
     "weight-stale": lambda r: f"the latest weight ({r['date'].isoformat()}) is older than {r['days']} days",
     "no-weight": lambda r: r.get("record_reason") or "no weight is on file",
     "no-usable-weight": lambda r: "no usable weight is on file",
+    "weight-unreadable": lambda r: f"a weight record could not be read ({'; '.join(r['gaps'])})",
 }
 
 

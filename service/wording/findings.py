@@ -13,17 +13,14 @@ from service.wording import dose
 from service.wording.numbers import age
 
 CONTRAINDICATES = "a confirmed hypersensitivity contraindicates mecasermin"
-# The label checks each resource type feeds (a failed query leaves them incomplete).
+# The label checks (service.policy.context.LABEL_CHECKS) by name, for "the checks for … are incomplete".
 CHECKS = {
-    "AllergyIntolerance": "hypersensitivity",
-    "Condition": "malignancy and closed epiphyses",
-    "Observation": "bone age and closed epiphyses",
-    "DiagnosticReport": "closed epiphyses",
-    "MedicationRequest": "interactions and concurrent growth hormone",
-    "MedicationStatement": "interactions and concurrent growth hormone",
-    "MedicationDispense": "interactions and concurrent growth hormone",
-    "MedicationAdministration": "interactions and concurrent growth hormone",
-    "Patient": "age",
+    "hypersensitivity": "hypersensitivity",
+    "malignancy": "malignancy",
+    "closed-epiphyses": "closed epiphyses",
+    "advanced-bone-age": "bone age",
+    "interactions": "interactions and concurrent growth hormone",
+    "patient-age": "age",
 }
 
 
@@ -101,8 +98,8 @@ MESSAGES: dict[str, Callable[[Reason], str]] = {
     "route-not-subcutaneous": lambda f: f"Route '{f['route']}' is not subcutaneous; the label allows subcutaneous use only.",
     "advanced-bone-age": _advanced_bone_age,
     "interaction": lambda f: f"{f['message']} ({', '.join(f['medications'])})",
-    "checks-incomplete": lambda f: (f"Some records could not be fetched ({'; '.join(f['gaps'])}): the checks for "
-                                    f"{', '.join(sorted({CHECKS[t] for t in f['resource_types']}))} are incomplete."),
+    "checks-incomplete": lambda f: (f"Some records could not be read ({'; '.join(f['gaps'])}): the checks for "
+                                    f"{', '.join(CHECKS[c] for c in f['checks'])} are incomplete."),
     "label-limitation": lambda f: (
         f"Outside the label's indication, whatever the plan: {f['matched']} is recorded, and the label does not cover "
         f"secondary IGF-1 deficiency (GH deficiency, malnutrition, hypothyroidism, chronic pharmacologic "

@@ -27,9 +27,7 @@ def ground(decision: Decision, why: Reason) -> str:
     if why.code == "no-version-in-force":
         return no_version_reason(decision.policy)
     if why.code == "records-unavailable":
-        return f"Some records could not be fetched from the EHR: {'; '.join(why['gaps'])}."
-    if why.code == "no-version-in-force":
-        return no_version_reason(decision.policy)
+        return f"Some records could not be fetched from the EHR or read: {'; '.join(why['gaps'])}."
     raise KeyError(why.code)
 
 
@@ -57,7 +55,7 @@ def summary(decision: Decision) -> str:
     if "policy-unverified" in codes:
         parts.append("policy criteria unverified")
     if "records-unavailable" in codes:
-        parts.append("some records could not be fetched")
+        parts.append("some records could not be fetched or read")
     return f"Documentation needed for {title} ({which}): {'; '.join(parts)}."
 
 

@@ -55,7 +55,7 @@ def outcome(resource: dict) -> dict:
     order = mecasermin_order()
     record = build_record(list(screened.resources) + [order], order, TODAY, rxnorm_codes=_SETTINGS.rxnorm_codes,
                           mg_per_ml=_POLICIES.label.dosing.concentration_mg_per_ml)
-    decision = evaluate(record, _POLICIES, TODAY, default_policy=_SETTINGS.default_policy)
+    decision = evaluate(record, _POLICIES, TODAY, default_policy=_SETTINGS.default_policy, refused=screened.refused)
     return {"invalid": screened.invalid,
             "kept": any(r.get("id") == resource.get("id") and r.get("resourceType") == resource.get("resourceType")
                         for r in screened.resources),
