@@ -3,7 +3,8 @@
 Who may call: the same clients as the CDS services — a CDS client JWT from an allowlisted issuer,
 audience the exact URL called (service/security, docs/dtr.md), since the EHR that received the CRD
 answer is the one that asks for its questionnaire. Every failure is an OperationOutcome with its
-status (400, 401, 404, 405, 413, 415, 422; service/api/errors.py renders them under `/dtr/`), never the house's plain JSON error, so FHIR clients can read it.
+status (400, 401, 404, 405, 413, 415, 422; service/api/errors.py renders them under `/dtr/`), never
+the house's plain JSON error, so FHIR clients can read it.
 Logged: counts, the policy and the determination; never a patient identifier or the context.
 """
 from __future__ import annotations
