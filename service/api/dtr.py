@@ -3,7 +3,8 @@
 Who may call: the same clients as the CDS services — a CDS client JWT from an allowlisted issuer,
 audience the exact URL called (service/security, docs/dtr.md), since the EHR that received the CRD
 answer is the one that asks for its questionnaire. Every failure is an OperationOutcome with its
-status (400, 401, 413, 415, 422), never the house's plain JSON error, so FHIR clients can read it.
+status (400, 401, 404, 405, 413, 415, 422; service/api/errors.py renders them under `/dtr/`), never
+the house's plain JSON error, so FHIR clients can read it.
 Logged: counts, the policy and the determination; never a patient identifier or the context.
 """
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, json, request
-from werkzeug.exceptions import HTTPException
 
-from service.api.errors import ApiError
+from service.api.errors import FHIR_JSON
 from service.api.hooks import _authenticate, _base_url
 from service.api.request_body import read_json
 from service.dtr import DtrError, next_question, questionnaire_package
@@ -26,8 +26,6 @@ from service.trigger import order_is_mecasermin
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("dtr", __name__)
-FHIR_JSON = "application/fhir+json"
-_ISSUE_CODES = {401: "login", 404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
 
 
 def _deps():
@@ -41,17 +39,6 @@ def _fhir(resource: dict, status: int = 200) -> Response:
 @blueprint.errorhandler(DtrError)
 def _dtr_error(exc: DtrError):
     return _fhir(exc.outcome(), exc.status)
-
-
-@blueprint.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    return _fhir(operation_outcome(exc.message, code=_ISSUE_CODES.get(exc.status, "invalid")), exc.status)
-
-
-@blueprint.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    status = exc.code or 500
-    return _fhir(operation_outcome(exc.description or exc.name, code=_ISSUE_CODES.get(status, "invalid")), status)
 
 
 def _body():

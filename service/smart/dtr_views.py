@@ -18,6 +18,8 @@ from typing import Any, Mapping
 
 from flask import jsonify, make_response, render_template, request, send_from_directory
 
+from service.api.errors import ApiError
+from service.api.request_body import read_json
 from service.dtr import DtrError, next_question, questionnaire_package
 from service.record.resources import reference_of
 from service.smart.blueprint import PageError, app_deps, blueprint, content_security_policy, smart_sessions
@@ -98,7 +100,7 @@ def _next_step() -> dict[str, Any]:
     check_csrf(active)
     if request.mimetype != "application/json":
         raise _JsonError(415, f"Content-Type must be application/json, not {request.mimetype or 'missing'}")
-    body = request.get_json(silent=True)
+    body = _read_body()
     if not isinstance(body, dict):
         raise _JsonError(400, "The body must be a JSON object")
     sent = body.get("questionnaireResponse")
@@ -128,6 +130,16 @@ def _next_step() -> dict[str, Any]:
                                       "problems": len(problems)})
     return {"questionnaireResponse": grown, "status": grown.get("status"), "problems": problems,
             "determination": _determination_words(grown)}
+
+
+def _read_body() -> Any:
+    """The body read as the CDS services read theirs (size, syntax, NaN, nesting depth): a body too big,
+    too deep or not JSON is a specific JSON error, never the HTML error page or a RecursionError's 500."""
+    settings = app_deps().settings
+    try:
+        return read_json(request, settings.max_body_bytes, settings.max_json_depth)
+    except ApiError as exc:
+        raise _JsonError(exc.status, exc.message) from None
 
 
 def _chart(workup: Workup) -> list[dict]:
