@@ -25,7 +25,7 @@ from service.smart.browser_session import ActiveSession, active_session, check_c
 from service.smart.launch_views import start_launch
 from service.smart.questionnaire_response import QUESTION_PREFIX, completed_problems, determination_of, kept_entry
 from service.smart.views import _clinician_only, _page_context, _work_up
-from service.smart.workup import Workup
+from service.smart.workup import questionnaire_chart
 from service.wording.dtr import DETERMINATION_WORDS
 
 log = logging.getLogger("service.smart.views")   # the name these log lines have always had
@@ -108,7 +108,7 @@ def _next_step() -> dict[str, Any]:
     if workup.order is None:
         raise _JsonError(409, "The questionnaire documents one mecasermin order, and this session has none: "
                               + (workup.order_note or "the launch named no order") + ". Open it from the order's card.")
-    chart = _chart(workup)
+    chart = questionnaire_chart(workup)
     deps = app_deps()
     settings = deps.settings
     options = {"default_policy": settings.default_policy, "rxnorm_codes": settings.rxnorm_codes}
@@ -128,12 +128,6 @@ def _next_step() -> dict[str, Any]:
                                       "problems": len(problems)})
     return {"questionnaireResponse": grown, "status": grown.get("status"), "problems": problems,
             "determination": _determination_words(grown)}
-
-
-def _chart(workup: Workup) -> list[dict]:
-    """The gathered chart without the order under review (the questionnaire takes that on its own)."""
-    order = reference_of(workup.order)
-    return [r for r in workup.gathered.resources if reference_of(r) != order]
 
 
 def with_answers(kept: Mapping[str, Any], sent: Mapping[str, Any]) -> dict[str, Any]:

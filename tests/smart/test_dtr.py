@@ -267,6 +267,50 @@ def test_the_completed_questionnaire_goes_into_the_letter(ehr, make_app, flow_fo
         assert programmer not in section
 
 
+def _letter_criterion(page: str, title: str) -> str:
+    return re.search(rf'<li data-status="[^"]+"><strong>{title}[^<]*</strong>(.*?)</li>', page, re.S).group(0)
+
+
+def test_the_letter_says_what_the_completed_questionnaire_decides(ehr, make_app, flow_for):
+    """The answered determination (service/dtr's, the one the questionnaire's last step states) is the
+    letter's: its criteria list, records cited and conclusion; the answered bone age is marked as the
+    prescriber's attestation, not chart data. Before the questionnaire, the letter reads the chart alone."""
+    _without_bone_age(ehr)
+    client = _signed_in(ehr, make_app, flow_for)
+    before = client.get("/smart/packet").get_data(as_text=True)
+    assert 'data-status="unknown"' in _letter_criterion(before, "Bone age")
+    assert "To complete before sending" in before and "Once the items listed above are documented" in before
+    assert "attested by the prescriber" not in before
+    _walk_to_the_end(client, _csrf(client), lambda qr: _answer_bone_age(qr, 6.5))
+    for escaped in (client.get("/smart/packet").get_data(as_text=True),
+                    base64.b64decode(client.get("/smart/packet.json").get_json()["content"][0]["attachment"]["data"])
+                    .decode()):
+        page = escaped.replace("&#39;", "'")
+        bone_age = _letter_criterion(page, "Bone age")
+        assert 'data-status="met"' in bone_age and "Met: Bone age 6.5" in bone_age and "2026-11-02" in bone_age
+        assert "(attested by the prescriber in the plan's questionnaire, not read from the chart)" in bone_age
+        assert "attested by the prescriber" not in _letter_criterion(page, "Baseline IGF-1")     # chart data stays chart data
+        assert "To complete before sending" not in page and "Once the items listed above" not in page
+        assert "mecasermin is medically necessary for this patient's growth failure, and I ask that it be approved" \
+            in page
+        cited = re.search(r'<ul class="supporting">(.*?)</ul>', page, re.S).group(1)
+        assert re.search(r"<li>Bone age, 2026-11-02 — attested by the prescriber in the plan's questionnaire, "
+                         r"not read from the chart</li>", cited), cited
+        assert "Observation/dtr-" not in page and "QuestionnaireResponse/" not in page
+    assert client.get("/smart/packet.json").get_json()["description"].endswith("(policy check: meets-criteria).")
+
+
+def test_a_failing_answer_makes_the_letter_say_does_not_meet(ehr, make_app, flow_for):
+    _without_bone_age(ehr)
+    client = _signed_in(ehr, make_app, flow_for)
+    _walk_to_the_end(client, _csrf(client), lambda qr: _answer_bone_age(qr, 15.5))
+    page = client.get("/smart/packet").get_data(as_text=True)
+    bone_age = _letter_criterion(page, "Bone age")
+    assert 'data-status="not_met"' in bone_age and "attested by the prescriber" in bone_age
+    assert "This letter does not ask for approval" in page
+    assert "result under the plan's criteria is: <strong>Does not meet the criteria</strong>" in page
+
+
 def test_chart_text_in_the_letters_questionnaire_is_escaped(completed):
     hostile = copy.deepcopy(completed)
     hostile["item"][0]["item"][0]["answer"][0]["item"][0]["answer"][0]["valueString"] = "<img src=x onerror=alert(1)>"
