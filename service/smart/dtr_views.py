@@ -2,7 +2,9 @@
 questionnaire (service/dtr) rendered by LHC-Forms, for an EHR with no DTR client of its own.
 
 GET  /smart/dtr                  the page (with iss or launch: an EHR launch that lands on it)
-POST /smart/dtr/next             the session's QuestionnaireResponse grown by one group (JSON in and out)
+POST /smart/dtr/next             the session's QuestionnaireResponse grown by one group (JSON in and out);
+                                 without a response, the one kept in the session (a reload resumes it),
+                                 or a new one (the first step, or `"restart": true`)
 GET  /smart/renderer/<file>      LHC-Forms' prebuilt files (CDS_SMART_RENDERER_DIR), an allow-list
 
 The chart is the session's, gathered from the EHR on every step as the other pages do; the response
@@ -112,7 +114,13 @@ def _next_step() -> dict[str, Any]:
     deps = app_deps()
     settings = deps.settings
     options = {"default_policy": settings.default_policy, "rxnorm_codes": settings.rxnorm_codes}
-    kept = (active.data.get("dtr") or {}).get("response")
+    order = reference_of(workup.order)
+    entry = active.data.get("dtr") or {}
+    kept = entry.get("response") if entry.get("order") == order else None
+    if body.get("restart") is True:
+        kept = None
+    elif sent is None and kept is not None:     # a reload: the questionnaire resumes where it stood
+        return _step_answer(kept, completed_problems(kept) if kept.get("status") == "completed" else [], True)
     try:
         if sent is None or kept is None:          # the first step (or a restart): the package's started response
             bundle = questionnaire_package(chart, workup.order, deps.policies, deps.today(), **options)
@@ -122,12 +130,16 @@ def _next_step() -> dict[str, Any]:
     except DtrError as exc:
         raise _JsonError(exc.status, exc.message, exc.expression) from None
     problems = completed_problems(grown) if grown.get("status") == "completed" else []
-    active.data["dtr"] = kept_entry(grown, reference_of(workup.order), problems)
+    active.data["dtr"] = kept_entry(grown, order, problems)
     smart_sessions().save(active.session_id, active.data, active.expires_at)
-    log.info("SMART DTR step", extra={"groups": len(grown.get("item") or ()), "status": grown.get("status"),
-                                      "problems": len(problems)})
-    return {"questionnaireResponse": grown, "status": grown.get("status"), "problems": problems,
-            "determination": _determination_words(grown)}
+    return _step_answer(grown, problems, False)
+
+
+def _step_answer(qr: dict[str, Any], problems: list[str], resumed: bool) -> dict[str, Any]:
+    log.info("SMART DTR step", extra={"groups": len(qr.get("item") or ()), "status": qr.get("status"),
+                                      "problems": len(problems), "resumed": resumed})
+    return {"questionnaireResponse": qr, "status": qr.get("status"), "problems": problems,
+            "determination": _determination_words(qr), "resumed": resumed}
 
 
 def with_answers(kept: Mapping[str, Any], sent: Mapping[str, Any]) -> dict[str, Any]:

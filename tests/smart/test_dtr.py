@@ -32,9 +32,9 @@ def _csrf(client) -> str:
     return re.search(r'data-csrf="([^"]+)"', page).group(1)
 
 
-def _step(client, csrf, qr=None, **headers):
-    return client.post("/smart/dtr/next", json={"questionnaireResponse": qr} if qr else {},
-                       headers={"X-CSRF-Token": csrf, **headers})
+def _step(client, csrf, qr=None, restart=False, **headers):
+    body = {"questionnaireResponse": qr} if qr else {"restart": True} if restart else {}
+    return client.post("/smart/dtr/next", json=body, headers={"X-CSRF-Token": csrf, **headers})
 
 
 def _without_bone_age(ehr):
@@ -54,7 +54,7 @@ def _answer_bone_age(qr, years, day="2026-11-02"):
 
 
 def _walk_to_the_end(client, csrf, answer=None):
-    step = _step(client, csrf).get_json()
+    step = _step(client, csrf, restart=True).get_json()
     steps = [step]
     while step["status"] != "completed" and len(steps) < 8:
         qr = step["questionnaireResponse"]
@@ -246,6 +246,27 @@ def test_an_unanswered_group_is_allowed(ehr, make_app, flow_for):
     client = _signed_in(ehr, make_app, flow_for)
     last = _walk_to_the_end(client, _csrf(client))[-1]
     assert last["problems"] == [] and determination_of(last["questionnaireResponse"]) == "documentation-needed"
+
+
+def test_a_reload_resumes_the_questionnaire_and_start_again_restarts_it(ehr, make_app, flow_for):
+    _without_bone_age(ehr)
+    client = _signed_in(ehr, make_app, flow_for)
+    csrf = _csrf(client)
+    first = _step(client, csrf).get_json()
+    asked = _step(client, csrf, first["questionnaireResponse"]).get_json()
+    assert [g["linkId"] for g in asked["questionnaireResponse"]["item"]] == ["on-file", "q-bone-age"]
+    assert asked["resumed"] is False
+    resumed = _step(client, _csrf(client)).get_json()                  # the page reloaded: no response sent
+    assert resumed["resumed"] is True and resumed["questionnaireResponse"] == asked["questionnaireResponse"]
+    done = _step(client, csrf, _answer_bone_age(resumed["questionnaireResponse"], 6.5)).get_json()
+    assert done["status"] == "completed" and done["determination"]["code"] == "meets-criteria"
+    again = _step(client, csrf).get_json()                              # reloaded once completed: still completed
+    assert again["resumed"] is True and again["status"] == "completed" and again["problems"] == []
+    assert again["determination"] == {"code": "meets-criteria", "text": "Meets the criteria"}
+    restarted = _step(client, csrf, restart=True).get_json()
+    assert restarted["resumed"] is False and restarted["status"] == "in-progress"
+    assert [g["linkId"] for g in restarted["questionnaireResponse"]["item"]] == ["on-file"]
+    assert 'id="letter-questionnaire"' not in client.get("/smart/packet").get_data(as_text=True)   # no longer completed
 
 
 # ----------------------------------------------------------------------------- the letter and the write-back
