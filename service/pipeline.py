@@ -148,7 +148,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
                                       questionnaire=questionnaire,
                                       dtr_link=dtr_app_link(base_url, order_reference) if questionnaire else None)
             if questionnaire:
-                _keep_for_dtr(deps, card_set.system_actions, chart, order, decision.policy.id)
+                _keep_for_dtr(deps, card_set.system_actions, chart, order, decision.policy.id, context.get("userId"))
             decisions.append(decision)
             cards.extend(card_set.cards)
             actions.extend(card_set.system_actions)
@@ -165,9 +165,9 @@ def _questionnaire(policies, decision) -> str | None:
     return questionnaire_url(decision.policy.id)
 
 
-def _keep_for_dtr(deps, actions: list[dict], chart: list[dict], order: dict, policy_id: str) -> None:
-    """The chart, sealed by the answer's coverage-assertion-id, for the DTR client that passes it back as
-    `context` (service/dtr/snapshots.py)."""
+def _keep_for_dtr(deps, actions: list[dict], chart: list[dict], order: dict, policy_id: str, user: Any) -> None:
+    """The chart and the hook's user, sealed by the answer's coverage-assertion-id, for the DTR client that
+    passes it back as `context` (service/dtr/snapshots.py)."""
     snapshots = getattr(deps, "snapshots", None)
     if snapshots is None or not snapshots.enabled:
         return
@@ -179,7 +179,8 @@ def _keep_for_dtr(deps, actions: list[dict], chart: list[dict], order: dict, pol
                 if part.get("url") != "coverage-assertion-id":
                     continue
                 try:
-                    snapshots.keep(part["valueString"], chart, order, policy_id)
+                    snapshots.keep(part["valueString"], chart, order, policy_id,
+                                   user if isinstance(user, str) else None)
                 except (TypeError, ValueError, SQLAlchemyError) as exc:
                     # The CRD answer stands without it; DTR then asks from what the client sends.
                     log.warning("DTR chart snapshot not kept", extra={"error": type(exc).__name__})

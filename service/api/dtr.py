@@ -54,11 +54,11 @@ def package():
     settings = deps.settings
     asked = package_request(body, settings.max_resources)
     requested = _requested_policy(asked.questionnaires, deps.policies)
-    chart, order, policy_id, session, warnings = _chart(asked, deps)
+    chart, order, policy_id, user, session, warnings = _chart(asked, deps)
     policy_id = requested or policy_id
     bundle = questionnaire_package(chart, order, deps.policies, deps.today(), policy_id=policy_id,
                                    default_policy=settings.default_policy, rxnorm_codes=settings.rxnorm_codes,
-                                   adaptive_url=_adaptive_url(), session=session)
+                                   adaptive_url=_adaptive_url(), session=session, user=user)
     out = package_out([bundle])
     out["parameter"] += [{"name": "operationOutcome", "resource": w} for w in warnings]
     log.info("dtr package", extra={"policy": bundle["entry"][0]["resource"]["id"], "resources": len(chart),
@@ -81,7 +81,7 @@ def next_question_operation():
                        "QuestionnaireResponse.extension", code="not-found")
     grown = next_question(snapshot.resources, snapshot.order, deps.policies, response, deps.today(),
                           default_policy=settings.default_policy, rxnorm_codes=settings.rxnorm_codes,
-                          adaptive_url=_adaptive_url(), session=session)
+                          adaptive_url=_adaptive_url(), session=session, user=snapshot.user)
     log.info("dtr next question", extra={"groups": len(grown["item"]), "status": grown["status"]})
     return _fhir(next_question_out(grown))
 
@@ -103,8 +103,9 @@ def _requested_policy(canonicals: list[str], policies) -> str | None:
 
 
 def _chart(asked, deps):
-    """(chart, order, policy id, session key, warnings): the chart the CRD answer was decided on when
-    `context` names one this service keeps, else the resources the client sent (docs/dtr.md)."""
+    """(chart, order, policy id, hook user, session key, warnings): the chart the CRD answer was decided on
+    (and the hook's userId) when `context` names one this service keeps, else the resources the client
+    sent (docs/dtr.md)."""
     settings, snapshots = deps.settings, deps.snapshots
     sent = asked.coverages + asked.referenced + asked.orders
     medications = {reference_of(r): r for r in sent if r.get("resourceType") == "Medication"}
@@ -121,7 +122,7 @@ def _chart(asked, deps):
             known = {reference_of(r) for r in snapshot.resources}
             chart = [r for r in snapshot.resources if r is not snapshot.order and reference_of(r) != reference_of(order)]
             chart += [r for r in asked.coverages if reference_of(r) not in known]
-            return chart, order, snapshot.policy_id, asked.context, warnings
+            return chart, order, snapshot.policy_id, snapshot.user, asked.context, warnings
         if not orders:
             raise DtrError(422, "context is not a coverage-assertion-id of this service, or its chart has expired; "
                            "send the order (and the resources it needs), or ask CRD again",
@@ -137,4 +138,4 @@ def _chart(asked, deps):
     order = orders[0]
     chart = [r for r in sent if r is not order]
     session = snapshots.keep_new(chart, order, None) if snapshots else None
-    return chart, order, None, session, warnings
+    return chart, order, None, None, session, warnings

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Mapping
 
@@ -45,28 +46,72 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 def decide(chart: list, order: Mapping | None, today: date, policies, *, policy_id: str | None = None,
-           default_policy: str = "fda-label", rxnorm_codes: Iterable[str] = ()):
+           default_policy: str = "fda-label", rxnorm_codes: Iterable[str] = (), user: str | None = None,
+           technical_gaps: Iterable[str] = ()):
     # The same reading as a hook call (service/pipeline.py): the label's concentration and medication
-    # categories. The hook's userId is not kept with the chart: the prescriber is the order's requester.
+    # categories, and the hook's userId (kept with the chart's snapshot), the prescriber when the order
+    # names none.
     record = build_record(chart, order, today, rxnorm_codes=tuple(rxnorm_codes),
                           mg_per_ml=policies.label.dosing.concentration_mg_per_ml,
-                          categories=policies.label.medication_categories)
-    return record, word(evaluate(record, policies, today, policy_id=policy_id, default_policy=default_policy))
+                          categories=policies.label.medication_categories, user=user)
+    return record, word(evaluate(record, policies, today, policy_id=policy_id, default_policy=default_policy,
+                                 technical_gaps=tuple(technical_gaps)))
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A response read against the chart: the chart's own determination, and the one with its answers
+    (the chart plus the resources they attest) — what the next step asks from, and what the letter says."""
+    record: object                     # PatientRecord with the answers
+    decision: object                   # Decision with the answers (worded)
+    attested: frozenset[str]           # references of the resources the answers attest or rule out
+    chart_decision: object             # Decision from the chart alone
+    policy: object                     # the Policy (its version in force) that applies
+    questions: Mapping[str, Question]
+    matched: Mapping[str, tuple[str, ...]]   # exclusion id → the recorded diagnoses it matched
+    answers: Mapping[str, Mapping]     # question target → {item id: value}, checked
+    response_id: str
+
+
+def answered_decision(resources: Iterable[dict], order: Mapping, policies, qr: Mapping, today: date, *,
+                      default_policy: str = "fda-label", rxnorm_codes: Iterable[str] = (), user: str | None = None,
+                      technical_gaps: Iterable[str] = ()) -> Answered:
+    """The determination `qr`'s answers give, worked out as `next_question` does (one path). Raises
+    DtrError (422) for a response this questionnaire cannot have produced."""
+    policy_id = _policy_id_of(qr, policies)
+    chart = list(resources)
+    settings = {"policy_id": policy_id, "default_policy": default_policy, "rxnorm_codes": tuple(rxnorm_codes),
+                "user": user, "technical_gaps": tuple(technical_gaps)}
+    chart_record, chart_decision = decide(chart, order, today, policies, **settings)
+    policy = applied_policy(policies, chart_decision)
+    questions = policy_questions(policy)
+    _check_groups(qr, questions)
+    response_id = qr["id"] if isinstance(qr.get("id"), str) and _ID.match(qr["id"]) else uuid.uuid4().hex
+    answers = answered_groups(qr, questions)
+    matched = {e.id: tuple(ev.reference for ev in e.evidence if ev.reference.startswith("Condition/"))
+               for e in chart_decision.exclusions}
+    record, decision, attested = chart_record, chart_decision, frozenset()
+    if any(answers.values()):
+        subject = order.get("subject") if isinstance(order.get("subject"), dict) else None
+        with_answers, attested = attested_chart(chart, questions, answers, today, subject,
+                                                f"QuestionnaireResponse/{response_id}", matched)
+        record, decision = decide(with_answers, order, today, policies, **settings)
+    return Answered(record, decision, attested, chart_decision, policy, questions, matched, answers, response_id)
 
 
 def questionnaire_package(resources: Iterable[dict], order: Mapping, policies, today: date, *,
                           policy_id: str | None = None, default_policy: str = "fda-label",
                           rxnorm_codes: Iterable[str] = (), adaptive_url: str | None = None,
-                          session: str | None = None) -> dict:
+                          session: str | None = None, user: str | None = None) -> dict:
     """The DTR package Bundle for this order: the adaptive Questionnaire shell of the policy that
     applies (`policy_id` when a questionnaire was asked for, else the one the chart's coverage picks),
     and the QuestionnaireResponse started with its first group."""
     chart = list(resources)
     _, decision = decide(chart, order, today, policies, policy_id=policy_id, default_policy=default_policy,
-                         rxnorm_codes=rxnorm_codes)
+                         rxnorm_codes=rxnorm_codes, user=user)
     started = next_question(chart, order, policies, _empty_response(decision.policy, adaptive_url), today,
                             default_policy=default_policy, rxnorm_codes=rxnorm_codes, adaptive_url=adaptive_url,
-                            session=session)
+                            session=session, user=user)
     return {"resourceType": "Bundle", "type": "collection",
             "entry": [{"resource": shell(decision.policy, adaptive_url)}, {"resource": started}]}
 
@@ -79,33 +124,20 @@ def _empty_response(policy, adaptive_url: str | None) -> dict:
 
 def next_question(resources: Iterable[dict], order: Mapping, policies, qr: Mapping, today: date, *,
                   default_policy: str = "fda-label", rxnorm_codes: Iterable[str] = (),
-                  adaptive_url: str | None = None, session: str | None = None) -> dict:
+                  adaptive_url: str | None = None, session: str | None = None, user: str | None = None) -> dict:
     """`qr` grown by one group (module docstring). Raises DtrError (422) for a response this
     questionnaire cannot have produced: another questionnaire, unknown groups, answers that do not fit."""
-    policy_id = _policy_id_of(qr, policies)
-    chart = list(resources)
-    settings = {"policy_id": policy_id, "default_policy": default_policy, "rxnorm_codes": tuple(rxnorm_codes)}
-    chart_record, chart_decision = decide(chart, order, today, policies, **settings)
-    policy = applied_policy(policies, chart_decision)
-    questions = policy_questions(policy)
-    _check_groups(qr, questions)
-    response_id = qr["id"] if isinstance(qr.get("id"), str) and _ID.match(qr["id"]) else uuid.uuid4().hex
-    answers = answered_groups(qr, questions)
-    matched = {e.id: tuple(ev.reference for ev in e.evidence if ev.reference.startswith("Condition/"))
-               for e in chart_decision.exclusions}
-    record, decision = chart_record, chart_decision
-    if any(answers.values()):
-        subject = order.get("subject") if isinstance(order.get("subject"), dict) else None
-        attested = attested_chart(chart, questions, answers, today, subject,
-                                  f"QuestionnaireResponse/{response_id}", matched)
-        record, decision = decide(attested, order, today, policies, **settings)
-
+    read = answered_decision(resources, order, policies, qr, today, default_policy=default_policy,
+                             rxnorm_codes=rxnorm_codes, user=user)
+    chart_decision, decision, questions, matched, policy = (read.chart_decision, read.decision, read.questions,
+                                                             read.matched, read.policy)
     links = [group["linkId"] for group in qr.get("item") or ()]
     by_link = {q.link_id: q for q in questions.values()}
     asked = [by_link[link] for link in links if link in by_link]
     askable = {q.target for q, _ in _open_questions(chart_decision, questions, matched, set(), policy)}
     pairs = [on_file_group(chart_decision, askable)]
-    pairs += [(_asked_definition(q, chart_decision), answered_group(q, answers.get(q.target, {}))) for q in asked]
+    pairs += [(_asked_definition(q, chart_decision), answered_group(q, read.answers.get(q.target, {})))
+              for q in asked]
     status = "in-progress"
     if ON_FILE in links:          # the first step adds the on-file group alone
         pending = [] if decision.determination == DOES_NOT_MEET else \
@@ -117,8 +149,8 @@ def next_question(resources: Iterable[dict], order: Mapping, policies, qr: Mappi
             status = "completed"
     questionnaire = shell(chart_decision.policy, adaptive_url)
     questionnaire["item"] = [q_item for q_item, _ in pairs]
-    return _response(response_id, questionnaire, [r_item for _, r_item in pairs], status, qr, order, record, today,
-                     session)
+    return _response(read.response_id, questionnaire, [r_item for _, r_item in pairs], status, qr, order, read.record,
+                     today, session)
 
 
 STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")

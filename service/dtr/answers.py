@@ -117,9 +117,10 @@ def _in_item_unit(quantity: Any, spec: Mapping, where: str, link: str) -> Any:
 
 def attested_chart(chart: Iterable[dict], questions: Mapping[str, Question], answers: Mapping[str, Mapping],
                    today: date, subject: Mapping | None, qr_reference: str,
-                   matched: Mapping[str, tuple[str, ...]]) -> list[dict]:
-    """The chart as the answers leave it: attested resources added, refuted diagnoses replaced.
-    `matched`: for each exclusion, the references of the recorded diagnoses it matched."""
+                   matched: Mapping[str, tuple[str, ...]]) -> tuple[list[dict], frozenset[str]]:
+    """(the chart as the answers leave it: attested resources added, refuted diagnoses replaced; the
+    references of those attested and refuted resources). `matched`: for each exclusion, the references
+    of the recorded diagnoses it matched."""
     chart = list(chart)
     added: list[dict] = []
     refuted: dict[str, str | None] = {}
@@ -142,7 +143,7 @@ def attested_chart(chart: Iterable[dict], questions: Mapping[str, Question], ans
     if refuted:
         chart = [_refute(r, refuted[reference_of(r)], qr_reference) if reference_of(r) in refuted else r
                  for r in chart]
-    return chart + added
+    return chart + added, frozenset(refuted) | {reference_of(r) for r in added}
 
 
 def _quantity(value: float, unit: Mapping) -> dict:

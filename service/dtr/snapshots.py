@@ -2,7 +2,8 @@
 
 A DTR client that is not this service's SMART app knows the CRD answer only by its
 `coverage-assertion-id`, which it passes back as `context`: the service keeps the chart (the
-resources, the draft order, the policy chosen) sealed by that id (service/storage/sealed.py: the row
+resources, the draft order, the policy chosen, and the hook's `context.userId`, the prescriber when
+the order names none) sealed by that id (service/storage/sealed.py: the row
 is named by an HMAC of the id and encrypted under a key derived from it), for
 `CDS_DTR_SNAPSHOT_LIFETIME` seconds. The id itself is never stored or logged: only its holder — the
 EHR that received the CRD answer — can open the row. A package asked for without `context` is
@@ -28,6 +29,7 @@ class Snapshot:
     resources: list
     order: dict
     policy_id: str | None
+    user: str | None = None          # the hook's context.userId
 
 
 class ChartSnapshots:
@@ -39,9 +41,9 @@ class ChartSnapshots:
     def enabled(self) -> bool:
         return self.lifetime > 0
 
-    def keep(self, key: str, resources: list, order: dict, policy_id: str | None) -> None:
+    def keep(self, key: str, resources: list, order: dict, policy_id: str | None, user: str | None = None) -> None:
         if self.enabled:
-            self.rows.save(key, {"resources": resources, "order": order, "policy": policy_id},
+            self.rows.save(key, {"resources": resources, "order": order, "policy": policy_id, "user": user},
                            self.clock() + self.lifetime)
 
     def keep_new(self, resources: list, order: dict, policy_id: str | None) -> str | None:
@@ -59,4 +61,5 @@ class ChartSnapshots:
         if found is None:
             return None
         data, _ = found
-        return Snapshot(data["resources"], data["order"], data.get("policy"))
+        user = data.get("user")
+        return Snapshot(data["resources"], data["order"], data.get("policy"), user if isinstance(user, str) else None)

@@ -2,7 +2,9 @@
 questionnaire (service/dtr) rendered by LHC-Forms, for an EHR with no DTR client of its own.
 
 GET  /smart/dtr                  the page (with iss or launch: an EHR launch that lands on it)
-POST /smart/dtr/next             the session's QuestionnaireResponse grown by one group (JSON in and out)
+POST /smart/dtr/next             the session's QuestionnaireResponse grown by one group (JSON in and out);
+                                 without a response, the one kept in the session (a reload resumes it),
+                                 or a new one (the first step, or `"restart": true`)
 GET  /smart/renderer/<file>      LHC-Forms' prebuilt files (CDS_SMART_RENDERER_DIR), an allow-list
 
 The chart is the session's, gathered from the EHR on every step as the other pages do; the response
@@ -27,7 +29,7 @@ from service.smart.browser_session import ActiveSession, active_session, check_c
 from service.smart.launch_views import start_launch
 from service.smart.questionnaire_response import QUESTION_PREFIX, completed_problems, determination_of, kept_entry
 from service.smart.views import _clinician_only, _page_context, _work_up
-from service.smart.workup import Workup
+from service.smart.workup import questionnaire_chart
 from service.wording.dtr import DETERMINATION_WORDS
 
 log = logging.getLogger("service.smart.views")   # the name these log lines have always had
@@ -110,11 +112,17 @@ def _next_step() -> dict[str, Any]:
     if workup.order is None:
         raise _JsonError(409, "The questionnaire documents one mecasermin order, and this session has none: "
                               + (workup.order_note or "the launch named no order") + ". Open it from the order's card.")
-    chart = _chart(workup)
+    chart = questionnaire_chart(workup)
     deps = app_deps()
     settings = deps.settings
     options = {"default_policy": settings.default_policy, "rxnorm_codes": settings.rxnorm_codes}
-    kept = (active.data.get("dtr") or {}).get("response")
+    order = reference_of(workup.order)
+    entry = active.data.get("dtr") or {}
+    kept = entry.get("response") if entry.get("order") == order else None
+    if body.get("restart") is True:
+        kept = None
+    elif sent is None and kept is not None:     # a reload: the questionnaire resumes where it stood
+        return _step_answer(kept, completed_problems(kept) if kept.get("status") == "completed" else [], True)
     try:
         if sent is None or kept is None:          # the first step (or a restart): the package's started response
             bundle = questionnaire_package(chart, workup.order, deps.policies, deps.today(), **options)
@@ -124,12 +132,9 @@ def _next_step() -> dict[str, Any]:
     except DtrError as exc:
         raise _JsonError(exc.status, exc.message, exc.expression) from None
     problems = completed_problems(grown) if grown.get("status") == "completed" else []
-    active.data["dtr"] = kept_entry(grown, reference_of(workup.order), problems)
+    active.data["dtr"] = kept_entry(grown, order, problems)
     smart_sessions().save(active.session_id, active.data, active.expires_at)
-    log.info("SMART DTR step", extra={"groups": len(grown.get("item") or ()), "status": grown.get("status"),
-                                      "problems": len(problems)})
-    return {"questionnaireResponse": grown, "status": grown.get("status"), "problems": problems,
-            "determination": _determination_words(grown)}
+    return _step_answer(grown, problems, False)
 
 
 def _read_body() -> Any:
@@ -142,10 +147,11 @@ def _read_body() -> Any:
         raise _JsonError(exc.status, exc.message) from None
 
 
-def _chart(workup: Workup) -> list[dict]:
-    """The gathered chart without the order under review (the questionnaire takes that on its own)."""
-    order = reference_of(workup.order)
-    return [r for r in workup.gathered.resources if reference_of(r) != order]
+def _step_answer(qr: dict[str, Any], problems: list[str], resumed: bool) -> dict[str, Any]:
+    log.info("SMART DTR step", extra={"groups": len(qr.get("item") or ()), "status": qr.get("status"),
+                                      "problems": len(problems), "resumed": resumed})
+    return {"questionnaireResponse": qr, "status": qr.get("status"), "problems": problems,
+            "determination": _determination_words(qr), "resumed": resumed}
 
 
 def with_answers(kept: Mapping[str, Any], sent: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from service.policy.decision import (DOES_NOT_MEET, MEETS, MET, NOT_MEDICALLY_NECESSARY, NOT_MET, Criterion, Decision,
                                      Evidence)
@@ -25,10 +25,19 @@ def evidence_text(e: Evidence) -> str:
     return shared_evidence_text(e, label=True)
 
 
-def criterion_sentence(c: Criterion) -> str:
+ATTESTED_WORDS = "attested by the prescriber in the plan's questionnaire, not read from the chart"
+
+
+def attested_note(evidence: Iterable[Evidence], attested: frozenset[str]) -> str:
+    """' (attested by the prescriber …)' when any of this evidence is a fact the completed DTR
+    questionnaire attests (service/dtr), else ''."""
+    return f" ({ATTESTED_WORDS})" if any(e.reference in attested for e in evidence) else ""
+
+
+def criterion_sentence(c: Criterion, attested: frozenset[str] = frozenset()) -> str:
     """How the letter states a criterion against the patient's record: dates and clinical wording,
-    no FHIR ids (a payer reviewer cannot look them up)."""
-    explanation = letter_words(c.explanation.strip())
+    no FHIR ids (a payer reviewer cannot look them up); a fact the questionnaire attests says so."""
+    explanation = letter_words(c.explanation.strip()) + attested_note(c.evidence, attested)
     if c.status == MET:
         return f"Met: {explanation}"
     if c.status == NOT_MET:

@@ -29,12 +29,12 @@ from service.smart.browser_session import ActiveSession, active_session, check_c
 from service.smart.chart import Point, growth_chart, limit_caption, policy_limit
 from service.smart.letter_details import EnteredError, parse_entered, requested_supply
 from service.smart.oauth import can_create, can_write_documents
-from service.smart.packet import (IDENTIFIER_SYSTEM, LETTER_TITLE, age_text, criterion_sentence, document_reference,
-                                  evidence_text, frequency_words, letter_framing, member_id, patient_name,
-                                  supporting_references)
+from service.smart.packet import (ATTESTED_WORDS, IDENTIFIER_SYSTEM, LETTER_TITLE, age_text, attested_note,
+                                  criterion_sentence, document_reference, evidence_text, frequency_words,
+                                  letter_framing, member_id, patient_name, supporting_references)
 from service.smart.prescriber import Prescriber, read_prescriber
-from service.smart.workup import FhirUnavailable, Workup, work_up
-from service.smart.questionnaire_response import answer_groups, determination_of, kept_response
+from service.smart.workup import FhirUnavailable, Workup, answered_work_up, work_up
+from service.smart.questionnaire_response import answer_groups, kept_response
 from service.smart.write_back import create_resource
 from service.wording.decision import kind_words, verdict
 from service.wording.dtr import DETERMINATION_WORDS
@@ -104,30 +104,38 @@ def _page_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
         "need_patient_banner": active.data.get("need_patient_banner", True),
         "csrf": active.data["csrf"],
         "member_id": member_id(workup.coverage),
-        # The letter's list: what each record is and its date, once each (a payer cannot use FHIR ids).
+        # The letter's list: what each record is and its date, once each (a payer cannot use FHIR ids);
+        # a fact the completed questionnaire attests is not a record of the chart, and says so.
         "cited": list(dict.fromkeys(present.lab_words(present.letter_words(what))
-                                    for _, what in supporting_references(decision))),
+                                    + (f" — {ATTESTED_WORDS}" if reference in workup.attested else "")
+                                    for reference, what in supporting_references(decision))),
         "score_derivations": present.score_derivations(record),
         "support_lines": support_lines(decision, record),
-        "criterion_sentence": criterion_sentence,
+        "criterion_sentence": lambda c: criterion_sentence(c, workup.attested),
+        "attested_note": lambda evidence: attested_note(evidence, workup.attested),
         "evidence_text": evidence_text,
         "letter_title": LETTER_TITLE,
     }
 
 
 def _letter_context(active: ActiveSession, workup: Workup) -> dict[str, Any]:
-    """The page context plus who signs the letter and what it asks for (EHR first, then typed-in values)."""
-    context = _page_context(active, workup)
-    entered = active.data.get("entered") or {}
+    """The page context plus who signs the letter and what it asks for (EHR first, then typed-in values).
+    With a completed, checked DTR questionnaire for this order, the letter's criteria, evidence and
+    conclusion are the ones its answers give (docs/smart-app.md, "DTR questionnaire")."""
     deps = app_deps()
+    questionnaire = kept_response(active.data, active.data.get("order") if workup.order is not None else None)
+    answered = answered_work_up(deps, workup, questionnaire) if questionnaire else None
+    if answered is None:
+        questionnaire = None
+    context = _page_context(active, answered or workup)
+    entered = active.data.get("entered") or {}
     prescriber = read_prescriber(deps, active.data["iss"], active.data["access_token"],
                                  active.data.get("fhir_user"), workup.order)
     supply = requested_supply(workup.record.order, workup.order, frequency_words, entered)
-    questionnaire = kept_response(active.data, context["order_reference"])
     context.update(prescriber=prescriber.filled_with(entered), prescriber_from_ehr=prescriber, supply=supply,
                    entered=entered, write_key=str(uuid.uuid4()), questionnaire=questionnaire,
                    questionnaire_groups=answer_groups(questionnaire) if questionnaire else [],
-                   questionnaire_result=DETERMINATION_WORDS.get(determination_of(questionnaire) or "")
+                   questionnaire_result=DETERMINATION_WORDS.get(context["decision"].determination)
                    if questionnaire else None,
                    can_write_questionnaire=can_create(active.data.get("scope", ""), "QuestionnaireResponse"))
     return context
@@ -140,14 +148,14 @@ def _author(active: ActiveSession, prescriber: Prescriber) -> tuple[str, str | N
     return user, prescriber.name if prescriber.reference == user or user.startswith("PractitionerRole/") else None
 
 
-def _letter_resource(active: ActiveSession, workup: Workup, context: dict[str, Any],
+def _letter_resource(active: ActiveSession, context: dict[str, Any],
                      identifier: str | None = None, questionnaire_reference: str | None = None) -> dict[str, Any]:
     """The letter as a FHIR R4 DocumentReference (the letter's HTML as its attachment), created now; its
     completed questionnaire related by `questionnaire_reference` when saved on its own, else attached."""
     letter_html = render_template("smart/letter_document.html", **context)
     return document_reference(
         letter_html, patient_id=active.data["patient"], order_reference=context["order_reference"],
-        created=datetime.now(timezone.utc), determination=workup.decision.determination,
+        created=datetime.now(timezone.utc), determination=context["decision"].determination,
         author=_author(active, context["prescriber_from_ehr"]), identifier=identifier,
         questionnaire=context["questionnaire"], questionnaire_reference=questionnaire_reference)
 
@@ -230,7 +238,7 @@ def packet_json():
     active = active_session()
     _clinician_only(active)
     workup = _work_up(active)
-    resource = _letter_resource(active, workup, _letter_context(active, workup))
+    resource = _letter_resource(active, _letter_context(active, workup))
     response = current_app.response_class(current_app.json.dumps(resource), mimetype="application/fhir+json")
     response.headers["Content-Disposition"] = 'attachment; filename="mecasermin-letter-of-medical-necessity.json"'
     return response
@@ -277,8 +285,8 @@ def write_back():
         if context["questionnaire"] and context["can_write_questionnaire"]:
             questionnaire_reference = create_resource(deps, iss, token,
                                                       _questionnaire_resource(active, context, identifier), identifier)
-        reference = create_resource(deps, iss, token, _letter_resource(active, workup, context, identifier,
-                                                                       questionnaire_reference), identifier)
+        reference = create_resource(deps, iss, token,
+                                    _letter_resource(active, context, identifier, questionnaire_reference), identifier)
     except PageError:
         # Nothing more is recorded: the same form may be sent again, and a questionnaire already saved
         # under this key is found by its conditional create instead of being copied.

@@ -8,10 +8,11 @@ patient, the evaluation runs without it (so without a dose check) and the page s
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Mapping
 
+from service.dtr import DtrError, answered_decision
 from service.fhir.client import Deadline
 from service.fhir.gather import Gathered, PatientUnavailable, gather
 from service.fhir.resources import normalise_quirks
@@ -20,6 +21,7 @@ from service.wording import word
 from service.policy.decision import Decision
 from service.record import build_record
 from service.record.model import PatientRecord
+from service.record.resources import reference_of
 from service.trigger import order_is_mecasermin
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,27 @@ class Workup:
     record: PatientRecord
     decision: Decision
     gathered: Gathered
+    attested: frozenset[str] = field(default=frozenset())   # references a completed questionnaire attests
+
+
+def questionnaire_chart(workup: Workup) -> list[dict]:
+    """The gathered chart without the order under review (the questionnaire takes that on its own)."""
+    order = reference_of(workup.order)
+    return [r for r in workup.gathered.resources if reference_of(r) != order]
+
+
+def answered_work_up(deps, workup: Workup, qr: Mapping[str, Any]) -> Workup | None:
+    """The work-up as a completed DTR questionnaire leaves it: the record and decision its answers give,
+    by service/dtr's one path (the questionnaire's own steps take it), and the references they attest.
+    None when the response no longer fits this chart's questionnaire (the policy changed since)."""
+    try:
+        read = answered_decision(questionnaire_chart(workup), workup.order, deps.policies, qr, workup.record.today,
+                                 default_policy=deps.settings.default_policy, rxnorm_codes=deps.settings.rxnorm_codes,
+                                 technical_gaps=workup.gathered.gaps)
+    except DtrError as exc:
+        log.warning("SMART DTR response no longer fits the questionnaire", extra={"status": exc.status})
+        return None
+    return replace(workup, record=read.record, decision=read.decision, attested=read.attested)
 
 
 def fhir_request(iss: str, access_token: str, patient_id: str) -> dict[str, Any]:

@@ -100,6 +100,17 @@ def test_the_demo_patient_answers_what_the_chart_lacks_and_the_determination_cha
     taken.press("Enter")
     page.screenshot(path=str(SHOTS / "dtr-2-question-answered.png"), full_page=True)
 
+    # A reload resumes the questionnaire at the open question (the session keeps it), not from the start.
+    page.reload()
+    page.wait_for_selector("#dtr[data-groups='2']")
+    assert page.locator("#dtr-restart").is_visible()
+    value = form.locator("input[id^='q-bone-age.value/']")
+    value.fill("6.5")
+    taken = form.locator("[id^='q-bone-age.date/'] input, input[id^='q-bone-age.date/']").first
+    taken.click()
+    taken.fill((date.today() - timedelta(days=20)).strftime("%m/%d/%Y"))
+    taken.press("Enter")
+
     # Step 3: the determination, with the answer: criteria met.
     page.click("#dtr-continue")
     page.wait_for_selector("#dtr[data-status='completed']")
@@ -118,4 +129,12 @@ def test_the_demo_patient_answers_what_the_chart_lacks_and_the_determination_cha
     text = section.inner_text()
     assert "Meets the criteria" in text and "6.5 years" in text and "prescriber" in text
     section.screenshot(path=str(SHOTS / "dtr-4-letter-section.png"))
+    # The letter as a whole says what the questionnaire decided: the bone age criterion met on the
+    # prescriber's attestation, nothing left to complete, and the conclusion that asks for approval.
+    bone_age = page.locator(".letter-criteria li", has_text="Bone age below").inner_text()
+    assert "Met: Bone age 6.5" in bone_age and "attested by the prescriber in the plan's questionnaire" in bone_age
+    assert page.locator(".to-complete").count() == 0
+    assert "I ask that it be approved" in page.locator(".conclusion").inner_text()
+    assert "attested by the prescriber" in page.locator("ul.supporting").inner_text()
+    page.locator(".letter-criteria").screenshot(path=str(SHOTS / "dtr-5-letter-criteria.png"))
     assert page.problems == []

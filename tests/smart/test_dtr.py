@@ -32,9 +32,9 @@ def _csrf(client) -> str:
     return re.search(r'data-csrf="([^"]+)"', page).group(1)
 
 
-def _step(client, csrf, qr=None, **headers):
-    return client.post("/smart/dtr/next", json={"questionnaireResponse": qr} if qr else {},
-                       headers={"X-CSRF-Token": csrf, **headers})
+def _step(client, csrf, qr=None, restart=False, **headers):
+    body = {"questionnaireResponse": qr} if qr else {"restart": True} if restart else {}
+    return client.post("/smart/dtr/next", json=body, headers={"X-CSRF-Token": csrf, **headers})
 
 
 def _without_bone_age(ehr):
@@ -54,7 +54,7 @@ def _answer_bone_age(qr, years, day="2026-11-02"):
 
 
 def _walk_to_the_end(client, csrf, answer=None):
-    step = _step(client, csrf).get_json()
+    step = _step(client, csrf, restart=True).get_json()
     steps = [step]
     while step["status"] != "completed" and len(steps) < 8:
         qr = step["questionnaireResponse"]
@@ -248,6 +248,27 @@ def test_an_unanswered_group_is_allowed(ehr, make_app, flow_for):
     assert last["problems"] == [] and determination_of(last["questionnaireResponse"]) == "documentation-needed"
 
 
+def test_a_reload_resumes_the_questionnaire_and_start_again_restarts_it(ehr, make_app, flow_for):
+    _without_bone_age(ehr)
+    client = _signed_in(ehr, make_app, flow_for)
+    csrf = _csrf(client)
+    first = _step(client, csrf).get_json()
+    asked = _step(client, csrf, first["questionnaireResponse"]).get_json()
+    assert [g["linkId"] for g in asked["questionnaireResponse"]["item"]] == ["on-file", "q-bone-age"]
+    assert asked["resumed"] is False
+    resumed = _step(client, _csrf(client)).get_json()                  # the page reloaded: no response sent
+    assert resumed["resumed"] is True and resumed["questionnaireResponse"] == asked["questionnaireResponse"]
+    done = _step(client, csrf, _answer_bone_age(resumed["questionnaireResponse"], 6.5)).get_json()
+    assert done["status"] == "completed" and done["determination"]["code"] == "meets-criteria"
+    again = _step(client, csrf).get_json()                              # reloaded once completed: still completed
+    assert again["resumed"] is True and again["status"] == "completed" and again["problems"] == []
+    assert again["determination"] == {"code": "meets-criteria", "text": "Meets the criteria"}
+    restarted = _step(client, csrf, restart=True).get_json()
+    assert restarted["resumed"] is False and restarted["status"] == "in-progress"
+    assert [g["linkId"] for g in restarted["questionnaireResponse"]["item"]] == ["on-file"]
+    assert 'id="letter-questionnaire"' not in client.get("/smart/packet").get_data(as_text=True)   # no longer completed
+
+
 # ----------------------------------------------------------------------------- the letter and the write-back
 
 def test_the_completed_questionnaire_goes_into_the_letter(ehr, make_app, flow_for):
@@ -265,6 +286,50 @@ def test_the_completed_questionnaire_goes_into_the_letter(ehr, make_app, flow_fo
     assert "<td class=\"origin\">chart</td>" in section
     for programmer in ("Observation/", "Condition/", "QuestionnaireResponse/"):
         assert programmer not in section
+
+
+def _letter_criterion(page: str, title: str) -> str:
+    return re.search(rf'<li data-status="[^"]+"><strong>{title}[^<]*</strong>(.*?)</li>', page, re.S).group(0)
+
+
+def test_the_letter_says_what_the_completed_questionnaire_decides(ehr, make_app, flow_for):
+    """The answered determination (service/dtr's, the one the questionnaire's last step states) is the
+    letter's: its criteria list, records cited and conclusion; the answered bone age is marked as the
+    prescriber's attestation, not chart data. Before the questionnaire, the letter reads the chart alone."""
+    _without_bone_age(ehr)
+    client = _signed_in(ehr, make_app, flow_for)
+    before = client.get("/smart/packet").get_data(as_text=True)
+    assert 'data-status="unknown"' in _letter_criterion(before, "Bone age")
+    assert "To complete before sending" in before and "Once the items listed above are documented" in before
+    assert "attested by the prescriber" not in before
+    _walk_to_the_end(client, _csrf(client), lambda qr: _answer_bone_age(qr, 6.5))
+    for escaped in (client.get("/smart/packet").get_data(as_text=True),
+                    base64.b64decode(client.get("/smart/packet.json").get_json()["content"][0]["attachment"]["data"])
+                    .decode()):
+        page = escaped.replace("&#39;", "'")
+        bone_age = _letter_criterion(page, "Bone age")
+        assert 'data-status="met"' in bone_age and "Met: Bone age 6.5" in bone_age and "2026-11-02" in bone_age
+        assert "(attested by the prescriber in the plan's questionnaire, not read from the chart)" in bone_age
+        assert "attested by the prescriber" not in _letter_criterion(page, "Baseline IGF-1")     # chart data stays chart data
+        assert "To complete before sending" not in page and "Once the items listed above" not in page
+        assert "mecasermin is medically necessary for this patient's growth failure, and I ask that it be approved" \
+            in page
+        cited = re.search(r'<ul class="supporting">(.*?)</ul>', page, re.S).group(1)
+        assert re.search(r"<li>Bone age, 2026-11-02 — attested by the prescriber in the plan's questionnaire, "
+                         r"not read from the chart</li>", cited), cited
+        assert "Observation/dtr-" not in page and "QuestionnaireResponse/" not in page
+    assert client.get("/smart/packet.json").get_json()["description"].endswith("(policy check: meets-criteria).")
+
+
+def test_a_failing_answer_makes_the_letter_say_does_not_meet(ehr, make_app, flow_for):
+    _without_bone_age(ehr)
+    client = _signed_in(ehr, make_app, flow_for)
+    _walk_to_the_end(client, _csrf(client), lambda qr: _answer_bone_age(qr, 15.5))
+    page = client.get("/smart/packet").get_data(as_text=True)
+    bone_age = _letter_criterion(page, "Bone age")
+    assert 'data-status="not_met"' in bone_age and "attested by the prescriber" in bone_age
+    assert "This letter does not ask for approval" in page
+    assert "result under the plan's criteria is: <strong>Does not meet the criteria</strong>" in page
 
 
 def test_chart_text_in_the_letters_questionnaire_is_escaped(completed):

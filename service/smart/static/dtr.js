@@ -12,17 +12,21 @@
   const determination = document.getElementById("dtr-determination");
   const basis = document.getElementById("dtr-determination-basis");
   const letter = document.getElementById("dtr-letter");
+  const restart = document.getElementById("dtr-restart");
+  const fromChart = {text: determination.textContent, code: status.dataset.determination, basis: basis.textContent};
 
   function say(text) {
     message.textContent = text;
     message.hidden = !text;
   }
 
-  async function post(questionnaireResponse) {
+  // No response: the one the session keeps (a reload resumes it), or a new one; `again`: a new one.
+  async function post(questionnaireResponse, again) {
     const response = await fetch(panel.dataset.next, {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": panel.dataset.csrf},
-      body: JSON.stringify(questionnaireResponse ? {questionnaireResponse: questionnaireResponse} : {}),
+      body: JSON.stringify(questionnaireResponse ? {questionnaireResponse: questionnaireResponse}
+        : (again ? {restart: true} : {})),
     });
     const body = await response.json().catch(function () { return {error: "The app answered HTTP " + response.status + "."}; });
     if (!response.ok) throw new Error(body.error + (body.hint ? " " + body.hint : ""));
@@ -46,11 +50,13 @@
     await LForms.Util.addFormToPage(questionnaire, form, {questionnaireResponse: qr});
     panel.dataset.status = qr.status;
     panel.dataset.groups = String(qr.item.length);
-    if (step.determination) {
-      determination.textContent = step.determination.text;
-      status.dataset.determination = step.determination.code;
-      basis.textContent = "(with the answers given)";
-    }
+    restart.hidden = !step.resumed;
+    button.hidden = false;
+    letter.hidden = true;
+    const shown = step.determination || fromChart;       // before the last step: the chart's own result
+    determination.textContent = shown.text;
+    status.dataset.determination = shown.code;
+    basis.textContent = step.determination ? "(with the answers given)" : fromChart.basis;
     if (qr.status === "completed") {
       button.hidden = true;
       if (step.problems.length) say("The completed questionnaire did not pass its checks, so it is not added to the letter: " + step.problems.join("; ") + ".");
@@ -60,11 +66,11 @@
     }
   }
 
-  async function run(questionnaireResponse) {
+  async function run(questionnaireResponse, again) {
     button.disabled = true;
     say("");
     try {
-      await show(await post(questionnaireResponse));
+      await show(await post(questionnaireResponse, again));
     } catch (error) {
       say(error.message || String(error));
       button.disabled = false;
@@ -74,5 +80,6 @@
   button.addEventListener("click", function () {
     run(LForms.Util.getFormFHIRData("QuestionnaireResponse", "R4", form));
   });
+  restart.addEventListener("click", function () { run(null, true); });
   window.addEventListener("load", function () { run(null); });
 })();
