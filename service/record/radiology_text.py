@@ -38,6 +38,7 @@ import binascii
 import html
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Iterable, Iterator, Mapping
 
 from .codes import as_list
@@ -112,7 +113,7 @@ class PlateFinding:
 
 @dataclass(frozen=True)
 class BoneAgeText:
-    years: float | None    # None when the sentence states a bone age that cannot be read
+    years: Fraction | None  # exact; None when the sentence states a bone age that cannot be read
     method: str | None
     text: str
     reason: str | None     # why `years` is None
@@ -558,7 +559,7 @@ def _is_number(word: str) -> bool:
     return word[:1].isdigit()
 
 
-def _duration(words: tuple[str, ...], j: int) -> tuple[float | None, str | None]:
+def _duration(words: tuple[str, ...], j: int) -> tuple[Fraction | None, str | None]:
     """Years from the words at j: "7 years 6 months", "7 y 6 m", "7y6m", "7.5 years", "90 months"."""
     years, k = _duration_at(words, j)
     if years is None:
@@ -574,29 +575,30 @@ def _duration(words: tuple[str, ...], j: int) -> tuple[float | None, str | None]
 _RANGE_WORDS = frozenset({"to", "-", "\u2013", "and", "or"})
 
 
-def _duration_at(words: tuple[str, ...], j: int) -> tuple[float | None, Any]:
+def _duration_at(words: tuple[str, ...], j: int) -> tuple[Fraction | None, Any]:
     """(years, index after the duration) or (None, reason)."""
-    first = float(words[j])
+    # Exact: "7 years 11 months" is 95/12 years, compared with a limit as it is (never rounded first).
+    first = Fraction(words[j])
     unit = words[j + 1] if j + 1 < len(words) else ""
     if unit in _MONTH_UNITS:
-        return round(first / 12, 6), j + 2
+        return first / 12, j + 2
     if unit not in _YEAR_UNITS:
         return None, "a number without a unit of years or months"
     k = j + 2
     m = k + 1 if k < len(words) and words[k] in ("and", ",") else k
     if m + 1 < len(words) and _is_number(words[m]) and words[m + 1] in _MONTH_UNITS:
-        months = float(words[m])
-        if months >= 12 or first != int(first) or months != int(months):
+        months = Fraction(words[m])
+        if months >= 12 or first.denominator != 1 or months.denominator != 1:
             return None, "years and months that do not add up"
-        return round(first + months / 12, 6), m + 2
-    return round(first, 6), k
+        return first + months / 12, m + 2
+    return first, k
 
 
 _DURATION_WORDS = re.compile(r"[a-z]+|\d+(?:\.\d+)?|\S", re.IGNORECASE)
 MAX_DURATION_TEXT = 60
 
 
-def parse_duration(text: str) -> tuple[float | None, str | None]:
+def parse_duration(text: str) -> tuple[Fraction | None, str | None]:
     """(years, None) for a duration written as text, or (None, reason quoting the text). The whole
     text must be the duration (trailing words such as "(Greulich and Pyle)" are not allowed),
     so that "7 years 6 months to 8 years" or "about 7" is never half-read."""

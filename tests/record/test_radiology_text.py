@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from datetime import date
+from fractions import Fraction
 
 import pytest
 
@@ -413,3 +414,13 @@ def best_time(run) -> float:
         run()
         timings.append(time.perf_counter() - start)
     return min(timings)
+
+
+def test_a_text_bone_age_is_exact_years_and_months():
+    """'12 years 11 months' is 155/12 years, not 12.916667: a limit is compared with what the report says."""
+    parse_duration = rt.parse_duration
+    assert parse_duration("12 years 11 months") == (Fraction(155, 12), None)
+    assert parse_duration("155 months") == (Fraction(155, 12), None)
+    assert parse_duration("7.5 years") == (Fraction(15, 2), None)
+    years, _ = parse_duration("14 years 2 months")
+    assert years * 12 == 170 and years != round(years, 6)
