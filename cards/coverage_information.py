@@ -8,7 +8,6 @@ against the issue and the CRD invariants in one glance:
 from __future__ import annotations
 
 import calendar
-import uuid
 from datetime import date
 
 from cards import text
@@ -35,7 +34,8 @@ def needs_documentation(decision) -> bool:
     return CRD_CODES[crd_key(decision)][2] is not None
 
 
-def coverage_information(decision, coverage_reference: str, today: date, questionnaire: str | None = None) -> dict:
+def coverage_information(decision, coverage_reference: str, today: date, assertion_id: str,
+                         questionnaire: str | None = None) -> dict:
     """The ext-coverage-information extension for one decision; `questionnaire`: the canonical of the
     policy's DTR questionnaire (docs/dtr.md), sent only with doc-needed (CRD invariant)."""
     key = crd_key(decision)
@@ -61,7 +61,7 @@ def coverage_information(decision, coverage_reference: str, today: date, questio
         parts.append({"url": "billingCode", "valueCoding": coding})
     parts.append({"url": "reason", "valueCodeableConcept": _reason(decision, key)})
     parts.append({"url": "date", "valueDate": today.isoformat()})
-    parts.append({"url": "coverage-assertion-id", "valueString": str(uuid.uuid4())})
+    parts.append({"url": "coverage-assertion-id", "valueString": assertion_id})
     if covered != "not-covered" and key != "technical" and decision.approval_months:
         parts.append({"url": "expiry-date", "valueDate": add_months(today, decision.approval_months).isoformat()})
     return {"url": EXTENSION_URL, "extension": parts}

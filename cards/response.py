@@ -43,10 +43,11 @@ def without_empty(value: Any) -> Any:
 
 
 def build_response(decision, record, *, hook: str, options: Mapping[str, Any], monitoring_hooks: tuple[str, ...],
-                   order: dict, today: date, smart_link: dict | None = None, questionnaire: str | None = None,
-                   dtr_link: dict | None = None) -> CardSet:
-    """`questionnaire`: the policy's DTR questionnaire canonical, with `dtr_link` the SMART page that fills
-    it (docs/dtr.md); both only where the CRD answer says doc-needed."""
+                   order: dict, today: date, assertion_id: str, smart_link: dict | None = None,
+                   questionnaire: str | None = None, dtr_link: dict | None = None) -> CardSet:
+    """`assertion_id`: the CRD answer's coverage-assertion-id (chosen by the caller, who seals the chart
+    under it). `questionnaire`: the policy's DTR questionnaire canonical, with `dtr_link` the SMART page
+    that fills it (docs/dtr.md); both only where the CRD answer says doc-needed."""
     order = without_empty(order)
     order_reference = f"MedicationRequest/{order.get('id')}"
     wanted = {
@@ -66,7 +67,7 @@ def build_response(decision, record, *, hook: str, options: Mapping[str, Any], m
         cards = cards[: options["max-cards"]]
     actions = []
     if wanted["coverage"] and record.coverage is not None and order.get("id"):
-        extension = coverage_information(decision, record.coverage.reference, today, questionnaire)
+        extension = coverage_information(decision, record.coverage.reference, today, assertion_id, questionnaire)
         actions.append({"type": "update", "description": "Add coverage information to the draft mecasermin order",
                         "resource": annotated_order(order, extension)})
     return CardSet(cards, actions)

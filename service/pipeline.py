@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
@@ -15,7 +16,7 @@ from typing import Any, Iterator, Mapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from cards.build import dtr_app_link, smart_app_link
-from cards.coverage_information import EXTENSION_URL, needs_documentation
+from cards.coverage_information import needs_documentation
 from cards.response import build_response, crd_configuration
 from cards.screening import create_action, draft_order, screening_card, update_action
 from service.api.services import CdsService
@@ -138,17 +139,19 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
     decisions = []
     with _timed(timings, "evaluate"):
         for order in orders:
-            record, decision = _decide(chart, chart_name, order, today, deps, tuple(map(public_gap, gathered.gaps)),
-                                       medications, context.get("userId"), gathered.refused)
+            record, decision, inputs = _decide(chart, chart_name, order, today, deps,
+                                               tuple(map(public_gap, gathered.gaps)), medications,
+                                               context.get("userId"), gathered.refused)
             order_reference = f"MedicationRequest/{order.get('id')}"
             questionnaire = _questionnaire(deps.policies, decision)
+            assertion_id, to_keep = _assertion_id(deps, inputs if questionnaire else None, bool(questionnaire))
             card_set = build_response(decision, record, hook=service.hook, options=options,
                                       monitoring_hooks=settings.monitoring_card_hooks, order=order, today=today,
-                                      smart_link=smart_app_link(base_url, order_reference),
+                                      assertion_id=assertion_id, smart_link=smart_app_link(base_url, order_reference),
                                       questionnaire=questionnaire,
                                       dtr_link=dtr_app_link(base_url, order_reference) if questionnaire else None)
-            if questionnaire:
-                _keep_for_dtr(deps, card_set.system_actions, chart, order, decision.policy.id, context.get("userId"))
+            if to_keep and card_set.system_actions:
+                _keep_for_dtr(deps, inputs, assertion_id, chart, order, decision.policy.id, context.get("userId"))
             decisions.append(decision)
             cards.extend(card_set.cards)
             actions.extend(card_set.system_actions)
@@ -165,25 +168,24 @@ def _questionnaire(policies, decision) -> str | None:
     return questionnaire_url(decision.policy.id)
 
 
-def _keep_for_dtr(deps, actions: list[dict], chart: list[dict], order: dict, policy_id: str, user: Any) -> None:
+def _assertion_id(deps, inputs: bytes | None, with_questionnaire: bool) -> tuple[str, bool]:
+    """The answer's coverage-assertion-id, and whether the chart must be kept under it for DTR: only an
+    answer carrying a questionnaire is followed by DTR, and a repeat reuses the id of the chart it kept."""
+    snapshots = getattr(deps, "snapshots", None)
+    if not with_questionnaire or snapshots is None:
+        return str(uuid.uuid4()), False
+    return snapshots.assertion_id(inputs)
+
+
+def _keep_for_dtr(deps, inputs: bytes | None, assertion_id: str, chart: list[dict], order: dict, policy_id: str,
+                  user: Any) -> None:
     """The chart and the hook's user, sealed by the answer's coverage-assertion-id, for the DTR client that
     passes it back as `context` (service/dtr/snapshots.py)."""
-    snapshots = getattr(deps, "snapshots", None)
-    if snapshots is None or not snapshots.enabled:
-        return
-    for action in actions:
-        for info in action.get("resource", {}).get("extension", []):
-            if info.get("url") != EXTENSION_URL:
-                continue
-            for part in info.get("extension", []):
-                if part.get("url") != "coverage-assertion-id":
-                    continue
-                try:
-                    snapshots.keep(part["valueString"], chart, order, policy_id,
-                                   user if isinstance(user, str) else None)
-                except (TypeError, ValueError, SQLAlchemyError) as exc:
-                    # The CRD answer stands without it; DTR then asks from what the client sends.
-                    log.warning("DTR chart snapshot not kept", extra={"error": type(exc).__name__})
+    try:
+        deps.snapshots.keep_answer(inputs, assertion_id, chart, order, policy_id, user if isinstance(user, str) else None)
+    except (TypeError, ValueError, SQLAlchemyError) as exc:
+        # The CRD answer stands without it; DTR then asks from what the client sends.
+        log.warning("DTR chart snapshot not kept", extra={"error": type(exc).__name__})
 
 
 _decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the chart's resources
@@ -191,9 +193,10 @@ _decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the ch
 
 def _decide(chart: list[dict], chart_name: Any, order: dict, today, deps, gaps: tuple[str, ...],
             medications: Mapping[str, dict], user: Any = None, refused=()):
-    """(record, decision) for this order and chart, or the pair worked out from the same chart
+    """(record, decision, inputs) for this order and chart, or the pair worked out from the same chart
     before: order-select resends it on every edit. Both are frozen, so sharing them is safe.
-    `chart_name` stands for `chart` in the key.
+    `chart_name` stands for `chart` in the key; `inputs` is that key (None when the inputs could not
+    be digested), which also names the DTR snapshot of the answer.
 
     Medications read from the FHIR server were not validated and may hold NaN, which the digest
     cannot tell from null: they are written with the standard encoder, which refuses it. The
@@ -218,7 +221,7 @@ def _decide(chart: list[dict], chart_name: Any, order: dict, today, deps, gaps: 
         key = digest((chart_name, order, today.isoformat(), list(settings.rxnorm_codes), settings.default_policy,
                       list(gaps), list(refused), fetched_part, id(policies), user if isinstance(user, str) else None))
     _, record, decision = _decided.get_or_compute(key, work_out, weight=len(chart))
-    return record, decision
+    return record, decision, key
 
 
 def empty_selected_order(context: Mapping) -> dict | None:

@@ -9,11 +9,21 @@ is named by an HMAC of the id and encrypted under a key derived from it), for
 EHR that received the CRD answer — can open the row. A package asked for without `context` is
 kept the same way under a fresh random key, which the QuestionnaireResponse carries for the next
 steps (docs/dtr.md).
+
+order-select resends the same chart on every edit of an order. Sealing it again for each answer
+would encrypt and write the whole chart on every call, so each worker remembers the ids it sealed,
+by the digest of the decision's inputs (the chart, the order, the day, the policies, the user): an
+answer worked out from the same inputs again reuses the id — its row holds that very chart — as long
+as three quarters of the row's lifetime remain. A DTR client given a reused id so still has most of
+the lifetime to open it, and a repeated call writes nothing.
 """
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,6 +32,8 @@ from service.storage.sealed import SealedRows
 from service.storage.tables import dtr_snapshot
 
 MAX_KEY = 200
+REMEMBERED = 10_000                  # sealed ids a worker remembers for reuse (≈ 1 MB)
+REUSE_WHILE_LEFT = 0.75              # of the row's lifetime
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,8 @@ class ChartSnapshots:
     def __init__(self, database: Database, lifetime: float, clock: Callable[[], float] = time.time):
         self.lifetime, self.clock = lifetime, clock
         self.rows = SealedRows(database, dtr_snapshot, b"mecasermin-dtr/snapshot", clock)
+        self._sealed: OrderedDict[bytes, tuple[str, float]] = OrderedDict()   # inputs digest → (id, expires_at)
+        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -45,6 +59,28 @@ class ChartSnapshots:
         if self.enabled:
             self.rows.save(key, {"resources": resources, "order": order, "policy": policy_id, "user": user},
                            self.clock() + self.lifetime)
+
+    def assertion_id(self, inputs: bytes | None) -> tuple[str, bool]:
+        """A coverage-assertion-id for a CRD answer decided from `inputs` (a digest; None: unnamed),
+        and whether its chart still has to be kept under it (`keep_answer`)."""
+        if inputs is not None and self.enabled:
+            with self._lock:
+                known = self._sealed.get(inputs)
+            if known is not None and known[1] - self.clock() >= REUSE_WHILE_LEFT * self.lifetime:
+                return known[0], False
+        return str(uuid.uuid4()), self.enabled
+
+    def keep_answer(self, inputs: bytes | None, assertion_id: str, resources: list, order: dict,
+                    policy_id: str | None, user: str | None) -> None:
+        """Keep the chart of a CRD answer under its assertion id, remembered for a repeat of `inputs`."""
+        expires_at = self.clock() + self.lifetime
+        self.keep(assertion_id, resources, order, policy_id, user)
+        if inputs is not None:
+            with self._lock:
+                self._sealed[inputs] = (assertion_id, expires_at)
+                self._sealed.move_to_end(inputs)
+                while len(self._sealed) > REMEMBERED:
+                    self._sealed.popitem(last=False)
 
     def keep_new(self, resources: list, order: dict, policy_id: str | None) -> str | None:
         """Keep under a fresh random key and return it (None when snapshots are off)."""
