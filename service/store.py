@@ -8,6 +8,7 @@ Audit rows older than `audit_retention_days` (0: kept) are deleted, at most once
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import threading
@@ -24,6 +25,12 @@ from service.storage.tables import audit, card_issued, feedback, meta
 
 READY_TIMEOUT_S = 1.0
 RETENTION_PURGE_INTERVAL_S = 3600
+
+
+def assertion_sha256(assertion_id: str) -> str:
+    """What the audit keeps of a coverage-assertion-id: the id is the key to the DTR chart sealed under it
+    (docs/dtr.md), so the database holds only its hash, which still traces an id presented later."""
+    return hashlib.sha256(assertion_id.encode("utf-8")).hexdigest()
 
 
 def timestamp_now() -> str:
@@ -80,7 +87,7 @@ class Store:
                 patient_hash=self.patient_hash(patient) if patient else None, policy=entry.get("policy"),
                 determination=entry.get("determination"), policy_version=entry.get("policy_version"),
                 policy_digest=entry.get("policy_digest"),
-                coverage_assertion_ids=json.dumps(entry.get("coverage_assertion_ids", [])),
+                coverage_assertion_sha256=json.dumps(list(map(assertion_sha256, entry.get("coverage_assertion_ids", [])))),
                 card_uuids=json.dumps(entry.get("card_uuids", [])),
                 card_indicators=json.dumps(entry.get("card_indicators", [])),
                 timings_ms=json.dumps(entry.get("timings_ms", {})), counts=json.dumps(entry.get("counts", {}))))

@@ -3,6 +3,7 @@ failure rule, retention, the shared hash key, and metrics without patient data."
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
@@ -135,7 +136,7 @@ def test_audit_rows_older_than_the_retention_are_deleted(tmp_path):
     with store.database.write() as db:
         for received_at in (old, recent):
             db.exec_driver_sql(
-                "INSERT INTO audit (received_at, service, coverage_assertion_ids, card_uuids, card_indicators, "
+                "INSERT INTO audit (received_at, service, coverage_assertion_sha256, card_uuids, card_indicators, "
                 "timings_ms, counts) VALUES (?, 's', '[]', '[]', '[]', '{}', '{}')", (received_at,))
     store.record_audit({"service": "mecasermin-order-sign", "patient_id": PATIENT_ID})
     rows = [row[0] for row in store.query("SELECT received_at FROM audit ORDER BY id")]
@@ -214,3 +215,40 @@ def test_migration_0002_adds_the_version_columns_to_an_existing_audit_table(tmp_
     assert {"policy_version", "policy_digest"} <= columns
     assert Store(database).query("SELECT policy, policy_version, policy_digest FROM audit") == [
         ("premera-mecasermin", None, None)]
+
+
+def test_the_database_never_holds_a_coverage_assertion_id_only_its_sha256(tmp_path, store, client):
+    """The id is the key to the DTR chart sealed under it: with the id in the audit table, a copy of the
+    database alone would open every chart kept for DTR."""
+    response = client.post(SIGN, json=order_sign_request())
+    (assertion_id,) = [part["valueString"] for action in response.get_json()["systemActions"]
+                       for e in action["resource"]["extension"] for part in e.get("extension", ())
+                       if part["url"] == "coverage-assertion-id"]
+    store.database.dispose()                                  # the WAL checkpointed into the file
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("cds.sqlite3")]
+    assert files and not any(assertion_id.encode() in p.read_bytes() for p in files)
+    hashed = hashlib.sha256(assertion_id.encode()).hexdigest()
+    assert store.query("SELECT coverage_assertion_sha256 FROM audit") == [(f'["{hashed}"]',)]
+
+
+def test_migration_0004_replaces_the_audit_rows_assertion_ids_by_their_sha256(tmp_path):
+    path = tmp_path / "at-0003.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    with database.engine.begin() as connection:
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+        for ids in ('["5c1ad3a4-8f0e-4d52-9a51-3b2f0d6c2e11", "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"]', "[]"):
+            connection.exec_driver_sql(
+                "INSERT INTO audit (received_at, service, coverage_assertion_ids, card_uuids, card_indicators, "
+                "timings_ms, counts) VALUES ('2026-01-01T00:00:00.000+00:00', 's', ?, '[]', '[]', '{}', '{}')",
+                (ids,))
+    database.migrate()
+    columns = {c["name"] for c in inspect(database.engine).get_columns("audit")}
+    assert "coverage_assertion_ids" not in columns
+    rows = Store(database).query("SELECT coverage_assertion_sha256 FROM audit ORDER BY id")
+    expected = [hashlib.sha256(i.encode()).hexdigest()
+                for i in ("5c1ad3a4-8f0e-4d52-9a51-3b2f0d6c2e11", "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f")]
+    assert [json.loads(r[0]) for r in rows] == [expected, []]
+    database.dispose()
+    assert b"5c1ad3a4-8f0e-4d52-9a51-3b2f0d6c2e11" not in path.read_bytes()

@@ -42,7 +42,8 @@ audit = Table(
     Column("patient_hash", Text),
     Column("policy", Text),
     Column("determination", Text),
-    Column("coverage_assertion_ids", Text, nullable=False),
+    # The SHA-256 of each coverage-assertion-id, never the id: it is the key to a sealed DTR chart (0004).
+    Column("coverage_assertion_sha256", Text, nullable=False, server_default="[]"),
     Column("card_uuids", Text, nullable=False),
     Column("card_indicators", Text, nullable=False),
     Column("timings_ms", Text, nullable=False),
