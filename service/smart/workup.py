@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from service.dtr import DtrError, answered_decision
 from service.fhir.client import Deadline
-from service.fhir.gather import Gathered, PatientUnavailable, gather
+from service.fhir.gather import Gathered, PatientUnavailable, call_budget, gather, referenced_medications
 from service.fhir.resources import normalise_quirks
 from service.policy import evaluate
 from service.wording import word
@@ -89,10 +89,34 @@ def read_order(deps, iss: str, access_token: str, patient_id: str, reference: st
     subject = (order.get("subject") or {}).get("reference") if isinstance(order.get("subject"), dict) else None
     if not isinstance(subject, str) or subject.rstrip("/").split("/")[-2:] != ["Patient", patient_id]:
         return None, f"the order {reference} is for another patient"
-    medications = {f"Medication/{r.get('id')}": r for r in resources if r.get("resourceType") == "Medication"}
+    medications = _order_medications(deps, iss, access_token, patient_id, order, resources)
     if not order_is_mecasermin(order, medications, deps.settings.rxnorm_codes):
+        unread = _unread_medication(order, medications)
+        if unread:
+            return None, f"the order's medication {unread} could not be read, so it cannot be told to be mecasermin"
         return None, f"the order {reference} is not for mecasermin"
     return order, None
+
+
+def _order_medications(deps, iss: str, access_token: str, patient_id: str, order: dict,
+                       resources: tuple[dict, ...]) -> dict[str, dict]:
+    """The Medications the order may name by reference: from the chart, or read from the EHR as the hook
+    does for a draft that names its drug only by `Medication/{id}` (service/fhir/gather.py)."""
+    request = fhir_request(iss, access_token, patient_id)
+    request["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
+    request["prefetch"] = {"medications": {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": r} for r in resources if r.get("resourceType") == "Medication"]}}
+    return referenced_medications(request, deps.settings, deps.fhir_client, call_budget(request, deps.settings))
+
+
+def _unread_medication(order: Mapping[str, Any], medications: Mapping[str, dict]) -> str | None:
+    """The `Medication/{id}` the order names only by reference and that could not be read, if any."""
+    ref = order.get("medicationReference")
+    if "medicationCodeableConcept" in order or not isinstance(ref, Mapping) or ref.get("display"):
+        return None
+    target = str(ref.get("reference") or "").split("/_history/")[0].rstrip("/")
+    target = "/".join(target.split("/")[-2:])
+    return target if target.startswith("Medication/") and target not in medications else None
 
 
 def work_up(deps, iss: str, access_token: str, patient_id: str, order_reference: str | None,

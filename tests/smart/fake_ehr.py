@@ -71,6 +71,7 @@ class FakeEhr:
     document_status: int = 201                # answer to POST DocumentReference
     prefetch: dict = field(default_factory=laron_prefetch)
     orders: dict = field(default_factory=lambda: {"mr-1": mecasermin_order()})
+    medications: dict = field(default_factory=dict)   # Medication resources by id
     fhir_user: str | None = "Practitioner/dr-7"   # the id_token's fhirUser claim; None: no id_token
     id_token_audience: str | None = None          # None: the client id
     practitioners: dict = field(default_factory=lambda: {"dr-7": practitioner()})
@@ -263,6 +264,9 @@ def _handler(ehr: FakeEhr):
                 roles = [r for r in ehr.practitioner_roles if r["practitioner"]["reference"] == wanted]
                 return self._send(200, {"resourceType": "Bundle", "type": "searchset", "total": len(roles),
                                         "entry": [{"resource": r} for r in roles]})
+            if len(segments) == 2 and segments[0] == "Medication":
+                found = ehr.medications.get(segments[1])
+                return self._send(200, found) if found else self._send(404, _operation_outcome("not-found", rest))
             if len(segments) == 2 and segments[0] == "MedicationRequest":
                 order = ehr.orders.get(segments[1])
                 if order is None:

@@ -115,6 +115,35 @@ def test_an_order_for_another_drug_is_not_used(ehr, make_app, flow_for):
     assert "the order MedicationRequest/mr-2 is not for mecasermin" in _app_page(client)[1]
 
 
+def _order_by_medication_reference(ehr) -> None:
+    """mr-3: the mecasermin order naming its drug only by `Medication/med-increlex` (no display)."""
+    order = {key: value for key, value in ehr.orders["mr-1"].items() if key != "medicationCodeableConcept"}
+    ehr.orders["mr-3"] = {**order, "id": "mr-3", "medicationReference": {"reference": "Medication/med-increlex"}}
+    ehr.app_context = '{"order": "MedicationRequest/mr-3"}'
+
+
+def test_an_order_naming_its_drug_by_medication_reference_is_read_with_its_medication(ehr, make_app, flow_for):
+    _order_by_medication_reference(ehr)
+    ehr.medications["med-increlex"] = {
+        "resourceType": "Medication", "id": "med-increlex",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "15054-1040-05"}]}}   # NDC alone
+    client = make_app().test_client()
+    flow_for(client, ehr).sign_in(iss=ehr.iss, launch="abc")
+    page = _app_page(client)[1]
+    assert "is not for mecasermin" not in page and "No dose to check" not in page
+    assert any(path.startswith("/fhir/Medication/med-increlex") for _, path, _ in ehr.requests)
+
+
+def test_an_order_whose_medication_cannot_be_read_is_not_called_another_drug(ehr, make_app, flow_for):
+    _order_by_medication_reference(ehr)          # the EHR answers 404 for Medication/med-increlex
+    client = make_app().test_client()
+    flow_for(client, ehr).sign_in(iss=ehr.iss, launch="abc")
+    page = _app_page(client)[1]
+    assert "is not for mecasermin" not in page
+    assert ("the order&#39;s medication Medication/med-increlex could not be read, so it cannot be told to be "
+            "mecasermin") in page
+
+
 def test_patient_banner_follows_need_patient_banner(ehr, make_app, flow_for):
     ehr.need_patient_banner = False
     client = make_app().test_client()
