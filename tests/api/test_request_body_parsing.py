@@ -6,7 +6,9 @@ import json
 import pytest
 
 from service.api.errors import ApiError
-from service.api.request_body import _UNPARSED, _check_depth, _check_tree_depth, _fast_parse
+from hypothesis import given, settings, strategies as st
+
+from service.api.request_body import _UNPARSED, _check_depth, _check_parsed_depth, _fast_parse
 
 
 @pytest.mark.parametrize("raw", [b'{"a": [1, -0, 1e5, 0.1, 2.5e-300, "\\ud83d\\ude00", null, true]}',
@@ -23,10 +25,10 @@ def test_what_orjson_would_read_differently_or_refuses_goes_the_standard_way(raw
 
 
 @pytest.mark.parametrize("depth", [1, 2, 63, 64, 65, 100])
-def test_the_depth_on_the_tree_is_the_depth_of_the_text(depth):
+def test_the_depth_of_the_parsed_bytes_is_the_depth_of_the_text(depth):
     text = '{"a": ' * (depth - 1) + "[]" + "}" * (depth - 1)
     outcomes = []
-    for check in (lambda: _check_depth(text, 64), lambda: _check_tree_depth(json.loads(text), 64)):
+    for check in (lambda: _check_depth(text, 64), lambda: _check_parsed_depth(text.encode(), 64)):
         try:
             check()
             outcomes.append("ok")
@@ -34,3 +36,34 @@ def test_the_depth_on_the_tree_is_the_depth_of_the_text(depth):
             outcomes.append((exc.status, exc.error, exc.message))
     assert outcomes[0] == outcomes[1]
     assert (outcomes[0] == "ok") == (depth <= 64)
+
+
+def _outcome(check, *args):
+    try:
+        check(*args)
+    except ApiError as exc:
+        return (exc.status, exc.error, exc.message)
+    return "ok"
+
+
+# Strings full of what could fool a byte scan: brackets, quotes and backslashes, escaped every way.
+_TRICKY_TEXT = st.text(alphabet='[]{}"\\/\n\tuD8a0', max_size=12)
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                     | _TRICKY_TEXT,
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TRICKY_TEXT, inner, max_size=4),
+                     max_leaves=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON, st.integers(min_value=1, max_value=8), st.booleans())
+def test_the_byte_scan_of_any_body_answers_as_the_text_scan(value, max_depth, ascii_only):
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert _outcome(_check_parsed_depth, text.encode(), max_depth) == _outcome(_check_depth, text, max_depth)
+
+
+@pytest.mark.parametrize("text", ['["\\\\", [["\\""]]]', '{"a\\"": [{"]]": "[[\\\\"}]}', '[[], [[]], {"x": [[[]]]}]',
+                                  '"[[[["', '{"k": "\\u005b\\u005b", "v": [[["\\\\\\""]]]}'])
+@pytest.mark.parametrize("max_depth", [1, 2, 3, 4])
+def test_escapes_and_brackets_in_strings_do_not_count(text, max_depth):
+    json.loads(text)
+    assert _outcome(_check_parsed_depth, text.encode(), max_depth) == _outcome(_check_depth, text, max_depth)
