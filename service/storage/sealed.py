@@ -5,6 +5,12 @@ A row is named by an HMAC of the secret and encrypted with AES-256-GCM under ano
 what the rows hold, and which row belongs to which secret cannot be told without the secret. Rows
 carry an absolute expiry; expired rows are unreadable and purged on writes. SMART sessions (the
 cookie's id) and DTR chart snapshots (the CRD coverage-assertion-id) are stored this way.
+
+A DTR snapshot is a whole chart, written on every CRD answer that carries a questionnaire: it is
+written by orjson (a tenth of the standard encoder's time) whenever orjson writes exactly what the
+standard encoder would mean. orjson writes NaN and the infinities as `null` (a chart fetched from a
+FHIR server was parsed by the standard parser, which reads `NaN`), so a text holding `null` anywhere
+is written again by the standard encoder, as is anything orjson refuses; both are read back the same.
 """
 from __future__ import annotations
 
@@ -15,11 +21,27 @@ import os
 import time
 from typing import Any, Callable
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Table, delete, select
 
 from service.storage.database import Database
+
+
+# Types orjson writes and the standard encoder refuses: handed back to orjson's (absent) default, so refused.
+_STANDARD_TYPES_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def encode(data: Any) -> bytes:
+    """`data` as JSON that `json.loads` reads back as the standard encoder's text would be read."""
+    try:
+        text = orjson.dumps(data, option=_STANDARD_TYPES_ONLY)
+    except TypeError:                 # orjson.JSONEncodeError: an integer beyond 64 bits, a key not a str, …
+        text = None
+    if text is None or b"null" in text:     # a None, or a NaN orjson wrote as null: the standard encoder
+        return json.dumps(data).encode("utf-8")
+    return text
 
 
 class SealedRows:
@@ -37,7 +59,7 @@ class SealedRows:
     def save(self, secret: str, data: Any, expires_at: float) -> None:
         id_hash, key = self._derive(secret)
         nonce = os.urandom(12)
-        payload = AESGCM(key).encrypt(nonce, json.dumps(data).encode("utf-8"), id_hash.encode("ascii"))
+        payload = AESGCM(key).encrypt(nonce, encode(data), id_hash.encode("ascii"))
         table = self.table
         with self.database.write() as db:
             db.execute(delete(table).where(table.c.expires_at <= self.clock()))
