@@ -3,7 +3,7 @@
 A row is named by an HMAC of the secret and encrypted with AES-256-GCM under another HMAC of it
 (the name as associated data), so the database alone — a backup, a copy on disk — reveals nothing of
 what the rows hold, and which row belongs to which secret cannot be told without the secret. Rows
-carry an absolute expiry; expired rows are unreadable and purged on writes. SMART sessions (the
+carry an absolute expiry; expired rows are unreadable and purged on writes (at most every ten seconds). SMART sessions (the
 cookie's id) and DTR chart snapshots (the CRD coverage-assertion-id) are stored this way.
 
 A DTR snapshot is a whole chart, written on every CRD answer that carries a questionnaire: it is
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import time
 from typing import Any, Callable
@@ -44,11 +45,15 @@ def encode(data: Any) -> bytes:
     return text
 
 
+SWEEP_EVERY = 10.0                  # seconds between two purges of expired rows by one process
+
+
 class SealedRows:
     """One table of sealed rows (columns id_hash, expires_at, nonce, payload) for one purpose."""
 
     def __init__(self, database: Database, table: Table, purpose: bytes, clock: Callable[[], float] = time.time):
         self.database, self.table, self.purpose, self.clock = database, table, purpose, clock
+        self._swept_at = -math.inf
 
     def _derive(self, secret: str) -> tuple[str, bytes]:
         raw = secret.encode("utf-8")
@@ -61,8 +66,13 @@ class SealedRows:
         nonce = os.urandom(12)
         payload = AESGCM(key).encrypt(nonce, encode(data), id_hash.encode("ascii"))
         table = self.table
+        now = self.clock()
         with self.database.write() as db:
-            db.execute(delete(table).where(table.c.expires_at <= self.clock()))
+            # Expired rows are unreadable at once (`load`); purging them is housekeeping, which a
+            # write does at most every SWEEP_EVERY seconds (DTR writes a chart on most CRD answers).
+            if abs(now - self._swept_at) >= SWEEP_EVERY:
+                db.execute(delete(table).where(table.c.expires_at <= now))
+                self._swept_at = now
             db.execute(self.database.upsert(table, ["id_hash"], {
                 "id_hash": id_hash, "expires_at": expires_at, "nonce": nonce, "payload": payload}))
 
