@@ -57,7 +57,10 @@ class ChartSnapshots:
 
     def keep(self, key: str, resources: list, order: dict, policy_id: str | None, user: str | None = None) -> None:
         if self.enabled:
-            self.rows.save(key, {"resources": resources, "order": order, "policy": policy_id, "user": user},
+            # What is None is left out (`recall` reads it as absent): a text with no `null` in it is written
+            # by the fast encoder (service/storage/sealed.py).
+            data = {"resources": resources, "order": order, "policy": policy_id, "user": user}
+            self.rows.save(key, {name: value for name, value in data.items() if value is not None},
                            self.clock() + self.lifetime)
 
     def assertion_id(self, inputs: bytes | None) -> tuple[str, bool]:

@@ -6,12 +6,15 @@ real server sends is plain, well-formed JSON; for those, a walk over the JSON ag
 compiled from the same models (each element's type, cardinality, required elements, choice
 groups) gives the same answer many times faster.
 
-`surely_valid` answers True only when it can be sure the models accept the resource: every key an
+`surely_valid` answers True only when it can be sure the models accept the resource and that it
+carries no modifier extension (which refuses a resource whatever the models say, service/fhir/refusals.py:
+so one walk tells the caller both): every key an
 element of the model, every value of the exact JSON type the model reads without coercion, every
 string of a type whose rule this module checks exactly (string, code, id, uri, dates, …), the
 required elements present and at most one of each choice. Anything else (`_field` primitive
 extensions, nulls, a number written as a string, a url, base64 data, a time, a date it cannot
-check by its own rule) gets False, and the caller asks the models, whose verdict then stands.
+check by its own rule, a `modifierExtension` that is not empty) gets False, and the caller asks the
+models, whose verdict then stands.
 So the verdict on every resource is the models' verdict (tests/fhir/test_validation_corpus.py).
 """
 from __future__ import annotations
@@ -32,7 +35,8 @@ log = logging.getLogger(__name__)
 
 
 def surely_valid(resource: dict) -> bool:
-    """True only if the R4B model of `resource["resourceType"]` surely accepts it."""
+    """True only if the R4B model of `resource["resourceType"]` surely accepts it, and no element of it
+    holds a modifier extension."""
     shape = _resource_shape(resource.get("resourceType"))
     try:
         return shape is not None and shape.conforms(resource)
@@ -223,7 +227,10 @@ def _shape_of(model: type) -> _Shape:
                 continue                 # fhir_comments, `_field` extensions: left to the models
             key = field.alias or name
             choice = extra.get("one_of_many")
-            elements[key] = (*_element_check(field.annotation), choice)
+            check, repeats = _element_check(field.annotation)
+            if key == "modifierExtension":
+                check = _never           # a resource holding one is refused by its caller (refusals.py)
+            elements[key] = (check, repeats, choice)
             if field.is_required() or extra.get("element_required"):
                 required.append(key)
             if choice is not None and extra.get("one_of_many_required"):

@@ -136,7 +136,9 @@ class Screened:
 
 def refusal_of(resource: dict) -> Refused | None:
     """Why a resource of a read type is not read, if it is not: not valid R4, or a modifier extension."""
-    element = r4_refusal(resource)
+    if surely_valid(resource):      # valid, and no modifier extension anywhere in it: one walk says both
+        return None
+    element = _verdicts.refusal(resource)
     if element is not None:
         return refused(resource, INVALID, element or None)
     modifier = modifier_extension_at(resource)

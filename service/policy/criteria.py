@@ -34,9 +34,9 @@ def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
             why = None if not h.usable else Reason("no-sds", {"why": h.sds_reason}) if h.sds is None else Reason("no-date")
             skipped.append(measurement_evidence(h, notes=(why,) if why else ()))
             continue
-        centile = h.centile if h.centile is not None else centile_from_sds(h.sds)
-        candidates.append(Candidate(h.date, h.sds, None, measurement_evidence(
-            h, sds=h.sds, centile=centile, notes=(Reason("sds-from-cdc-table"),)), 1))
+        candidates.append(Candidate(h.date, h.sds, None, lambda h=h: measurement_evidence(
+            h, sds=h.sds, centile=h.centile if h.centile is not None else centile_from_sds(h.sds),
+            notes=(Reason("sds-from-cdc-table"),)), 1))
     mirrored = {(s.reference, s.date) for s in ctx.record.height_scores if s.kind == "height_sds"}
     for s in ctx.record.height_scores:
         if s.kind == "height_centile" and (s.reference, s.date) in mirrored:

@@ -9,6 +9,7 @@ record (service.policy.criteria) and hands them here.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from datetime import date
 from typing import Any, Callable, Mapping
 
@@ -23,11 +24,17 @@ class Candidate:
     date: date
     score: Number                 # the value compared, exactly (SDS, ug/L, years, cm/year as a Fraction)
     comparator: str | None
-    evidence: Evidence
+    # The evidence, or how to make it: a long chart has hundreds of heights, and only the one chosen
+    # and those shown beside it are ever made.
+    given: Evidence | Callable[[], Evidence]
     rank: int = 0                 # lower wins on the same date (reported scores before computed ones)
     reference_range: tuple[float, float, str] | None = None   # IGF-1: (low, high, unit) of the lab range
     # A partial date leaves the value between two ends (height SDS, age): decided only if both agree.
     score_range: tuple[float, float] | None = None
+
+    @cached_property
+    def evidence(self) -> Evidence:
+        return self.given() if callable(self.given) else self.given
 
 
 @dataclass(frozen=True)

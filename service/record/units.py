@@ -6,6 +6,7 @@ and the reason names the unit.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -45,11 +46,23 @@ DOSE_MG_PER_KG = frozenset({"mg/kg", "mg/kg/dose", "mg/kg{dose}"})
 _SPACES = re.compile(r"\s+")
 
 
+_REMEMBERED_LENGTH = 40        # a chart repeats a few unit spellings in every Observation; longer ones are not kept
+
+
 def unit_key(unit: Any) -> str | None:
     """A unit spelling reduced for table look-up: lower case, micro signs as "u", no spaces."""
-    if not isinstance(unit, str) or not unit.strip():
+    if not isinstance(unit, str):
+        return None
+    return _remembered_key(unit) if len(unit) <= _REMEMBERED_LENGTH else _key(unit)
+
+
+def _key(unit: str) -> str | None:
+    if not unit.strip():
         return None
     return _SPACES.sub("", unit.strip().lower().replace("\u00b5", "u").replace("\u03bc", "u"))
+
+
+_remembered_key = functools.lru_cache(maxsize=1024)(_key)
 
 
 def quantity_units(quantity: Mapping) -> list[str]:
@@ -77,7 +90,9 @@ def convert(value: float, units: list[str], table: Mapping[str, Fraction],
     for key in units:
         factor = table.get(key)
         if factor is not None:
-            return float(exact(value) * factor), None
+            # By one, the exact product is the decimal the float stands for, which reads back as that very
+            # float (0.0 for -0.0): no need to work it out.
+            return (value + 0.0 if factor == 1 else float(exact(value) * factor)), None
     if not units:
         return None, "no unit"
     return None, f"unit {shown or units[0]!r} not recognised"
