@@ -9,11 +9,21 @@ The schema is versioned with Alembic (service/storage/migrations); `migrate()` b
 to the newest revision and runs at start-up, under a lock so that replicas starting together
 migrate once. A write is one transaction that returns after COMMIT (SQLite: WAL, synchronous=FULL),
 so an acknowledged write survives a crash.
+
+SQLite lets one writer in at a time and makes the others poll: its busy handler sleeps 1, 2, 5, 10 …
+100 ms between tries, so under load a write waits long after the lock is free (tens of ms at p99
+with two workers). The service's own writers therefore queue in the kernel instead (`_WriteLock`:
+a thread lock within the process, `flock` on a file beside the database across processes), which
+wakes the next writer the moment the last one commits; SQLite's lock and busy timeout still guard
+against every other process that opens the file.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
-from contextlib import contextmanager
+import os
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -60,11 +70,12 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = _sqlite_engine(self.url, pool_size) if self.is_sqlite else _postgres_engine(self.url, pool_size)
         self._dialect = sqlite if self.is_sqlite else postgresql
+        self._write_lock = _WriteLock(Path(f"{self.url.database}.write-lock")) if self.is_sqlite else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction, committed when the block ends (SQLite: BEGIN IMMEDIATE), rolled back on error."""
-        with self.engine.begin() as connection:
+        with self._write_lock.held() if self._write_lock else nullcontext(), self.engine.begin() as connection:
             yield connection
 
     @contextmanager
@@ -103,6 +114,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._write_lock:
+            self._write_lock.close()
 
 
 def _alembic_config() -> Config:
@@ -142,6 +155,54 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+class _WriteLock:
+    """Lets one of this host's service writers at a time into SQLite, waking the next at once.
+
+    Only scheduling: SQLite's own lock still decides who writes. A thread that cannot have the thread
+    lock within the busy timeout goes ahead and leaves it to SQLite (which then answers busy, as
+    before). The `flock` is on a descriptor opened in this process (one made before a fork would be
+    shared with the children, and exclude nothing); the kernel drops it when the process dies, and its
+    holder holds it for one transaction, which SQLite's busy timeout bounds.
+    """
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        if not self._threads.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            yield
+            return
+        try:
+            fd = self._locked()
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _locked(self) -> int | None:
+        """This process's descriptor, locked; None when the file cannot be opened (SQLite alone decides)."""
+        try:
+            if self._pid != os.getpid():
+                self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            return self._fd
+        except OSError as exc:
+            log.warning("write lock unavailable: SQLite's busy handler decides", extra={"error": type(exc).__name__})
+            return None
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = self._pid = None
 
 
 def _postgres_engine(url: URL, pool_size: int) -> Engine:
