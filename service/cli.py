@@ -26,7 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     host = args.host
     try:   # fail fast with one clear line, before forking workers
-        load_policies(settings.policy_dir, default_policy=settings.default_policy)
+        policies = load_policies(settings.policy_dir, default_policy=settings.default_policy)
         check_auth_settings(settings)
         database = Database(settings.database_url)
         database.migrate()   # once, in the master: the workers find the schema current
@@ -60,7 +60,8 @@ def _serve(args: argparse.Namespace) -> int:
             return create_app(settings, today=(lambda: pinned) if pinned else None)
 
     from service.warm import warm_up
-    warm_up()   # in the master: every forked worker starts with the models and validators loaded
+    # In the master: every forked worker starts with the models, validators and answer path loaded.
+    warm_up(settings, policies, args.today)
     _Gunicorn().run()
     return 0
 
