@@ -9,6 +9,10 @@ from pathlib import Path
 from service.settings import Settings, SettingsError
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"   # read by prometheus_client when it is imported
+# A worker's threads share one GIL. A thread back from I/O — a SQLite commit, while it holds the
+# database's write lock that the other workers wait for — waits up to this long for a thread that is
+# computing to let go: Python's 5 ms made each write hold the lock for tens of milliseconds under load.
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -62,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
     from service.warm import warm_up
     # In the master: every forked worker starts with the models, validators and answer path loaded.
     warm_up(settings, policies, args.today)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)   # inherited by every worker
     _Gunicorn().run()
     return 0
 

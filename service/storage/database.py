@@ -23,6 +23,7 @@ import fcntl
 import logging
 import os
 import threading
+import weakref
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
@@ -162,20 +163,22 @@ class _WriteLock:
 
     Only scheduling: SQLite's own lock still decides who writes. A thread that cannot have the thread
     lock within the busy timeout goes ahead and leaves it to SQLite (which then answers busy, as
-    before). The `flock` is on a descriptor opened in this process (one made before a fork would be
-    shared with the children, and exclude nothing); the kernel drops it when the process dies, and its
-    holder holds it for one transaction, which SQLite's busy timeout bounds.
+    before), and so does a process that cannot open the lock file. The kernel drops a process's
+    `flock` when it dies, and its holder holds it for one transaction, which SQLite's busy timeout
+    bounds. A forked child starts with its own thread lock and descriptor (the parent's, shared
+    through the fork, would exclude nothing and might be held).
     """
 
     def __init__(self, path: Path):
         self._path = path
         self._threads = threading.Lock()
         self._fd: int | None = None
-        self._pid: int | None = None
+        _WRITE_LOCKS.add(self)
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        if not self._threads.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        threads = self._threads
+        if not threads.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
             yield
             return
         try:
@@ -186,13 +189,13 @@ class _WriteLock:
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            self._threads.release()
+            threads.release()
 
     def _locked(self) -> int | None:
-        """This process's descriptor, locked; None when the file cannot be opened (SQLite alone decides)."""
+        """The process's descriptor, locked; None when the file cannot be opened (SQLite alone decides)."""
         try:
-            if self._pid != os.getpid():
-                self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), os.getpid()
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             return self._fd
         except OSError as exc:
@@ -200,9 +203,17 @@ class _WriteLock:
             return None
 
     def close(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
+        if self._fd is not None:
             os.close(self._fd)
-        self._fd = self._pid = None
+            self._fd = None
+
+    def _after_fork(self) -> None:
+        self._threads = threading.Lock()
+        self.close()          # the child's copy only: the parent's lock, if held, stays held
+
+
+_WRITE_LOCKS: "weakref.WeakSet[_WriteLock]" = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [lock._after_fork() for lock in list(_WRITE_LOCKS)])
 
 
 def _postgres_engine(url: URL, pool_size: int) -> Engine:
