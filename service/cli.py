@@ -52,6 +52,11 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("timeout", settings.worker_timeout)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)   # the app logs each call itself, without patient data
+            # A kept-alive connection stays with the worker that accepted it: with a few busy
+            # connections one worker may get most of them and compute on one core (the GIL) while
+            # the other idles. Closed after each answer, the next request goes to whichever worker
+            # accepts first, the idle one. (The proxy in front keeps the clients' connections.)
+            self.cfg.set("keepalive", 0)
             # gunicorn's control socket (in $HOME/.gunicorn, shared by every instance of a user, and
             # not writable in the image) is not used: the service is managed by signals.
             if "control_socket_disable" in self.cfg.settings:
