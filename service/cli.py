@@ -9,6 +9,10 @@ from pathlib import Path
 from service.settings import Settings, SettingsError
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"   # read by prometheus_client when it is imported
+# A worker's threads share one GIL. A thread back from I/O — a SQLite commit, while it holds the
+# database's write lock that the other workers wait for — waits up to this long for a thread that is
+# computing to let go: Python's 5 ms made each write hold the lock for tens of milliseconds under load.
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -26,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     host = args.host
     try:   # fail fast with one clear line, before forking workers
-        load_policies(settings.policy_dir, default_policy=settings.default_policy)
+        policies = load_policies(settings.policy_dir, default_policy=settings.default_policy)
         check_auth_settings(settings)
         database = Database(settings.database_url)
         database.migrate()   # once, in the master: the workers find the schema current
@@ -48,6 +52,11 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("timeout", settings.worker_timeout)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)   # the app logs each call itself, without patient data
+            # A kept-alive connection stays with the worker that accepted it: with a few busy
+            # connections one worker may get most of them and compute on one core (the GIL) while
+            # the other idles. Closed after each answer, the next request goes to whichever worker
+            # accepts first, the idle one. (The proxy in front keeps the clients' connections.)
+            self.cfg.set("keepalive", 0)
             # gunicorn's control socket (in $HOME/.gunicorn, shared by every instance of a user, and
             # not writable in the image) is not used: the service is managed by signals.
             if "control_socket_disable" in self.cfg.settings:
@@ -60,7 +69,9 @@ def _serve(args: argparse.Namespace) -> int:
             return create_app(settings, today=(lambda: pinned) if pinned else None)
 
     from service.warm import warm_up
-    warm_up()   # in the master: every forked worker starts with the models and validators loaded
+    # In the master: every forked worker starts with the models, validators and answer path loaded.
+    warm_up(settings, policies, args.today)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)   # inherited by every worker
     _Gunicorn().run()
     return 0
 

@@ -9,11 +9,22 @@ The schema is versioned with Alembic (service/storage/migrations); `migrate()` b
 to the newest revision and runs at start-up, under a lock so that replicas starting together
 migrate once. A write is one transaction that returns after COMMIT (SQLite: WAL, synchronous=FULL),
 so an acknowledged write survives a crash.
+
+SQLite lets one writer in at a time and makes the others poll: its busy handler sleeps 1, 2, 5, 10 …
+100 ms between tries, so under load a write waits long after the lock is free (tens of ms at p99
+with two workers). The service's own writers therefore queue in the kernel instead (`_WriteLock`:
+a thread lock within the process, `flock` on a file beside the database across processes), which
+wakes the next writer the moment the last one commits; SQLite's lock and busy timeout still guard
+against every other process that opens the file.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
-from contextlib import contextmanager
+import os
+import threading
+import weakref
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -60,11 +71,12 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = _sqlite_engine(self.url, pool_size) if self.is_sqlite else _postgres_engine(self.url, pool_size)
         self._dialect = sqlite if self.is_sqlite else postgresql
+        self._write_lock = _WriteLock(Path(f"{self.url.database}.write-lock")) if self.is_sqlite else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction, committed when the block ends (SQLite: BEGIN IMMEDIATE), rolled back on error."""
-        with self.engine.begin() as connection:
+        with self._write_lock.held() if self._write_lock else nullcontext(), self.engine.begin() as connection:
             yield connection
 
     @contextmanager
@@ -103,6 +115,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._write_lock:
+            self._write_lock.close()
 
 
 def _alembic_config() -> Config:
@@ -142,6 +156,64 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+class _WriteLock:
+    """Lets one of this host's service writers at a time into SQLite, waking the next at once.
+
+    Only scheduling: SQLite's own lock still decides who writes. A thread that cannot have the thread
+    lock within the busy timeout goes ahead and leaves it to SQLite (which then answers busy, as
+    before), and so does a process that cannot open the lock file. The kernel drops a process's
+    `flock` when it dies, and its holder holds it for one transaction, which SQLite's busy timeout
+    bounds. A forked child starts with its own thread lock and descriptor (the parent's, shared
+    through the fork, would exclude nothing and might be held).
+    """
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        _WRITE_LOCKS.add(self)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        threads = self._threads
+        if not threads.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            yield
+            return
+        try:
+            fd = self._locked()
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            threads.release()
+
+    def _locked(self) -> int | None:
+        """The process's descriptor, locked; None when the file cannot be opened (SQLite alone decides)."""
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            return self._fd
+        except OSError as exc:
+            log.warning("write lock unavailable: SQLite's busy handler decides", extra={"error": type(exc).__name__})
+            return None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _after_fork(self) -> None:
+        self._threads = threading.Lock()
+        self.close()          # the child's copy only: the parent's lock, if held, stays held
+
+
+_WRITE_LOCKS: "weakref.WeakSet[_WriteLock]" = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [lock._after_fork() for lock in list(_WRITE_LOCKS)])
 
 
 def _postgres_engine(url: URL, pool_size: int) -> Engine:

@@ -11,7 +11,9 @@ Laron patient padded to ~300 resources (~170 kB) and sent as prefetch:
 - another drug: amoxicillin with the same prefetch (most calls in real life);
 - 5,000 Observations: a long chart, first-seen;
 - HTTP: gunicorn with 2 workers on loopback, the repeated chart: the most requests per second
-  with 4 connections, and the p99 latency at a steady 200 requests per second (open loop);
+  with 4 connections, the workers' CPU time per request meanwhile (user + system, from /proc: far
+  steadier than wall time on a shared machine), and the p99 latency at a steady 200 requests per
+  second (open loop);
 - cold start: the first hook call's time after the server starts listening.
 
 A script that prints figures, not a timed test: shared machines are noisy.
@@ -211,6 +213,16 @@ class Server:
         self.process.terminate()
         self.process.wait(timeout=15)
 
+    def workers_cpu_ms(self) -> float:
+        """User + system CPU time the gunicorn workers (the master's children) have used so far."""
+        pid = self.process.pid
+        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        ticks = 0
+        for child in children:
+            fields = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
 
 def first_call_ms(kind: str, payload: bytes, database: str) -> float:
     """The first hook call once the server accepts connections (no warm-up request before it)."""
@@ -223,8 +235,9 @@ def first_call_ms(kind: str, payload: bytes, database: str) -> float:
         server.stop()
 
 
-def throughput(server: Server, payload: bytes, clients: int = 4) -> float:
-    """Requests per second with `clients` connections sending back to back for SECONDS."""
+def throughput(server: Server, payload: bytes, clients: int = 4) -> tuple[float, float]:
+    """Requests per second with `clients` connections sending back to back for SECONDS, and the
+    workers' CPU milliseconds per request."""
     done = [0] * clients
     stop_at = time.perf_counter() + SECONDS
 
@@ -235,12 +248,13 @@ def throughput(server: Server, payload: bytes, clients: int = 4) -> float:
             done[index] += 1
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    started = time.perf_counter()
+    cpu_before, started = server.workers_cpu_ms(), time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.perf_counter() - started)
+    elapsed, requests = time.perf_counter() - started, sum(done)
+    return requests / elapsed, (server.workers_cpu_ms() - cpu_before) / requests
 
 
 def latency_at(server: Server, payload: bytes, rate: float, clients: int = 16) -> list[float]:
@@ -284,7 +298,8 @@ def over_http(tmp: str) -> None:
             for _ in range(20):
                 server.post(connection, chart)
         rates = {kind: throughput(server, chart) for kind, server in servers.items()}
-        figure("HTTP 2 workers, repeated chart", rates["service"], rates["floor"], unit="req/s")
+        figure("HTTP 2 workers, repeated chart", rates["service"][0], rates["floor"][0], unit="req/s")
+        figure("HTTP 2 workers, CPU per request", rates["service"][1], rates["floor"][1])
         p99 = {kind: percentile(latency_at(server, chart, 200), 99) for kind, server in servers.items()}
         figure("HTTP 2 workers, 200 req/s p99", p99["service"], p99["floor"])
     finally:

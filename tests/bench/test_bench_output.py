@@ -15,7 +15,8 @@ from service.warm import warm_up
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = re.compile(r"^.{40} service= +[\d.]+ (ms|req/s) +floor= +[\d.]+ (ms|req/s) +ratio= +[\d.]+x$")
 MEASURES = ("mecasermin, repeated chart p50", "mecasermin, first-seen chart p50", "amoxicillin, same prefetch p50",
-            "5,000 Observations, first-seen p50", "HTTP 2 workers, repeated chart", "HTTP 2 workers, 200 req/s p99",
+            "5,000 Observations, first-seen p50", "HTTP 2 workers, repeated chart", "HTTP 2 workers, CPU per request",
+            "HTTP 2 workers, 200 req/s p99",
             "first call after start")
 
 
