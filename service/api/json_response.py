@@ -22,9 +22,10 @@ from typing import Any
 import orjson
 from flask.json.provider import DefaultJSONProvider
 
-# A float the two encoders write differently, or orjson's `null` (NaN, the infinities, or None):
-# rare in an answer (CDS Hooks forbids null), and then the standard encoder writes the whole answer.
-_MAYBE_DIFFERENT = re.compile(rb"0\.0000|e-\d(?!\d)|null")
+# A number the two encoders write differently (where a value starts: not the "…3e-6…" of a uuid), or
+# orjson's `null` (NaN, the infinities, or None): rare in an answer (CDS Hooks forbids null), and then the
+# standard encoder writes the whole answer. Each try reads one run of digits: linear.
+_MAYBE_DIFFERENT = re.compile(rb"(?:^|[:,\[])-?(?:0\.0000|\d+(?:\.\d+)?e-\d(?!\d))|null")
 _NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 

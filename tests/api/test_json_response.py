@@ -81,3 +81,19 @@ def test_a_crd_answer_is_the_bytes_flask_would_write(client):
     assert response.status_code == 200 and response.get_json()["cards"]
     assert response.data == _standard_bytes(json.loads(response.data))
     assert "—" in response.get_json()["cards"][0]["detail"] and response.data.isascii()
+
+
+def test_uuids_and_plain_numbers_take_orjson_and_a_value_it_writes_otherwise_does_not(monkeypatch):
+    from flask.json.provider import DefaultJSONProvider
+    standard_calls = []
+    real = DefaultJSONProvider.dumps
+    monkeypatch.setattr(DefaultJSONProvider, "dumps", lambda self, obj, **kw: standard_calls.append(obj) or real(
+        self, obj, **kw))
+    _, fast = _providers()
+    plain = {"uuid": "0b1e-6f12-3e-7a", "detail": "1e-5 mg — 0.00001", "dose": [0.04, 1.5e-10, 12, -0.0]}
+    with fast.app_context():
+        fast.json.response(plain)
+        assert standard_calls == []
+        for other in ([2.5e-7], {"a": 0.00001}, {"a": None}):
+            fast.json.response(other)
+    assert len(standard_calls) == 3
