@@ -68,9 +68,10 @@ def count_resources(body: Mapping) -> int:
     return total + len(bundle_resources((body.get("context") or {}).get("draftOrders")))
 
 
-def call_budget(request: Mapping, settings: Settings) -> Budget:
+def call_budget(request: Mapping, settings: Settings, resources_used: int | None = None) -> Budget:
+    """`resources_used`: the request's `count_resources`, when the caller has counted them already."""
     return Budget(settings.fhir_deadline, settings.fhir_max_call_bytes, settings.max_resources,
-                  resources_used=count_resources(request))
+                  resources_used=count_resources(request) if resources_used is None else resources_used)
 
 
 class _Server:
@@ -268,12 +269,14 @@ def _follow_references(server: _Server, references: _References, drafts: Iterabl
 
 
 def referenced_medications(request: Mapping, settings: Settings, client: FhirClient,
-                           budget: Budget) -> dict[str, dict]:
+                           budget: Budget, drafts: list[dict] | None = None) -> dict[str, dict]:
     """The Medications the draft orders name by reference, "Medication/id" → resource: from
     draftOrders, the prefetch, or — when neither holds it — read from the FHIR server, so that the
-    trigger can tell a mecasermin order it would otherwise not recognise."""
+    trigger can tell a mecasermin order it would otherwise not recognise. `drafts`: the draftOrders'
+    resources with their quirks normalised, when the caller has them already."""
     context = request.get("context") or {}
-    drafts = [normalise_quirks(r) for r in bundle_resources(context.get("draftOrders"))]
+    if drafts is None:
+        drafts = [normalise_quirks(r) for r in bundle_resources(context.get("draftOrders"))]
     held = {f"Medication/{r.get('id')}": r for r in drafts if r.get("resourceType") == "Medication"}
     # A reference with a display names its drug already (the trigger reads it): only the bare
     # ones are worth a request, so an ordinary order-select keystroke makes none.
