@@ -14,7 +14,6 @@ from service.logs import configure_logging
 from service.policy import PolicySet, load_policies
 from service import metrics, smart
 from service.api import dtr
-from service.api.json_response import JSONProvider
 from service.dtr.snapshots import ChartSnapshots
 from service.security.client_auth import ClientAuthenticator
 from service.security.replay import DatabaseReplayCache, ReplayCache
@@ -61,7 +60,7 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
     app = Flask(__name__)
     # Flask rejects larger bodies with 413 before a handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json = JSONProvider(app)       # Flask's bytes, written by orjson (service/api/json_response.py)
+    app.json.sort_keys = False
     app.extensions["mecasermin"] = deps
     errors.register(app)
     request_log.register(app)
