@@ -6,8 +6,11 @@ never critical.
 """
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 
 from cards import suggestions as s
 from cards.assessment import crd_key
@@ -36,6 +39,33 @@ def _card(kind: str, summary: str, detail: str, indicator: str, source: dict, **
     else:
         body.pop("selectionBehavior", None)     # CDS Hooks: only alongside suggestions
     return Card(kind, body)
+
+
+# Decisions whose card words were written lately: order-select resends the chart on every edit of an
+# order, and the repeat is answered from the same frozen Decision object (service/pipeline.py, `_decide`).
+_WORDS_KEPT = 64
+_words_by_decision: OrderedDict[int, tuple[object, dict[str, tuple[str, str]]]] = OrderedDict()
+_words_lock = threading.Lock()
+
+
+def _words(kind: str, decision, write: Callable[[], tuple[str, str]]) -> tuple[str, str]:
+    """A card's (summary, detail): they depend on the decision alone, which is frozen, so they are written
+    once per decision. The entry holds the decision, so its id cannot name another one while it is kept."""
+    key = id(decision)
+    with _words_lock:
+        entry = _words_by_decision.get(key)
+        if entry is not None and entry[0] is decision and kind in entry[1]:
+            _words_by_decision.move_to_end(key)
+            return entry[1][kind]
+    words = write()
+    with _words_lock:
+        entry = _words_by_decision.get(key)
+        if entry is None or entry[0] is not decision:
+            entry = _words_by_decision[key] = (decision, {})
+        entry[1][kind] = words
+        while len(_words_by_decision) > _WORDS_KEPT:
+            _words_by_decision.popitem(last=False)
+    return words
 
 
 def _topic(code: str, display: str) -> dict:
@@ -67,7 +97,8 @@ def safety_card(decision, order_reference: str, order: dict) -> Card | None:
             f" and the dose to {text.fmt_number(decision.dose.proposed.dose_mg)} mg" if also_dose else "")
         options.insert(0, s.suggestion("Give subcutaneously instead of intravenously", [{
             "type": "update", "description": description, "resource": s.corrected_order(order, decision)}]))
-    return _card("safety", text.safety_summary(findings), text.safety_detail(findings),
+    return _card("safety", *_words("safety", decision, lambda: (text.safety_summary(findings),
+                                                                text.safety_detail(findings))),
                  "critical" if critical else "warning",
                  _label_source(decision.label, "contraindication", "Contraindication"),
                  suggestions=options, selectionBehavior="at-most-one", links=[_label_link(decision.label)],
@@ -92,7 +123,8 @@ def coverage_card(decision, record, order_reference: str, order: dict, smart_lin
     # A contraindication leads (red card): coverage is moot until it is resolved, never a second warning.
     moot = contraindicated(decision)
     indicator = "info" if moot or crd_key(decision) == "meets-criteria" else "warning"
-    return _card("coverage", text.coverage_summary(decision), text.coverage_detail(decision, record), indicator,
+    return _card("coverage", *_words("coverage", decision, lambda: (text.coverage_summary(decision),
+                                                                    text.coverage_detail(decision))), indicator,
                  {"label": policy.title, "url": policy.source_url, "topic": _topic("coverage-info", "Coverage Information")},
                  suggestions=options, selectionBehavior="any", links=links,
                  overrideReasons=_override(text.OVERRIDE_REASONS_COVERAGE))
@@ -113,7 +145,8 @@ def dose_card(decision, record, order_reference: str, order: dict) -> Card | Non
             s.create_test_action("weight", record.patient.reference, order.get("requester"), order_reference)]))
     critical = dose.status in ("above-maximum", "above-daily-maximum") or any(f.severity == "critical" for f in frequency)
     indicator = "critical" if critical else "warning"
-    return _card("dose", text.dose_summary(dose, bool(frequency)), text.dose_detail(dose, frequency), indicator,
+    return _card("dose", *_words("dose", decision, lambda: (text.dose_summary(dose, bool(frequency)),
+                                                            text.dose_detail(dose, frequency))), indicator,
                  _label_source(decision.label, "off-guideline", "Off Guideline"), suggestions=options,
                  links=[_label_link(decision.label)],
                  overrideReasons=_override(text.OVERRIDE_REASONS_DOSE))
@@ -129,7 +162,8 @@ def monitoring_card(decision) -> Card | None:
                       key=lambda f: f.category == "monitoring")
     if not findings:
         return None
-    return _card("monitoring", text.monitoring_summary(findings), text.monitoring_detail(findings), "info",
+    return _card("monitoring", *_words("monitoring", decision, lambda: (text.monitoring_summary(findings),
+                                                                        text.monitoring_detail(findings))), "info",
                  _label_source(decision.label, "guideline", "Guideline"), links=[_label_link(decision.label)])
 
 

@@ -148,7 +148,7 @@ def coding_help(decision) -> str | None:
     return f"If severe primary IGF-1 deficiency is confirmed, code ICD-10-CM {code}."
 
 
-def coverage_detail(decision, record) -> str:
+def coverage_detail(decision) -> str:
     kind = kind_words(decision)
     months = f" · approval up to {decision.approval_months} months" if decision.approval_months else ""
     lines = [f"**{decision.policy.title}** · {kind}{months}", md(version_line(decision.policy)), ""]

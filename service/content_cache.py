@@ -20,12 +20,17 @@ import orjson
 T = TypeVar("T")
 
 
-def digest(value: Any) -> bytes | None:
+def digest(value: Any, canonical: bool = True) -> bytes | None:
     """16 bytes naming `value`'s content; None when orjson cannot write it (an integer beyond 64
     bits), and then nothing is remembered. SHA-256 (truncated): with the CPU's SHA instructions it
-    hashes a 140 kB chart in 40 % less time than BLAKE2b."""
+    hashes a 140 kB chart in 40 % less time than BLAKE2b.
+
+    `canonical=False` names the content as it is written, keys in their order: a third cheaper than
+    sorting them, for JSON straight from a request body, where a resent chart is the same text again.
+    The same content with its keys reordered gets another digest: a result worked out again, never
+    another's."""
     try:
-        return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).digest()[:16]
+        return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS if canonical else None)).digest()[:16]
     except (orjson.JSONEncodeError, TypeError):
         return None
 

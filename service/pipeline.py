@@ -97,10 +97,11 @@ def draft_resources(context: Mapping) -> list[dict]:
 
 
 def mecasermin_orders(hook: str, context: Mapping, rxnorm_codes,
-                      medications: Mapping[str, dict] | None = None) -> list[dict]:
+                      medications: Mapping[str, dict] | None = None, drafts: list[dict] | None = None) -> list[dict]:
     """The draft orders this hook asks about that are mecasermin. `medications`: the Medications
-    the drafts reference ("Medication/id" → resource), wherever they were found."""
-    drafts = draft_resources(context)
+    the drafts reference ("Medication/id" → resource), wherever they were found; `drafts`: the
+    context's `draft_resources`, when the caller has them already."""
+    drafts = draft_resources(context) if drafts is None else drafts
     medications = dict(medications or {})
     medications.update({f"Medication/{r.get('id')}": r for r in drafts if r.get("resourceType") == "Medication"})
     requests = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
@@ -110,15 +111,18 @@ def mecasermin_orders(hook: str, context: Mapping, rxnorm_codes,
     return [r for r in requests if order_is_mecasermin(r, medications, rxnorm_codes)]
 
 
-def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> HookOutcome:
+def answer_hook(service: CdsService, body: Mapping, deps, base_url: str,
+                resources_used: int | None = None) -> HookOutcome:
+    """`resources_used`: the body's `count_resources`, when the caller has counted them already."""
     if service.screening:
         return answer_screening(service, body, deps)
     context = body["context"]
     settings = deps.settings
-    budget = call_budget(body, settings)
+    budget = call_budget(body, settings, resources_used)
+    drafts = draft_resources(context)
     # A draft that names its drug only by `Medication/{id}` is read before the trigger decides.
-    medications = referenced_medications(body, settings, deps.fhir_client, budget)
-    orders = mecasermin_orders(service.hook, context, settings.rxnorm_codes, medications)
+    medications = referenced_medications(body, settings, deps.fhir_client, budget, drafts)
+    orders = mecasermin_orders(service.hook, context, settings.rxnorm_codes, medications, drafts)
     if not orders:
         return HookOutcome(response={"cards": []}, declined=True)
 
@@ -127,7 +131,6 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str) -> Hook
         gathered = gather(body, settings, deps.fhir_client, budget=budget)
     # The call's other drafts are part of the chart: a somatropin draft signed in the same
     # session is use in combination with GH. The order under review is left out by the record.
-    drafts = draft_resources(context)
     chart = list(gathered.resources) + drafts + list(medications.values())
     # What names the chart in the decision cache: the gathered resources' digest (taken by gather)
     # and the drafts, or the whole chart when gather could not name its part.

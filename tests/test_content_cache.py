@@ -32,3 +32,11 @@ def test_no_key_or_a_result_heavier_than_the_bound_is_computed_every_time():
         cache.get_or_compute(None, lambda: calls.append("none"))
         cache.get_or_compute(b"big", lambda: calls.append("big"), weight=11)
     assert calls == ["none", "big", "none", "big"]
+
+
+def test_a_digest_as_written_names_the_same_text_and_tells_key_orders_apart():
+    value = {"a": 1, "b": [1.5, "x"]}
+    assert digest(value, canonical=False) == digest({"a": 1, "b": [1.5, "x"]}, canonical=False)
+    assert digest(value, canonical=False) != digest({"b": [1.5, "x"], "a": 1}, canonical=False)
+    assert digest({"a": 1}, canonical=False) != digest({"a": 1.0}, canonical=False)
+    assert digest({"value": 10 ** 30}, canonical=False) is None

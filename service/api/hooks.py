@@ -39,9 +39,9 @@ def call_service(service_id: str):
     deps = _deps()
     body = read_json(request, deps.settings.max_body_bytes, deps.settings.max_json_depth)
     bind_hook_instance(body)
-    _validate_call(service, body)
+    resources = _validate_call(service, body)
     try:
-        outcome = answer_hook(service, body, deps, _base_url())
+        outcome = answer_hook(service, body, deps, _base_url(), resources)
     except PatientUnavailable as exc:
         raise ApiError(412, "patient-unavailable", str(exc)) from None
     audit = outcome.audit(service.id, body, elapsed_ms=(time.perf_counter() - started) * 1000)
@@ -115,7 +115,8 @@ def _authenticate() -> None:
         raise ApiError(401, "unauthorized", "Authentication failed.") from None
 
 
-def _validate_call(service: CdsService, body) -> None:
+def _validate_call(service: CdsService, body) -> int:
+    """The call's resources (`count_resources`) when it may be answered; else the 400 or 413."""
     problems = violations("cds-request.schema.json", body)
     if problems:
         raise _schema_error(problems)
@@ -125,10 +126,11 @@ def _validate_call(service: CdsService, body) -> None:
     problems = violations(CONTEXT_SCHEMAS[service.hook], body["context"], prefix="$.context")
     if problems:
         raise _schema_error(problems)
-    limit = _deps().settings.max_resources
-    if count_resources(body) > limit:
+    limit, resources = _deps().settings.max_resources, count_resources(body)
+    if resources > limit:
         raise ApiError(413, "too-many-resources",
                        f"prefetch and draftOrders together hold more than {limit} resources.")
+    return resources
 
 
 def _schema_error(problems) -> ApiError:

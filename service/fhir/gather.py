@@ -26,7 +26,7 @@ from service.content_cache import ContentCache, digest
 from service.fhir.client import Budget, FetchResult, FhirClient, incomplete_search
 from service.fhir.prefetch import applies, fill, templates
 from service.fhir.refusals import Refused
-from service.fhir.resources import bundle_resources, normalise_quirks, screen
+from service.fhir.resources import Screened, bundle_resources, normalise_quirks, screen
 from service.security.fhir_allowlist import fhir_server_allowed
 from service.settings import Settings
 
@@ -68,9 +68,10 @@ def count_resources(body: Mapping) -> int:
     return total + len(bundle_resources((body.get("context") or {}).get("draftOrders")))
 
 
-def call_budget(request: Mapping, settings: Settings) -> Budget:
+def call_budget(request: Mapping, settings: Settings, resources_used: int | None = None) -> Budget:
+    """`resources_used`: the request's `count_resources`, when the caller has counted them already."""
     return Budget(settings.fhir_deadline, settings.fhir_max_call_bytes, settings.max_resources,
-                  resources_used=count_resources(request))
+                  resources_used=count_resources(request) if resources_used is None else resources_used)
 
 
 class _Server:
@@ -113,11 +114,11 @@ def gather(request: Mapping, settings: Settings, client: FhirClient,
     for value in list(present.values()) + [body for bodies in fetched.values() for body in bodies]:
         candidates.extend(bundle_resources(value))
     # Straight from the request body, the candidates can be recognised by their digest (a resent chart).
-    chart_digest = None if fetched else digest(candidates)
-    screened = screen(candidates) if fetched else _screened.get_or_compute(
-        chart_digest, lambda: screen(candidates), weight=len(candidates))
+    chart_digest = None if fetched else digest(candidates, canonical=False)
+    screened, held = _screened_chart(candidates) if fetched else _screened.get_or_compute(
+        chart_digest, lambda: _screened_chart(candidates), weight=len(candidates))
     refusals = screened.refused
-    references, reference_gaps = _follow_references(server, screened.resources, _requesters(context),
+    references, reference_gaps = _follow_references(server, held, _requesters(context),
                                                     user if isinstance(user, str) else None)
     if references:
         screened, chart_digest = screen(list(screened.resources) + references), None
@@ -128,6 +129,11 @@ def gather(request: Mapping, settings: Settings, client: FhirClient,
             {r.resource_type for r in refusals})})
     return Gathered(screened.resources, tuple(present), tuple(fetched), tuple(gaps + reference_gaps),
                     len(refusals), chart_digest, refusals)
+
+
+def _screened_chart(candidates: list[Any]) -> tuple[Screened, _References]:
+    screened = screen(candidates)
+    return screened, _References(screened.resources)
 
 
 def _fetch_keys(server: _Server, context: Mapping, keys: list[str], wanted: Mapping[str, str],
@@ -173,34 +179,48 @@ def unresolved_references(resources: Iterable[Mapping], drafts: Iterable[Mapping
     payor Organization of a Coverage that does not name it, and the requester (Practitioner or
     PractitionerRole) of a draft order, with a Practitioner's roles (a search) unless it is the hook's
     `user`, whose roles the prefetch key `prescriberroles` asks for; a gap in these is named `prescriber`."""
-    resources = list(resources)
-    held = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
-    wanted: list[tuple[str, str, bool]] = []
-    for draft in drafts:
-        requester = draft.get("requester")
-        rtype = str(requester.get("reference", "")).split("/_history/")[0].rstrip("/").split("/")[-2:-1]
-        target = _relative(requester, rtype[0]) if rtype and rtype[0] in ("Practitioner", "PractitionerRole") else None
-        if target and target != user and target not in held and all(w[1] != target for w in wanted):
-            wanted.append(("prescriber", target, False))   # the user is the prefetch key `prescriber`
-        if target and target.startswith("Practitioner/") and target != user and not any(
-                r.get("resourceType") == "PractitionerRole" and _relative(r.get("practitioner"), "Practitioner") == target
-                for r in resources):
-            wanted.append(("prescriber", roles_query(target), False))
-    for resource in resources:
-        rtype = resource.get("resourceType")
-        referrer = f"{rtype}/{resource.get('id')}"
-        if rtype in MEDICATION_SOURCES:
-            refs = [resource.get("medicationReference")]
-        elif rtype == "Coverage":
-            refs = [p for p in resource.get("payor") or () if isinstance(p, dict) and not p.get("display")]
-        else:
-            continue
-        for ref in refs:
-            target = _relative(ref, "Organization" if rtype == "Coverage" else "Medication")
-            named = bool(isinstance(ref, dict) and isinstance(ref.get("display"), str) and ref["display"].strip())
-            if target and target not in held and all(w[:2] != (referrer, target) for w in wanted):
-                wanted.append((referrer, target, named))
-    return wanted
+    return _References(resources).unresolved(drafts, user)
+
+
+class _References:
+    """What a chart holds, and the references of its own resources it does not hold: worked out once per
+    screened chart (a resent chart shares it, service/content_cache.py), then each call's drafts are
+    checked against it."""
+
+    def __init__(self, resources: Iterable[Mapping]):
+        resources = list(resources)
+        self.held = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
+        self.with_roles = {_relative(r.get("practitioner"), "Practitioner") for r in resources
+                           if r.get("resourceType") == "PractitionerRole"}
+        self.of_resources: list[tuple[str, str, bool]] = []
+        for resource in resources:
+            rtype = resource.get("resourceType")
+            referrer = f"{rtype}/{resource.get('id')}"
+            if rtype in MEDICATION_SOURCES:
+                refs = [resource.get("medicationReference")]
+            elif rtype == "Coverage":
+                refs = [p for p in resource.get("payor") or () if isinstance(p, dict) and not p.get("display")]
+            else:
+                continue
+            for ref in refs:
+                target = _relative(ref, "Organization" if rtype == "Coverage" else "Medication")
+                named = bool(isinstance(ref, dict) and isinstance(ref.get("display"), str) and ref["display"].strip())
+                if target and target not in self.held and all(w[:2] != (referrer, target) for w in self.of_resources):
+                    self.of_resources.append((referrer, target, named))
+
+    def unresolved(self, drafts: Iterable[Mapping], user: str | None) -> list[tuple[str, str, bool]]:
+        """The drafts' requesters first (their referrer, `prescriber`, is never a resource's), then the
+        chart's own references."""
+        wanted: list[tuple[str, str, bool]] = []
+        for draft in drafts:
+            requester = draft.get("requester")
+            rtype = str(requester.get("reference", "")).split("/_history/")[0].rstrip("/").split("/")[-2:-1]
+            target = _relative(requester, rtype[0]) if rtype and rtype[0] in ("Practitioner", "PractitionerRole") else None
+            if target and target != user and target not in self.held and all(w[1] != target for w in wanted):
+                wanted.append(("prescriber", target, False))   # the user is the prefetch key `prescriber`
+            if target and target.startswith("Practitioner/") and target != user and target not in self.with_roles:
+                wanted.append(("prescriber", roles_query(target), False))
+        return wanted + self.of_resources
 
 
 def _relative(reference: Any, rtype: str) -> str | None:
@@ -220,9 +240,9 @@ def _requesters(context: Mapping) -> list[dict]:
             if isinstance(r, dict) and r.get("resourceType") == "MedicationRequest" and isinstance(r.get("requester"), dict)]
 
 
-def _follow_references(server: _Server, resources: Iterable[Mapping], drafts: Iterable[Mapping] = (),
+def _follow_references(server: _Server, references: _References, drafts: Iterable[Mapping] = (),
                        user: str | None = None) -> tuple[list[dict], list[str]]:
-    pending = unresolved_references(resources, drafts, user)
+    pending = references.unresolved(drafts, user)
     if not pending:
         return [], []
     if not server.allowed:
@@ -249,12 +269,14 @@ def _follow_references(server: _Server, resources: Iterable[Mapping], drafts: It
 
 
 def referenced_medications(request: Mapping, settings: Settings, client: FhirClient,
-                           budget: Budget) -> dict[str, dict]:
+                           budget: Budget, drafts: list[dict] | None = None) -> dict[str, dict]:
     """The Medications the draft orders name by reference, "Medication/id" → resource: from
     draftOrders, the prefetch, or — when neither holds it — read from the FHIR server, so that the
-    trigger can tell a mecasermin order it would otherwise not recognise."""
+    trigger can tell a mecasermin order it would otherwise not recognise. `drafts`: the draftOrders'
+    resources with their quirks normalised, when the caller has them already."""
     context = request.get("context") or {}
-    drafts = [normalise_quirks(r) for r in bundle_resources(context.get("draftOrders"))]
+    if drafts is None:
+        drafts = [normalise_quirks(r) for r in bundle_resources(context.get("draftOrders"))]
     held = {f"Medication/{r.get('id')}": r for r in drafts if r.get("resourceType") == "Medication"}
     # A reference with a display names its drug already (the trigger reads it): only the bare
     # ones are worth a request, so an ordinary order-select keystroke makes none.

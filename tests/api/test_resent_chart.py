@@ -41,3 +41,23 @@ def test_a_changed_value_in_the_chart_is_worked_out_anew(client):
     igf1["valueQuantity"]["value"] = 250.0           # a normal IGF-1: primary IGF-1 deficiency is no longer shown
     again = client.post(SELECT, json=changed).get_json()
     assert _without_uuids(again) != _without_uuids(first)
+
+
+def test_a_resent_chart_gets_the_words_written_for_its_decision_and_a_new_chart_new_words(client, monkeypatch):
+    import cards.text as text
+    written = []
+    real = text.coverage_detail
+    monkeypatch.setattr(text, "coverage_detail", lambda decision: written.append(decision) or real(decision))
+    body = order_select_request()
+    first = client.post(SELECT, json=body).get_json()
+    again = client.post(SELECT, json=copy.deepcopy(body)).get_json()
+    assert len(written) == 1
+    assert [c["detail"] for c in again["cards"]] == [c["detail"] for c in first["cards"]]
+    changed = copy.deepcopy(body)
+    igf1 = next(e["resource"] for e in changed["prefetch"]["observations"]["entry"] if e["resource"]["id"] == "igf1")
+    igf1["valueQuantity"]["value"] = 250.0
+    other = client.post(SELECT, json=changed).get_json()
+    assert len(written) == 2 and written[0] is not written[1]
+    assert real(written[1]) != real(written[0])
+    assert real(written[1]) in [c["detail"] for c in other["cards"]]
+    assert real(written[0]) in [c["detail"] for c in first["cards"]]
