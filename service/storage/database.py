@@ -20,8 +20,9 @@ against every other process that opens the file.
 The writes on a hook call's path (its audit row and issued cards) are plain INSERTs of the same
 columns every time: `prepare_insert` compiles one once for the driver, and `insert_rows` runs such
 inserts in one transaction on the driver's own connection, with the same lock, BEGIN and COMMIT as
-`write()`. Going through SQLAlchemy's connection instead cost five times the driver's own work per
-call (the transaction's context managers, events, statement cache keys).
+`write()`. Through SQLAlchemy's connection, its own per-call work (the transaction's objects and
+events, statement cache keys, the pool's wrappers) was 60 % of the write's CPU. The statement is
+compiled before the dialect meets the server; the SQL is the same after (checked on PostgreSQL 15).
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ import os
 import threading
 import weakref
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from alembic import command
