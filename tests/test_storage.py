@@ -266,9 +266,9 @@ def _audit_entry(card_uuid: str = "card-1") -> dict:
 def test_the_audit_write_stores_every_column_of_the_row_and_the_cards_it_issued(tmp_path):
     store = Store(migrated(tmp_path / "a.sqlite3"))
     store.record_audits([_audit_entry("card-1"), _audit_entry("card-2")])
-    rows = store.query("SELECT received_at, hook_instance, service, patient_hash, policy, determination, policy_version, "
-                       "policy_digest, coverage_assertion_sha256, card_uuids, card_indicators, timings_ms, counts "
-                       "FROM audit ORDER BY id")
+    rows = store.query("SELECT received_at, hook_instance, service, patient_hash, policy, determination, "
+                       "policy_version, policy_digest, coverage_assertion_sha256, card_uuids, card_indicators, "
+                       "timings_ms, counts FROM audit ORDER BY id")
     sha = hashlib.sha256(b"ca-1").hexdigest()
     assert rows == [("2026-12-01T10:00:00.000+00:00", "hi-1", "mecasermin-order-sign", store.patient_hash(PATIENT_ID),
                      "aetna", "meets-criteria", "2026-01", "ab" * 32, f'["{sha}"]', f'["{uuid}"]', '["info"]',

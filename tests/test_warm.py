@@ -79,7 +79,8 @@ def test_a_served_worker_collects_rarely_and_never_fully_on_first_seen_calls():
         collections = []
         gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
         for run in range(60):
-            assert client.post(SELECT, data=with_fresh_ids(chart, run), content_type="application/json").status_code == 200
+            response = client.post(SELECT, data=with_fresh_ids(chart, run), content_type="application/json")
+            assert response.status_code == 200
         assert len(collections) <= 10 and 2 not in collections, collections
         os._exit(0)
     """)
