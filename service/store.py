@@ -25,6 +25,10 @@ from service.storage.tables import audit, card_issued, feedback, meta
 
 READY_TIMEOUT_S = 1.0
 RETENTION_PURGE_INTERVAL_S = 3600
+_AUDIT_COLUMNS = ("received_at", "hook_instance", "service", "patient_hash", "policy", "determination",
+                  "policy_version", "policy_digest", "coverage_assertion_sha256", "card_uuids",
+                  "card_indicators", "timings_ms", "counts")
+_ISSUED_COLUMNS = ("card_uuid", "card_type", "service", "issued_at")
 
 
 def assertion_sha256(assertion_id: str) -> str:
@@ -44,6 +48,9 @@ class Store:
         self._retention_days = audit_retention_days
         self._purged_at = float("-inf")
         self._purge_lock = threading.Lock()
+        # Every mecasermin call writes these on its path: compiled once, not per call.
+        self._insert_audit = database.prepare_insert(audit.insert(), _AUDIT_COLUMNS)
+        self._insert_issued = database.prepare_insert(database.insert_ignoring_duplicates(card_issued), _ISSUED_COLUMNS)
 
     def _stored_key(self) -> bytes:
         """A random key kept in the database: the same on every replica that shares it."""
@@ -93,10 +100,7 @@ class Store:
                 timings_ms=json.dumps(entry.get("timings_ms", {})), counts=json.dumps(entry.get("counts", {}))))
             issued += [{"card_uuid": uuid, "card_type": card_type, "service": entry["service"], "issued_at": now}
                        for uuid, card_type in entry.get("card_types", {}).items()]
-        with self.database.write() as db:
-            db.execute(audit.insert(), rows)
-            if issued:
-                db.execute(self.database.insert_ignoring_duplicates(card_issued), issued)
+        self.database.insert_rows([(self._insert_audit, rows), (self._insert_issued, issued)])
         self._purge_expired_audit()
 
     def _purge_expired_audit(self) -> None:

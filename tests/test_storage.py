@@ -14,7 +14,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from prometheus_client import REGISTRY
-from sqlalchemy import inspect
+from sqlalchemy import Column, DateTime, MetaData, Table, Text, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.fhir.client import Deadline, FhirClient
 from service.settings import Settings, SettingsError
@@ -252,3 +253,89 @@ def test_migration_0004_replaces_the_audit_rows_assertion_ids_by_their_sha256(tm
     assert [json.loads(r[0]) for r in rows] == [expected, []]
     database.dispose()
     assert b"5c1ad3a4-8f0e-4d52-9a51-3b2f0d6c2e11" not in path.read_bytes()
+
+
+def _audit_entry(card_uuid: str = "card-1") -> dict:
+    return {"service": "mecasermin-order-sign", "hook_instance": "hi-1", "patient_id": PATIENT_ID,
+            "received_at": "2026-12-01T10:00:00.000+00:00", "policy": "aetna", "determination": "meets-criteria",
+            "policy_version": "2026-01", "policy_digest": "ab" * 32, "coverage_assertion_ids": ["ca-1"],
+            "card_uuids": [card_uuid], "card_indicators": ["info"], "timings_ms": {"total": 5.5},
+            "counts": {"resources": 3}, "card_types": {card_uuid: "coverage"}}
+
+
+def test_the_audit_write_stores_every_column_of_the_row_and_the_cards_it_issued(tmp_path):
+    store = Store(migrated(tmp_path / "a.sqlite3"))
+    store.record_audits([_audit_entry("card-1"), _audit_entry("card-2")])
+    rows = store.query("SELECT received_at, hook_instance, service, patient_hash, policy, determination, "
+                       "policy_version, policy_digest, coverage_assertion_sha256, card_uuids, card_indicators, "
+                       "timings_ms, counts FROM audit ORDER BY id")
+    sha = hashlib.sha256(b"ca-1").hexdigest()
+    assert rows == [("2026-12-01T10:00:00.000+00:00", "hi-1", "mecasermin-order-sign", store.patient_hash(PATIENT_ID),
+                     "aetna", "meets-criteria", "2026-01", "ab" * 32, f'["{sha}"]', f'["{uuid}"]', '["info"]',
+                     '{"total": 5.5}', '{"resources": 3}') for uuid in ("card-1", "card-2")]
+    issued = store.query("SELECT card_uuid, card_type, service FROM card_issued ORDER BY card_uuid")
+    assert issued == [("card-1", "coverage", "mecasermin-order-sign"), ("card-2", "coverage", "mecasermin-order-sign")]
+    store.record_audit(_audit_entry("card-1"))            # a card issued again is kept once
+    assert store.query("SELECT COUNT(*) FROM card_issued") == [(2,)]
+    assert store.query("SELECT COUNT(*) FROM audit") == [(3,)]
+
+
+def test_an_audit_write_that_fails_leaves_nothing_and_the_next_one_succeeds(tmp_path):
+    path = tmp_path / "a.sqlite3"
+    store = Store(migrated(path))
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON card_issued BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(SQLAlchemyError):
+        store.record_audit(_audit_entry())
+    assert store.query("SELECT COUNT(*) FROM audit") == [(0,)]        # the audit row went with the cards
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER refuse")
+    store.record_audit(_audit_entry())                                  # the pooled connection is not stuck
+    assert store.query("SELECT COUNT(*) FROM audit, card_issued") == [(1,)]
+
+
+def test_an_acknowledged_audit_write_is_committed(tmp_path):
+    path = tmp_path / "a.sqlite3"
+    store = Store(migrated(path))
+    store.record_audit(_audit_entry())
+    with sqlite3.connect(path) as db:                                  # another connection sees it at once
+        assert db.execute("SELECT COUNT(*) FROM audit").fetchone() == (1,)
+        db.execute("BEGIN IMMEDIATE")                                   # and no write transaction is left open
+        db.rollback()
+
+
+def test_only_columns_the_driver_takes_as_they_are_can_be_prepared(tmp_path):
+    database = migrated(tmp_path / "a.sqlite3")
+    stamped = Table("stamped", MetaData(), Column("at", DateTime), Column("note", Text))
+    with pytest.raises(TypeError, match="at"):
+        database.prepare_insert(stamped.insert(), ["at", "note"])
+    assert database.prepare_insert(stamped.insert(), ["note"]).sql == "INSERT INTO stamped (note) VALUES (?)"
+
+
+@pytest.mark.integration
+@pytest.mark.replicas
+@pytest.mark.parametrize("failure", [
+    "RAISE EXCEPTION 'disk full'",
+    "PERFORM pg_terminate_backend(pg_backend_pid())",      # the connection dies inside the transaction
+])
+def test_on_postgres_a_failed_audit_write_leaves_nothing_and_the_next_one_succeeds(failure):
+    from tests.integration.replicas import PostgresServer, require_packages
+    server = PostgresServer(require_packages())
+    try:
+        database = Database(server.url)
+        database.migrate()
+        store = Store(database)
+        with server.connect() as db:
+            db.execute(f"CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {failure}; "
+                       "RETURN NEW; END $$")
+            db.execute("CREATE TRIGGER refuse BEFORE INSERT ON card_issued FOR EACH ROW EXECUTE FUNCTION refuse()")
+        with pytest.raises(SQLAlchemyError):
+            store.record_audit(_audit_entry())
+        with server.connect() as db:
+            assert db.execute("SELECT COUNT(*) FROM audit").fetchone() == (0,)
+            db.execute("DROP TRIGGER refuse ON card_issued")
+        store.record_audit(_audit_entry())
+        assert store.query("SELECT COUNT(*) FROM audit, card_issued") == [(1,)]
+        database.dispose()
+    finally:
+        server.stop()
