@@ -35,7 +35,10 @@ from datetime import date, timedelta
 from flask import Flask, request
 
 from service.app import create_app
+from service.cli import tune_interpreter
+from service.policy import load_policies
 from service.settings import Settings
+from service.warm import warm_up
 from tests.fixtures import (fhir_bundle, height_observation, laron_prefetch, order_select_request,
                             weight_observation)
 
@@ -136,7 +139,11 @@ def interleaved(service, floor, payloads: list[bytes]) -> tuple[list[float], lis
 
 
 def in_process(database: str) -> None:
+    """The app as a served worker runs it: warmed before the fork and with the worker's interpreter
+    settings (`mecasermin-cds serve`); the floor, in the same process, shares them."""
     settings = Settings.from_env({}, database_url=f"sqlite:///{database}", log_level="ERROR", max_resources=10_000)
+    warm_up(settings, load_policies(settings.policy_dir, default_policy=settings.default_policy), TODAY)
+    tune_interpreter()
     service = create_app(settings, today=lambda: TODAY).test_client()
     floor = floor_app().test_client()
     chart = json.dumps(order_select_request(prefetch=padded_prefetch())).encode()
