@@ -200,17 +200,23 @@ def test_an_order_dated_when_no_version_is_in_force_is_audited_as_such(client, s
     assert store.query("SELECT policy_version, determination FROM audit") == [("none in force", "documentation-needed")]
 
 
-def test_migration_0002_adds_the_version_columns_to_an_existing_audit_table(tmp_path):
-    path = tmp_path / "at-0001.sqlite3"
+def _database_at(path, revision: str, *statements: tuple[str, tuple]) -> Database:
+    """A SQLite database migrated only to `revision`, with `statements` (SQL, parameters) run on it."""
     database = Database(f"sqlite:///{path}")
     with database.engine.begin() as connection:
         config = _alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
-        connection.exec_driver_sql(
+        command.upgrade(config, revision)
+        for sql, parameters in statements:
+            connection.exec_driver_sql(sql, parameters)
+    return database
+
+
+def test_migration_0002_adds_the_version_columns_to_an_existing_audit_table(tmp_path):
+    database = _database_at(tmp_path / "at-0001.sqlite3", "0001", (
             "INSERT INTO audit (received_at, service, policy, coverage_assertion_ids, card_uuids, card_indicators, "
             "timings_ms, counts) VALUES ('2026-01-01T00:00:00.000+00:00', 's', 'premera-mecasermin', '[]', '[]', "
-            "'[]', '{}', '{}')")
+            "'[]', '{}', '{}')", ()))
     database.migrate()
     columns = {c["name"] for c in inspect(database.engine).get_columns("audit")}
     assert {"policy_version", "policy_digest"} <= columns
@@ -234,16 +240,10 @@ def test_the_database_never_holds_a_coverage_assertion_id_only_its_sha256(tmp_pa
 
 def test_migration_0004_replaces_the_audit_rows_assertion_ids_by_their_sha256(tmp_path):
     path = tmp_path / "at-0003.sqlite3"
-    database = Database(f"sqlite:///{path}")
-    with database.engine.begin() as connection:
-        config = _alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
-        for ids in ('["5c1ad3a4-8f0e-4d52-9a51-3b2f0d6c2e11", "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"]', "[]"):
-            connection.exec_driver_sql(
-                "INSERT INTO audit (received_at, service, coverage_assertion_ids, card_uuids, card_indicators, "
-                "timings_ms, counts) VALUES ('2026-01-01T00:00:00.000+00:00', 's', ?, '[]', '[]', '{}', '{}')",
-                (ids,))
+    insert = ("INSERT INTO audit (received_at, service, coverage_assertion_ids, card_uuids, card_indicators, "
+              "timings_ms, counts) VALUES ('2026-01-01T00:00:00.000+00:00', 's', ?, '[]', '[]', '{}', '{}')")
+    database = _database_at(path, "0003", *((insert, (ids,)) for ids in (
+        '["5c1ad3a4-8f0e-4d52-9a51-3b2f0d6c2e11", "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"]', "[]")))
     database.migrate()
     columns = {c["name"] for c in inspect(database.engine).get_columns("audit")}
     assert "coverage_assertion_ids" not in columns
