@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Table, bindparam, delete, select
 
-from service.storage.database import Database
+from service.storage.database import Database, Prepared
 
 
 # Types orjson writes and the standard encoder refuses: handed back to orjson's (absent) default, so refused.
@@ -55,8 +55,10 @@ class SealedRows:
     def __init__(self, database: Database, table: Table, purpose: bytes, clock: Callable[[], float] = time.time):
         self.database, self.table, self.purpose, self.clock = database, table, purpose, clock
         self._swept_at = -math.inf
-        # Built once: building the upsert costs a third of writing a whole chart with it.
-        self._upsert = database.upsert(table, ["id_hash"], {name: bindparam(name) for name in _COLUMNS})
+        # Compiled once: building the upsert cost a third of writing a whole chart with it.
+        self._upsert = database.prepare(database.upsert(table, ["id_hash"], {name: bindparam(name) for name in _COLUMNS}),
+                                        _COLUMNS)
+        self._sweep = database.prepare(delete(table).where(table.c.expires_at <= bindparam("now")), ["now"])
 
     def _derive(self, secret: str) -> tuple[str, bytes]:
         raw = secret.encode("utf-8")
@@ -64,19 +66,26 @@ class SealedRows:
         key = hmac.new(raw, self.purpose + b"-key", hashlib.sha256).digest()
         return id_hash, key
 
-    def save(self, secret: str, data: Any, expires_at: float) -> None:
+    def save(self, secret: str, data: Any, expires_at: float, into: list | None = None) -> None:
+        """`data` sealed by `secret`, in a transaction of its own; or, given `into` (the prepared statements
+        of a transaction the caller commits with `Database.execute_prepared`), added to those, to stand
+        or fall with the rows written with it."""
         id_hash, key = self._derive(secret)
         nonce = os.urandom(12)
-        payload = AESGCM(key).encrypt(nonce, encode(data), id_hash.encode("ascii"))
-        table = self.table
+        row = {"id_hash": id_hash, "expires_at": float(expires_at), "nonce": nonce,
+               "payload": AESGCM(key).encrypt(nonce, encode(data), id_hash.encode("ascii"))}
+        statements: list[tuple[Prepared, list[dict]]] = []
+        # Expired rows are unreadable at once (`load`); purging them is housekeeping, which a
+        # write does at most every SWEEP_EVERY seconds (DTR writes a chart on most CRD answers).
         now = self.clock()
-        with self.database.write() as db:
-            # Expired rows are unreadable at once (`load`); purging them is housekeeping, which a
-            # write does at most every SWEEP_EVERY seconds (DTR writes a chart on most CRD answers).
-            if abs(now - self._swept_at) >= SWEEP_EVERY:
-                db.execute(delete(table).where(table.c.expires_at <= now))
-                self._swept_at = now
-            db.execute(self._upsert, {"id_hash": id_hash, "expires_at": expires_at, "nonce": nonce, "payload": payload})
+        if abs(now - self._swept_at) >= SWEEP_EVERY:
+            statements.append((self._sweep, [{"now": float(now)}]))
+            self._swept_at = now
+        statements.append((self._upsert, [row]))
+        if into is None:
+            self.database.execute_prepared(statements)
+        else:
+            into += statements
 
     def load(self, secret: str) -> tuple[Any, float] | None:
         """(data, expires_at), or None when unknown, expired or unreadable."""
