@@ -11,6 +11,13 @@ written by orjson (a tenth of the standard encoder's time) whenever orjson write
 standard encoder would mean. orjson writes NaN and the infinities as `null` (a chart fetched from a
 FHIR server was parsed by the standard parser, which reads `NaN`), so a text holding `null` anywhere
 is written again by the standard encoder, as is anything orjson refuses; both are read back the same.
+
+The text is deflated (zlib, fastest level) before it is encrypted: a chart's JSON shrinks about
+twentyfold, and the bytes a commit writes and syncs are most of a snapshot's cost (a 137 kB row
+0.6 ms of CPU per commit on SQLite, its 7 kB deflated 0.1 ms, deflating it 0.2 ms). A row written
+before rows were deflated is JSON, which never begins with zlib's header byte `x`: it is read as it
+is. The length of a sealed row says as little as before of what it holds: it is only of the
+compressed chart, and no one who can read the table can also put text beside the chart's.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import json
 import math
 import os
 import time
+import zlib
 from typing import Any, Callable
 
 import orjson
@@ -45,6 +53,7 @@ def encode(data: Any) -> bytes:
     return text
 
 
+_DEFLATED = b"x"                    # the first byte of every zlib stream; no JSON text begins with it
 _COLUMNS = ("id_hash", "expires_at", "nonce", "payload")
 SWEEP_EVERY = 10.0                  # seconds between two purges of expired rows by one process
 
@@ -73,7 +82,7 @@ class SealedRows:
         id_hash, key = self._derive(secret)
         nonce = os.urandom(12)
         row = {"id_hash": id_hash, "expires_at": float(expires_at), "nonce": nonce,
-               "payload": AESGCM(key).encrypt(nonce, encode(data), id_hash.encode("ascii"))}
+               "payload": AESGCM(key).encrypt(nonce, zlib.compress(encode(data), 1), id_hash.encode("ascii"))}
         statements: list[tuple[Prepared, list[dict]]] = []
         # Expired rows are unreadable at once (`load`); purging them is housekeeping, which a
         # write does at most every SWEEP_EVERY seconds (DTR writes a chart on most CRD answers).
@@ -100,7 +109,7 @@ class SealedRows:
             plain = AESGCM(key).decrypt(bytes(row.nonce), bytes(row.payload), id_hash.encode("ascii"))
         except InvalidTag:
             return None
-        return json.loads(plain), row.expires_at
+        return json.loads(zlib.decompress(plain) if plain[:1] == _DEFLATED else plain), row.expires_at
 
     def delete(self, secret: str) -> None:
         id_hash, _ = self._derive(secret)
