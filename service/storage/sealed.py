@@ -16,8 +16,9 @@ The text is deflated (zlib, fastest level) before it is encrypted: a chart's JSO
 twentyfold, and the bytes a commit writes and syncs are most of a snapshot's cost (a 137 kB row
 0.6 ms of CPU per commit on SQLite, its 7 kB deflated 0.1 ms, deflating it 0.2 ms). A row written
 before rows were deflated is JSON, which never begins with zlib's header byte `x`: it is read as it
-is. The length of a sealed row says as little as before of what it holds: it is only of the
-compressed chart, and no one who can read the table can also put text beside the chart's.
+is. A deflated row's length depends on how repetitive its text is as well as on its size: reading
+anything from it would take both a copy of the table and chosen text placed in that same chart over
+repeated CRD calls.
 """
 from __future__ import annotations
 
