@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Sequence
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,7 +54,7 @@ def call_service(service_id: str):
     return jsonify(outcome.response)
 
 
-def _record_audit(audit: dict, sealed_charts: list = ()) -> None:
+def _record_audit(audit: dict, sealed_charts: Sequence = ()) -> None:
     """No cards without their audit row (docs/operations.md, "When the audit write fails")."""
     try:
         _record_with_charts(audit, sealed_charts)
@@ -65,7 +66,7 @@ def _record_audit(audit: dict, sealed_charts: list = ()) -> None:
                        "Try again shortly.", retry_after_seconds=AUDIT_RETRY_AFTER_S) from None
 
 
-def _record_with_charts(audit: dict, sealed_charts: list) -> None:
+def _record_with_charts(audit: dict, sealed_charts: Sequence) -> None:
     """The answer's DTR charts in its audit row's transaction: one commit for both (docs/dtr.md). When
     that fails, the audit row is written alone: the answer stands without its charts, as DTR can ask
     from what the client sends."""
