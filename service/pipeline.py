@@ -64,6 +64,8 @@ class HookOutcome:
     # The trigger declined the call (no order this service reviews): no card, no decision, so its
     # audit row may be written off the request path (service/deferred_audit.py).
     declined: bool = False
+    # The DTR charts this answer sealed, written in its audit row's transaction (service/api/hooks.py).
+    sealed_charts: list = field(default_factory=list)
 
     def audit(self, service_id: str, body: Mapping, elapsed_ms: float) -> dict[str, Any]:
         cards = self.response.get("cards", [])
@@ -140,6 +142,7 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str,
     cards: list = []
     actions: list[dict] = []
     decisions = []
+    sealed_charts = []
     with _timed(timings, "evaluate"):
         for order in orders:
             record, decision, inputs = _decide(chart, chart_name, order, today, deps,
@@ -154,14 +157,16 @@ def answer_hook(service: CdsService, body: Mapping, deps, base_url: str,
                                       questionnaire=questionnaire,
                                       dtr_link=dtr_app_link(base_url, order_reference) if questionnaire else None)
             if to_keep and card_set.system_actions:
-                _keep_for_dtr(deps, inputs, assertion_id, chart, order, decision.policy.id, context.get("userId"))
+                sealed_charts += _keep_for_dtr(deps, inputs, assertion_id, chart, order, decision.policy.id,
+                                               context.get("userId"))
             decisions.append(decision)
             cards.extend(card_set.cards)
             actions.extend(card_set.system_actions)
     result = {"cards": [c.body for c in cards], **({"systemActions": actions} if actions else {})}
     counts = data_counts(gathered)
     card_types = {c.body["uuid"]: c.kind for c in cards}
-    return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types)
+    return HookOutcome(result, context.get("patientId"), decisions, counts, timings, card_types,
+                       sealed_charts=sealed_charts)
 
 
 def _questionnaire(policies, decision) -> str | None:
@@ -181,14 +186,16 @@ def _assertion_id(deps, inputs: bytes | None, with_questionnaire: bool) -> tuple
 
 
 def _keep_for_dtr(deps, inputs: bytes | None, assertion_id: str, chart: list[dict], order: dict, policy_id: str,
-                  user: Any) -> None:
+                  user: Any) -> list:
     """The chart and the hook's user, sealed by the answer's coverage-assertion-id, for the DTR client that
-    passes it back as `context` (service/dtr/snapshots.py)."""
+    passes it back as `context` (service/dtr/snapshots.py): written with the answer's audit row."""
     try:
-        deps.snapshots.keep_answer(inputs, assertion_id, chart, order, policy_id, user if isinstance(user, str) else None)
+        return [deps.snapshots.seal_answer(inputs, assertion_id, chart, order, policy_id,
+                                           user if isinstance(user, str) else None)]
     except (TypeError, ValueError, SQLAlchemyError) as exc:
         # The CRD answer stands without it; DTR then asks from what the client sends.
         log.warning("DTR chart snapshot not kept", extra={"error": type(exc).__name__})
+        return []
 
 
 _decided: ContentCache = ContentCache(max_weight=10_000)     # weighed by the chart's resources

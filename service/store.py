@@ -14,13 +14,14 @@ import secrets
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.logs import patient_hash
 from service.storage import Database
+from service.storage.database import Prepared
 from service.storage.tables import audit, card_issued, feedback, meta
 
 READY_TIMEOUT_S = 1.0
@@ -49,8 +50,8 @@ class Store:
         self._purged_at = float("-inf")
         self._purge_lock = threading.Lock()
         # Every mecasermin call writes these on its path: compiled once, not per call.
-        self._insert_audit = database.prepare_insert(audit.insert(), _AUDIT_COLUMNS)
-        self._insert_issued = database.prepare_insert(database.insert_ignoring_duplicates(card_issued), _ISSUED_COLUMNS)
+        self._insert_audit = database.prepare(audit.insert(), _AUDIT_COLUMNS)
+        self._insert_issued = database.prepare(database.insert_ignoring_duplicates(card_issued), _ISSUED_COLUMNS)
 
     def _stored_key(self) -> bytes:
         """A random key kept in the database: the same on every replica that shares it."""
@@ -79,12 +80,13 @@ class Store:
                 db.execute(feedback.insert(), rows)
         return len(rows)
 
-    def record_audit(self, entry: Mapping[str, Any]) -> None:
-        """The audit row and the cards issued, in one transaction (raises SQLAlchemyError when it fails)."""
-        self.record_audits([entry])
+    def record_audit(self, entry: Mapping[str, Any], along: Sequence[tuple[Prepared, list]] = ()) -> None:
+        """The audit row and the cards issued, in one transaction (raises SQLAlchemyError when it fails),
+        with the prepared statements `along` (the DTR chart the answer sealed: docs/dtr.md)."""
+        self.record_audits([entry], along)
 
-    def record_audits(self, entries: Iterable[Mapping[str, Any]]) -> None:
-        """Audit rows and the cards they issued, in one transaction."""
+    def record_audits(self, entries: Iterable[Mapping[str, Any]], along: Sequence[tuple[Prepared, list]] = ()) -> None:
+        """Audit rows and the cards they issued, and the statements `along`, in one transaction."""
         now = timestamp_now()
         rows, issued = [], []
         for entry in entries:
@@ -100,7 +102,7 @@ class Store:
                 timings_ms=json.dumps(entry.get("timings_ms", {})), counts=json.dumps(entry.get("counts", {}))))
             issued += [{"card_uuid": uuid, "card_type": card_type, "service": entry["service"], "issued_at": now}
                        for uuid, card_type in entry.get("card_types", {}).items()]
-        self.database.insert_rows([(self._insert_audit, rows), (self._insert_issued, issued)])
+        self.database.execute_prepared([(self._insert_audit, rows), (self._insert_issued, issued), *along])
         self._purge_expired_audit()
 
     def _purge_expired_audit(self) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Sequence
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -48,21 +49,39 @@ def call_service(service_id: str):
     if outcome.declined:
         deps.deferred_audit.submit(audit)
     else:
-        _record_audit(audit)
+        _record_audit(audit, outcome.sealed_charts)
     metrics.hook_call(service.id, audit)
     return jsonify(outcome.response)
 
 
-def _record_audit(audit: dict) -> None:
+def _record_audit(audit: dict, sealed_charts: Sequence = ()) -> None:
     """No cards without their audit row (docs/operations.md, "When the audit write fails")."""
     try:
-        _deps().store.record_audit(audit)
+        _record_with_charts(audit, sealed_charts)
     except SQLAlchemyError as exc:
         metrics.AUDIT_WRITE_FAILURES.inc()
         log.error("audit write failed: the call is refused", extra={"error": type(exc).__name__})
         raise ApiError(503, "audit-unavailable",
                        "The service could not record this call in its audit log; no advice is given without it. "
                        "Try again shortly.", retry_after_seconds=AUDIT_RETRY_AFTER_S) from None
+
+
+def _record_with_charts(audit: dict, sealed_charts: Sequence) -> None:
+    """The answer's DTR charts in its audit row's transaction: one commit for both (docs/dtr.md). When
+    that fails, the audit row is written alone: the answer stands without its charts, as DTR can ask
+    from what the client sends."""
+    store = _deps().store
+    if not sealed_charts:
+        store.record_audit(audit)
+        return
+    try:
+        store.record_audit(audit, [statement for chart in sealed_charts for statement in chart.statements])
+    except SQLAlchemyError as exc:
+        log.warning("DTR chart snapshot not kept", extra={"error": type(exc).__name__})
+        store.record_audit(audit)
+        return
+    for chart in sealed_charts:
+        chart.remember()
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")

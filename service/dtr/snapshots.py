@@ -16,6 +16,10 @@ by the digest of the decision's inputs (the chart, the order, the day, the polic
 answer worked out from the same inputs again reuses the id — its row holds that very chart — as long
 as three quarters of the row's lifetime remain. A DTR client given a reused id so still has most of
 the lifetime to open it, and a repeated call writes nothing.
+
+A CRD answer's chart is written in the transaction of the answer's audit row (`seal_answer`, then
+service/api/hooks.py): one commit for both, before the answer is sent. The id is remembered for reuse
+only once that commit is done (`SealedChart.remember`).
 """
 from __future__ import annotations
 
@@ -25,9 +29,11 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 from service.storage import Database
+from service.storage.database import Prepared
 from service.storage.sealed import SealedRows
 from service.storage.tables import dtr_snapshot
 
@@ -44,6 +50,14 @@ class Snapshot:
     user: str | None = None          # the hook's context.userId
 
 
+@dataclass(frozen=True)
+class SealedChart:
+    """A CRD answer's chart sealed under its assertion id, not yet written: `statements` write it
+    (`Database.execute_prepared`), and once they are committed `remember` lets a repeat reuse the id."""
+    statements: list[tuple[Prepared, list[dict]]]
+    remember: Callable[[], None]
+
+
 class ChartSnapshots:
     def __init__(self, database: Database, lifetime: float, clock: Callable[[], float] = time.time):
         self.lifetime, self.clock = lifetime, clock
@@ -57,11 +71,7 @@ class ChartSnapshots:
 
     def keep(self, key: str, resources: list, order: dict, policy_id: str | None, user: str | None = None) -> None:
         if self.enabled:
-            # What is None is left out (`recall` reads it as absent): a text with no `null` in it is written
-            # by the fast encoder (service/storage/sealed.py).
-            data = {"resources": resources, "order": order, "policy": policy_id, "user": user}
-            self.rows.save(key, {name: value for name, value in data.items() if value is not None},
-                           self.clock() + self.lifetime)
+            self.rows.save(key, _kept(resources, order, policy_id, user), self.clock() + self.lifetime)
 
     def assertion_id(self, inputs: bytes | None) -> tuple[str, bool]:
         """A coverage-assertion-id for a CRD answer decided from `inputs` (a digest; None: unnamed),
@@ -73,11 +83,24 @@ class ChartSnapshots:
                 return known[0], False
         return str(uuid.uuid4()), self.enabled
 
+    def seal_answer(self, inputs: bytes | None, assertion_id: str, resources: list, order: dict,
+                    policy_id: str | None, user: str | None) -> SealedChart:
+        """The chart of a CRD answer sealed under its assertion id, to be remembered for a repeat of
+        `inputs` once written (raises TypeError or ValueError when it cannot be encoded)."""
+        expires_at = self.clock() + self.lifetime
+        statements: list = []
+        self.rows.save(assertion_id, _kept(resources, order, policy_id, user), expires_at, into=statements)
+        return SealedChart(statements, partial(self._remember, inputs, assertion_id, expires_at))
+
     def keep_answer(self, inputs: bytes | None, assertion_id: str, resources: list, order: dict,
                     policy_id: str | None, user: str | None) -> None:
-        """Keep the chart of a CRD answer under its assertion id, remembered for a repeat of `inputs`."""
-        expires_at = self.clock() + self.lifetime
-        self.keep(assertion_id, resources, order, policy_id, user)
+        """Keep the chart of a CRD answer under its assertion id (its own transaction), remembered for a
+        repeat of `inputs`."""
+        sealed = self.seal_answer(inputs, assertion_id, resources, order, policy_id, user)
+        self.rows.database.execute_prepared(sealed.statements)
+        sealed.remember()
+
+    def _remember(self, inputs: bytes | None, assertion_id: str, expires_at: float) -> None:
         if inputs is not None:
             with self._lock:
                 self._sealed[inputs] = (assertion_id, expires_at)
@@ -102,3 +125,10 @@ class ChartSnapshots:
         data, _ = found
         user = data.get("user")
         return Snapshot(data["resources"], data["order"], data.get("policy"), user if isinstance(user, str) else None)
+
+
+def _kept(resources: list, order: dict, policy_id: str | None, user: str | None) -> dict:
+    # What is None is left out (`recall` reads it as absent): a text with no `null` in it is written
+    # by the fast encoder (service/storage/sealed.py).
+    data = {"resources": resources, "order": order, "policy": policy_id, "user": user}
+    return {name: value for name, value in data.items() if value is not None}

@@ -17,12 +17,13 @@ a thread lock within the process, `flock` on a file beside the database across p
 wakes the next writer the moment the last one commits; SQLite's lock and busy timeout still guard
 against every other process that opens the file.
 
-The writes on a hook call's path (its audit row and issued cards) are plain INSERTs of the same
-columns every time: `prepare_insert` compiles one once for the driver, and `insert_rows` runs such
-inserts in one transaction on the driver's own connection, with the same lock, BEGIN and COMMIT as
-`write()`. Through SQLAlchemy's connection, its own per-call work (the transaction's objects and
-events, statement cache keys, the pool's wrappers) was 60 % of the write's CPU. The statement is
-compiled before the dialect meets the server; the SQL is the same after (checked on PostgreSQL 15).
+The writes on a hook call's path (its audit row, the cards it issued, the DTR chart it sealed) are
+statements of the same parameters every time: `prepare` compiles one once for the driver, and
+`execute_prepared` runs such statements in one transaction on the driver's own connection, with the
+same lock, BEGIN and COMMIT as `write()`. Through SQLAlchemy's connection, its own per-call work (the
+transaction's objects and events, statement cache keys, the pool's wrappers) was 60 % of the write's
+CPU. The statement is compiled before the dialect meets the server; the SQL is the same after
+(checked on PostgreSQL 15).
 """
 from __future__ import annotations
 
@@ -40,11 +41,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Insert, Table, create_engine, event, text
+from sqlalchemy import Connection, Float, LargeBinary, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.sql import Executable
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -53,6 +55,9 @@ _MIGRATION_LOCK = 0x6D656361   # pg_advisory_lock id, any constant the service a
 # A deferred write transaction that read first cannot wait for the lock (SQLITE_BUSY at once):
 # SQLite writes take it up front; reads take none.
 _SQLITE_BEGIN_WRITE = "BEGIN IMMEDIATE"
+# Types whose SQLAlchemy processors only coerce what both drivers take as it is (bytes, floats): a
+# prepared statement may bind them, given values of that very type.
+_TAKEN_AS_THEY_ARE = (LargeBinary, Float)
 
 log = logging.getLogger(__name__)
 logging.getLogger("alembic").setLevel(logging.WARNING)   # one line of ours per migration instead
@@ -77,17 +82,17 @@ def database_url(value: str) -> URL:
 
 
 @dataclass(frozen=True)
-class PreparedInsert:
-    """An INSERT of fixed columns, compiled once for one driver (`Database.prepare_insert`)."""
+class Prepared:
+    """A statement of fixed parameters, compiled once for one driver (`Database.prepare`)."""
 
     sql: str
-    columns: tuple[str, ...]
-    positional: bool               # the driver takes a tuple in `columns` order, else the row's mapping
+    names: tuple[str, ...]
+    positional: bool               # the driver takes a tuple in `names` order, else the row's mapping
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list:
         if self.positional:
-            return [tuple(row[name] for name in self.columns) for row in rows]
-        return [{name: row[name] for name in self.columns} for row in rows]
+            return [tuple(row[name] for name in self.names) for row in rows]
+        return [{name: row[name] for name in self.names} for row in rows]
 
 
 class Database:
@@ -104,16 +109,23 @@ class Database:
         with self._write_lock.held() if self._write_lock else nullcontext(), self.engine.begin() as connection:
             yield connection
 
-    def prepare_insert(self, statement: Insert, columns: Sequence[str]) -> PreparedInsert:
-        """`statement` compiled for this driver, for rows of exactly `columns`. Only for columns whose
-        values the driver takes as they are (text, numbers): no SQLAlchemy type conversion is applied."""
-        compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(columns), for_executemany=True)
-        if compiled._bind_processors:
-            raise TypeError(f"columns needing conversion cannot be prepared: {sorted(compiled._bind_processors)}")
-        order = tuple(compiled.positiontup) if compiled.positional else tuple(columns)
-        return PreparedInsert(compiled.string, order, compiled.positional)
+    def prepare(self, statement: Executable, names: Sequence[str]) -> Prepared:
+        """`statement` compiled for this driver, for parameters of exactly `names` (an INSERT's columns,
+        or its bound parameters). Only for values the driver takes as they are (text, numbers, bytes): no
+        SQLAlchemy type conversion is applied."""
+        compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(names), for_executemany=True)
+        converted = [name for name in compiled._bind_processors
+                     if not isinstance(compiled.binds[name].type, _TAKEN_AS_THEY_ARE)]
+        if converted:
+            raise TypeError(f"columns needing conversion cannot be prepared: {sorted(converted)}")
+        order = tuple(compiled.positiontup) if compiled.positional else tuple(names)
+        return Prepared(compiled.string, order, compiled.positional)
 
-    def insert_rows(self, batches: Sequence[tuple[PreparedInsert, Sequence[Mapping[str, Any]]]]) -> None:
+    def prepare_insert(self, statement, columns: Sequence[str]) -> Prepared:
+        """An INSERT of exactly `columns`, prepared."""
+        return self.prepare(statement, columns)
+
+    def execute_prepared(self, batches: Sequence[tuple[Prepared, Sequence[Mapping[str, Any]]]]) -> None:
         """Every batch in one transaction, committed before it returns, rolled back on error (raises
         SQLAlchemy's DBAPIError, as `write()` does). The same transaction as `write()`, on the driver's
         own connection from the same pool."""
