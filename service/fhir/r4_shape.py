@@ -25,12 +25,13 @@ import threading
 import types
 import typing
 from datetime import date
+from operator import call
 from typing import Any, Callable
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir_core import constraints, types as fhir_types
 
-Check = Callable[[Any], bool]
+Check = Callable[[Any], Any]       # a true value when it is sure the model accepts the value
 log = logging.getLogger(__name__)
 
 
@@ -40,19 +41,29 @@ def surely_valid(resource: dict) -> bool:
     shape = _resource_shape(resource.get("resourceType"))
     try:
         return shape is not None and shape.conforms(resource)
+    except (KeyError, TypeError):    # an element the model lacks, a pattern given a number: not sure
+        return False
     except RecursionError:           # a fetched resource nested hundreds deep: the models decide
         return False
 
 
 # --- primitives -----------------------------------------------------------------------------------
-# Each check accepts a subset of what the fhir_core type accepts, never more.
+# Each check accepts a subset of what the fhir_core type accepts, never more. A check may answer
+# with any true value (a pattern's match), and may raise KeyError or TypeError (a pattern given a
+# number) for a value it does not accept: `surely_valid` takes those for False. Most are a
+# compiled pattern's `fullmatch` itself, so that the walk calls no Python function for them.
 
 _CODE = re.compile(r"[!-~]+(?: [!-~]+)*")                      # ASCII only: the models' \s is Unicode
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,%d}" % min(64, constraints.TYPES_ID_MAX_LENGTH))
 _URI = re.compile(r"[!-~]+")
-# YYYY, YYYY-MM, YYYY-MM-DD, and for dateTime/instant a time to the second (at most microseconds)
-# with its zone; seconds of 60 (leap seconds) and other rarities are left to the models.
-_TEMPORAL = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(T[0-2]\d:[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2}))?)?)?")
+# The fhir_core patterns of date, dateTime and instant (year 0001 to 9999, day 01 to 31, hours to
+# 23, zones to ±14:00), narrowed to a time to the second, at most microseconds and no leap second of
+# 60 (rarities left to the models). Whether a 29th, 30th or 31st exists is asked of `datetime.date`.
+_YEAR, _MONTH, _DAY = r"(?!0000)([0-9]{4})", r"(0[1-9]|1[0-2])", r"(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_DATE = re.compile(rf"{_YEAR}(?:-{_MONTH}(?:-{_DAY})?)?")
+_DATE_TIME = re.compile(rf"{_YEAR}(?:-{_MONTH}(?:-{_DAY}(?:{_TIME})?)?)?")
+_INSTANT = re.compile(rf"{_YEAR}-{_MONTH}-{_DAY}{_TIME}")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -65,123 +76,147 @@ def _string(value: Any) -> bool:
             and (value.isascii() or _SURROGATE.search(value) is None))
 
 
-def _code(value: Any) -> bool:
-    return type(value) is str and _CODE.fullmatch(value) is not None
-
-
-def _id(value: Any) -> bool:
-    return type(value) is str and _ID.fullmatch(value) is not None
-
-
-def _uri(value: Any) -> bool:
-    return type(value) is str and _URI.fullmatch(value) is not None
-
-
 def _boolean(value: Any) -> bool:
     return type(value) is bool
 
 
+_DECIMAL = fhir_types.Decimal.pattern.fullmatch
+
+
 def _decimal(value: Any) -> bool:
-    return (type(value) is int or type(value) is float) and fhir_types.Decimal.pattern.fullmatch(str(value)) is not None
+    """An int always is (its digits are `-?(0|[1-9][0-9]*)`); a float when Python writes it as one."""
+    return type(value) is int or (type(value) is float and _DECIMAL(str(value)) is not None)
 
 
 def _integer(low: int, high: int) -> Check:
     return lambda value: type(value) is int and low <= value <= high
 
 
-def _temporal(rule: type, needs_time: bool, allows_time: bool) -> Check:
+def _temporal(pattern: re.Pattern) -> Check:
+    match = pattern.fullmatch
+
     def check(value: Any) -> bool:
-        if type(value) is not str:
+        found = match(value)
+        if found is None:
             return False
-        match = _TEMPORAL.fullmatch(value)
-        if match is None or rule.pattern.fullmatch(value) is None:
-            return False
-        year, month, day, time = match.groups()
-        if (time is not None and not allows_time) or (needs_time and time is None):
-            return False
-        if day is None:
+        day = found.group(3)
+        if day is None or day <= "28":
             return True
         try:
-            date(int(year), int(month), int(day))
+            date(int(found.group(1)), int(found.group(2)), int(day))
         except ValueError:
             return False
-        return time is None or _zone_ok(time)
-    return check
-
-
-def _zone_ok(time: str) -> bool:
-    if time.endswith("Z"):
         return True
-    hours, minutes = int(time[-5:-3]), int(time[-2:])
-    return hours < 14 or (hours == 14 and minutes == 0)
+    return check
 
 
 def _never(value: Any) -> bool:
     return False
 
 
+class _Verdicts(dict):
+    """A string check's verdicts by string, looked up in C: the systems, codes, units, statuses and
+    dates of a chart recur in it and in every other chart. Bounded: emptied when full, and long
+    strings (free text) are checked each time and not kept."""
+
+    def __init__(self, check: Check, size: int = 4096, longest: int = 200):
+        super().__init__()
+        self.check, self.size, self.longest = check, size, longest
+
+    def __missing__(self, value: Any) -> bool:
+        verdict = bool(self.check(value))      # not a string: the check says False or raises TypeError
+        if type(value) is str and len(value) <= self.longest:
+            if len(self) >= self.size:
+                self.clear()
+            self[value] = verdict
+        return verdict
+
+
+def _remembered(check: Check) -> Check:
+    return _Verdicts(check).__getitem__      # a list or an object is unhashable: TypeError
+
+
+_STRING = _remembered(_string)
+_URI_CHECK = _remembered(_URI.fullmatch)
 _BY_RULE: dict[type, Check] = {
-    fhir_types.String: _string,
-    fhir_types.Markdown: _string,
+    fhir_types.String: _STRING,
+    fhir_types.Markdown: _STRING,
     fhir_types.Xhtml: _string,
-    fhir_types.Code: _code,
-    fhir_types.Id: _id,
-    fhir_types.Uri: _uri,
-    fhir_types.Canonical: _uri,
+    fhir_types.Code: _remembered(_CODE.fullmatch),
+    fhir_types.Id: _ID.fullmatch,              # a resource's own: seldom seen twice
+    fhir_types.Uri: _URI_CHECK,
+    fhir_types.Canonical: _URI_CHECK,
     fhir_types.Decimal: _decimal,
-    fhir_types.Date: _temporal(fhir_types.Date, needs_time=False, allows_time=False),
-    fhir_types.DateTime: _temporal(fhir_types.DateTime, needs_time=False, allows_time=True),
-    fhir_types.Instant: _temporal(fhir_types.Instant, needs_time=True, allows_time=True),
+    fhir_types.Date: _remembered(_temporal(_DATE)),
+    fhir_types.DateTime: _remembered(_temporal(_DATE_TIME)),
+    fhir_types.Instant: _remembered(_temporal(_INSTANT)),
 }
 
 
 # --- complex types and resources ------------------------------------------------------------------
 
 class _Shape:
-    """One model class as a table: element name → (check, repeats, choice group or None), the
-    required names, and the choice groups one of which must be present."""
+    """One model class as a table: element name → (its check, or the _Shape of its complex type;
+    whether it repeats; its choice group or None), the required names, and the choice groups one of
+    which must be present. `conforms` is the table made into a function (`_conforms`) once every
+    table it names is built (`_link`); until then, and when its compile failed, it answers False."""
 
     def __init__(self, resource_type: str | None):
         self.resource_type = resource_type
-        self.elements: dict[str, tuple[Check, bool, str | None]] = {}
+        self.elements: dict[str, tuple[Check | _Shape, bool, str | None]] = {}
         self.required: tuple[str, ...] = ()
         self.required_choices: tuple[str, ...] = ()
-        self.ready = False
+        self.complete = False                   # its table is built
+        self.linked = False                     # its `conforms` is made, and the checks it calls
+        self.conforms: Check = _never
+        self._checks: dict[str, Check] = {}
 
-    def conforms(self, value: Any) -> bool:
-        if type(value) is not dict or not self.ready:     # not ready: its compile failed
+    def make_conforms(self) -> None:
+        groups = {choice: frozenset(key for key, entry in self.elements.items() if entry[2] == choice)
+                  for choice in {entry[2] for entry in self.elements.values()} - {None}}
+        self.conforms = _conforms(self._checks, frozenset(self.required), groups,
+                                  tuple(groups[choice] for choice in self.required_choices))
+
+    def link_checks(self) -> None:
+        """Fills the checks `conforms` calls, by key: those of the types it holds are made by now."""
+        for key, (check, repeats, _) in self.elements.items():
+            if isinstance(check, _Shape):
+                check = check.conforms
+            self._checks[key] = _each(check) if repeats else check
+        if self.resource_type is not None:
+            self._checks.setdefault("resourceType", frozenset({self.resource_type}).__contains__)
+        self.linked = True
+
+
+def _conforms(checks: dict[str, Check], required: frozenset[str], groups: dict[str, frozenset[str]],
+              required_groups: tuple[frozenset[str], ...]) -> Check:
+    """The check of a JSON object against a table. Its elements are walked by C loops alone (`all`
+    over `map`): each key's check is looked up (an unknown key raises KeyError) and called on its
+    value; most of those are C functions too (a pattern's fullmatch, another table's `conforms`)."""
+    check_of = checks.__getitem__
+    choice_keys = frozenset().union(*groups.values())
+    group_of = {key: choice for choice, keys in groups.items() for key in keys}.__getitem__
+    one_group = len(groups) == 1
+
+    def conforms(value: Any) -> bool:
+        if type(value) is not dict or not all(map(call, map(check_of, value), value.values())):
             return False
-        elements = self.elements
-        chosen: set[str] | None = None
-        for key, item in value.items():
-            entry = elements.get(key)
-            if entry is None:
-                if key == "resourceType" and self.resource_type is not None and item == self.resource_type:
-                    continue
-                return False
-            check, repeats, choice = entry
-            if choice is not None:
-                if chosen is None:
-                    chosen = {choice}
-                elif choice in chosen:
-                    return False         # two types of one choice (valueQuantity and valueString)
-                else:
-                    chosen.add(choice)
-            if repeats:
-                if type(item) is not list:
+        if required and not required <= value.keys():
+            return False
+        if choice_keys:
+            chosen = choice_keys.intersection(value)
+            if len(chosen) > 1 and (one_group or len(set(map(group_of, chosen))) < len(chosen)):
+                return False         # two types of one choice (valueQuantity and valueString)
+            for keys in required_groups:
+                if keys.isdisjoint(chosen):
                     return False
-                for element in item:
-                    if not check(element):
-                        return False
-            elif not check(item):
-                return False
-        for key in self.required:
-            if key not in value:
-                return False
-        for choice in self.required_choices:
-            if chosen is None or choice not in chosen:
-                return False
         return True
+    return conforms
+
+
+def _each(check: Check) -> Check:
+    """The check of a repeating element: a JSON array of values that each pass `check`."""
+    return lambda value: type(value) is list and all(map(check, value))
 
 
 _shapes: dict[type, _Shape] = {}
@@ -198,25 +233,38 @@ def _resource_shape(resource_type: Any) -> _Shape | None:
             model = get_fhir_model_class(resource_type)
         except (KeyError, ValueError, ImportError, AttributeError):
             return None                 # not a type name: not remembered, so the table cannot grow
-        try:
-            shape = _shape_of(model)
-        except Exception:  # noqa: BLE001 — a model this module cannot read: the models decide, as before
-            log.warning("fast R4 check unavailable for a resource type", extra={"resource_type": resource_type})
-            shape = None
+        with _lock:
+            try:
+                shape = _shape_of(model)
+            except Exception:  # noqa: BLE001 — a model this module cannot read: the models decide, as before
+                log.warning("fast R4 check unavailable for a resource type", extra={"resource_type": resource_type})
+                shape = None
+            finally:
+                _link()
         if shape is not None and shape.resource_type != resource_type:
             shape = None
         _by_resource_type[resource_type] = shape
     return shape
 
 
+def _link() -> None:
+    """Makes the functions of every complete table not linked yet, then the checks they call (a type
+    may hold itself, or another that holds it: each function is made before any is called)."""
+    new = [shape for shape in _shapes.values() if shape.complete and not shape.linked]
+    for shape in new:
+        shape.make_conforms()
+    for shape in new:
+        shape.link_checks()
+
+
 def _shape_of(model: type) -> _Shape:
     """The table of `model`, compiled once (complex types refer to each other, Extension to itself)."""
     shape = _shapes.get(model)
-    if shape is not None and shape.ready:
+    if shape is not None and shape.linked:
         return shape
     with _lock:                          # held for the whole compile: other threads wait for it
         if model in _shapes:
-            return _shapes[model]        # ready, or being compiled by this thread (a type holding itself)
+            return _shapes[model]        # complete, or being compiled by this thread (a type holding itself)
         resource_type = getattr(model, "__resource_type__", None)
         shape = _Shape(resource_type if _is_resource(model) else None)
         _shapes[model] = shape           # before the fields: a type may hold itself
@@ -238,7 +286,7 @@ def _shape_of(model: type) -> _Shape:
         shape.elements = elements
         shape.required = tuple(required)
         shape.required_choices = tuple(sorted(required_choices))
-        shape.ready = True
+        shape.complete = True
         return shape
 
 
@@ -246,7 +294,7 @@ def _is_resource(model: type) -> bool:
     return any(base.__name__ == "Resource" and base.__module__.endswith(".resource") for base in model.__mro__)
 
 
-def _element_check(annotation: Any) -> tuple[Check, bool]:
+def _element_check(annotation: Any) -> tuple[Check | _Shape, bool]:
     """(check of one value, whether the element repeats) for a field's type annotation."""
     inner, repeats = _unwrap(annotation)
     return _value_check(inner), repeats
@@ -266,7 +314,7 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
             return annotation, repeats
 
 
-def _value_check(annotation: Any) -> Check:
+def _value_check(annotation: Any) -> Check | _Shape:
     if annotation is bool:
         return _boolean
     if typing.get_origin(annotation) is typing.Annotated:
@@ -281,8 +329,7 @@ def _value_check(annotation: Any) -> Check:
         model = annotation.get_model_klass()
         if model.__name__ == "Resource":
             return _contained
-        shape = _shape_of(model)
-        return shape.conforms
+        return _shape_of(model)          # its `conforms`, once linked
     return _never
 
 
