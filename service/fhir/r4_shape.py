@@ -25,7 +25,7 @@ import threading
 import types
 import typing
 from datetime import date
-from operator import call
+from math import isfinite
 from typing import Any, Callable
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -80,12 +80,10 @@ def _boolean(value: Any) -> bool:
     return type(value) is bool
 
 
-_DECIMAL = fhir_types.Decimal.pattern.fullmatch
-
-
 def _decimal(value: Any) -> bool:
-    """An int always is (its digits are `-?(0|[1-9][0-9]*)`); a float when Python writes it as one."""
-    return type(value) is int or (type(value) is float and _DECIMAL(str(value)) is not None)
+    """An int, or a finite float: Python writes those as `-?(0|[1-9][0-9]*)(\\.[0-9]+)?(e[+-][0-9]+)?`,
+    which the model's pattern accepts (tests/fhir/test_r4_shape.py)."""
+    return type(value) is int or (type(value) is float and isfinite(value))
 
 
 def _integer(low: int, high: int) -> Check:
@@ -158,65 +156,103 @@ _BY_RULE: dict[type, Check] = {
 class _Shape:
     """One model class as a table: element name → (its check, or the _Shape of its complex type;
     whether it repeats; its choice group or None), the required names, and the choice groups one of
-    which must be present. `conforms` is the table made into a function (`_conforms`) once every
-    table it names is built (`_link`); until then, and when its compile failed, it answers False."""
+    which must be present. `conforms` is the table compiled into a function of its own (`_compile`)
+    once every table it names is built (`_link`); until then, and when its compile failed, it
+    answers False."""
 
-    def __init__(self, resource_type: str | None):
+    def __init__(self, resource_type: str | None, name: str):
         self.resource_type = resource_type
+        self.name = name                        # of its function among the compiled ones
         self.elements: dict[str, tuple[Check | _Shape, bool, str | None]] = {}
         self.required: tuple[str, ...] = ()
         self.required_choices: tuple[str, ...] = ()
         self.complete = False                   # its table is built
-        self.linked = False                     # its `conforms` is made, and the checks it calls
         self.conforms: Check = _never
-        self._checks: dict[str, Check] = {}
-
-    def make_conforms(self) -> None:
-        groups = {choice: frozenset(key for key, entry in self.elements.items() if entry[2] == choice)
-                  for choice in {entry[2] for entry in self.elements.values()} - {None}}
-        self.conforms = _conforms(self._checks, frozenset(self.required), groups,
-                                  tuple(groups[choice] for choice in self.required_choices))
-
-    def link_checks(self) -> None:
-        """Fills the checks `conforms` calls, by key: those of the types it holds are made by now."""
-        for key, (check, repeats, _) in self.elements.items():
-            if isinstance(check, _Shape):
-                check = check.conforms
-            self._checks[key] = _each(check) if repeats else check
-        if self.resource_type is not None:
-            self._checks.setdefault("resourceType", frozenset({self.resource_type}).__contains__)
-        self.linked = True
+        self.by_key: dict[str, Check] = {}      # a long table's checks by name, filled by `_link`
+        _compiled[name] = _never
 
 
-def _conforms(checks: dict[str, Check], required: frozenset[str], groups: dict[str, frozenset[str]],
-              required_groups: tuple[frozenset[str], ...]) -> Check:
-    """The check of a JSON object against a table. Its elements are walked by C loops alone (`all`
-    over `map`): each key's check is looked up (an unknown key raises KeyError) and called on its
-    value; most of those are C functions too (a pattern's fullmatch, another table's `conforms`)."""
-    check_of = checks.__getitem__
-    choice_keys = frozenset().union(*groups.values())
-    group_of = {key: choice for choice, keys in groups.items() for key in keys}.__getitem__
-    one_group = len(groups) == 1
-
-    def conforms(value: Any) -> bool:
-        if type(value) is not dict or not all(map(call, map(check_of, value), value.values())):
-            return False
-        if required and not required <= value.keys():
-            return False
-        if choice_keys:
-            chosen = choice_keys.intersection(value)
-            if len(chosen) > 1 and (one_group or len(set(map(group_of, chosen))) < len(chosen)):
-                return False         # two types of one choice (valueQuantity and valueString)
-            for keys in required_groups:
-                if keys.isdisjoint(chosen):
-                    return False
-        return True
-    return conforms
+# The compiled functions, by name: each calls the checks and the functions of the types it holds by
+# their names here, looked up when it runs, so that types holding each other (Extension holds
+# Extension) need no order. A name stays `_never` until its type is compiled.
+_compiled: dict[str, Any] = {"__builtins__": {"type": type, "dict": dict, "list": list, "all": all, "map": map,
+                                              "len": len, "set": set, "False": False, "True": True}}
+# Tables with at most this many elements are walked by comparing each key with each element's name
+# (cheaper than a lookup and a call for the few keys a Coding or a Reference holds).
+_LONGEST_CHAIN = 12
 
 
-def _each(check: Check) -> Check:
-    """The check of a repeating element: a JSON array of values that each pass `check`."""
-    return lambda value: type(value) is list and all(map(check, value))
+def _compile(shape: _Shape) -> Check:
+    """`shape`'s check as the source of a function, run once: its elements' checks inlined, those of a
+    repeating element in a loop, one branch per element name (or, for a long table, a lookup of a
+    check by name)."""
+    lines = [f"def {shape.name}(value):",
+             "    if type(value) is not dict:",
+             "        return False"]
+    chained = len(shape.elements) <= _LONGEST_CHAIN
+    lines.append("    for key, item in value.items():")
+    if chained:
+        # `id` and `extension` are in every type and seldom present: asked last.
+        order = sorted(shape.elements, key=lambda key: key in ("id", "extension"))
+        for index, key in enumerate(order):
+            lines.append(f"        {'if' if index == 0 else 'elif'} key == {key!r}:")
+            lines += _test(shape.elements[key], "            ")
+        if shape.resource_type is not None:
+            lines.append(f"        elif key == 'resourceType' and item == {shape.resource_type!r}:")
+            lines.append("            pass")
+        lines += ["        else:", "            return False"]
+    else:
+        lines += [f"        if not {_name(shape.by_key)}[key](item):", "            return False"]
+    if shape.required:
+        lines += [f"    if not {_name(frozenset(shape.required))} <= value.keys():", "        return False"]
+    groups = {choice: frozenset(key for key, entry in shape.elements.items() if entry[2] == choice)
+              for choice in {entry[2] for entry in shape.elements.values()} - {None}}
+    if groups:
+        group_of = {key: choice for choice, keys in groups.items() for key in keys}
+        lines.append(f"    chosen = {_name(frozenset(group_of))}.intersection(value)")
+        if len(groups) == 1:
+            lines += ["    if len(chosen) > 1:", "        return False"]
+        else:
+            lines += [f"    if len(chosen) > 1 and len(set(map({_name(group_of.__getitem__)}, chosen))) < len(chosen):",
+                      "        return False         # two types of one choice (valueQuantity and valueString)"]
+        for choice in shape.required_choices:
+            lines += [f"    if {_name(groups[choice])}.isdisjoint(chosen):", "        return False"]
+    lines.append("    return True")
+    exec("\n".join(lines), _compiled)            # noqa: S102 — source made here from the models' tables
+    return _compiled[shape.name]
+
+
+def _test(entry: tuple[Check | _Shape, bool, str | None], indent: str) -> list[str]:
+    """Lines that return False unless `item` passes the element's check."""
+    check, repeats, _ = entry
+    call = check.name if isinstance(check, _Shape) else _name(check)
+    if not repeats:
+        return [f"{indent}if not {call}(item):", f"{indent}    return False"]
+    if not isinstance(check, _Shape):
+        return [f"{indent}if type(item) is not list or not all(map({call}, item)):", f"{indent}    return False"]
+    return [f"{indent}if type(item) is not list:", f"{indent}    return False",
+            f"{indent}for each in item:", f"{indent}    if not {call}(each):", f"{indent}        return False"]
+
+
+def _single(entry: tuple[Check | _Shape, bool, str | None]) -> Check:
+    """The element's check as one callable, for the lookup by name of a long table: the function of
+    a type it holds is read when linking, once every table is compiled."""
+    check, repeats, _ = entry
+    if isinstance(check, _Shape):
+        check = _compiled[check.name]
+    return (lambda value: type(value) is list and all(map(check, value))) if repeats else check
+
+
+_constants: dict[int, str] = {}
+
+
+def _name(constant: Any) -> str:
+    """The name a compiled function reads `constant` by (a check, a set of names)."""
+    name = _constants.get(id(constant))
+    if name is None:
+        name = _constants[id(constant)] = f"c{len(_constants)}"
+        _compiled[name] = constant
+    return name
 
 
 _shapes: dict[type, _Shape] = {}
@@ -248,25 +284,28 @@ def _resource_shape(resource_type: Any) -> _Shape | None:
 
 
 def _link() -> None:
-    """Makes the functions of every complete table not linked yet, then the checks they call (a type
-    may hold itself, or another that holds it: each function is made before any is called)."""
-    new = [shape for shape in _shapes.values() if shape.complete and not shape.linked]
+    """Compiles every complete table not compiled yet, then fills the long ones' checks by name (a
+    type may hold itself, or another that holds it: every function is made before one is read)."""
+    new = [shape for shape in _shapes.values() if shape.complete and shape.conforms is _never]
     for shape in new:
-        shape.make_conforms()
+        shape.conforms = _compiled[shape.name] = _compile(shape)
     for shape in new:
-        shape.link_checks()
+        if len(shape.elements) > _LONGEST_CHAIN:
+            shape.by_key.update({key: _single(entry) for key, entry in shape.elements.items()})
+            if shape.resource_type is not None:
+                shape.by_key.setdefault("resourceType", frozenset({shape.resource_type}).__contains__)
 
 
 def _shape_of(model: type) -> _Shape:
     """The table of `model`, compiled once (complex types refer to each other, Extension to itself)."""
     shape = _shapes.get(model)
-    if shape is not None and shape.linked:
+    if shape is not None and shape.conforms is not _never:
         return shape
     with _lock:                          # held for the whole compile: other threads wait for it
         if model in _shapes:
             return _shapes[model]        # complete, or being compiled by this thread (a type holding itself)
         resource_type = getattr(model, "__resource_type__", None)
-        shape = _Shape(resource_type if _is_resource(model) else None)
+        shape = _Shape(resource_type if _is_resource(model) else None, f"s{len(_shapes)}")
         _shapes[model] = shape           # before the fields: a type may hold itself
         elements, required, required_choices = {}, [], set()
         for name, field in model.model_fields.items():
