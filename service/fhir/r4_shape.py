@@ -19,13 +19,14 @@ So the verdict on every resource is the models' verdict (tests/fhir/test_validat
 """
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import re
 import threading
 import types
 import typing
 from datetime import date
-from math import isfinite
 from typing import Any, Callable
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -83,7 +84,7 @@ def _boolean(value: Any) -> bool:
 def _decimal(value: Any) -> bool:
     """An int, or a finite float: Python writes those as `-?(0|[1-9][0-9]*)(\\.[0-9]+)?(e[+-][0-9]+)?`,
     which the model's pattern accepts (tests/fhir/test_r4_shape.py)."""
-    return type(value) is int or (type(value) is float and isfinite(value))
+    return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
 def _integer(low: int, high: int) -> Check:
@@ -204,22 +205,37 @@ def _compile(shape: _Shape) -> Check:
     else:
         lines += [f"        if not {_name(shape.by_key)}[key](item):", "            return False"]
     if shape.required:
-        lines += [f"    if not {_name(frozenset(shape.required))} <= value.keys():", "        return False"]
-    groups = {choice: frozenset(key for key, entry in shape.elements.items() if entry[2] == choice)
-              for choice in {entry[2] for entry in shape.elements.values()} - {None}}
-    if groups:
-        group_of = {key: choice for choice, keys in groups.items() for key in keys}
-        lines.append(f"    chosen = {_name(frozenset(group_of))}.intersection(value)")
-        if len(groups) == 1:
-            lines += ["    if len(chosen) > 1:", "        return False"]
-        else:
-            lines += [f"    if len(chosen) > 1 and len(set(map({_name(group_of.__getitem__)}, chosen))) < len(chosen):",
-                      "        return False         # two types of one choice (valueQuantity and valueString)"]
-        for choice in shape.required_choices:
-            lines += [f"    if {_name(groups[choice])}.isdisjoint(chosen):", "        return False"]
+        lines += [f"    if {' or '.join(f'{key!r} not in value' for key in shape.required)}:", "        return False"]
+    lines += _choices(shape)
     lines.append("    return True")
     exec("\n".join(lines), _compiled)            # noqa: S102 — source made here from the models' tables
     return _compiled[shape.name]
+
+
+# A type whose choice groups can be filled in at most this many ways is checked by looking the
+# choice elements it holds up among those ways; one with more, group by group.
+_MOST_CHOICES = 512
+
+
+def _choices(shape: _Shape) -> list[str]:
+    """Lines that return False unless the value holds at most one element of each choice group,
+    and one of each required group."""
+    groups = {choice: sorted(key for key, entry in shape.elements.items() if entry[2] == choice)
+              for choice in sorted({entry[2] for entry in shape.elements.values()} - {None})}
+    if not groups:
+        return []
+    group_of = {key: choice for choice, keys in groups.items() for key in keys}
+    chosen = f"{_name(frozenset(group_of))}.intersection(value)"
+    ways = [keys if choice in shape.required_choices else [None, *keys] for choice, keys in groups.items()]
+    if math.prod(map(len, ways)) <= _MOST_CHOICES:
+        allowed = frozenset(frozenset(key for key in way if key is not None) for way in itertools.product(*ways))
+        return [f"    if {chosen} not in {_name(allowed)}:", "        return False"]
+    lines = [f"    chosen = {chosen}",
+             f"    if len(chosen) > 1 and len(set(map({_name(group_of.__getitem__)}, chosen))) < len(chosen):",
+             "        return False         # two types of one choice (valueQuantity and valueString)"]
+    for choice in shape.required_choices:
+        lines += [f"    if {_name(frozenset(groups[choice]))}.isdisjoint(chosen):", "        return False"]
+    return lines
 
 
 def _test(entry: tuple[Check | _Shape, bool, str | None], indent: str) -> list[str]:
@@ -238,9 +254,14 @@ def _single(entry: tuple[Check | _Shape, bool, str | None]) -> Check:
     """The element's check as one callable, for the lookup by name of a long table: the function of
     a type it holds is read when linking, once every table is compiled."""
     check, repeats, _ = entry
-    if isinstance(check, _Shape):
-        check = _compiled[check.name]
-    return (lambda value: type(value) is list and all(map(check, value))) if repeats else check
+    if not isinstance(check, _Shape):
+        return (lambda value: type(value) is list and all(map(check, value))) if repeats else check
+    if not repeats:
+        return _compiled[check.name]
+    name = f"each_{check.name}"
+    if name not in _compiled:
+        exec("\n".join([f"def {name}(item):", *_test(entry, "    "), "    return True"]), _compiled)  # noqa: S102
+    return _compiled[name]
 
 
 _constants: dict[int, str] = {}
