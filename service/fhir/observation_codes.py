@@ -23,10 +23,14 @@ for (_, _code), _kind in KIND_BY_CODE.items():
 def observation_is_relevant(resource: dict[str, Any]) -> bool:
     """A relevant code on the Observation or one of its components (a GH stimulation panel filed
     under a local code), or an imaging Observation."""
-    components = resource.get("component") if isinstance(resource.get("component"), list) else ()
-    return (_has_relevant_code(resource.get("code"))
-            or any(isinstance(c, dict) and _has_relevant_code(c.get("code")) for c in components)
-            or _is_imaging(resource.get("category")))
+    if _has_relevant_code(resource.get("code")) or _is_imaging(resource.get("category")):
+        return True
+    components = resource.get("component")
+    if isinstance(components, list):
+        for component in components:
+            if isinstance(component, dict) and _has_relevant_code(component.get("code")):
+                return True
+    return False
 
 
 def observation_kinds(resource: dict[str, Any]) -> frozenset[str]:
@@ -52,12 +56,20 @@ def _kinds(code: Any) -> set[str]:
 
 def _has_relevant_code(code: Any) -> bool:
     codings = code.get("coding") if isinstance(code, dict) else None
-    if not isinstance(codings, list):
-        return False
-    return any(isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"] in _RELEVANT for c in codings)
+    if isinstance(codings, list):
+        for coding in codings:
+            if isinstance(coding, dict):
+                value = coding.get("code")
+                if isinstance(value, str) and value in _RELEVANT:
+                    return True
+    return False
 
 
 def _is_imaging(category: Any) -> bool:
-    categories = category if isinstance(category, list) else [category]
-    return any(isinstance(cat, dict) and isinstance(cat.get("coding"), list) and any(
-        isinstance(c, dict) and c.get("code") == "imaging" for c in cat["coding"]) for cat in categories)
+    for each in category if isinstance(category, list) else (category,):
+        codings = each.get("coding") if isinstance(each, dict) else None
+        if isinstance(codings, list):
+            for coding in codings:
+                if isinstance(coding, dict) and coding.get("code") == "imaging":
+                    return True
+    return False

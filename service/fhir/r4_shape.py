@@ -4,7 +4,8 @@ Validating a resource with the fhir.resources (pydantic) models costs a tenth of
 more, and was most of the time spent on a chart seen for the first time. Almost every resource a
 real server sends is plain, well-formed JSON; for those, a walk over the JSON against a table
 compiled from the same models (each element's type, cardinality, required elements, choice
-groups) gives the same answer many times faster.
+groups) gives the same answer many times faster. Each table is generated into a Python function
+of its own, once per type, so that the walk does no more than each element asks.
 
 `surely_valid` answers True only when it can be sure the models accept the resource and that it
 carries no modifier extension (which refuses a resource whatever the models say, service/fhir/refusals.py:
@@ -19,7 +20,9 @@ So the verdict on every resource is the models' verdict (tests/fhir/test_validat
 """
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import re
 import threading
 import types
@@ -30,7 +33,7 @@ from typing import Any, Callable
 from fhir.resources.R4B import get_fhir_model_class
 from fhir_core import constraints, types as fhir_types
 
-Check = Callable[[Any], bool]
+Check = Callable[[Any], Any]       # a true value when it is sure the model accepts the value
 log = logging.getLogger(__name__)
 
 
@@ -40,19 +43,30 @@ def surely_valid(resource: dict) -> bool:
     shape = _resource_shape(resource.get("resourceType"))
     try:
         return shape is not None and shape.conforms(resource)
+    except (KeyError, TypeError):    # an element the model lacks, a pattern given a number: not sure
+        return False
     except RecursionError:           # a fetched resource nested hundreds deep: the models decide
         return False
 
 
 # --- primitives -----------------------------------------------------------------------------------
-# Each check accepts a subset of what the fhir_core type accepts, never more.
+# Each check accepts a subset of what the fhir_core type accepts, never more. A check may answer
+# with any true value (a pattern's match), and may raise KeyError or TypeError (a pattern given a
+# number) for a value it does not accept: `surely_valid` takes those for False. Most are C
+# functions (a pattern's `fullmatch`, a lookup among remembered verdicts), which cost the walk
+# less than a Python function.
 
 _CODE = re.compile(r"[!-~]+(?: [!-~]+)*")                      # ASCII only: the models' \s is Unicode
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,%d}" % min(64, constraints.TYPES_ID_MAX_LENGTH))
 _URI = re.compile(r"[!-~]+")
-# YYYY, YYYY-MM, YYYY-MM-DD, and for dateTime/instant a time to the second (at most microseconds)
-# with its zone; seconds of 60 (leap seconds) and other rarities are left to the models.
-_TEMPORAL = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(T[0-2]\d:[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2}))?)?)?")
+# The fhir_core patterns of date, dateTime and instant (year 0001 to 9999, day 01 to 31, hours to
+# 23, zones to ±14:00), narrowed to a time to the second, at most microseconds and no leap second of
+# 60 (rarities left to the models). Whether a 29th, 30th or 31st exists is asked of `datetime.date`.
+_YEAR, _MONTH, _DAY = r"(?!0000)([0-9]{4})", r"(0[1-9]|1[0-2])", r"(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_DATE = re.compile(rf"{_YEAR}(?:-{_MONTH}(?:-{_DAY})?)?")
+_DATE_TIME = re.compile(rf"{_YEAR}(?:-{_MONTH}(?:-{_DAY}(?:{_TIME})?)?)?")
+_INSTANT = re.compile(rf"{_YEAR}-{_MONTH}-{_DAY}{_TIME}")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -65,123 +79,203 @@ def _string(value: Any) -> bool:
             and (value.isascii() or _SURROGATE.search(value) is None))
 
 
-def _code(value: Any) -> bool:
-    return type(value) is str and _CODE.fullmatch(value) is not None
-
-
-def _id(value: Any) -> bool:
-    return type(value) is str and _ID.fullmatch(value) is not None
-
-
-def _uri(value: Any) -> bool:
-    return type(value) is str and _URI.fullmatch(value) is not None
-
-
 def _boolean(value: Any) -> bool:
     return type(value) is bool
 
 
 def _decimal(value: Any) -> bool:
-    return (type(value) is int or type(value) is float) and fhir_types.Decimal.pattern.fullmatch(str(value)) is not None
+    """An int, or a finite float: Python writes those as `-?(0|[1-9][0-9]*)(\\.[0-9]+)?(e[+-][0-9]+)?`,
+    which the model's pattern accepts (tests/fhir/test_r4_shape.py)."""
+    return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
 def _integer(low: int, high: int) -> Check:
     return lambda value: type(value) is int and low <= value <= high
 
 
-def _temporal(rule: type, needs_time: bool, allows_time: bool) -> Check:
+def _temporal(pattern: re.Pattern) -> Check:
+    match = pattern.fullmatch
+
     def check(value: Any) -> bool:
-        if type(value) is not str:
+        found = match(value)
+        if found is None:
             return False
-        match = _TEMPORAL.fullmatch(value)
-        if match is None or rule.pattern.fullmatch(value) is None:
-            return False
-        year, month, day, time = match.groups()
-        if (time is not None and not allows_time) or (needs_time and time is None):
-            return False
-        if day is None:
+        day = found.group(3)
+        if day is None or day <= "28":
             return True
         try:
-            date(int(year), int(month), int(day))
+            date(int(found.group(1)), int(found.group(2)), int(day))
         except ValueError:
             return False
-        return time is None or _zone_ok(time)
-    return check
-
-
-def _zone_ok(time: str) -> bool:
-    if time.endswith("Z"):
         return True
-    hours, minutes = int(time[-5:-3]), int(time[-2:])
-    return hours < 14 or (hours == 14 and minutes == 0)
+    return check
 
 
 def _never(value: Any) -> bool:
     return False
 
 
+class _Verdicts(dict):
+    """A string check's verdicts by string, looked up in C: the systems, codes, units, statuses and
+    dates of a chart recur in it and in every other chart. Bounded: emptied when full, and long
+    strings (free text) are checked each time and not kept."""
+
+    def __init__(self, check: Check, size: int = 4096, longest: int = 200):
+        super().__init__()
+        self.check, self.size, self.longest = check, size, longest
+
+    def __missing__(self, value: Any) -> bool:
+        verdict = bool(self.check(value))      # not a string: the check says False or raises TypeError
+        if type(value) is str and len(value) <= self.longest:
+            if len(self) >= self.size:
+                self.clear()
+            self[value] = verdict
+        return verdict
+
+
+def _remembered(check: Check) -> Check:
+    return _Verdicts(check).__getitem__      # a list or an object is unhashable: TypeError
+
+
+_STRING = _remembered(_string)
+_URI_CHECK = _remembered(_URI.fullmatch)
 _BY_RULE: dict[type, Check] = {
-    fhir_types.String: _string,
-    fhir_types.Markdown: _string,
+    fhir_types.String: _STRING,
+    fhir_types.Markdown: _STRING,
     fhir_types.Xhtml: _string,
-    fhir_types.Code: _code,
-    fhir_types.Id: _id,
-    fhir_types.Uri: _uri,
-    fhir_types.Canonical: _uri,
+    fhir_types.Code: _remembered(_CODE.fullmatch),
+    fhir_types.Id: _ID.fullmatch,              # a resource's own: seldom seen twice
+    fhir_types.Uri: _URI_CHECK,
+    fhir_types.Canonical: _URI_CHECK,
     fhir_types.Decimal: _decimal,
-    fhir_types.Date: _temporal(fhir_types.Date, needs_time=False, allows_time=False),
-    fhir_types.DateTime: _temporal(fhir_types.DateTime, needs_time=False, allows_time=True),
-    fhir_types.Instant: _temporal(fhir_types.Instant, needs_time=True, allows_time=True),
+    fhir_types.Date: _remembered(_temporal(_DATE)),
+    fhir_types.DateTime: _remembered(_temporal(_DATE_TIME)),
+    fhir_types.Instant: _remembered(_temporal(_INSTANT)),
 }
 
 
 # --- complex types and resources ------------------------------------------------------------------
 
 class _Shape:
-    """One model class as a table: element name → (check, repeats, choice group or None), the
-    required names, and the choice groups one of which must be present."""
+    """One model class as a table: element name → (its check, or the _Shape of its complex type;
+    whether it repeats; its choice group or None), the required names, and the choice groups one of
+    which must be present. `conforms` is the table compiled into a function of its own (`_compile`)
+    once every table it names is built (`_link`); until then, and when its compile failed, it
+    answers False."""
 
-    def __init__(self, resource_type: str | None):
+    def __init__(self, resource_type: str | None, name: str):
         self.resource_type = resource_type
-        self.elements: dict[str, tuple[Check, bool, str | None]] = {}
+        self.name = name                        # of its function among the compiled ones
+        self.elements: dict[str, tuple[Check | _Shape, bool, str | None]] = {}
         self.required: tuple[str, ...] = ()
         self.required_choices: tuple[str, ...] = ()
-        self.ready = False
+        self.complete = False                   # its table is built
+        self.conforms: Check = _never
+        self.by_key: dict[str, Check] = {}      # a long table's checks by name, filled by `_link`
+        _compiled[name] = _never
 
-    def conforms(self, value: Any) -> bool:
-        if type(value) is not dict or not self.ready:     # not ready: its compile failed
-            return False
-        elements = self.elements
-        chosen: set[str] | None = None
-        for key, item in value.items():
-            entry = elements.get(key)
-            if entry is None:
-                if key == "resourceType" and self.resource_type is not None and item == self.resource_type:
-                    continue
-                return False
-            check, repeats, choice = entry
-            if choice is not None:
-                if chosen is None:
-                    chosen = {choice}
-                elif choice in chosen:
-                    return False         # two types of one choice (valueQuantity and valueString)
-                else:
-                    chosen.add(choice)
-            if repeats:
-                if type(item) is not list:
-                    return False
-                for element in item:
-                    if not check(element):
-                        return False
-            elif not check(item):
-                return False
-        for key in self.required:
-            if key not in value:
-                return False
-        for choice in self.required_choices:
-            if chosen is None or choice not in chosen:
-                return False
-        return True
+
+# The compiled functions, by name: each calls the checks and the functions of the types it holds by
+# their names here, looked up when it runs, so that types holding each other (Extension holds
+# Extension) need no order. A name stays `_never` until its type is compiled.
+_compiled: dict[str, Any] = {"__builtins__": {"type": type, "dict": dict, "list": list, "all": all, "map": map,
+                                              "len": len, "set": set, "False": False, "True": True}}
+# Tables with at most this many elements are walked by comparing each key with each element's name
+# (cheaper than a lookup and a call for the few keys a Coding or a Reference holds).
+_LONGEST_CHAIN = 12
+
+
+def _compile(shape: _Shape) -> Check:
+    """`shape`'s check as the source of a function, run once: its elements' checks inlined, those of a
+    repeating element in a loop, one branch per element name (or, for a long table, a lookup of a
+    check by name)."""
+    lines = [f"def {shape.name}(value):",
+             "    if type(value) is not dict:",
+             "        return False"]
+    chained = len(shape.elements) <= _LONGEST_CHAIN
+    lines.append("    for key, item in value.items():")
+    if chained:
+        # `id` and `extension` are in every type and seldom present: asked last.
+        order = sorted(shape.elements, key=lambda key: key in ("id", "extension"))
+        for index, key in enumerate(order):
+            lines.append(f"        {'if' if index == 0 else 'elif'} key == {key!r}:")
+            lines += _test(shape.elements[key], "            ")
+        if shape.resource_type is not None:
+            lines.append(f"        elif key == 'resourceType' and item == {shape.resource_type!r}:")
+            lines.append("            pass")
+        lines += ["        else:", "            return False"]
+    else:
+        lines += [f"        if not {_name(shape.by_key)}[key](item):", "            return False"]
+    if shape.required:
+        lines += [f"    if {' or '.join(f'{key!r} not in value' for key in shape.required)}:", "        return False"]
+    lines += _choices(shape)
+    lines.append("    return True")
+    exec("\n".join(lines), _compiled)            # noqa: S102 — source made here from the models' tables
+    return _compiled[shape.name]
+
+
+# A type whose choice groups can be filled in at most this many ways is checked by looking the
+# choice elements it holds up among those ways; one with more, group by group.
+_MOST_CHOICES = 512
+
+
+def _choices(shape: _Shape) -> list[str]:
+    """Lines that return False unless the value holds at most one element of each choice group,
+    and one of each required group."""
+    groups = {choice: sorted(key for key, entry in shape.elements.items() if entry[2] == choice)
+              for choice in sorted({entry[2] for entry in shape.elements.values()} - {None})}
+    if not groups:
+        return []
+    group_of = {key: choice for choice, keys in groups.items() for key in keys}
+    chosen = f"{_name(frozenset(group_of))}.intersection(value)"
+    ways = [keys if choice in shape.required_choices else [None, *keys] for choice, keys in groups.items()]
+    if math.prod(map(len, ways)) <= _MOST_CHOICES:
+        allowed = frozenset(frozenset(key for key in way if key is not None) for way in itertools.product(*ways))
+        return [f"    if {chosen} not in {_name(allowed)}:", "        return False"]
+    lines = [f"    chosen = {chosen}",
+             f"    if len(chosen) > 1 and len(set(map({_name(group_of.__getitem__)}, chosen))) < len(chosen):",
+             "        return False         # two types of one choice (valueQuantity and valueString)"]
+    for choice in shape.required_choices:
+        lines += [f"    if {_name(frozenset(groups[choice]))}.isdisjoint(chosen):", "        return False"]
+    return lines
+
+
+def _test(entry: tuple[Check | _Shape, bool, str | None], indent: str) -> list[str]:
+    """Lines that return False unless `item` passes the element's check."""
+    check, repeats, _ = entry
+    call = check.name if isinstance(check, _Shape) else _name(check)
+    if not repeats:
+        return [f"{indent}if not {call}(item):", f"{indent}    return False"]
+    if not isinstance(check, _Shape):
+        return [f"{indent}if type(item) is not list or not all(map({call}, item)):", f"{indent}    return False"]
+    return [f"{indent}if type(item) is not list:", f"{indent}    return False",
+            f"{indent}for each in item:", f"{indent}    if not {call}(each):", f"{indent}        return False"]
+
+
+def _single(entry: tuple[Check | _Shape, bool, str | None]) -> Check:
+    """The element's check as one callable, for the lookup by name of a long table: the function of
+    a type it holds is read when linking, once every table is compiled."""
+    check, repeats, _ = entry
+    if not isinstance(check, _Shape):
+        return (lambda value: type(value) is list and all(map(check, value))) if repeats else check
+    if not repeats:
+        return _compiled[check.name]
+    name = f"each_{check.name}"
+    if name not in _compiled:
+        exec("\n".join([f"def {name}(item):", *_test(entry, "    "), "    return True"]), _compiled)  # noqa: S102
+    return _compiled[name]
+
+
+_constants: dict[int, str] = {}
+
+
+def _name(constant: Any) -> str:
+    """The name a compiled function reads `constant` by (a check, a set of names)."""
+    name = _constants.get(id(constant))
+    if name is None:
+        name = _constants[id(constant)] = f"c{len(_constants)}"
+        _compiled[name] = constant
+    return name
 
 
 _shapes: dict[type, _Shape] = {}
@@ -198,27 +292,42 @@ def _resource_shape(resource_type: Any) -> _Shape | None:
             model = get_fhir_model_class(resource_type)
         except (KeyError, ValueError, ImportError, AttributeError):
             return None                 # not a type name: not remembered, so the table cannot grow
-        try:
-            shape = _shape_of(model)
-        except Exception:  # noqa: BLE001 — a model this module cannot read: the models decide, as before
-            log.warning("fast R4 check unavailable for a resource type", extra={"resource_type": resource_type})
-            shape = None
+        with _lock:
+            try:
+                shape = _shape_of(model)
+                _link()
+            except Exception:  # noqa: BLE001 — a model this module cannot read: the models decide, as before
+                log.warning("fast R4 check unavailable for a resource type", extra={"resource_type": resource_type})
+                shape = None
         if shape is not None and shape.resource_type != resource_type:
             shape = None
         _by_resource_type[resource_type] = shape
     return shape
 
 
+def _link() -> None:
+    """Compiles every complete table not compiled yet, then fills the long ones' checks by name (a
+    type may hold itself, or another that holds it: every function is made before one is read)."""
+    new = [shape for shape in _shapes.values() if shape.complete and shape.conforms is _never]
+    for shape in new:
+        shape.conforms = _compiled[shape.name] = _compile(shape)
+    for shape in new:
+        if len(shape.elements) > _LONGEST_CHAIN:
+            shape.by_key.update({key: _single(entry) for key, entry in shape.elements.items()})
+            if shape.resource_type is not None:
+                shape.by_key.setdefault("resourceType", frozenset({shape.resource_type}).__contains__)
+
+
 def _shape_of(model: type) -> _Shape:
     """The table of `model`, compiled once (complex types refer to each other, Extension to itself)."""
     shape = _shapes.get(model)
-    if shape is not None and shape.ready:
+    if shape is not None and shape.conforms is not _never:
         return shape
     with _lock:                          # held for the whole compile: other threads wait for it
         if model in _shapes:
-            return _shapes[model]        # ready, or being compiled by this thread (a type holding itself)
+            return _shapes[model]        # complete, or being compiled by this thread (a type holding itself)
         resource_type = getattr(model, "__resource_type__", None)
-        shape = _Shape(resource_type if _is_resource(model) else None)
+        shape = _Shape(resource_type if _is_resource(model) else None, f"s{len(_shapes)}")
         _shapes[model] = shape           # before the fields: a type may hold itself
         elements, required, required_choices = {}, [], set()
         for name, field in model.model_fields.items():
@@ -238,7 +347,7 @@ def _shape_of(model: type) -> _Shape:
         shape.elements = elements
         shape.required = tuple(required)
         shape.required_choices = tuple(sorted(required_choices))
-        shape.ready = True
+        shape.complete = True
         return shape
 
 
@@ -246,7 +355,7 @@ def _is_resource(model: type) -> bool:
     return any(base.__name__ == "Resource" and base.__module__.endswith(".resource") for base in model.__mro__)
 
 
-def _element_check(annotation: Any) -> tuple[Check, bool]:
+def _element_check(annotation: Any) -> tuple[Check | _Shape, bool]:
     """(check of one value, whether the element repeats) for a field's type annotation."""
     inner, repeats = _unwrap(annotation)
     return _value_check(inner), repeats
@@ -266,7 +375,7 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
             return annotation, repeats
 
 
-def _value_check(annotation: Any) -> Check:
+def _value_check(annotation: Any) -> Check | _Shape:
     if annotation is bool:
         return _boolean
     if typing.get_origin(annotation) is typing.Annotated:
@@ -281,8 +390,7 @@ def _value_check(annotation: Any) -> Check:
         model = annotation.get_model_klass()
         if model.__name__ == "Resource":
             return _contained
-        shape = _shape_of(model)
-        return shape.conforms
+        return _shape_of(model)          # its `conforms`, once linked
     return _never
 
 

@@ -32,8 +32,8 @@ READ_TYPES = frozenset({
 })
 
 # The public sandbox sends some 0..* elements as single objects; R4 needs arrays.
-_LIST_ELEMENTS = ("category", "reasonCode", "reasonReference", "dosageInstruction", "note", "identifier",
-                  "insurance", "basedOn", "supportingInformation")
+_LIST_ELEMENTS = frozenset({"category", "reasonCode", "reasonReference", "dosageInstruction", "note", "identifier",
+                            "insurance", "basedOn", "supportingInformation"})
 
 
 # …except where that element is 0..1 in this resource type.
@@ -44,9 +44,8 @@ _SINGLE_ELEMENTS = {"MedicationStatement": ("category",), "MedicationDispense": 
 def normalise_quirks(resource: dict) -> dict:
     """A copy with single objects wrapped in lists where R4 expects arrays."""
     fixed = None
-    single = _SINGLE_ELEMENTS.get(resource.get("resourceType"), ())
-    for name in _LIST_ELEMENTS:
-        if name not in single and isinstance(resource.get(name), dict):
+    for name in _LIST_ELEMENTS.intersection(resource):      # the few of them a resource holds
+        if isinstance(resource[name], dict) and name not in _SINGLE_ELEMENTS.get(resource.get("resourceType"), ()):
             fixed = fixed if fixed is not None else dict(resource)
             fixed[name] = [resource[name]]
     return fixed if fixed is not None else resource

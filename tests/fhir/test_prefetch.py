@@ -65,6 +65,14 @@ def test_prefetch_asks_for_every_code_the_record_reads():
       "category": [{"coding": [{"code": "imaging"}]}]}, True),
     ({"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
       "category": [{"coding": [{"code": "vital-signs"}]}]}, False),
+    # Shapes servers get wrong: read as far as they can be, never an error.
+    ({"code": {"coding": {"system": "http://loinc.org", "code": "8308-9"}}}, False),
+    ({"code": [{"coding": [{"code": "8308-9"}]}]}, False),
+    ({"code": {"coding": [None, 5, {"code": ["8308-9"]}, {"code": {"x": 1}}, {"code": "8308-9"}]}}, True),
+    ({"code": {"coding": [{"code": "XR-HAND"}]}, "category": {"coding": [{"code": "imaging"}]}}, True),
+    ({"code": {"coding": [{"code": "XR-HAND"}]}, "category": [None, {"coding": None}, {"coding": [{"code": "imaging"}]}]}, True),
+    ({"code": None, "category": "imaging", "component": {"code": {"coding": [{"code": "40301-4"}]}}}, False),
+    ({"component": [None, {"code": {"coding": [{"code": ["40301-4"]}]}}, {"code": {"coding": [{"code": "40301-4"}]}}]}, True),
 ])
 def test_observation_prefilter(resource, kept):
     from service.fhir.observation_codes import observation_is_relevant
