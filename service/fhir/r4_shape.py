@@ -116,9 +116,11 @@ def _never(value: Any) -> bool:
 
 
 class _Verdicts(dict):
-    """A string check's verdicts by string, looked up in C: the systems, codes, units, statuses and
-    dates of a chart recur in it and in every other chart. Bounded: emptied when full, and long
-    strings (free text) are checked each time and not kept."""
+    """A string check's verdicts by string, looked up in C: the systems, codes, statuses and dates of
+    a chart recur in it and in every other chart. Bounded: emptied when full, and long strings are
+    checked each time and not kept. Only codes, URIs and dates are remembered, never free text
+    (`string`, `markdown`: names, identifiers, notes), which the plain check reads as fast and which
+    would keep patients' words in memory past their call."""
 
     def __init__(self, check: Check, size: int = 4096, longest: int = 200):
         super().__init__()
@@ -137,11 +139,10 @@ def _remembered(check: Check) -> Check:
     return _Verdicts(check).__getitem__      # a list or an object is unhashable: TypeError
 
 
-_STRING = _remembered(_string)
 _URI_CHECK = _remembered(_URI.fullmatch)
 _BY_RULE: dict[type, Check] = {
-    fhir_types.String: _STRING,
-    fhir_types.Markdown: _STRING,
+    fhir_types.String: _string,
+    fhir_types.Markdown: _string,
     fhir_types.Xhtml: _string,
     fhir_types.Code: _remembered(_CODE.fullmatch),
     fhir_types.Id: _ID.fullmatch,              # a resource's own: seldom seen twice
