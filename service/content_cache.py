@@ -35,6 +35,25 @@ def digest(value: Any, canonical: bool = True) -> bytes | None:
         return None
 
 
+class Written(dict):
+    """A JSON object as parsed from a text, with that text's digest (`written_digest`): its members can be
+    named without writing them again (`members_digest`). Read only, like every parsed request body."""
+
+    __slots__ = ("written_digest",)
+
+    def __init__(self, value: dict, written_digest: bytes):
+        super().__init__(value)
+        self.written_digest = written_digest
+
+
+def members_digest(value: Any, keys: tuple[str, ...]) -> bytes | None:
+    """16 bytes naming the content of `value`'s members `keys`, from the digest of the text it was parsed
+    from; None unless `value` is `Written`. Written as an object, so that no list `digest` names can
+    ever share it."""
+    written = getattr(value, "written_digest", None)
+    return None if written is None else digest({"written": written.hex(), "members": list(keys)})
+
+
 class ContentCache(Generic[T]):
     """The most recently used results, by digest, as long as their weights (what the caller says
     each holds: resources, say) add up to at most `max_weight`; safe to share between threads.
