@@ -35,25 +35,6 @@ def digest(value: Any, canonical: bool = True) -> bytes | None:
         return None
 
 
-class Written(dict):
-    """A JSON object as parsed from a text, with that text's digest (`written_digest`): its members can be
-    named without writing them again (`members_digest`). Read only, like every parsed request body."""
-
-    __slots__ = ("written_digest",)
-
-    def __init__(self, value: dict, written_digest: bytes):
-        super().__init__(value)
-        self.written_digest = written_digest
-
-
-def members_digest(value: Any, keys: tuple[str, ...]) -> bytes | None:
-    """16 bytes naming the content of `value`'s members `keys`, from the digest of the text it was parsed
-    from; None unless `value` is `Written`. Written as an object, so that no list `digest` names can
-    ever share it."""
-    written = getattr(value, "written_digest", None)
-    return None if written is None else digest({"written": written.hex(), "members": list(keys)})
-
-
 class ContentCache(Generic[T]):
     """The most recently used results, by digest, as long as their weights (what the caller says
     each holds: resources, say) add up to at most `max_weight`; safe to share between threads.
@@ -62,6 +43,7 @@ class ContentCache(Generic[T]):
     def __init__(self, max_weight: int):
         self.max_weight = max_weight
         self._results: OrderedDict[bytes, tuple[T, int]] = OrderedDict()
+        self._keys: dict[int, bytes] = {}       # the key of each result kept, by the result's id (`key_of`)
         self._weight = 0
         self._lock = threading.Lock()
 
@@ -76,8 +58,31 @@ class ContentCache(Generic[T]):
         with self._lock:
             if key not in self._results:
                 self._results[key] = (result, weight)
+                self._keys[id(result)] = key
                 self._weight += weight
             while self._weight > self.max_weight:
-                _, (_, dropped) = self._results.popitem(last=False)
-                self._weight -= dropped
+                dropped_key, (dropped, dropped_weight) = self._results.popitem(last=False)
+                if self._keys.get(id(dropped)) == dropped_key:
+                    del self._keys[id(dropped)]
+                self._weight -= dropped_weight
         return result
+
+    def key_of(self, result: Any) -> bytes | None:
+        """The key under which this very object is kept, while it is kept."""
+        with self._lock:
+            key = self._keys.get(id(result))
+            return key if key is not None and key in self._results and self._results[key][0] is result else None
+
+
+# JSON parsed from request bodies (their prefetch), by the digest of its text: `service/api/request_body.py`.
+# Up to this many bytes of text in all (about five times as much memory; most of it the resources the
+# screened-chart cache holds too).
+request_json: ContentCache = ContentCache(max_weight=4_000_000)
+
+
+def members_digest(value: Any, keys: tuple[str, ...]) -> bytes | None:
+    """16 bytes naming the content of the members `keys` of `value`, a JSON object parsed from a request
+    body, by the digest of its text; None when `request_json` does not hold `value`. Written as an object,
+    so that no list `digest` names can ever share it."""
+    key = request_json.key_of(value)
+    return None if key is None else digest({"written": key.hex(), "members": list(keys)})

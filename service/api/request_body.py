@@ -12,7 +12,7 @@ import orjson
 from flask import Request
 
 from service.api.errors import ApiError
-from service.content_cache import ContentCache, Written
+from service.content_cache import request_json
 
 
 def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
@@ -73,16 +73,12 @@ def _fast_parse(raw: bytes) -> Any:
         return _UNPARSED
 
 
-# The prefetch of a resent chart is the same text again (order-select resends the chart on every edit
-# of an order): parsed once, it is kept by the digest of its text, up to this many bytes of text in
-# all (about five times as much memory; most of it the resources the screened-chart cache holds too).
-_prefetches: ContentCache = ContentCache(max_weight=4_000_000)
 _PREFETCH_KEY = b'"prefetch"'
 _COLON = re.compile(rb"\s*:\s*")
 
 
 def _parse_resent_prefetch(raw: bytes, max_depth: int) -> Any:
-    """The body, its prefetch taken from `_prefetches` when its text was read before; _UNPARSED when
+    """The body, its prefetch taken from `request_json` when its text was read before; _UNPARSED when
     `_fast_parse` must decide.
 
     Taken when the prefetch is the body's last member (as CDS clients write it): the body is then its
@@ -104,9 +100,9 @@ def _parse_resent_prefetch(raw: bytes, max_depth: int) -> Any:
     if not isinstance(body, dict):
         return _UNPARSED
     text = raw[value_start.end():close]
-    written = hashlib.sha256(text).digest()[:16]
-    prefetch = _prefetches.get_or_compute(written + max_depth.to_bytes(4, "big"),
-                                          lambda: _parse_prefetch(text, written, max_depth), weight=len(text))
+    # The same text again (order-select resends the chart on every edit of an order) is parsed once.
+    prefetch = request_json.get_or_compute(hashlib.sha256(text).digest()[:16] + max_depth.to_bytes(4, "big"),
+                                           lambda: _parse_prefetch(text, max_depth), weight=len(text))
     if prefetch is _UNPARSED:
         return _UNPARSED
     if _nests_deeper(rest, max_depth) or prefetch is _TOO_DEEP:
@@ -118,15 +114,15 @@ def _parse_resent_prefetch(raw: bytes, max_depth: int) -> Any:
 _TOO_DEEP = object()
 
 
-def _parse_prefetch(text: bytes, written: bytes, max_depth: int) -> Any:
-    """A prefetch's text parsed (a JSON object as `Written`, with `written`, its text's digest), _TOO_DEEP
-    when it nests deeper than a member of a body may, _UNPARSED when `_fast_parse` would not read it."""
+def _parse_prefetch(text: bytes, max_depth: int) -> Any:
+    """A prefetch's text parsed; _TOO_DEEP when it nests deeper than a member of a body may, _UNPARSED
+    when `_fast_parse` would not read it."""
     value = _fast_parse(text)
     if value is _UNPARSED:
         return _UNPARSED
     if _nests_deeper(text, max_depth - 1):
         return _TOO_DEEP
-    return Written(value, written) if isinstance(value, dict) else value
+    return value
 
 
 def _check_parsed_depth(raw: bytes, max_depth: int) -> None:
