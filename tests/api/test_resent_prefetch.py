@@ -85,3 +85,15 @@ def test_members_are_never_named_as_a_list_is():
     prefetch = _parse_resent_prefetch(b'{"prefetch": {}}', 64)["prefetch"]
     key = request_json.key_of(prefetch)
     assert key is not None and members_digest(prefetch, ()) != digest([key.hex(), []], canonical=False)
+
+
+def test_a_cache_tells_the_key_of_a_result_only_while_it_keeps_that_very_object():
+    from service.content_cache import ContentCache
+
+    cache: ContentCache = ContentCache(max_weight=2)
+    first, second, third = {"n": 1}, {"n": 1}, {"n": 3}
+    cache.get_or_compute(b"first", lambda: first)
+    cache.get_or_compute(b"second", lambda: second)
+    assert (cache.key_of(first), cache.key_of(second), cache.key_of({"n": 1})) == (b"first", b"second", None)
+    cache.get_or_compute(b"third", lambda: third)          # the oldest is dropped
+    assert (cache.key_of(first), cache.key_of(third)) == (None, b"third")
