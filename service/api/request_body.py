@@ -12,7 +12,7 @@ import orjson
 from flask import Request
 
 from service.api.errors import ApiError
-from service.content_cache import request_json
+from service.content_cache import first_seen_json, request_json
 
 
 def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
@@ -78,7 +78,7 @@ _COLON = re.compile(rb"\s*:\s*")
 
 
 def _parse_resent_prefetch(raw: bytes, max_depth: int) -> Any:
-    """The body, its prefetch taken from `request_json` when its text was read before; _UNPARSED when
+    """The body, its prefetch parsed once for a text sent again (`_prefetch`); _UNPARSED when
     `_fast_parse` must decide.
 
     Taken when the prefetch is the body's last member (as CDS clients write it): the body is then its
@@ -100,9 +100,7 @@ def _parse_resent_prefetch(raw: bytes, max_depth: int) -> Any:
     if not isinstance(body, dict):
         return _UNPARSED
     text = raw[value_start.end():close]
-    # The same text again (order-select resends the chart on every edit of an order) is parsed once.
-    prefetch = request_json.get_or_compute(hashlib.sha256(text).digest()[:16] + max_depth.to_bytes(4, "big"),
-                                           lambda: _parse_prefetch(text, max_depth), weight=len(text))
+    prefetch = _prefetch(text, max_depth)
     if prefetch is _UNPARSED:
         return _UNPARSED
     if _nests_deeper(rest, max_depth) or prefetch is _TOO_DEEP:
@@ -112,6 +110,24 @@ def _parse_resent_prefetch(raw: bytes, max_depth: int) -> Any:
 
 
 _TOO_DEEP = object()
+
+
+def _prefetch(text: bytes, max_depth: int) -> Any:
+    """The prefetch's text parsed (`_parse_prefetch`), once for a text sent again (order-select resends
+    the chart on every edit of an order): kept from its second time (`service/content_cache.py`)."""
+    key = hashlib.sha256(text).digest()[:16] + max_depth.to_bytes(4, "big")
+    prefetch = request_json.get(key, _UNPARSED_YET)
+    if prefetch is _UNPARSED_YET:
+        prefetch = first_seen_json.pop(key, _UNPARSED_YET)
+        if prefetch is _UNPARSED_YET:
+            prefetch = _parse_prefetch(text, max_depth)
+            first_seen_json.put(key, prefetch)
+        else:
+            request_json.put(key, prefetch, weight=len(text))
+    return prefetch
+
+
+_UNPARSED_YET = object()
 
 
 def _parse_prefetch(text: bytes, max_depth: int) -> Any:

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from service.api.errors import ApiError
 from service.api.request_body import _UNPARSED, _check_depth, _parse_resent_prefetch
-from service.content_cache import digest, members_digest, request_json
+from service.content_cache import digest, first_seen_json, members_digest, request_json
 
 _SCALARS = st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False) \
     | st.text(alphabet=st.sampled_from('ab"\\{}[],:prefetch \u00e9\U0001F600'), max_size=12)
@@ -52,9 +52,11 @@ def test_a_resent_prefetch_is_parsed_once_and_named_by_its_text():
     first = b'{"hookInstance": "1", "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"}}}'
     again = b'{"hookInstance": "2", "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"}}}'
     other = b'{"hookInstance": "2", "prefetch": {"patient": {"resourceType": "Patient", "id": "p2"}}}'
-    bodies = [_parse_resent_prefetch(raw, 64) for raw in (first, again, other)]
-    assert [body["hookInstance"] for body in bodies] == ["1", "2", "2"]
-    assert bodies[0]["prefetch"] is bodies[1]["prefetch"]
+    bodies = [_parse_resent_prefetch(raw, 64) for raw in (first, again, other, first)]
+    assert [body["hookInstance"] for body in bodies] == ["1", "2", "2", "1"]
+    assert bodies[0]["prefetch"] is bodies[1]["prefetch"] is bodies[3]["prefetch"]
+    assert request_json.key_of(bodies[0]["prefetch"]) is not None         # kept from its second time
+    assert first_seen_json.key_of(bodies[2]["prefetch"]) is not None      # seen once
     assert bodies[2]["prefetch"] == {"patient": {"resourceType": "Patient", "id": "p2"}}
     named = [members_digest(body["prefetch"], ("patient",)) for body in bodies]
     assert named[0] == named[1] != named[2] and None not in named
@@ -83,7 +85,7 @@ def test_a_resent_prefetch_too_deep_is_refused_each_time():
 
 def test_members_are_never_named_as_a_list_is():
     prefetch = _parse_resent_prefetch(b'{"prefetch": {}}', 64)["prefetch"]
-    key = request_json.key_of(prefetch)
+    key = first_seen_json.key_of(prefetch)
     assert key is not None and members_digest(prefetch, ()) != digest([key.hex(), []], canonical=False)
 
 
