@@ -22,7 +22,7 @@ from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from service.content_cache import ContentCache, digest
+from service.content_cache import ContentCache, digest, members_digest
 from service.fhir.client import Budget, FetchResult, FhirClient, incomplete_search
 from service.fhir.prefetch import applies, fill, templates
 from service.fhir.refusals import Refused
@@ -113,8 +113,10 @@ def gather(request: Mapping, settings: Settings, client: FhirClient,
     candidates: list[Any] = []
     for value in list(present.values()) + [body for bodies in fetched.values() for body in bodies]:
         candidates.extend(bundle_resources(value))
-    # Straight from the request body, the candidates can be recognised by their digest (a resent chart).
-    chart_digest = None if fetched else digest(candidates, canonical=False)
+    # Straight from the request body, the candidates can be recognised by their digest (a resent chart):
+    # the digest of the prefetch's text and of the keys taken from it, when the body reader kept it.
+    chart_digest = None if fetched else (members_digest(prefetch, tuple(present))
+                                         or digest(candidates, canonical=False))
     screened, held = _screened_chart(candidates) if fetched else _screened.get_or_compute(
         chart_digest, lambda: _screened_chart(candidates), weight=len(candidates))
     refusals = screened.refused

@@ -196,8 +196,11 @@ class Server:
             command = [sys.executable, "-c", FLOOR_SERVER, str(self.port), str(workers)]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def wait_listening(self) -> None:
-        for _ in range(600):
+    def wait_listening(self, seconds: float = 60) -> None:
+        """Until the server accepts connections: within seconds on a quiet machine, far longer on a
+        loaded one (the master loads the models and answers a warm-up call before it listens)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
