@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
 from dataclasses import dataclass
 from typing import Callable
 
 import pytest
 
+from service.api.request_body import _parse_resent_prefetch
 from service.app import create_app
+from service.content_cache import request_json
 from service.fhir.prefetch import templates
 from service.record.growth import lms_at
 from tests.conftest import CheckingClient
@@ -383,3 +386,32 @@ def test_corpus_chart(corpus_client, store, case, hook):
         assert text in seen, (text, seen)
     for text in case.hides:
         assert text not in seen, (text, seen)
+
+
+def _without_ids(value):
+    """An answer with the ids each call draws afresh (card uuids, coverage-assertion-ids, the ids of
+    suggested resources such as "sr-…") taken out."""
+    text = json.dumps(value, sort_keys=True)
+    return re.sub(r'"([a-z]+-)?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}"|"[a-z]+-[0-9a-f]{12}"',
+                  '"<id>"', text)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_resent_chart_is_answered_alike_and_left_as_it_was_sent(corpus_client, settings, case):
+    """A resent prefetch is parsed once and shared by every call that sends its text
+    (service/api/request_body.py): no step of an answer may change it, or the next call would read
+    another chart. Each corpus chart, sent three times through both hooks, gets the same answer each
+    time, and the prefetch kept for its text is still what its text says."""
+    for hook in SERVICES:
+        body = request_body(case.chart(), hook)
+        prefetch = body.pop("prefetch")
+        raw = json.dumps({**body, "prefetch": prefetch}).encode()      # the prefetch last, as CDS clients write it
+        answers = []
+        for _ in range(3):
+            response = corpus_client.post(SERVICES[hook], data=raw, content_type="application/json")
+            assert response.status_code == 200, response.get_json()
+            answers.append(_without_ids(response.get_json()))
+        assert answers[0] == answers[1] == answers[2]
+        kept = _parse_resent_prefetch(raw, settings.max_json_depth)["prefetch"]
+        assert request_json.key_of(kept) is not None
+        assert kept == json.loads(raw)["prefetch"]
