@@ -8,7 +8,7 @@ record (service.policy.criteria) and hands them here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from datetime import date
 from typing import Any, Callable, Mapping
@@ -17,9 +17,10 @@ from service.policy.compare import NOT_MET, UNKNOWN, compare, format_against
 from service.policy.context import Context, months_between
 from service.policy.decision import Criterion, Evidence, Limit, Reason
 from service.record.exact import Number
+from service.record.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Candidate:
     date: date
     score: Number                 # the value compared, exactly (SDS, ug/L, years, cm/year as a Fraction)
@@ -37,7 +38,7 @@ class Candidate:
         return self.given() if callable(self.given) else self.given
 
 
-@dataclass(frozen=True)
+@frozen
 class Selection:
     chosen: Candidate | None
     skipped: tuple[Evidence, ...]  # values on file that could not be used, with why

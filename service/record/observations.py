@@ -17,6 +17,7 @@ from . import units
 from .codes import as_list, codings, concept_text, concept_words
 from . import radiology_text, reference_ranges
 from .dates import age_span, effective_span
+from .frozen import frozen
 from .growth import height_sds, height_sds_span, sds_from_centile
 from .model import BoneAge, GhResult, Height, Igf1, Measurement
 
@@ -75,7 +76,7 @@ MAX_TEXT = 100
 _COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "\u2264": "<=", "\u2265": ">="}
 
 
-@dataclass(frozen=True)
+@frozen
 class Context:
     today: date
     birth_date: date | None
