@@ -8,7 +8,6 @@ record (service.policy.criteria) and hands them here.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import cached_property
 from datetime import date
 from typing import Any, Callable, Mapping
@@ -17,7 +16,7 @@ from service.policy.compare import NOT_MET, UNKNOWN, compare, format_against
 from service.policy.context import Context, months_between
 from service.policy.decision import Criterion, Evidence, Limit, Reason
 from service.record.exact import Number
-from service.record.frozen import frozen
+from service.record.frozen import frozen, replace
 
 
 @frozen

@@ -6,7 +6,7 @@ fields); metadata, payer matching, exclusions and label limits get typed fields.
 from __future__ import annotations
 
 import re
-from dataclasses import field, replace
+from dataclasses import field
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +17,7 @@ from service.policy.codesets import CodeSet
 from service.policy.decision import LabelRef, PolicyRef, PolicyVersion
 from service.record.categories import MedicationCategories
 from service.record.exact import exact
-from service.record.frozen import frozen
+from service.record.frozen import frozen, replace
 from service.record.model import CoverageFacts
 
 

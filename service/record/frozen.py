@@ -4,7 +4,8 @@
 field: building a long chart's facts (a Height has 19 fields, a chart hundreds of heights) and their
 evidence spent more time there than in reading the chart. `frozen` is that same dataclass — fields,
 defaults, equality, hash, repr, `dataclasses.replace`, attributes that cannot be assigned — with an
-`__init__` that gives the instance all its attributes in one step.
+`__init__` that gives the instance all its attributes in one step, and a `replace` that copies an
+instance's fields in one step (`dataclasses.replace` reads each back and passes them all as keywords).
 
 Only what that `__init__` can do exactly is accepted: a class with `__post_init__`, `InitVar`,
 `init=False` or keyword-only fields is refused when it is defined, not built differently.
@@ -16,6 +17,7 @@ import inspect
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T", bound=type)
+C = TypeVar("C")
 
 
 def frozen(cls: T | None = None, /, **options: Any) -> T | Callable[[T], T]:
@@ -23,10 +25,12 @@ def frozen(cls: T | None = None, /, **options: Any) -> T | Callable[[T], T]:
     def wrap(plain: T) -> T:
         made = dataclasses.dataclass(plain, frozen=True, **options)
         made.__init__ = _one_step_init(made)
+        _FIELDS[made] = tuple(f.name for f in dataclasses.fields(made))
         return made
     return wrap if cls is None else wrap(cls)
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}     # each @frozen class's field names, in order
 _FACTORY = object()     # the default of a field made by `default_factory`: make one per instance
 
 
@@ -58,3 +62,19 @@ def _one_step_init(cls: type) -> Callable[..., None]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     return init
+
+
+def replace(instance: C, /, **changes: Any) -> C:
+    """`dataclasses.replace`, in one step for a `@frozen` instance (the wording replaces every criterion,
+    finding and piece of evidence once). A name that is not a field is a TypeError, as there."""
+    names = _FIELDS.get(type(instance))
+    if names is None:
+        return dataclasses.replace(instance, **changes)
+    current = instance.__dict__
+    attributes = {name: current[name] for name in names}     # fields only, not what a cached_property kept
+    attributes.update(changes)
+    if len(attributes) != len(names):
+        raise TypeError(f"{type(instance).__qualname__} has no field {sorted(set(changes) - set(names))}")
+    made = object.__new__(type(instance))
+    object.__setattr__(made, "__dict__", attributes)
+    return made

@@ -17,7 +17,7 @@ from . import units
 from .codes import as_list, codings, concept_text, concept_words
 from . import radiology_text, reference_ranges
 from .dates import age_span, effective_span
-from .frozen import frozen
+from .frozen import frozen, replace
 from .growth import height_sds, height_sds_span, sds_from_centile
 from .model import BoneAge, GhResult, Height, Igf1, Measurement
 
@@ -349,7 +349,7 @@ def attach_methods(out: ObservationFacts) -> None:
     by_date = {}
     for when, method in out.bone_age_methods:
         by_date.setdefault(when, method)
-    out.bone_ages = [b if b.method or b.date not in by_date else dataclasses.replace(b, method=by_date[b.date])
+    out.bone_ages = [b if b.method or b.date not in by_date else replace(b, method=by_date[b.date])
                      for b in out.bone_ages]
 
 

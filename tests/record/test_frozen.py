@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from service.policy.decision import Reason
-from service.record.frozen import frozen
+from service.record.frozen import frozen, replace
 from service.record.model import Height, Measurement, PatientRecord
 
 
@@ -105,3 +105,29 @@ def test_what_it_cannot_build_exactly_is_refused_when_defined():
         class WithInitVar:
             name: str
             seed: InitVar[int] = 0
+
+
+def test_replace_copies_the_fields_and_changes_the_ones_named():
+    height = Height(kind="height", value=101.5, unit="cm", reference="Observation/h1", date=date(2024, 3, 1), sds=-3.1)
+    moved = replace(height, value=102.0, sds_reason="remeasured")
+    assert moved == dataclasses.replace(height, value=102.0, sds_reason="remeasured")
+    assert type(moved) is Height and height.value == 101.5 and height.sds_reason is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        moved.value = 1.0       # type: ignore[misc]
+    with pytest.raises(TypeError, match="no field"):
+        replace(height, nonsense=1)
+
+
+def test_replace_does_not_carry_what_a_cached_property_kept():
+    from service.policy.judging import Candidate
+    from service.policy.decision import Evidence
+
+    first = Evidence(kind="height", value=100.0, unit="cm", date=date(2024, 3, 1), reference="Observation/a")
+    second = Evidence(kind="height", value=101.0, unit="cm", date=date(2024, 3, 1), reference="Observation/b")
+    candidate = Candidate(date(2024, 3, 1), -2.0, None, lambda: first)
+    assert candidate.evidence is first
+    assert replace(candidate, given=lambda: second).evidence is second
+
+
+def test_replace_takes_a_plain_dataclass_too():
+    assert replace(Reference("a", None), count=3) == Reference("a", None, 3)
