@@ -6,6 +6,8 @@ evidence spent more time there than in reading the chart. `frozen` is that same 
 defaults, equality, hash, repr, `dataclasses.replace`, attributes that cannot be assigned — with an
 `__init__` that gives the instance all its attributes in one step, and a `replace` that copies an
 instance's fields in one step (`dataclasses.replace` reads each back and passes them all as keywords).
+`adopt` makes an instance of a dict of its fields, for facts gathered field by field: unpacking and
+binding a dozen keywords costs as much as the rest of building the instance.
 
 Only what that `__init__` can do exactly is accepted: a class with `__post_init__`, `InitVar`,
 `init=False` or keyword-only fields is refused when it is defined, not built differently.
@@ -26,11 +28,13 @@ def frozen(cls: T | None = None, /, **options: Any) -> T | Callable[[T], T]:
         made = dataclasses.dataclass(plain, frozen=True, **options)
         made.__init__ = _one_step_init(made)
         _FIELDS[made] = tuple(f.name for f in dataclasses.fields(made))
+        _NAMES[made] = frozenset(_FIELDS[made])
         return made
     return wrap if cls is None else wrap(cls)
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}     # each @frozen class's field names, in order
+_NAMES: dict[type, frozenset[str]] = {}
 _FACTORY = object()     # the default of a field made by `default_factory`: make one per instance
 
 
@@ -77,4 +81,18 @@ def replace(instance: C, /, **changes: Any) -> C:
         raise TypeError(f"{type(instance).__qualname__} has no field {sorted(set(changes) - set(names))}")
     made = object.__new__(type(instance))
     object.__setattr__(made, "__dict__", attributes)
+    return made
+
+
+def adopt(cls: type[C], fields: dict[str, Any]) -> C:
+    """The `@frozen` instance whose attributes are `fields` itself: every field named, no other name (a
+    TypeError otherwise, as `cls(**fields)` would raise). The dict becomes the instance's: whoever hands
+    it over does not change it afterwards."""
+    names = _NAMES.get(cls)
+    if names is None or fields.keys() != names:
+        wanted = names or frozenset()
+        raise TypeError(f"{cls.__qualname__}: not a @frozen class, or fields unknown "
+                        f"{sorted(fields.keys() - wanted)} or missing {sorted(wanted - fields.keys())}")
+    made = object.__new__(cls)
+    object.__setattr__(made, "__dict__", fields)
     return made

@@ -17,7 +17,7 @@ from . import units
 from .codes import as_list, codings, concept_text, concept_words
 from . import radiology_text, reference_ranges
 from .dates import age_span, effective_span
-from .frozen import frozen, replace
+from .frozen import adopt, frozen, replace
 from .growth import height_sds, height_sds_span, sds_from_centile
 from .model import BoneAge, GhResult, Height, Igf1, Measurement
 
@@ -89,10 +89,9 @@ class Context:
 
     def age_span(self, first: date | None, last: date | None) -> tuple[float, float] | None:
         """(youngest, oldest) age on a measurement date span, over the birth date's span."""
-        span = self.birth_span
-        if span is None or first is None:
+        if self.birth_date is None or first is None:
             return None
-        return age_span(span, (first, last or first))
+        return age_span((self.birth_date, self.birth_last or self.birth_date), (first, last or first))
 
 
 @dataclass
@@ -195,8 +194,9 @@ def _read_value(resource: Mapping, holder: Mapping, identified: tuple[str, str, 
         reason = when.reason or "no date"
     if reason is None and when.first is not None and when.first > ctx.today:
         reason = f"dated {when.first.isoformat()}, after today"
+    # Every field of a Measurement, and then those of the kind's fact: the fact is made of this dict (adopt).
     base: dict[str, Any] = {
-        "reference": reference, "date": when.first, "code": code,
+        "kind": kind, "reference": reference, "date": when.first, "code": code,
         "code_display": display or concept_text(holder.get("code")) or None,
         "preliminary": resource.get("status") == "preliminary",
         "age_years": when.age, "date_last": when.last,
@@ -211,48 +211,51 @@ def _read_value(resource: Mapping, holder: Mapping, identified: tuple[str, str, 
 def _store(kind: str, base: dict[str, Any], resource: Mapping, holder: Mapping, unit_keys: list[str],
            when: _When, ctx: Context, out: ObservationFacts) -> None:
     if kind == "height":
-        out.heights.append(_height(base, when, ctx))
+        base["sds"], base["centile"], base["sds_reason"], base["sds_range"] = _height_sds(base, when, ctx)
+        out.heights.append(adopt(Height, base))
     elif kind == "weight":
-        out.weights.append(Measurement(kind="weight", **base))
+        out.weights.append(adopt(Measurement, base))
     elif kind == "igf1":
         out.igf1.append(_igf1(base, holder, unit_keys, when, ctx))
     elif kind == "igf1_sds":
-        out.igf1_scores.append(Measurement(kind="igf1_sds", **base))
+        out.igf1_scores.append(adopt(Measurement, base))
     elif kind == "gh":
         words = concept_words(holder.get("code"))
-        stimulated = base["code"] not in GH_BASELINE_LOINC and not _BASELINE_TEXT.search(words)
-        out.gh_results.append(GhResult(kind="gh", stimulated=stimulated, **base))
+        base["stimulated"] = base["code"] not in GH_BASELINE_LOINC and not _BASELINE_TEXT.search(words)
+        out.gh_results.append(adopt(GhResult, base))
     elif kind == "bone_age":
-        out.bone_ages.append(BoneAge(kind="bone_age", method=_method_of(resource), **base))
+        base["method"] = _method_of(resource)
+        base.setdefault("source_text", None)
+        out.bone_ages.append(adopt(BoneAge, base))
     elif kind == "height_sds":
-        out.height_scores.append(Measurement(kind="height_sds", **base))
+        out.height_scores.append(adopt(Measurement, base))
     elif kind == "height_centile":
-        out.height_scores.append(Measurement(kind="height_centile", **base))
+        out.height_scores.append(adopt(Measurement, base))
         if base["usable"]:
             # The same result as an SDS, so that a reported centile can be compared with SDS thresholds.
             z = sds_from_centile(base["value"])
-            out.height_scores.append(Measurement(**{
+            out.height_scores.append(adopt(Measurement, {
                 **base, "kind": "height_sds", "value": z, "unit": "1", "usable": z is not None,
                 "reason": None if z is not None else "a centile of 0 or 100 has no finite SDS"}))
 
 
-def _height(base: dict[str, Any], when: _When, ctx: Context) -> Height:
+def _height_sds(base: dict[str, Any], when: _When, ctx: Context) -> tuple[float | None, float | None, str | None,
+                                                                          tuple[float, float] | None]:
+    """(SDS, centile, why there is none, SDS range) of a height."""
     if not base["usable"]:
-        return Height(kind="height", sds_reason="height not usable", **base)
+        return None, None, "height not usable", None
     if when.ages is None:
-        reason = "birth date unknown" if ctx.birth_date is None else "measured before the birth date"
-        return Height(kind="height", sds_reason=reason, **base)
+        return None, None, "birth date unknown" if ctx.birth_date is None else "measured before the birth date", None
     youngest, oldest = when.ages
     if youngest == oldest:
-        sds, centile, reason = height_sds(base["value"], ctx.sex, youngest)
-        return Height(kind="height", sds=sds, centile=centile, sds_reason=reason, **base)
+        return (*height_sds(base["value"], ctx.sex, youngest), None)
     sds, centile, sds_range, reason = height_sds_span(base["value"], ctx.sex, youngest, oldest)
     if sds_range is not None:
         reason = (f"{_partial_dates(ctx, base)}: the height SDS is between {sds_range[0]:.2f} and {sds_range[1]:.2f} "
                   "depending on the day")
     elif reason is not None:
         reason = f"{_partial_dates(ctx, base)}; {reason}"
-    return Height(kind="height", sds=sds, centile=centile, sds_reason=reason, sds_range=sds_range, **base)
+    return sds, centile, reason, sds_range
 
 
 def _partial_dates(ctx: Context, base: dict[str, Any]) -> str:
@@ -280,7 +283,8 @@ def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str], when: _
         mid = (math.log(low) + math.log(high)) / 2
         sd = (math.log(high) - math.log(low)) / 4
         sds = (math.log(base["value"]) - mid) / sd   # unrounded: compared exactly, rounded for display
-    return Igf1(kind="igf1", range_low=low, range_high=high, sds=sds, sds_reason=sds_reason, **base)
+    base.update(range_low=low, range_high=high, sds=sds, sds_reason=sds_reason)
+    return adopt(Igf1, base)
 
 
 def _raw_value(holder: Mapping) -> tuple[float | None, str | None, str | None, list[str], str | None]:

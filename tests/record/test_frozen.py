@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from service.policy.decision import Reason
-from service.record.frozen import frozen, replace
+from service.record.frozen import adopt, frozen, replace
 from service.record.model import Height, Measurement, PatientRecord
 
 
@@ -131,3 +131,23 @@ def test_replace_does_not_carry_what_a_cached_property_kept():
 
 def test_replace_takes_a_plain_dataclass_too():
     assert replace(Reference("a", None), count=3) == Reference("a", None, 3)
+
+
+def test_adopt_makes_the_instance_the_constructor_makes():
+    fields = {"kind": "weight", "value": 15.2, "unit": "kg", "reference": "Observation/w1", "date": date(2024, 3, 1),
+              "code": "29463-7", "code_display": "Body weight", "comparator": None, "original_value": 15.2,
+              "original_unit": "kg", "age_years": 5.5, "preliminary": False, "usable": True, "reason": None,
+              "date_last": None}
+    made = adopt(Measurement, dict(fields))
+    assert made == Measurement(**fields) and type(made) is Measurement and hash(made) == hash(Measurement(**fields))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.value = 1.0        # type: ignore[misc]
+
+
+def test_adopt_refuses_a_field_missing_or_unknown_and_a_plain_dataclass():
+    with pytest.raises(TypeError, match=r"missing \['count', 'facts', 'tags'\]"):
+        adopt(Sample, {"name": "a", "when": None})
+    with pytest.raises(TypeError, match=r"unknown \['nonsense'\]"):
+        adopt(Sample, {"name": "a", "when": None, "count": 0, "tags": (), "facts": {}, "nonsense": 1})
+    with pytest.raises(TypeError, match="not a @frozen class"):
+        adopt(Reference, {"name": "a", "when": None, "count": 0, "tags": (), "facts": {}})
