@@ -8,6 +8,7 @@ record (service.policy.criteria) and hands them here.
 """
 from __future__ import annotations
 
+import heapq
 from functools import cached_property
 from datetime import date
 from typing import Any, Callable, Mapping
@@ -87,7 +88,7 @@ def select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[C
         candidates = before
     if not candidates:
         return Selection(None, relevant(skipped, None), Reason("no-value"), missing_test)
-    chosen = sorted(candidates, key=lambda c: (-c.date.toordinal(), c.rank))[0]
+    chosen = min(candidates, key=lambda c: (-c.date.toordinal(), c.rank))     # the first of equals, as a sort keeps
     max_age = spec.get("max_age_days")
     if basis == "current" and max_age and (ctx.today - chosen.date).days > max_age:
         facts = {"date": chosen.date, "date_last": last_day(ctx, chosen), "max_age_days": max_age,
@@ -115,8 +116,9 @@ MAX_SKIPPED = 3
 def relevant(skipped: list[Evidence | Later], chosen: Candidate | None) -> tuple[Evidence, ...]:
     """Values passed over that a reader would expect to be used: newer than the one chosen, newest first."""
     kept = [e for e in skipped if chosen is None or e.date is None or e.date >= chosen.date]
-    kept.sort(key=lambda e: e.date.toordinal() if e.date else 0, reverse=True)
-    return tuple(e.make() if isinstance(e, Later) else e for e in kept[:MAX_SKIPPED])
+    # The newest MAX_SKIPPED, equal dates in their order: sorted(…, reverse=True)[:MAX_SKIPPED], without the sort.
+    newest = heapq.nlargest(MAX_SKIPPED, kept, key=lambda e: e.date.toordinal() if e.date else 0)
+    return tuple(e.make() if isinstance(e, Later) else e for e in newest)
 
 
 def _noted(candidate: Candidate, code: str) -> Later:

@@ -42,3 +42,12 @@ def test_a_long_chart_shows_the_newest_heights_it_could_not_use_and_why(policies
     assert [e.reference for e in height.evidence[1:]] == ["Observation/hand-3", "Observation/hand-2",
                                                          "Observation/hand-1"]
     assert all("'ft' not recognised" in e.note for e in height.evidence[1:])
+
+
+def test_values_of_one_day_are_shown_in_their_order_on_file():
+    day = date(2024, 6, 1)
+    passed = [Evidence(kind="height", value=100.0 + n, unit="cm", date=day if n != 2 else None,
+                       reference=f"Observation/h{n}") for n in range(6)]
+    assert [e.reference for e in relevant(passed, None)] == ["Observation/h0", "Observation/h1", "Observation/h3"]
+    assert [e.reference for e in relevant(passed, None)] == [
+        e.reference for e in sorted(passed, key=lambda e: e.date.toordinal() if e.date else 0, reverse=True)[:3]]
