@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Callable
 
 from cards import suggestions as s
@@ -17,6 +16,7 @@ from cards.assessment import crd_key
 from cards.markdown import plain_text
 from cards import text
 from service.policy.tests_to_order import TESTS
+from service.record.frozen import frozen
 from service.wording.decision import contraindicated, treatment_blocked
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
@@ -24,7 +24,7 @@ OVERRIDE_SYSTEM = "urn:mecasermin-cds:CodeSystem:override-reason"
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
-@dataclass(frozen=True)
+@frozen
 class Card:
     kind: str          # safety | coverage | dose | monitoring (for audit and feedback reports)
     body: dict

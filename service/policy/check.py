@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,11 +25,12 @@ from service.policy.rules import PolicyFile, PolicySet, thaw
 from service.record import build_record
 from service.settings import Settings, SettingsError
 from service.wording.policy import span_text
+from service.record.frozen import frozen
 
 PROG = "mecasermin-cds policy check"
 
 
-@dataclass(frozen=True)
+@frozen
 class CaseResult:
     name: str
     version: str          # the version applied, or "none in force"; "-" when the case could not run

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Mapping
 
 from service.record.codes import icd10_equal, icd10_in, icd10_normalise
 from service.record.model import Diagnosis, MedicationFact
+from service.record.frozen import frozen
 
 
 def normalise_icd10(code: str | None) -> str | None:
@@ -169,7 +169,7 @@ def abbreviation_matches(patterns: Iterable[str], text: str | None, exclude: Ite
     return text_matches(patterns, text, exclude)
 
 
-@dataclass(frozen=True)
+@frozen
 class CodeSet:
     icd10: tuple[str, ...] = ()
     snomed: tuple[str, ...] = ()

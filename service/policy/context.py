@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
 
 from service.fhir.prefetch import KEY_TYPES
 from service.fhir.refusals import Refused, describe
 from service.policy.decision import Evidence, Reason
 from service.policy.rules import LabelRules, Policy
+from service.record.frozen import frozen
 from service.record.model import Diagnosis, Measurement, MedicationFact, PatientRecord
 
 _LEADING_WORD = re.compile(r"\s*(?:GET\s+)?/?([A-Za-z]+)")
@@ -74,7 +74,7 @@ def treatment_start(record: PatientRecord) -> date | None:
     return min(dates) if dates else None
 
 
-@dataclass(frozen=True)
+@frozen
 class Context:
     record: PatientRecord
     today: date

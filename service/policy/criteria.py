@@ -15,24 +15,25 @@ from typing import Any, Callable
 from service.policy.compare import MET, NOT_MET, UNKNOWN, centile_from_sds, compare, satisfied, sds_from_centile
 from service.policy.context import SCOPES, Context, measurement_evidence
 from service.policy.decision import Criterion, Evidence, Reason
-from service.policy.judging import (Candidate, Selection, criterion, judge, last_day, relevant, select,
+from service.policy.judging import (Candidate, Later, Selection, criterion, judge, last_day, relevant, select,
                                     value_facts)
+from service.record.model import Height
 from service.record.velocity import cm_per_year, pre_treatment_velocity
 
 # ------------------------------------------------------------------------------------- height
 
-def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
-    candidates, skipped = [], []
+def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence | Later]]:
+    # A chart holds hundreds of heights: their evidence is made only for those shown (Candidate, Later).
+    candidates: list[Candidate] = []
+    skipped: list[Evidence | Later] = []
     for h in ctx.record.heights:
         if h.usable and h.sds is None and h.sds_range is not None and h.date is not None:
-            low, high = h.sds_range
-            candidates.append(Candidate(h.date, high, None, measurement_evidence(
-                h, notes=(Reason("sds-range", {"low": low, "high": high, "why": h.sds_reason}),)),
+            candidates.append(Candidate(h.date, h.sds_range[1], None, lambda h=h: measurement_evidence(
+                h, notes=(Reason("sds-range", {"low": h.sds_range[0], "high": h.sds_range[1], "why": h.sds_reason}),)),
                 1, score_range=h.sds_range))
             continue
         if not h.usable or h.sds is None or h.date is None:
-            why = None if not h.usable else Reason("no-sds", {"why": h.sds_reason}) if h.sds is None else Reason("no-date")
-            skipped.append(measurement_evidence(h, notes=(why,) if why else ()))
+            skipped.append(Later(h.date, lambda h=h: measurement_evidence(h, notes=_passed_over(h))))
             continue
         candidates.append(Candidate(h.date, h.sds, None, lambda h=h: measurement_evidence(
             h, sds=h.sds, centile=h.centile if h.centile is not None else centile_from_sds(h.sds),
@@ -57,6 +58,13 @@ def _height_candidates(ctx: Context) -> tuple[list[Candidate], list[Evidence]]:
                 s, sds=s.value, centile=centile_from_sds(s.value),
                 notes=(Reason("reported-centile-as-sds" if from_centile else "reported-sds"),)), 0))
     return candidates, skipped
+
+
+def _passed_over(h: Height) -> tuple[Reason, ...]:
+    """Why a height gave no candidate (none when it is not usable: its evidence says why)."""
+    if not h.usable:
+        return ()
+    return (Reason("no-sds", {"why": h.sds_reason}) if h.sds is None else Reason("no-date"),)
 
 
 def _height_facts(c: Candidate, op: str | None, threshold: float | None) -> dict[str, Any]:

@@ -8,10 +8,11 @@ fills them from the structured fields alone, once, at the edge (pipeline, SMART 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from typing import Any, Mapping
 
+from service.record.frozen import frozen
 from service.record.model import to_jsonable
 
 # Criterion.status
@@ -31,7 +32,7 @@ NO_VERSION_IN_FORCE = "none in force"
 # (the ids: service.policy.tests_to_order.CRITERION_TESTS)
 
 
-@dataclass(frozen=True)
+@frozen
 class Evidence:
     """One fact a criterion or finding used, with where it came from."""
 
@@ -57,7 +58,7 @@ class Evidence:
     notes: tuple["Reason", ...] = ()  # structured notes; service.wording.word adds their words to `note`
 
 
-@dataclass(frozen=True)
+@frozen
 class Reason:
     """Why a criterion, exclusion, finding or dose came out as it did: a code and the values behind it
     (the compared value exactly, the limit, dates, counts, the names of what matched, text the policy
@@ -73,7 +74,7 @@ class Reason:
         return self.facts.get(key, default)
 
 
-@dataclass(frozen=True)
+@frozen
 class Limit:
     """One limit a criterion applies, as the policy file states it (bone age: one per sex)."""
 
@@ -83,7 +84,7 @@ class Limit:
     sex: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Criterion:
     id: str
     title: str
@@ -107,7 +108,7 @@ class Criterion:
     parts: tuple["Criterion", ...] = ()   # an OR group's (any_of) own criteria, each decided
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicyVersion:
     """One dated version of a policy file (`versions:`), or the file's only version when it has none."""
 
@@ -121,7 +122,7 @@ class PolicyVersion:
             (self.effective_to is None or day <= self.effective_to)
 
 
-@dataclass(frozen=True)
+@frozen
 class VersionChoice:
     """The day a policy version was chosen for, and why that day."""
 
@@ -131,7 +132,7 @@ class VersionChoice:
     on_file: tuple[PolicyVersion, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicyRef:
     id: str
     title: str
@@ -147,7 +148,7 @@ class PolicyRef:
     version_choice: VersionChoice | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class LabelRef:
     """The label facts the wording needs, as label.yaml states them (never repeated in the cards)."""
 
@@ -160,7 +161,7 @@ class LabelRef:
     support: tuple[tuple[str, str], ...] = ()   # label.yaml `support`: dispensing, manufacturer programme
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicyChoice:
     reason: str                      # coverage-payer | default | requested
     detail: str
@@ -168,7 +169,7 @@ class PolicyChoice:
     payer: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Exclusion:
     id: str
     kind: str                        # not-medically-necessary | investigational | not-covered
@@ -181,7 +182,7 @@ class Exclusion:
     explanation: str | None = None   # words
 
 
-@dataclass(frozen=True)
+@frozen
 class LabelFinding:
     id: str
     severity: str                    # critical | warning | info
@@ -192,7 +193,7 @@ class LabelFinding:
     message: str | None = None       # words
 
 
-@dataclass(frozen=True)
+@frozen
 class ProposedDose:
     dose_mg: float                   # rounded down to a measurable step (0.01 mL = 0.1 mg)
     volume_ml: float                 # at the label concentration
@@ -204,7 +205,7 @@ class ProposedDose:
     rule: str | None = None          # words: "top of the label starting range 0.04–0.08 mg/kg per dose, …"
 
 
-@dataclass(frozen=True)
+@frozen
 class DoseFinding:
     status: str                      # ok | above-maximum | above-daily-maximum | above-start-range | below-range |
     #                                  unknown (the most serious limit crossed wins)
@@ -230,7 +231,7 @@ class DoseFinding:
     limit: str | None = None         # the limit `status` says was crossed ("0.12 mg/kg per dose maximum")
 
 
-@dataclass(frozen=True)
+@frozen
 class Decision:
     policy: PolicyRef
     policy_choice: PolicyChoice

@@ -20,17 +20,17 @@ Rules (docs/clinical-rules.md, "Codes and exclusions"):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from service.policy.codesets import CodeSet, describe, matches_beside, normalise_icd10, text_matches
 from service.policy.context import Context, diagnosis_evidence
 from service.policy.decision import MET, NOT_MET, UNKNOWN, Criterion, Reason
 from service.record.model import Diagnosis
+from service.record.frozen import frozen
 
 TENTATIVE = frozenset({"provisional", "differential", "unconfirmed"})
 
-@dataclass(frozen=True)
+@frozen
 class DiagnosisReading:
     reasons: tuple[Diagnosis, ...]               # on the order
     conditions: tuple[Diagnosis, ...]            # active Conditions

@@ -17,7 +17,6 @@ criterion unknown with the reason.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from fractions import Fraction
 
 from service.policy.compare import format_against
@@ -26,6 +25,7 @@ from service.policy.decision import UNKNOWN, Criterion, Evidence, Reason
 from service.policy.dosing import dose_basis, doses_per_day
 from service.policy.judging import Candidate, Selection, criterion, judge, value_facts
 from service.record.exact import exact
+from service.record.frozen import replace
 
 DAYS = 30
 # What each limit is about, as the wording names its unit.

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 
 from service.policy.compare import format_within
@@ -30,6 +29,7 @@ from service.policy.context import SCOPES, Context
 from service.policy.decision import DoseFinding, Evidence, LabelFinding, ProposedDose, Reason
 from service.record import units
 from service.record.exact import Number, exact
+from service.record.frozen import frozen
 
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
 # mg/kg is shown with at least 3 decimals (0.058), more when fewer would contradict the verdict.
@@ -79,7 +79,7 @@ def ordered_per_kg(order) -> bool:
             or "mg/kg" in (order.dose_note or "") or "mg/kg" in (order.dose_reason or ""))
 
 
-@dataclass(frozen=True)
+@frozen
 class DoseBasis:
     """What the check stands on: the exact mg/kg per dose (or why it is unknown) and the weight."""
     mg_per_kg: Fraction | None

@@ -21,7 +21,6 @@ service.wording.word puts it into words.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 from service.fhir.prefetch import PRESCRIBER_TYPES
@@ -39,6 +38,7 @@ from service.policy.exclusions import find_exclusions
 from service.policy.label import label_findings
 from service.policy.prescriber import prescriber_specialty
 from service.policy.rules import Policy, PolicyFile, PolicySet
+from service.record.frozen import replace
 from service.record.model import PatientRecord
 
 

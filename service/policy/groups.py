@@ -6,10 +6,9 @@ each and the group).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from service.policy.decision import MET, NOT_MET, UNKNOWN, Criterion, Reason
 from service.policy.judging import criterion
+from service.record.frozen import replace
 
 
 def any_of(spec, parts: tuple[Criterion, ...]) -> Criterion:

@@ -8,7 +8,7 @@ record (service.policy.criteria) and hands them here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import heapq
 from functools import cached_property
 from datetime import date
 from typing import Any, Callable, Mapping
@@ -17,9 +17,10 @@ from service.policy.compare import NOT_MET, UNKNOWN, compare, format_against
 from service.policy.context import Context, months_between
 from service.policy.decision import Criterion, Evidence, Limit, Reason
 from service.record.exact import Number
+from service.record.frozen import frozen, replace
 
 
-@dataclass(frozen=True)
+@frozen
 class Candidate:
     date: date
     score: Number                 # the value compared, exactly (SDS, ug/L, years, cm/year as a Fraction)
@@ -37,7 +38,15 @@ class Candidate:
         return self.given() if callable(self.given) else self.given
 
 
-@dataclass(frozen=True)
+@frozen
+class Later:
+    """A value passed over whose evidence is made only when it is shown: a long chart passes over
+    hundreds of heights, and only the newest few are shown beside the one judged (`relevant`)."""
+    date: date | None
+    make: Callable[[], Evidence]
+
+
+@frozen
 class Selection:
     chosen: Candidate | None
     skipped: tuple[Evidence, ...]  # values on file that could not be used, with why
@@ -62,24 +71,24 @@ def criterion(spec: Mapping[str, Any], basis: str, status: str, evidence, why: R
 
 
 def select(ctx: Context, spec: Mapping[str, Any], basis: str, candidates: list[Candidate],
-            skipped: list[Evidence], missing_test: str | None) -> Selection:
+            skipped: list[Evidence | Later], missing_test: str | None) -> Selection:
     """The value to judge: newest (current) or newest before treatment (baseline), with stale rule."""
     if basis == "baseline":
         if ctx.treatment_start is None:
             return Selection(None, relevant(skipped, None), Reason("no-treatment-start"))
         # A result dated only to a month or year counts as pre-treatment only if its last day is.
         before = [c for c in candidates if last_day(ctx, c) < ctx.treatment_start]
-        later = [c.evidence for c in candidates if c.date >= ctx.treatment_start]
-        either = [c.evidence for c in candidates if c.date < ctx.treatment_start <= last_day(ctx, c)]
-        skipped = skipped + [with_note(e, "during-treatment") for e in later] + \
-            [with_note(e, "may-be-after-start") for e in either]
+        later = [c for c in candidates if c.date >= ctx.treatment_start]
+        either = [c for c in candidates if c.date < ctx.treatment_start <= last_day(ctx, c)]
+        skipped = skipped + [_noted(c, "during-treatment") for c in later] + \
+            [_noted(c, "may-be-after-start") for c in either]
         if not before:
             return Selection(None, relevant(skipped, None),
                              Reason("no-baseline-value", {"treatment_start": ctx.treatment_start}))
         candidates = before
     if not candidates:
         return Selection(None, relevant(skipped, None), Reason("no-value"), missing_test)
-    chosen = sorted(candidates, key=lambda c: (-c.date.toordinal(), c.rank))[0]
+    chosen = min(candidates, key=lambda c: (-c.date.toordinal(), c.rank))     # the first of equals, as a sort keeps
     max_age = spec.get("max_age_days")
     if basis == "current" and max_age and (ctx.today - chosen.date).days > max_age:
         facts = {"date": chosen.date, "date_last": last_day(ctx, chosen), "max_age_days": max_age,
@@ -104,11 +113,16 @@ def last_day(ctx: Context, candidate: Candidate) -> date:
 MAX_SKIPPED = 3
 
 
-def relevant(skipped, chosen: Candidate | None) -> tuple[Evidence, ...]:
+def relevant(skipped: list[Evidence | Later], chosen: Candidate | None) -> tuple[Evidence, ...]:
     """Values passed over that a reader would expect to be used: newer than the one chosen, newest first."""
     kept = [e for e in skipped if chosen is None or e.date is None or e.date >= chosen.date]
-    kept.sort(key=lambda e: e.date.toordinal() if e.date else 0, reverse=True)
-    return tuple(kept[:MAX_SKIPPED])
+    # The newest MAX_SKIPPED, equal dates in their order: sorted(…, reverse=True)[:MAX_SKIPPED], without the sort.
+    newest = heapq.nlargest(MAX_SKIPPED, kept, key=lambda e: e.date.toordinal() if e.date else 0)
+    return tuple(e.make() if isinstance(e, Later) else e for e in newest)
+
+
+def _noted(candidate: Candidate, code: str) -> Later:
+    return Later(candidate.date, lambda: with_note(candidate.evidence, code))
 
 
 def with_note(evidence: Evidence, code: str) -> Evidence:

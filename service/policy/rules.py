@@ -6,7 +6,7 @@ fields); metadata, payer matching, exclusions and label limits get typed fields.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +17,7 @@ from service.policy.codesets import CodeSet
 from service.policy.decision import LabelRef, PolicyRef, PolicyVersion
 from service.record.categories import MedicationCategories
 from service.record.exact import exact
+from service.record.frozen import frozen, replace
 from service.record.model import CoverageFacts
 
 
@@ -48,7 +49,7 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-@dataclass(frozen=True)
+@frozen
 class PayerMatch:
     identifiers: tuple[str, ...]
     name_patterns: tuple[str, ...]
@@ -93,7 +94,7 @@ class PayerMatch:
         return True, hit
 
 
-@dataclass(frozen=True)
+@frozen
 class ExclusionRule:
     id: str
     kind: str
@@ -103,7 +104,7 @@ class ExclusionRule:
     note: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Policy:
     id: str
     title: str
@@ -176,7 +177,7 @@ class Policy:
                          self.verification_note, self.last_review_date, self.effective_date, self.version, self.digest)
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicyFile:
     """One policy file: who it matches, its dated versions (each a `Policy`), and its example cases.
 
@@ -211,7 +212,7 @@ class PolicyFile:
         return replace(latest.ref(), version=None)
 
 
-@dataclass(frozen=True)
+@frozen
 class DosingRules:
     start_low: float
     start_high: float
@@ -234,7 +235,7 @@ class DosingRules:
         return exact(self.maximum) * self.doses_per_day
 
 
-@dataclass(frozen=True)
+@frozen
 class InteractionRule:
     id: str
     medication_category: str
@@ -244,7 +245,7 @@ class InteractionRule:
     title: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class LabelRules:
     source_title: str
     source_url: str
@@ -301,7 +302,7 @@ class LabelRules:
                         d.concentration_mg_per_ml, tuple(sorted((self.support or {}).items())))
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicySet:
     policies: tuple[PolicyFile, ...]
     label: LabelRules

@@ -3,13 +3,14 @@ and the weight the dose check needs: the one table of their ids, what each is or
 obtain it. The policy schema's `missing_test` enum must list the same ids (checked in tests)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from service.record.frozen import frozen
+
 
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 
 
-@dataclass(frozen=True)
+@frozen
 class TestToOrder:
     name: str                 # a few words, for checklists and headlines ("bone age")
     order_title: str          # the suggestion's label

@@ -9,9 +9,9 @@ prior mecasermin is recognised as the trigger recognises the order (service/trig
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
+from .frozen import frozen
 
 MECASERMIN = "mecasermin"
 _WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
@@ -27,7 +27,7 @@ def tokens(words: str) -> set[str]:
     return found
 
 
-@dataclass(frozen=True)
+@frozen
 class MedicationCategory:
     id: str
     title: str
@@ -57,7 +57,7 @@ class MedicationCategory:
         return bool(self.replacement_names) and bool(tokens(text or "") & self.replacement_names)
 
 
-@dataclass(frozen=True)
+@frozen
 class MedicationCategories:
     categories: tuple[MedicationCategory, ...]
 

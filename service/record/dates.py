@@ -100,7 +100,7 @@ def age_span(birth: tuple[date, date], on: tuple[date, date]) -> tuple[float, fl
     """(youngest, oldest) age over every birth day and measurement day the two spans allow;
     None when the measurement may precede the birth."""
     youngest = age_years(birth[1], on[0])
-    oldest = age_years(birth[0], on[1])
+    oldest = youngest if birth[0] == birth[1] and on[0] == on[1] else age_years(birth[0], on[1])
     if youngest is None or oldest is None:
         return None
     return youngest, oldest

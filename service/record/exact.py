@@ -32,6 +32,7 @@ def _decimal_of(value: float) -> Fraction:
 def ordered(*values: Number) -> tuple[Number, ...]:
     """`values` ready to compare exactly: as they are when none is a Fraction — two floats compare
     as the decimals they stand for, since the shortest repr keeps their order — else all exact."""
-    if any(isinstance(v, Fraction) for v in values):
-        return tuple(exact(v) for v in values)
+    for value in values:        # a loop, not any(): called for every comparison of a decision
+        if isinstance(value, Fraction):
+            return tuple(exact(v) for v in values)
     return values

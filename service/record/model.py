@@ -2,7 +2,8 @@
 
 These types are the contract between extraction (`service.record.build`), evaluation
 (`service.policy`), card building (`cards`) and the SMART app. They are plain frozen
-dataclasses so that every layer can render them and `to_jsonable` can print them.
+dataclasses (`frozen.py`: quick to build) so that every layer can render them and `to_jsonable` can
+print them.
 
 A fact that cannot be used is still kept, with `usable=False` and a `reason`, so that
 the clinician sees why a value on file did not count.
@@ -10,13 +11,15 @@ the clinician sees why a value on file did not count.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from fractions import Fraction
 from typing import Any
 
+from .frozen import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class Measurement:
     """One observed value, normalised, with where it came from.
 
@@ -43,7 +46,7 @@ class Measurement:
     date_last: date | None = None   # a partial date ("2024-06"): `date` is its first day, this its last
 
 
-@dataclass(frozen=True)
+@frozen
 class Height(Measurement):
     sds: float | None = None        # computed from the CDC 2000 LMS table
     centile: float | None = None    # 0–100
@@ -53,7 +56,7 @@ class Height(Measurement):
     sds_range: tuple[float, float] | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Igf1(Measurement):
     range_low: float | None = None   # ng/mL, from Observation.referenceRange
     range_high: float | None = None
@@ -61,18 +64,18 @@ class Igf1(Measurement):
     sds_reason: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class GhResult(Measurement):
     stimulated: bool = True          # False for the baseline code 12253-1
 
 
-@dataclass(frozen=True)
+@frozen
 class BoneAge(Measurement):
     method: str | None = None        # e.g. "Greulich and Pyle"
     source_text: str | None = None   # the words it was read from: a report's sentence, a text value
 
 
-@dataclass(frozen=True)
+@frozen
 class EpiphysesEvidence:
     status: str                      # "closed" | "open"
     text: str                        # the matched text or code display
@@ -80,7 +83,7 @@ class EpiphysesEvidence:
     date: date | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Diagnosis:
     system: str                      # "icd10cm" | "snomed" | "text"
     code: str | None                 # "E34.321", "38196001"; None for text-only
@@ -94,7 +97,7 @@ class Diagnosis:
     verification_status: str | None = None   # confirmed | unconfirmed | provisional | differential | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Allergy:
     substance: str                   # "mecasermin" | "benzyl-alcohol" | "polysorbate-20" | … (record.allergies)
     text: str
@@ -106,7 +109,7 @@ class Allergy:
     severe: bool = False             # criticality high, a severe reaction, or anaphylaxis
 
 
-@dataclass(frozen=True)
+@frozen
 class MedicationFact:
     category: str                    # "mecasermin" | "somatropin" | "antidiabetic" | "systemic-corticosteroid"
     text: str
@@ -122,7 +125,7 @@ class MedicationFact:
     end_last: date | None = None     # 2024-12-31); the same as `date` and `end` for full dates
 
 
-@dataclass(frozen=True)
+@frozen
 class OrderFacts:
     """The draft mecasermin MedicationRequest under review."""
 
@@ -151,7 +154,7 @@ class OrderFacts:
     authored_on_text: str | None = None   # authoredOn as written, when present but not a full date
 
 
-@dataclass(frozen=True)
+@frozen
 class GrowthVelocity:
     cm_per_year: float | None
     start: Height | None
@@ -159,7 +162,7 @@ class GrowthVelocity:
     reason: str | None               # why unknown; when cm_per_year is set, a caveat (e.g. treatment start unknown)
 
 
-@dataclass(frozen=True)
+@frozen
 class CoverageFacts:
     reference: str                   # "Coverage/abc"
     status: str | None
@@ -169,7 +172,7 @@ class CoverageFacts:
     government_programme: str | None     # "Medicaid", "Medicare", "TRICARE", "VA", ... or None
 
 
-@dataclass(frozen=True)
+@frozen
 class PrescriberRole:
     """One specialty statement about the prescriber: a PractitionerRole, or a Practitioner's qualification."""
 
@@ -180,7 +183,7 @@ class PrescriberRole:
     note: str | None = None          # why it is not current, in words
 
 
-@dataclass(frozen=True)
+@frozen
 class PrescriberFacts:
     """Who prescribes: the order's requester, else the hook's user; and what the chart says of their specialty."""
 
@@ -190,7 +193,7 @@ class PrescriberFacts:
     reason: str | None = None        # why no role can be read (none named, not on file, not a practitioner)
 
 
-@dataclass(frozen=True)
+@frozen
 class PatientFacts:
     reference: str                   # "Patient/abc"
     birth_date: date | None          # the first day a partial birth date ("2017-06") stands for
@@ -208,13 +211,13 @@ class PatientFacts:
         return self.birth_date, self.birth_date_last or self.birth_date
 
 
-@dataclass(frozen=True)
+@frozen
 class Skipped:
     reference: str
     reason: str
 
 
-@dataclass(frozen=True)
+@frozen
 class PatientRecord:
     today: date
     patient: PatientFacts | None

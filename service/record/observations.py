@@ -17,6 +17,7 @@ from . import units
 from .codes import as_list, codings, concept_text, concept_words
 from . import radiology_text, reference_ranges
 from .dates import age_span, effective_span
+from .frozen import adopt, frozen, replace
 from .growth import height_sds, height_sds_span, sds_from_centile
 from .model import BoneAge, GhResult, Height, Igf1, Measurement
 
@@ -75,7 +76,7 @@ MAX_TEXT = 100
 _COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "\u2264": "<=", "\u2265": ">="}
 
 
-@dataclass(frozen=True)
+@frozen
 class Context:
     today: date
     birth_date: date | None
@@ -88,10 +89,9 @@ class Context:
 
     def age_span(self, first: date | None, last: date | None) -> tuple[float, float] | None:
         """(youngest, oldest) age on a measurement date span, over the birth date's span."""
-        span = self.birth_span
-        if span is None or first is None:
+        if self.birth_date is None or first is None:
             return None
-        return age_span(span, (first, last or first))
+        return age_span((self.birth_date, self.birth_last or self.birth_date), (first, last or first))
 
 
 @dataclass
@@ -128,40 +128,58 @@ NUMERIC_KINDS = frozenset({"height", "weight", "igf1", "igf1_sds", "gh", "height
 def read_observation(resource: Mapping, reference: str, ctx: Context, out: ObservationFacts) -> set[str]:
     """Add the facts of one Observation (and of its components) to `out`; the kinds found."""
     kinds: set[str] = set()
-    holders = [resource] + [c for c in as_list(resource.get("component")) if isinstance(c, dict)]
+    component = resource.get("component")
+    holders = [resource] if component is None else \
+        [resource] + [c for c in as_list(component) if isinstance(c, dict)]
+    when: _When | None = None
     for holder in holders:
         identified = kind_of(holder.get("code"))
         if identified is None:
             continue
         kinds.add(identified[0])
-        _read_value(resource, holder, identified, reference, ctx, out)
+        when = when or _When.of(resource, ctx)      # components share the Observation's date
+        _read_value(resource, holder, identified, reference, when, ctx, out)
     return kinds
 
 
+@frozen
+class _When:
+    """When an Observation was measured: its first and last day (`last` None for a full date), why it has
+    no date, and the patient's (youngest, oldest) age over those days (None without a birth date)."""
+    first: date | None
+    last: date | None
+    reason: str | None
+    ages: tuple[float, float] | None
+
+    @classmethod
+    def of(cls, resource: Mapping, ctx: Context) -> "_When":
+        first, last, reason = effective_span(resource)
+        if last is not None and last > ctx.today >= first:
+            last = ctx.today            # measured this month or year: not after today
+        return cls(first, last if last != first else None, reason, ctx.age_span(first, last))
+
+    @property
+    def age(self) -> float | None:
+        """The age on the measurement date, unrounded (it decides the SDS); None when partial dates leave
+        it uncertain."""
+        ages = self.ages
+        return None if ages is None or ages[0] != ages[1] else ages[0]
+
+
 def _read_value(resource: Mapping, holder: Mapping, identified: tuple[str, str, str | None],
-                reference: str, ctx: Context, out: ObservationFacts) -> None:
+                reference: str, when: _When, ctx: Context, out: ObservationFacts) -> None:
     kind, code, display = identified
-    when, when_last, date_reason = effective_span(resource)
-    if when_last is not None and when_last > ctx.today >= when:
-        when_last = ctx.today           # measured this month or year: not after today
     if kind == "bone_age_method":
         method = _method_text(holder)
         if method:
-            out.bone_age_methods.append((when, method))
+            out.bone_age_methods.append((when.first, method))
         return
-    base: dict[str, Any] = {
-        "reference": reference, "date": when, "code": code,
-        "code_display": display or concept_text(holder.get("code")) or None,
-        "preliminary": resource.get("status") == "preliminary",
-        "age_years": _age_at(ctx, when, when_last),
-        "date_last": when_last if when_last != when else None,
-    }
+    source_text = None
     if kind == "bone_age" and isinstance(holder.get("valueString"), str):
         raw, comparator, shown, unit_keys, value_reason = _duration_value(holder["valueString"])
-        base["source_text"] = radiology_text.quote(holder["valueString"].strip())
+        source_text = radiology_text.quote(holder["valueString"].strip())
     else:
         raw, comparator, shown, unit_keys, value_reason = _raw_value(holder)
-    base.update(comparator=comparator, original_value=raw, original_unit=shown)
     value, reason = None, value_reason
     normalised_unit = "1"
     if raw is not None:
@@ -172,60 +190,72 @@ def _read_value(resource: Mapping, holder: Mapping, identified: tuple[str, str, 
         low, high = _PLAUSIBLE[kind]
         if not low <= value <= high:
             reason = f"implausible value {value:g} {normalised_unit}"
-    if reason is None and when is None:
-        reason = date_reason or "no date"
-    if reason is None and when is not None and when > ctx.today:
-        reason = f"dated {when.isoformat()}, after today"
-    base.update(value=value, unit=normalised_unit, usable=reason is None, reason=reason)
-    _store(kind, base, resource, holder, unit_keys, ctx, out)
+    if reason is None and when.first is None:
+        reason = when.reason or "no date"
+    if reason is None and when.first is not None and when.first > ctx.today:
+        reason = f"dated {when.first.isoformat()}, after today"
+    # Every field of a Measurement, and then those of the kind's fact: the fact is made of this dict (adopt).
+    base: dict[str, Any] = {
+        "kind": kind, "reference": reference, "date": when.first, "code": code,
+        "code_display": display or concept_text(holder.get("code")) or None,
+        "preliminary": resource.get("status") == "preliminary",
+        "age_years": when.age, "date_last": when.last,
+        "comparator": comparator, "original_value": raw, "original_unit": shown,
+        "value": value, "unit": normalised_unit, "usable": reason is None, "reason": reason,
+    }
+    if source_text is not None:
+        base["source_text"] = source_text
+    _store(kind, base, resource, holder, unit_keys, when, ctx, out)
 
 
 def _store(kind: str, base: dict[str, Any], resource: Mapping, holder: Mapping, unit_keys: list[str],
-           ctx: Context, out: ObservationFacts) -> None:
+           when: _When, ctx: Context, out: ObservationFacts) -> None:
     if kind == "height":
-        out.heights.append(_height(base, ctx, resource))
+        base["sds"], base["centile"], base["sds_reason"], base["sds_range"] = _height_sds(base, when, ctx)
+        out.heights.append(adopt(Height, base))
     elif kind == "weight":
-        out.weights.append(Measurement(kind="weight", **base))
+        out.weights.append(adopt(Measurement, base))
     elif kind == "igf1":
-        out.igf1.append(_igf1(base, holder, unit_keys, ctx))
+        out.igf1.append(_igf1(base, holder, unit_keys, when, ctx))
     elif kind == "igf1_sds":
-        out.igf1_scores.append(Measurement(kind="igf1_sds", **base))
+        out.igf1_scores.append(adopt(Measurement, base))
     elif kind == "gh":
         words = concept_words(holder.get("code"))
-        stimulated = base["code"] not in GH_BASELINE_LOINC and not _BASELINE_TEXT.search(words)
-        out.gh_results.append(GhResult(kind="gh", stimulated=stimulated, **base))
+        base["stimulated"] = base["code"] not in GH_BASELINE_LOINC and not _BASELINE_TEXT.search(words)
+        out.gh_results.append(adopt(GhResult, base))
     elif kind == "bone_age":
-        out.bone_ages.append(BoneAge(kind="bone_age", method=_method_of(resource), **base))
+        base["method"] = _method_of(resource)
+        base.setdefault("source_text", None)
+        out.bone_ages.append(adopt(BoneAge, base))
     elif kind == "height_sds":
-        out.height_scores.append(Measurement(kind="height_sds", **base))
+        out.height_scores.append(adopt(Measurement, base))
     elif kind == "height_centile":
-        out.height_scores.append(Measurement(kind="height_centile", **base))
+        out.height_scores.append(adopt(Measurement, base))
         if base["usable"]:
             # The same result as an SDS, so that a reported centile can be compared with SDS thresholds.
             z = sds_from_centile(base["value"])
-            out.height_scores.append(Measurement(**{
+            out.height_scores.append(adopt(Measurement, {
                 **base, "kind": "height_sds", "value": z, "unit": "1", "usable": z is not None,
                 "reason": None if z is not None else "a centile of 0 or 100 has no finite SDS"}))
 
 
-def _height(base: dict[str, Any], ctx: Context, resource: Mapping) -> Height:
+def _height_sds(base: dict[str, Any], when: _When, ctx: Context) -> tuple[float | None, float | None, str | None,
+                                                                          tuple[float, float] | None]:
+    """(SDS, centile, why there is none, SDS range) of a height."""
     if not base["usable"]:
-        return Height(kind="height", sds_reason="height not usable", **base)
-    ages = ctx.age_span(base["date"], base["date_last"])
-    if ages is None:
-        reason = "birth date unknown" if ctx.birth_date is None else "measured before the birth date"
-        return Height(kind="height", sds_reason=reason, **base)
-    youngest, oldest = ages
+        return None, None, "height not usable", None
+    if when.ages is None:
+        return None, None, "birth date unknown" if ctx.birth_date is None else "measured before the birth date", None
+    youngest, oldest = when.ages
     if youngest == oldest:
-        sds, centile, reason = height_sds(base["value"], ctx.sex, youngest)
-        return Height(kind="height", sds=sds, centile=centile, sds_reason=reason, **base)
+        return (*height_sds(base["value"], ctx.sex, youngest), None)
     sds, centile, sds_range, reason = height_sds_span(base["value"], ctx.sex, youngest, oldest)
     if sds_range is not None:
         reason = (f"{_partial_dates(ctx, base)}: the height SDS is between {sds_range[0]:.2f} and {sds_range[1]:.2f} "
                   "depending on the day")
     elif reason is not None:
         reason = f"{_partial_dates(ctx, base)}; {reason}"
-    return Height(kind="height", sds=sds, centile=centile, sds_reason=reason, sds_range=sds_range, **base)
+    return sds, centile, reason, sds_range
 
 
 def _partial_dates(ctx: Context, base: dict[str, Any]) -> str:
@@ -237,9 +267,9 @@ def _partial_dates(ctx: Context, base: dict[str, Any]) -> str:
     return " and ".join(parts) or "the dates are partial"
 
 
-def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str], ctx: Context) -> Igf1:
+def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str], when: _When, ctx: Context) -> Igf1:
     low, high, range_reason = reference_ranges.igf1_range(holder, value_units, base.get("original_unit"), ctx.sex,
-                                                          ctx.age_span(base["date"], base["date_last"]))
+                                                          when.ages)
     sds, sds_reason = None, None
     if not base["usable"]:
         sds_reason = "IGF-1 result not usable"
@@ -253,7 +283,8 @@ def _igf1(base: dict[str, Any], holder: Mapping, value_units: list[str], ctx: Co
         mid = (math.log(low) + math.log(high)) / 2
         sd = (math.log(high) - math.log(low)) / 4
         sds = (math.log(base["value"]) - mid) / sd   # unrounded: compared exactly, rounded for display
-    return Igf1(kind="igf1", range_low=low, range_high=high, sds=sds, sds_reason=sds_reason, **base)
+    base.update(range_low=low, range_high=high, sds=sds, sds_reason=sds_reason)
+    return adopt(Igf1, base)
 
 
 def _raw_value(holder: Mapping) -> tuple[float | None, str | None, str | None, list[str], str | None]:
@@ -322,15 +353,8 @@ def attach_methods(out: ObservationFacts) -> None:
     by_date = {}
     for when, method in out.bone_age_methods:
         by_date.setdefault(when, method)
-    out.bone_ages = [b if b.method or b.date not in by_date else dataclasses.replace(b, method=by_date[b.date])
+    out.bone_ages = [b if b.method or b.date not in by_date else replace(b, method=by_date[b.date])
                      for b in out.bone_ages]
-
-
-def _age_at(ctx: Context, when: date | None, when_last: date | None) -> float | None:
-    """The age on the measurement date, unrounded (it decides the SDS); None when partial dates leave
-    it uncertain."""
-    ages = ctx.age_span(when, when_last)
-    return None if ages is None or ages[0] != ages[1] else ages[0]
 
 
 def _duration_value(text: str) -> tuple[float | None, str | None, str | None, list[str], str | None]:

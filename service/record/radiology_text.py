@@ -37,11 +37,11 @@ import base64
 import binascii
 import html
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterable, Iterator, Mapping
 
 from .codes import as_list
+from .frozen import frozen
 
 TOP, BODY = 2, 1
 OPEN, CLOSED, UNCLEAR = "open", "closed", "unclear"
@@ -90,13 +90,13 @@ _BREAK_WORDS = frozenset({"but", "however", "whereas", "although", "though", "wh
 _BREAK_PAIRS = frozenset({(",", "and"), (",", "the"), ("and", "the")})
 
 
-@dataclass(frozen=True)
+@frozen
 class Source:
     text: str
     rank: int              # TOP or BODY: the rank of text outside any section heading
 
 
-@dataclass(frozen=True)
+@frozen
 class Sentence:
     text: str
     rank: int
@@ -104,14 +104,14 @@ class Sentence:
     lowered: str
 
 
-@dataclass(frozen=True)
+@frozen
 class PlateFinding:
     status: str            # open | closed | unclear
     text: str              # the sentence(s) it rests on
     rank: int
 
 
-@dataclass(frozen=True)
+@frozen
 class BoneAgeText:
     years: Fraction | None  # exact; None when the sentence states a bone age that cannot be read
     method: str | None

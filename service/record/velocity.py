@@ -6,6 +6,7 @@ that began before the start would mostly measure the growth that led to treatmen
 """
 from __future__ import annotations
 
+import bisect
 import calendar
 from datetime import date
 from fractions import Fraction
@@ -96,7 +97,11 @@ def _pair(usable: list[Height]) -> GrowthVelocity:
         return GrowthVelocity(None, usable[0] if usable else None, None,
                               f"{len(usable)} usable height{'s' if len(usable) != 1 else ''} on file; two are needed")
     end = usable[0]
-    candidates = [h for h in usable[1:] if far_enough_apart(h.date, end.date)]
+    # Newest first, so the heights far enough before `end` are those from the first one that is (a
+    # later date is never further apart): found by bisection, as a chart may hold hundreds.
+    earlier = usable[1:]
+    first_far = bisect.bisect_left(range(len(earlier)), True, key=lambda i: far_enough_apart(earlier[i].date, end.date))
+    candidates = earlier[first_far:]
     if not candidates:
         longest = (end.date - usable[-1].date).days
         return GrowthVelocity(None, usable[-1], end,

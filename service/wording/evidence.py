@@ -6,10 +6,9 @@ Chart-derived text (a Condition's or Observation's display, a note) enters card 
 `evidence_name` and `evidence_text` only, so that it can be escaped in one place."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 from service.policy.compare import format_number
 from service.policy.decision import Evidence
+from service.record.frozen import replace
 from service.wording.criteria import age_text, interval
 from service.wording.exclusions import COURSES
 from service.wording.findings import under_age

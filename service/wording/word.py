@@ -5,9 +5,8 @@ the CLI, the CRD answer and the audit row read the worded decision. Nothing else
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from service.policy.decision import NOT_MET, UNKNOWN, Criterion, Decision, DoseFinding, Exclusion, LabelFinding
+from service.record.frozen import replace
 from service.wording import criteria, dose, exclusions, findings
 from service.wording.evidence import word_evidence
 from service.wording.summary import coding_note, ground, summary

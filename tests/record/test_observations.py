@@ -432,3 +432,31 @@ def test_today_bounds_use_the_given_date(build):
     resource = b.igf1("i1", "2024-03-15", 25)
     assert not build(resource, today=TODAY).igf1[0].usable
     assert build(resource, today=date(2024, 3, 15)).igf1[0].usable
+
+
+# --- every kind, as one pass reads it -------------------------------------------------------------
+
+def test_every_kind_becomes_its_fact_with_every_field_set(build):
+    """Each fact is made of the dict its fields were gathered in (frozen.adopt): a field a kind left out
+    would make the reader fail, and its guard would set the Observation aside as malformed."""
+    record = build(
+        b.height("h", "2024-03-14", 100.0), b.height("h-month", "2023-09", 96.0), b.weight("w", "2024-03-14", 15.2),
+        b.igf1("i", "2024-03-01", 18, low=52, high=297), b.igf1_zscore("iz", "2024-03-01", -3.1),
+        b.gh("g", "2024-02-01", 12.0, code="40301-4"), b.gh("g0", "2024-02-01", 2.0, code="12253-1"),
+        b.bone_age("ba", "2024-02-10", 4.5, method="Greulich and Pyle"),
+        b.observation("ba-text", "2024-02-11", "85151-9", "Bone age", valueString="4 years 6 months"),
+        b.height_zscore("hz", "2024-03-14", -3.0), b.height_percentile("hp", "2024-03-14", 0.2),
+        b.height("h-bad", "2024-03-14", 1.0, unit="furlong"))
+    assert not [s for s in record.skipped if "malformed" in s.reason]
+    assert {h.reference: (h.kind, h.usable, h.sds is not None or h.sds_range is not None) for h in record.heights} == {
+        "Observation/h": ("height", True, True), "Observation/h-month": ("height", True, True),
+        "Observation/h-bad": ("height", False, False)}
+    assert [(w.kind, w.value) for w in record.weights] == [("weight", 15.2)]
+    assert record.igf1[0].sds is not None and record.igf1[0].range_low == 52
+    assert [s.kind for s in record.igf1_scores] == ["igf1_sds"]
+    assert sorted((g.code, g.stimulated) for g in record.gh_results) == [("12253-1", False), ("40301-4", True)]
+    by_ref = {a.reference: a for a in record.bone_ages}
+    assert by_ref["Observation/ba"].method == "Greulich and Pyle" and by_ref["Observation/ba"].source_text is None
+    assert by_ref["Observation/ba-text"].value == 4.5 and by_ref["Observation/ba-text"].source_text == "4 years 6 months"
+    assert sorted((s.reference, s.kind) for s in record.height_scores) == [
+        ("Observation/hp", "height_centile"), ("Observation/hp", "height_sds"), ("Observation/hz", "height_sds")]

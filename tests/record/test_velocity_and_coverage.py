@@ -1,8 +1,14 @@
 """Growth velocity and coverage."""
 from __future__ import annotations
 
-import pytest
+from datetime import date, timedelta
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.record.model import Height
+from service.record.velocity import far_enough_apart, growth_velocity
 from tests.record import builders as b
 
 
@@ -196,3 +202,22 @@ def test_government_programme(build, payer, plan, type_coding, programme):
 def test_no_coverage(build):
     record = build()
     assert record.coverage is None and record.other_coverages == ()
+
+
+@settings(max_examples=150, deadline=None)
+@given(days=st.lists(st.integers(min_value=0, max_value=4000), min_size=2, max_size=60))
+def test_velocity_pairs_as_a_scan_of_every_earlier_height_would(days):
+    """The heights far enough before the newest are found by bisection: the pair is the one a scan of
+    every height finds (at least 6 calendar months apart, closest to a year, on a tie the longer span)."""
+    start = date(2015, 1, 31)
+    heights = [Height(kind="height", value=90.0 + n, unit="cm", reference=f"Observation/h{n}",
+                      date=start + timedelta(days=d)) for n, d in enumerate(days)]
+    newest_first = sorted(heights, key=lambda h: h.date, reverse=True)
+    found = growth_velocity(heights)
+    end = newest_first[0]
+    far = [h for h in newest_first[1:] if far_enough_apart(h.date, end.date)]
+    if not far:
+        assert found.cm_per_year is None and found.end is end
+        return
+    expected = min(far, key=lambda h: (abs((end.date - h.date).days - 365.25), -(end.date - h.date).days))
+    assert (found.start, found.end) == (expected, end)
