@@ -17,12 +17,22 @@ def test_a_result_is_reused_by_key_and_the_oldest_go_when_the_weight_is_exceeded
     def compute(name: str):
         return lambda: calls.append(name) or name
 
-    assert cache.get_or_compute(b"a", compute("a"), weight=4) == "a"
-    assert cache.get_or_compute(b"a", compute("a again"), weight=4) == "a"
-    cache.get_or_compute(b"b", compute("b"), weight=4)
-    cache.get_or_compute(b"c", compute("c"), weight=4)          # 12 > 10: "a", the oldest, goes
-    cache.get_or_compute(b"a", compute("a recomputed"), weight=4)
+    for name in ("a", "a", "b", "b", "c", "c"):                 # each asked for twice: kept by weight
+        assert cache.get_or_compute(name.encode(), compute(name), weight=4) == name
+    cache.get_or_compute(b"a", compute("a recomputed"), weight=4)   # 12 > 10: "a", the oldest, went
     assert calls == ["a", "b", "c", "a recomputed"]
+
+
+def test_a_result_seen_once_is_kept_only_among_the_newest_seen_once():
+    cache: ContentCache[str] = ContentCache(max_weight=100)
+    calls: list[str] = []
+    cache.get_or_compute(b"resent", lambda: calls.append("resent") or "resent")
+    cache.get_or_compute(b"resent", lambda: calls.append("again") or "again")         # asked for again: kept
+    for name in ("one", "two", "three", "one"):       # "one" was pushed out by the two seen once after it
+        cache.get_or_compute(name.encode(), lambda name=name: calls.append(name) or name)
+    assert cache.get_or_compute(b"resent", lambda: "recomputed") == "resent"        # first-seen ones never push it out
+    assert cache.get_or_compute(b"three", lambda: "recomputed") == "three"
+    assert calls == ["resent", "one", "two", "three", "one"]
 
 
 def test_no_key_or_a_result_heavier_than_the_bound_is_computed_every_time():

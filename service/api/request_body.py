@@ -12,7 +12,7 @@ import orjson
 from flask import Request
 
 from service.api.errors import ApiError
-from service.content_cache import first_seen_json, request_json
+from service.content_cache import request_json
 
 
 def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
@@ -114,20 +114,9 @@ _TOO_DEEP = object()
 
 def _prefetch(text: bytes, max_depth: int) -> Any:
     """The prefetch's text parsed (`_parse_prefetch`), once for a text sent again (order-select resends
-    the chart on every edit of an order): kept from its second time (`service/content_cache.py`)."""
+    the chart on every edit of an order): `request_json`, by the digest of its text."""
     key = hashlib.sha256(text).digest()[:16] + max_depth.to_bytes(4, "big")
-    prefetch = request_json.get(key, _UNPARSED_YET)
-    if prefetch is _UNPARSED_YET:
-        prefetch = first_seen_json.pop(key, _UNPARSED_YET)
-        if prefetch is _UNPARSED_YET:
-            prefetch = _parse_prefetch(text, max_depth)
-            first_seen_json.put(key, prefetch)
-        else:
-            request_json.put(key, prefetch, weight=len(text))
-    return prefetch
-
-
-_UNPARSED_YET = object()
+    return request_json.get_or_compute(key, lambda: _parse_prefetch(text, max_depth), weight=len(text))
 
 
 def _parse_prefetch(text: bytes, max_depth: int) -> Any:

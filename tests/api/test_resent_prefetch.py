@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from service.api.errors import ApiError
 from service.api.request_body import _UNPARSED, _check_depth, _parse_resent_prefetch
-from service.content_cache import digest, first_seen_json, members_digest, request_json
+from service.content_cache import digest, members_digest, request_json
 
 _SCALARS = st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False) \
     | st.text(alphabet=st.sampled_from('ab"\\{}[],:prefetch \u00e9\U0001F600'), max_size=12)
@@ -56,7 +56,7 @@ def test_a_resent_prefetch_is_parsed_once_and_named_by_its_text():
     assert [body["hookInstance"] for body in bodies] == ["1", "2", "2", "1"]
     assert bodies[0]["prefetch"] is bodies[1]["prefetch"] is bodies[3]["prefetch"]
     assert request_json.key_of(bodies[0]["prefetch"]) is not None         # kept from its second time
-    assert first_seen_json.key_of(bodies[2]["prefetch"]) is not None      # seen once
+    assert request_json.key_of(bodies[2]["prefetch"]) is not None         # seen once, among the newest
     assert bodies[2]["prefetch"] == {"patient": {"resourceType": "Patient", "id": "p2"}}
     named = [members_digest(body["prefetch"], ("patient",)) for body in bodies]
     assert named[0] == named[1] != named[2] and None not in named
@@ -85,7 +85,7 @@ def test_a_resent_prefetch_too_deep_is_refused_each_time():
 
 def test_members_are_never_named_as_a_list_is():
     prefetch = _parse_resent_prefetch(b'{"prefetch": {}}', 64)["prefetch"]
-    key = first_seen_json.key_of(prefetch)
+    key = request_json.key_of(prefetch)
     assert key is not None and members_digest(prefetch, ()) != digest([key.hex(), []], canonical=False)
 
 
@@ -97,5 +97,7 @@ def test_a_cache_tells_the_key_of_a_result_only_while_it_keeps_that_very_object(
     cache.get_or_compute(b"first", lambda: first)
     cache.get_or_compute(b"second", lambda: second)
     assert (cache.key_of(first), cache.key_of(second), cache.key_of({"n": 1})) == (b"first", b"second", None)
-    cache.get_or_compute(b"third", lambda: third)          # the oldest is dropped
+    cache.get_or_compute(b"third", lambda: third)          # the oldest seen once is dropped
     assert (cache.key_of(first), cache.key_of(third)) == (None, b"third")
+    assert cache.get_or_compute(b"third", lambda: {"n": "recomputed"}) is third           # asked for again: kept
+    assert cache.key_of(third) == b"third"
