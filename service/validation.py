@@ -215,7 +215,8 @@ def violations(name: str, instance: Any, prefix: str = "$") -> list[SchemaViolat
         return []
     errors = list(islice(validator(name).iter_errors(instance), MAX_VIOLATIONS))
     errors.sort(key=lambda e: (-len(e.absolute_path), str(e.path)))
-    return [SchemaViolation(_json_path(e.absolute_path, prefix), _rule(e)) for e in errors]
+    # Schemas composed of parts (allOf, $ref) can break one rule at one place several times: said once.
+    return list(dict.fromkeys(SchemaViolation(_json_path(e.absolute_path, prefix), _rule(e)) for e in errors))
 
 
 def _rule(error) -> str:

@@ -89,6 +89,16 @@ def test_schema_violations_name_the_path_and_rule(client, mutate, path):
     assert any(v["path"] == path for v in error["violations"]), error
 
 
+def test_a_rule_broken_at_one_place_is_said_once(client):
+    """The hook schemas are composed of parts that each require the same members: an empty body breaks
+    that rule once, and is told so once."""
+    response = client.post(SELECT, json={})
+    error = response.get_json()
+    assert response.status_code == 400 and error["error"] == "invalid-request"
+    assert error["violations"] == [{"path": "$", "rule": "required: missing 'hook', 'hookInstance', 'context'"}]
+    assert len({(v["path"], v["rule"]) for v in error["violations"]}) == len(error["violations"])
+
+
 def test_body_over_the_limit_is_413(client, settings):
     padding = "x" * (settings.max_body_bytes + 10)
     response = client.post(SELECT, data=json.dumps({"pad": padding}), content_type="application/json")
