@@ -272,7 +272,8 @@ def hostile_texts(draw):
         depth = draw(st.integers(min_value=2, max_value=200))
         text = "[" * depth + text + "](javascript:x)" * depth
     elif shape == "long":
-        text = text * draw(st.integers(min_value=100, max_value=20_000 // max(1, len(text))))
+        # At least 100 repeats, up to about 20,000 characters (a text of many long pieces: 100 repeats).
+        text = text * draw(st.integers(min_value=100, max_value=max(100, 20_000 // max(1, len(text)))))
     return text
 
 
