@@ -14,6 +14,17 @@ EXPECTED = json.loads((PATIENTS / "expected.json").read_text())
 POLICIES = load_policies(default_policy="fda-label")
 
 
+COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+
+
+def kept_assertion_id(answer: dict) -> str:
+    """The coverage-assertion-id of a CRD answer followed by DTR (its questionnaire named), whose chart is kept."""
+    (info,) = [{e["url"]: e for e in ext["extension"]} for a in answer["systemActions"]
+               for ext in a["resource"]["extension"] if ext["url"] == COVERAGE_INFORMATION]
+    assert "questionnaire" in info           # the answer is followed by DTR: its chart is kept
+    return info["coverage-assertion-id"]["valueString"]
+
+
 def demo_chart(patient_id: str) -> tuple[list[dict], dict]:
     """(chart, draft mecasermin order) of a demo patient: the resources `build_record` takes."""
     resources = [e["resource"] for e in json.loads((PATIENTS / f"{patient_id}.json").read_text())["entry"]]

@@ -11,18 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from service.storage.tables import dtr_snapshot
+from tests.dtr.flow import kept_assertion_id
 from tests.fixtures import order_select_request
 
 SELECT = "/cds-services/mecasermin-order-select"
 SIGN = "/cds-services/mecasermin-order-sign"
-INFO = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
-
-
-def _assertion_id(answer: dict) -> str:
-    (info,) = [{e["url"]: e for e in ext["extension"]} for a in answer["systemActions"]
-               for ext in a["resource"]["extension"] if ext["url"] == INFO]
-    assert "questionnaire" in info           # the answer is followed by DTR: its chart is kept
-    return info["coverage-assertion-id"]["valueString"]
 
 
 @pytest.fixture
@@ -50,10 +43,10 @@ def _rows(app) -> int:
 
 def test_a_resent_chart_reuses_the_assertion_id_and_writes_no_snapshot(app, client, clock, saves):
     body = order_select_request()
-    first = _assertion_id(client.post(SELECT, json=body).get_json())
+    first = kept_assertion_id(client.post(SELECT, json=body).get_json())
     clock[0] += 3600
-    again = _assertion_id(client.post(SELECT, json=copy.deepcopy(body)).get_json())
-    signed = _assertion_id(client.post(SIGN, json=order_select_request(hook="order-sign")).get_json())
+    again = kept_assertion_id(client.post(SELECT, json=copy.deepcopy(body)).get_json())
+    signed = kept_assertion_id(client.post(SIGN, json=order_select_request(hook="order-sign")).get_json())
     assert first == again == signed
     assert saves == [first] and _rows(app) == 1
     snapshot = app.extensions["mecasermin"].snapshots.recall(again)
@@ -62,15 +55,15 @@ def test_a_resent_chart_reuses_the_assertion_id_and_writes_no_snapshot(app, clie
 
 def test_a_changed_chart_or_user_gets_a_new_id_and_its_own_snapshot(app, client, clock, saves):
     body = order_select_request()
-    first = _assertion_id(client.post(SELECT, json=body).get_json())
+    first = kept_assertion_id(client.post(SELECT, json=body).get_json())
     changed = copy.deepcopy(body)
     height = next(e["resource"] for e in changed["prefetch"]["observations"]["entry"]
                   if e["resource"]["code"]["coding"][0]["code"] == "8302-2")
     height["valueQuantity"]["value"] += 0.1
-    other_chart = _assertion_id(client.post(SELECT, json=changed).get_json())
+    other_chart = kept_assertion_id(client.post(SELECT, json=changed).get_json())
     other_user = copy.deepcopy(body)
     other_user["context"]["userId"] = "Practitioner/dr-8"
-    by_another = _assertion_id(client.post(SELECT, json=other_user).get_json())
+    by_another = kept_assertion_id(client.post(SELECT, json=other_user).get_json())
     assert len({first, other_chart, by_another}) == 3 and saves == [first, other_chart, by_another]
     snapshots = app.extensions["mecasermin"].snapshots
     kept = next(r for r in snapshots.recall(other_chart).resources if r.get("id") == height["id"])
@@ -81,11 +74,11 @@ def test_a_changed_chart_or_user_gets_a_new_id_and_its_own_snapshot(app, client,
 def test_an_id_is_reused_only_while_three_quarters_of_its_lifetime_remain(app, client, clock, saves):
     lifetime = app.extensions["mecasermin"].snapshots.lifetime
     body = order_select_request()
-    first = _assertion_id(client.post(SELECT, json=body).get_json())
+    first = kept_assertion_id(client.post(SELECT, json=body).get_json())
     clock[0] += lifetime / 4 - 1
-    assert _assertion_id(client.post(SELECT, json=body).get_json()) == first
+    assert kept_assertion_id(client.post(SELECT, json=body).get_json()) == first
     clock[0] += 2
-    renewed = _assertion_id(client.post(SELECT, json=body).get_json())
+    renewed = kept_assertion_id(client.post(SELECT, json=body).get_json())
     assert renewed != first and saves == [first, renewed]
     assert app.extensions["mecasermin"].snapshots.recall(first) is not None     # the first id still opens
 
@@ -99,8 +92,8 @@ def test_a_snapshot_that_could_not_be_kept_is_not_reused(app, client, clock, sav
 
     rows.save = failing
     body = order_select_request()
-    lost = _assertion_id(client.post(SELECT, json=body).get_json())      # the answer stands without it
+    lost = kept_assertion_id(client.post(SELECT, json=body).get_json())      # the answer stands without it
     rows.save = working
-    kept = _assertion_id(client.post(SELECT, json=body).get_json())
+    kept = kept_assertion_id(client.post(SELECT, json=body).get_json())
     assert kept != lost and saves == [kept]
     assert app.extensions["mecasermin"].snapshots.recall(kept) is not None

@@ -19,17 +19,10 @@ from service.storage import Database
 from service.storage.sealed import encode
 from service.storage.tables import dtr_snapshot
 from service.store import Store
+from tests.dtr.flow import kept_assertion_id
 from tests.fixtures import laron_prefetch, mecasermin_order, order_select_request
 
 SELECT = "/cds-services/mecasermin-order-select"
-INFO = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
-
-
-def _assertion_id(answer: dict) -> str:
-    (info,) = [{e["url"]: e for e in ext["extension"]} for a in answer["systemActions"]
-               for ext in a["resource"]["extension"] if ext["url"] == INFO]
-    assert "questionnaire" in info           # the answer is followed by DTR: its chart is kept
-    return info["coverage-assertion-id"]["valueString"]
 
 
 def _path(settings) -> str:
@@ -77,7 +70,7 @@ def transactions(app):
 def test_a_first_seen_answer_commits_its_chart_with_its_audit_row_in_one_transaction(app, client, store, transactions):
     answer = client.post(SELECT, json=order_select_request())
     assert answer.status_code == 200
-    kept = _assertion_id(answer.get_json())
+    kept = kept_assertion_id(answer.get_json())
     (statements,) = transactions                                     # one transaction, one commit
     assert _tables(statements) == ["audit", "card_issued", "dtr_snapshot", "dtr_snapshot"]
     assert statements[2].startswith("DELETE")                         # the first write of a process purges
@@ -85,7 +78,7 @@ def test_a_first_seen_answer_commits_its_chart_with_its_audit_row_in_one_transac
     assert recorded == (f'["{hashlib.sha256(kept.encode()).hexdigest()}"]',)
     assert app.extensions["mecasermin"].snapshots.recall(kept) is not None
     again = client.post(SELECT, json=order_select_request())         # a repeat: its audit row only
-    assert _assertion_id(again.get_json()) == kept and _tables(transactions[1]) == ["audit", "card_issued"]
+    assert kept_assertion_id(again.get_json()) == kept and _tables(transactions[1]) == ["audit", "card_issued"]
 
 
 def test_an_audit_row_that_cannot_be_written_takes_the_chart_with_it(app, client, store, settings):
@@ -94,7 +87,7 @@ def test_an_audit_row_that_cannot_be_written_takes_the_chart_with_it(app, client
     assert refused.status_code == 503 and refused.get_json()["error"] == "audit-unavailable"
     assert _count(store, "dtr_snapshot") == 0                           # no chart for an answer never sent
     _allow_inserts(settings)
-    kept = _assertion_id(client.post(SELECT, json=order_select_request()).get_json())
+    kept = kept_assertion_id(client.post(SELECT, json=order_select_request()).get_json())
     assert _count(store, "audit") == 1 and _count(store, "dtr_snapshot") == 1
     assert app.extensions["mecasermin"].snapshots.recall(kept) is not None
 
@@ -104,14 +97,14 @@ def test_a_chart_the_database_refuses_leaves_the_answer_and_its_audit_row(app, c
     with caplog.at_level(logging.WARNING, logger="service.api.hooks"):
         answer = client.post(SELECT, json=order_select_request())
     assert answer.status_code == 200 and answer.get_json()["cards"]
-    lost = _assertion_id(answer.get_json())
+    lost = kept_assertion_id(answer.get_json())
     assert "DTR chart snapshot not kept" in caplog.text
     (recorded,) = store.query("SELECT coverage_assertion_sha256 FROM audit")
     assert recorded == (f'["{hashlib.sha256(lost.encode()).hexdigest()}"]',)
     snapshots = app.extensions["mecasermin"].snapshots
     assert _count(store, "dtr_snapshot") == 0 and snapshots.recall(lost) is None
     _allow_inserts(settings)
-    kept = _assertion_id(client.post(SELECT, json=order_select_request()).get_json())
+    kept = kept_assertion_id(client.post(SELECT, json=order_select_request()).get_json())
     assert kept != lost and snapshots.recall(kept) is not None         # the lost id was not remembered
 
 
