@@ -308,8 +308,8 @@ def test_only_columns_the_driver_takes_as_they_are_can_be_prepared(tmp_path):
     database = migrated(tmp_path / "a.sqlite3")
     stamped = Table("stamped", MetaData(), Column("at", DateTime), Column("note", Text))
     with pytest.raises(TypeError, match="at"):
-        database.prepare_insert(stamped.insert(), ["at", "note"])
-    assert database.prepare_insert(stamped.insert(), ["note"]).sql == "INSERT INTO stamped (note) VALUES (?)"
+        database.prepare(stamped.insert(), ["at", "note"])
+    assert database.prepare(stamped.insert(), ["note"]).sql == "INSERT INTO stamped (note) VALUES (?)"
 
 
 @pytest.mark.integration

@@ -121,10 +121,6 @@ class Database:
         order = tuple(compiled.positiontup) if compiled.positional else tuple(names)
         return Prepared(compiled.string, order, compiled.positional)
 
-    def prepare_insert(self, statement, columns: Sequence[str]) -> Prepared:
-        """An INSERT of exactly `columns`, prepared."""
-        return self.prepare(statement, columns)
-
     def execute_prepared(self, batches: Sequence[tuple[Prepared, Sequence[Mapping[str, Any]]]]) -> None:
         """Every batch in one transaction, committed before it returns, rolled back on error (raises
         SQLAlchemy's DBAPIError, as `write()` does). The same transaction as `write()`, on the driver's
