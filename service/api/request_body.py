@@ -27,10 +27,6 @@ def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
     # MAX_CONTENT_LENGTH bytes; only the next read tells (RequestEntityTooLarge, also a 413).
     if len(raw) > max_bytes or (len(raw) == max_bytes and request.stream.read(1)):
         raise _too_large(max_bytes)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid-json", f"The body is not UTF-8 (byte {exc.start}).") from None
     body = _parse_resent_prefetch(raw, max_depth)
     if body is not _UNPARSED:
         return body
@@ -38,6 +34,11 @@ def read_json(request: Request, max_bytes: int, max_depth: int) -> Any:
     if body is not _UNPARSED:
         _check_parsed_depth(raw, max_depth)
         return body
+    # Decoded only here: orjson refuses any body that is not UTF-8, so every such body comes this far.
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid-json", f"The body is not UTF-8 (byte {exc.start}).") from None
     _check_depth(text, max_depth)
     try:
         body = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)

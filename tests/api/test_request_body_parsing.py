@@ -7,8 +7,10 @@ import pytest
 
 from service.api.errors import ApiError
 from hypothesis import given, settings, strategies as st
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
-from service.api.request_body import _UNPARSED, _check_depth, _check_parsed_depth, _fast_parse
+from service.api.request_body import _UNPARSED, _check_depth, _check_parsed_depth, _fast_parse, read_json
 
 
 @pytest.mark.parametrize("raw", [b'{"a": [1, -0, 1e5, 0.1, 2.5e-300, "\\ud83d\\ude00", null, true]}',
@@ -67,3 +69,43 @@ def test_the_byte_scan_of_any_body_answers_as_the_text_scan(value, max_depth, as
 def test_escapes_and_brackets_in_strings_do_not_count(text, max_depth):
     json.loads(text)
     assert _outcome(_check_parsed_depth, text.encode(), max_depth) == _outcome(_check_depth, text, max_depth)
+
+
+# Bytes no UTF-8 text holds: stray and truncated sequences, overlong forms, an encoded surrogate and a
+# code point past U+10FFFF.
+_NOT_UTF8 = [b"\xff", b"\xfe", b"\x80", b"\xbf\xbf", b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98", b"\xc0\x80", b"\xc1\xbf",
+             b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf8\x88\x80\x80\x80"]
+_MEMBER_KEYS = st.sampled_from(["hook", "context", "prefetch", "a"])
+
+
+def _read_body(raw: bytes, max_depth: int):
+    request = Request(EnvironBuilder(method="POST", data=raw, content_type="application/json").get_environ())
+    try:
+        return ("body", json.dumps(read_json(request, 1_000_000, max_depth)))
+    except ApiError as exc:
+        return (exc.status, exc.error, exc.message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_MEMBER_KEYS, _JSON), max_size=4), _JSON, st.integers(min_value=1, max_value=8),
+       st.booleans(), st.sampled_from(_NOT_UTF8), st.floats(min_value=0, max_value=1), st.booleans())
+def test_a_body_not_utf8_is_refused_as_not_utf8_wherever_the_bytes_are(members, prefetch, max_depth, ascii_only,
+                                                                      bad, where, deep):
+    """The body is decoded only on the standard path, after orjson (which refuses what is not UTF-8) has
+    declined it: wherever the bad bytes are (in the prefetch, sent again or not, or elsewhere), and however
+    deep the body nests, the answer names the first bad byte as a decode of the whole body first did."""
+    if deep:
+        for _ in range(max_depth):
+            prefetch = {"a": [prefetch]}
+    text = "{" + ",".join(f"{json.dumps(key, ensure_ascii=ascii_only)}: {json.dumps(value, ensure_ascii=ascii_only)}"
+                          for key, value in members + [("prefetch", prefetch)]) + "}"
+    good = text.encode()
+    at = round(where * len(good))
+    raw = good[:at] + bad + good[at:]
+    try:
+        raw.decode("utf-8")
+        return      # the bytes completed a character already there: still UTF-8, not this test's case
+    except UnicodeDecodeError as exc:
+        expected = (400, "invalid-json", f"The body is not UTF-8 (byte {exc.start}).")
+    for _ in range(2):      # read, then read again (a prefetch text the cache has seen)
+        assert _read_body(raw, max_depth) == expected
