@@ -24,21 +24,12 @@ same lock, BEGIN and COMMIT as `write()`. Through SQLAlchemy's connection, its o
 transaction's objects and events, statement cache keys, the pool's wrappers) was 60 % of the write's
 CPU. The statement is compiled before the dialect meets the server; the SQL is the same after
 (checked on PostgreSQL 15).
-
-SQLite copies its WAL back into the database file in checkpoints. Left to SQLite, one runs inside the
-COMMIT that takes the WAL past 1,000 pages, with that writer holding the write lock, so every other
-writer waits for its copying and its two fsyncs (a stalled fsync on this VM: up to 200 ms). The
-service's connections therefore never checkpoint (`wal_autocheckpoint=0`); `_Checkpointer`, a thread
-of each process that writes, does it off the request path on a connection of its own. Durability is
-the commit's alone (synchronous=FULL syncs the WAL before COMMIT returns); a checkpoint only moves
-rows already on disk.
 """
 from __future__ import annotations
 
 import fcntl
 import logging
 import os
-import sqlite3
 import threading
 import weakref
 from contextlib import contextmanager, nullcontext
@@ -64,11 +55,6 @@ _MIGRATION_LOCK = 0x6D656361   # pg_advisory_lock id, any constant the service a
 # A deferred write transaction that read first cannot wait for the lock (SQLITE_BUSY at once):
 # SQLite writes take it up front; reads take none.
 _SQLITE_BEGIN_WRITE = "BEGIN IMMEDIATE"
-# Checkpoints (`_Checkpointer`): at most one per pause, and the WAL kept to about this many pages
-# (4 kB each) beyond what one pause adds (SQLite's own autocheckpoint: 1,000 pages, in a COMMIT).
-CHECKPOINT_PAUSE_S = 0.1
-CHECKPOINT_IDLE_S = 10.0             # a checkpointer with no write for this long ends (its connection closed)
-WAL_LIMIT_PAGES = 10_000
 # Types whose SQLAlchemy processors only coerce what both drivers take as it is (bytes, floats): a
 # prepared statement may bind them, given values of that very type.
 _TAKEN_AS_THEY_ARE = (LargeBinary, Float)
@@ -116,18 +102,12 @@ class Database:
         self.engine = _sqlite_engine(self.url, pool_size) if self.is_sqlite else _postgres_engine(self.url, pool_size)
         self._dialect = sqlite if self.is_sqlite else postgresql
         self._write_lock = _WriteLock(Path(f"{self.url.database}.write-lock")) if self.is_sqlite else None
-        self._checkpointer = _Checkpointer(self.url.database, self._write_lock) if self.is_sqlite else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction, committed when the block ends (SQLite: BEGIN IMMEDIATE), rolled back on error."""
         with self._write_lock.held() if self._write_lock else nullcontext(), self.engine.begin() as connection:
             yield connection
-        self._wrote()
-
-    def _wrote(self) -> None:
-        if self._checkpointer:
-            self._checkpointer.wrote()
 
     def prepare(self, statement: Executable, names: Sequence[str]) -> Prepared:
         """`statement` compiled for this driver, for parameters of exactly `names` (an INSERT's columns,
@@ -166,7 +146,6 @@ class Database:
                 if cursor is not None:
                     cursor.close()
                 connection.close()      # back to the pool, which rolls back what is left open
-        self._wrote()
 
     def _abandon(self, connection, cursor, exc: Exception) -> None:
         """Rolls a failed transaction back; a connection the database dropped leaves the pool."""
@@ -213,8 +192,6 @@ class Database:
                 log.info("database migrated", extra={"from_revision": current, "to_revision": head})
 
     def dispose(self) -> None:
-        if self._checkpointer:
-            self._checkpointer.stop()
         self.engine.dispose()
         if self._write_lock:
             self._write_lock.close()
@@ -247,7 +224,6 @@ def _sqlite_engine(url: URL, pool_size: int) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")        # a 200 means the row is on disk
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA wal_autocheckpoint=0")    # `_Checkpointer` does it, off the request path
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -314,96 +290,6 @@ class _WriteLock:
 
 _WRITE_LOCKS: "weakref.WeakSet[_WriteLock]" = weakref.WeakSet()
 os.register_at_fork(after_in_child=lambda: [lock._after_fork() for lock in list(_WRITE_LOCKS)])
-
-
-class _Checkpointer:
-    """Copies a SQLite database's WAL back into its file, in a thread of each process that writes to it.
-
-    Woken by a commit, it runs `PRAGMA wal_checkpoint(PASSIVE)` on its own connection, at most once
-    every CHECKPOINT_PAUSE_S: a passive checkpoint takes no lock that writers wait for, and copies what
-    readers no longer need. SQLite starts the WAL over at the first write after a checkpoint that copied
-    all of it, which writers appending meanwhile prevent; so when a checkpoint leaves more than
-    WAL_LIMIT_PAGES in the WAL, the next one holds the service's write lock, to finish and let the next
-    writer start it over. That bounds the WAL (without readers that hold an old snapshot, as before) to
-    about WAL_LIMIT_PAGES and what is written in one pause; those rare checkpoints make writers wait,
-    as each 1,000th page did before, but copy only what the passive ones left.
-
-    The thread starts with the first write of a process (none starts before gunicorn forks; a forked
-    child starts its own), ends after CHECKPOINT_IDLE_S without a write, and stops with `Database.dispose`. A checkpoint that fails is tried again
-    after the next write: rows are in the WAL, on disk, either way.
-    """
-
-    def __init__(self, path: str, write_lock: _WriteLock):
-        self._path, self._write_lock = path, write_lock
-        self._after_fork()
-        _CHECKPOINTERS.add(self)
-
-    def wrote(self) -> None:
-        self._due.set()
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None and not self._stopped:
-                    self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-                    self._thread.start()
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped, thread = True, self._thread
-        self._stopping.set()
-        self._due.set()
-        if thread is not None:
-            thread.join(SQLITE_BUSY_TIMEOUT_MS / 1000)
-
-    def _run(self) -> None:
-        connection, locked = None, False
-        while self._due.wait(CHECKPOINT_IDLE_S) or not self._idle():
-            if self._stopped:
-                break
-            self._due.clear()
-            try:
-                if connection is None:
-                    connection = _checkpoint_connection(self._path)
-                with self._write_lock.held() if locked else nullcontext():
-                    _busy, wal_pages, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                locked = wal_pages > WAL_LIMIT_PAGES
-            except sqlite3.Error as exc:
-                log.warning("WAL checkpoint failed: tried again after the next write",
-                            extra={"error": type(exc).__name__})
-                if connection is not None:
-                    connection.close()
-                connection = None
-            self._stopping.wait(CHECKPOINT_PAUSE_S)
-        if connection is not None:
-            connection.close()
-
-    def _idle(self) -> bool:
-        """True when the thread may end (no write for CHECKPOINT_IDLE_S): the next write starts another."""
-        with self._lock:
-            if self._due.is_set():
-                return False
-            self._thread = None
-            return True
-
-    def _after_fork(self) -> None:
-        # A thread does not survive fork, and the parent's may have held these: the child's are new.
-        self._lock = threading.Lock()
-        self._due = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-
-
-def _checkpoint_connection(path: str) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                 check_same_thread=False)
-    # FULL: the database file is synced before SQLite may start the WAL over (what it holds is then gone).
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("PRAGMA wal_autocheckpoint=0")
-    return connection
-
-
-_CHECKPOINTERS: "weakref.WeakSet[_Checkpointer]" = weakref.WeakSet()
-os.register_at_fork(after_in_child=lambda: [checkpointer._after_fork() for checkpointer in list(_CHECKPOINTERS)])
 
 
 def _postgres_engine(url: URL, pool_size: int) -> Engine:
