@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -302,6 +303,53 @@ def test_an_acknowledged_audit_write_is_committed(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM audit").fetchone() == (1,)
         db.execute("BEGIN IMMEDIATE")                                   # and no write transaction is left open
         db.rollback()
+
+
+def test_each_thread_writes_prepared_statements_on_its_own_connection_outside_the_pool(tmp_path):
+    database = migrated(tmp_path / "a.sqlite3")
+    store = Store(database)
+    seen = []
+
+    def write_twice():
+        for _ in range(2):
+            store.record_audit(_audit_entry())
+            seen.append((threading.get_ident(), database._writers.connection.dbapi_connection))
+
+    threads = [threading.Thread(target=write_twice) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    by_thread = {ident: {id(connection) for i, connection in seen if i == ident} for ident, _ in seen}
+    assert [len(connections) for connections in by_thread.values()] == [1, 1]     # kept by its thread
+    assert len(set().union(*by_thread.values())) == 2                              # one each
+    assert database.engine.pool.checkedout() == 0                                  # none taken from the pool
+    assert store.query("SELECT COUNT(*) FROM audit") == [(4,)]
+
+
+def test_a_prepared_write_that_fails_before_the_driver_leaves_no_transaction_open(tmp_path):
+    # Not a driver error (a row without one of its columns): the pool used to roll back what was left.
+    path = tmp_path / "a.sqlite3"
+    store = Store(migrated(path))
+    entry = dict(_audit_entry(), card_types={"card-9": "coverage"})
+    with pytest.raises(KeyError):
+        store.database.execute_prepared([(store._insert_audit, [{"received_at": "2026-12-01"}])])
+    with sqlite3.connect(path, timeout=0) as db:                       # no lock held: another writer gets in
+        db.execute("BEGIN IMMEDIATE")
+        db.rollback()
+    store.record_audit(entry)
+    assert store.query("SELECT COUNT(*) FROM audit, card_issued") == [(1,)]
+
+
+def test_a_writer_connection_that_failed_is_replaced(tmp_path):
+    path = tmp_path / "a.sqlite3"
+    store = Store(migrated(path))
+    store.record_audit(_audit_entry())
+    first = store.database._writers.connection
+    first.invalidate()                                                 # what `_abandon` does to a broken one
+    store.record_audit(_audit_entry())
+    assert store.database._writers.connection is not first
+    assert store.query("SELECT COUNT(*) FROM audit") == [(2,)]
 
 
 def test_only_columns_the_driver_takes_as_they_are_can_be_prepared(tmp_path):
