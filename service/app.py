@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
         snapshots=ChartSnapshots(database, settings.dtr_snapshot_lifetime),
     )
     app = Flask(__name__)
-    app.json = AnswerJSONProvider(app)      # the same text as Flask's, written faster (docstring there)
+    app.json = AnswerJSONProvider(app)      # the same JSON values as Flask writes, by orjson (docstring there)
     # Flask rejects larger bodies with 413 before a handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
