@@ -5,8 +5,8 @@ tenth of that. The text differs only where JSON lets two texts stand for one val
 a client reads from it (RFC 8259):
 
 - non-ASCII characters are written as UTF-8, not as `\\uXXXX` escapes (JSON text is UTF-8, §8.1);
-- a float is written as its shortest decimal, as the standard encoder does, but below 1e-4 and from
-  1e16 up in another form ("0.00001", "1e16" against "1e-05", "1e+16"): the same number (§6).
+- a float is written as its shortest decimal, as the standard encoder does, but a small one in
+  another form of the same number (§6): "0.00001" for "1e-05", "2.5e-9" for "2.5e-09".
 
 Only Flask's compact form (`separators=(",", ":")`, used when not debugging) with its defaults is
 written so. What orjson would write as another value, or refuses, is left to Flask's own `dumps`:

@@ -1,5 +1,5 @@
 """The app's JSON provider writes the same JSON values as Flask's standard provider, in the same text but for
-non-ASCII characters (UTF-8, not escaped) and floats below 1e-4 or from 1e16 (service/api/json_provider.py)."""
+non-ASCII characters (UTF-8, not escaped) and small floats (service/api/json_provider.py)."""
 from __future__ import annotations
 
 import dataclasses
