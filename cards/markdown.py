@@ -28,7 +28,6 @@ _BLOCK_START = re.compile(r"^(?:(?P<mark>>|[+\-](?=\s|$)|#(?=#{0,5}(?:\s|$))|[=\
 # Where a GFM autolink is recognised: the scheme's "://", a "www." host, the "@" of an address.
 _AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
 WORD_JOINER = "\u2060"
-_SPACES = re.compile(r"\s+")
 # Removed: control characters other than white space (C0, DEL, C1), lone surrogates, and the
 # bidirectional marks, embeddings, overrides and isolates that reorder what the clinician sees.
 _UNSHOWN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
@@ -39,14 +38,16 @@ def plain_text(value: object) -> str:
     """`value` as one line of text: no control characters, bidi controls or lone surrogates; any run of
     white space (line breaks included) one space. For plain-text fields (a card's summary, labels)."""
     text = str(value) if value is not None else ""
-    return _SPACES.sub(" ", _UNSHOWN.sub("", text)).strip()
+    return " ".join(_UNSHOWN.sub("", text).split())      # split() cuts at what `\s` matches (str.isspace)
 
 
 def escape_markdown(value: object) -> str:
     """`value` as literal text inside markdown: what it says is shown, none of it is markup."""
     text = _INLINE.sub(r"\\\1", plain_text(value))
     text = _BLOCK_START.sub(_escape_block_start, text, count=1)
-    return _AUTOLINK.sub(WORD_JOINER, text)
+    if "@" in text or "://" in text or "www." in text.lower():     # else no autolink can start (cheaper than its scan)
+        text = _AUTOLINK.sub(WORD_JOINER, text)
+    return text
 
 
 def _escape_block_start(found: re.Match[str]) -> str:

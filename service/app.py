@@ -14,6 +14,7 @@ from service.logs import configure_logging
 from service.policy import PolicySet, load_policies
 from service import metrics, smart
 from service.api import dtr
+from service.api.json_provider import AnswerJSONProvider
 from service.dtr.snapshots import ChartSnapshots
 from service.security.client_auth import ClientAuthenticator
 from service.security.replay import DatabaseReplayCache, ReplayCache
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, today: Callable[[], date] | Non
         snapshots=ChartSnapshots(database, settings.dtr_snapshot_lifetime),
     )
     app = Flask(__name__)
+    app.json = AnswerJSONProvider(app)      # the same JSON values as Flask writes, by orjson (docstring there)
     # Flask rejects larger bodies with 413 before a handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False

@@ -89,6 +89,24 @@ def format_number(value: Number | None, digits: int = 2) -> str:
     return "0" if text in ("-0", "") else text
 
 
+# Up to 15 significant digits a decimal reads back as the float whose shortest repr it is (DBL_DIG), so
+# that float compares with a float or a Fraction exactly as the decimal does (service.record.exact);
+# with an integer, so long as the integer has as few digits.
+_FLOAT_DIGITS = 15
+_SMALL_INTEGER = 10 ** _FLOAT_DIGITS
+
+
+def _shown_number(text: str, limits) -> Number:
+    """The figure `text` shows, to compare with `limits` as exactly as its Fraction: as a float where that
+    is the same (a Fraction costs microseconds to read and to compare, for each figure a card shows)."""
+    significant = text.lstrip("-0.").replace(".", "", 1)      # "inf" and "nan" are no decimals: a Fraction
+    plain = len(significant) <= _FLOAT_DIGITS and (not significant or significant.isdigit())
+    if plain and all(type(threshold) is not int or -_SMALL_INTEGER < threshold < _SMALL_INTEGER
+                     for _, threshold in limits):
+        return float(text)
+    return Fraction(text)
+
+
 def format_against(value: Number | None, op: str | None, threshold: Number | None, digits: int = 1,
                    max_digits: int = 4) -> str:
     """`value` with `digits` decimals (fewer when exact: 13.0 → '13'), but with more decimals when the
@@ -109,7 +127,8 @@ def format_within(value: Number | None, limits, digits: int = 1, max_digits: int
     truths = [(op, threshold, satisfied(value, op, threshold)) for op, threshold in limits]
     for n in range(digits, max_digits + 1):
         text = format_number(value, n)
-        if all(satisfied(Fraction(text), op, threshold) == truth for op, threshold, truth in truths):
+        shown = _shown_number(text, limits)
+        if all(satisfied(shown, op, threshold) == truth for op, threshold, truth in truths):
             return text
     closest = min((threshold for _, threshold, _ in truths), key=lambda t: abs(exact(value) - exact(t)))
     side = "above" if exact(value) > exact(closest) else "below"

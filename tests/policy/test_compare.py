@@ -4,10 +4,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.policy.codesets import icd10_entry_matches
+from service.policy import compare as compare_module
 from service.policy.compare import centile_from_sds, compare, format_against, format_within, sds_from_centile
 from service.wording.numbers import age as format_age
 
@@ -109,3 +110,57 @@ def test_ages_under_3_years_are_shown_in_years_and_months():
     assert format_age(1.997) == "1 y 11 mo"
     assert format_age(2.5) == "2 y 6 mo"
     assert format_age(6.45) in ("6.4 years", "6.5 years")
+
+
+# The figure a card shows is compared with its limits as a float where that is exact (compare._shown_number):
+# the same figure as comparing its Fraction, whatever the value and limits, and the same errors.
+_numbers = (st.floats(allow_nan=False, allow_infinity=False) | st.floats(min_value=-20, max_value=20)
+            | st.integers(min_value=-10**20, max_value=10**20) | st.fractions(max_denominator=10**6)
+            | st.sampled_from([0.12, 0.08, 0.04, -2.25, 13, 15, 10**15, 10**15 - 1, -10**16, 2**53 + 1, 1e15, 1e16,
+                               123456789012345.6, 0.1 + 0.2, Fraction(1, 3), Fraction("0.1200001")]))
+
+
+def _near(base):
+    """A value at, just beside, or far from a limit: where the shown figure's side is at stake."""
+    return st.sampled_from([0, 1e-5, -1e-5, 5e-3, -5e-3, 1e-9, 0.05, -0.049, 1]).map(
+        lambda offset: base + offset if not isinstance(base, Fraction) else base + Fraction(offset))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data(), st.integers(min_value=0, max_value=3), st.integers(min_value=0, max_value=2))
+def test_the_figure_shown_is_the_one_fractions_choose(data, digits, extra):
+    limits = tuple((data.draw(st.sampled_from(["<", "<=", ">", ">="])), data.draw(_numbers))
+                   for _ in range(data.draw(st.integers(min_value=1, max_value=3))))
+    value = data.draw(_numbers | _near(limits[0][1]))
+    assert _shown_with(compare_module._shown_number, value, limits, digits, digits + extra) == \
+        _shown_with(lambda text, limits: Fraction(text), value, limits, digits, digits + extra)
+
+
+def test_non_finite_values_fail_as_before():
+    for value in (float("inf"), float("-inf"), float("nan")):
+        assert _shown_with(compare_module._shown_number, value, (("<", 1.0),), 1, 4) == \
+            _shown_with(lambda text, limits: Fraction(text), value, (("<", 1.0),), 1, 4)
+
+
+def _shown_with(reader, value, limits, digits, max_digits):
+    """format_within's answer (or the error it raises) with the shown figure read by `reader`."""
+    saved, compare_module._shown_number = compare_module._shown_number, reader
+    try:
+        return format_within(value, limits, digits, max_digits)
+    except (ValueError, OverflowError, ZeroDivisionError) as error:
+        return type(error).__name__
+    finally:
+        compare_module._shown_number = saved
+
+
+@pytest.mark.parametrize("value, limits", [
+    (2.0 ** 60, (("<", 2.0 ** 60),)),               # 19 digits: its float is not the decimal its repr names
+    (2.0 ** 60, ((">=", 2.0 ** 60), ("<", 10 ** 19))),
+    (1e16 + 2, ((">", 10 ** 16 + 1),)),
+    (123456789012345.67, ((">", 123456789012345.67),)),
+    (0.1 + 0.2, (("<=", 0.3),)),
+])
+def test_long_figures_are_compared_as_fractions(value, limits):
+    for digits in range(4):
+        assert _shown_with(compare_module._shown_number, value, limits, digits, 4) == \
+            _shown_with(lambda text, limits: Fraction(text), value, limits, digits, 4)
