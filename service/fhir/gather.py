@@ -192,18 +192,19 @@ class _References:
     def __init__(self, resources: Iterable[Mapping]):
         resources = list(resources)
         self.held = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
-        self.with_roles = {_relative(r.get("practitioner"), "Practitioner") for r in resources
-                           if r.get("resourceType") == "PractitionerRole"}
+        self.with_roles: set[str | None] = set()
         self.of_resources: list[tuple[str, str, bool]] = []
-        for resource in resources:
+        for resource in resources:      # one pass, and only the few types that refer are looked into
             rtype = resource.get("resourceType")
-            referrer = f"{rtype}/{resource.get('id')}"
             if rtype in MEDICATION_SOURCES:
                 refs = [resource.get("medicationReference")]
             elif rtype == "Coverage":
                 refs = [p for p in resource.get("payor") or () if isinstance(p, dict) and not p.get("display")]
             else:
+                if rtype == "PractitionerRole":
+                    self.with_roles.add(_relative(resource.get("practitioner"), "Practitioner"))
                 continue
+            referrer = f"{rtype}/{resource.get('id')}"
             for ref in refs:
                 target = _relative(ref, "Organization" if rtype == "Coverage" else "Medication")
                 named = bool(isinstance(ref, dict) and isinstance(ref.get("display"), str) and ref["display"].strip())
