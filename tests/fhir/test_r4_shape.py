@@ -174,3 +174,18 @@ def test_a_string_inlined_in_a_compiled_walk_gets_the_string_checks_verdict(text
     observation["code"]["text"] = "Body height"
     observation["code"]["coding"][0]["display"] = text        # Coding
     assert surely_valid(observation) is r4_shape._string(text)
+
+
+@given(st.one_of(st.integers(), st.floats(), st.sampled_from([True, False, None, "1", "1.5", [], {}, 2 ** 70, -0.0,
+                                                              float("inf"), float("-inf"), float("nan")])))
+@settings(max_examples=300, deadline=None)
+def test_a_decimal_inlined_in_a_compiled_walk_gets_the_decimal_checks_verdict(value):
+    observation = height_observation("h1", "2024-01-01", 100.0)
+    observation["valueQuantity"]["value"] = value             # Quantity: a chained table
+    assert surely_valid(observation) is r4_shape._decimal(value)
+
+
+def test_a_resource_type_is_looked_up_the_same_way_first_and_after():
+    for value in ("Observation", "Observation", "NotAType", "NotAType", 5, None, ["Observation"], {"a": 1}):
+        assert surely_valid({**height_observation("h1", "2024-01-01", 100.0), "resourceType": value}) is (
+            value == "Observation")
