@@ -158,7 +158,7 @@ def screen(candidates: Iterable[Any]) -> Screened:
         if surely_valid(candidate):
             # Vouched for as it came: a list wherever R4 wants one, so no quirk to normalise (every
             # element normalise_quirks wraps repeats in a read type, or is in _SINGLE_ELEMENTS:
-            # tests/fhir/test_refused_resources.py), and valid with no modifier extension.
+            # tests/fhir/test_validation_corpus.py), and valid with no modifier extension.
             resource = candidate
         else:
             resource = normalise_quirks(candidate)
