@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 MEDICATION_SOURCES = ("MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration")
 MAX_REFERENCES = 20       # references read by id per call; more are a gap
+# The types a reference followed here names: a medication source's Medication, a Coverage's payor, a
+# draft's requester.
+_REFERRED = ("Medication", "Organization", "Practitioner", "PractitionerRole")
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # Charts being ordered for, per process, up to this many resources in all (a few tens of MB).
 _screened: ContentCache = ContentCache(max_weight=10_000)
@@ -191,19 +194,21 @@ class _References:
 
     def __init__(self, resources: Iterable[Mapping]):
         resources = list(resources)
-        self.held = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
-        self.with_roles = {_relative(r.get("practitioner"), "Practitioner") for r in resources
-                           if r.get("resourceType") == "PractitionerRole"}
+        # "Type/id" of what a reference followed here can name: a chart's Observations need no key.
+        self.held = {f"{rtype}/{r.get('id')}" for r in resources if (rtype := r.get("resourceType")) in _REFERRED}
+        self.with_roles: set[str | None] = set()
         self.of_resources: list[tuple[str, str, bool]] = []
-        for resource in resources:
+        for resource in resources:      # only the few types that refer are looked into
             rtype = resource.get("resourceType")
-            referrer = f"{rtype}/{resource.get('id')}"
             if rtype in MEDICATION_SOURCES:
                 refs = [resource.get("medicationReference")]
             elif rtype == "Coverage":
                 refs = [p for p in resource.get("payor") or () if isinstance(p, dict) and not p.get("display")]
             else:
+                if rtype == "PractitionerRole":
+                    self.with_roles.add(_relative(resource.get("practitioner"), "Practitioner"))
                 continue
+            referrer = f"{rtype}/{resource.get('id')}"
             for ref in refs:
                 target = _relative(ref, "Organization" if rtype == "Coverage" else "Medication")
                 named = bool(isinstance(ref, dict) and isinstance(ref.get("display"), str) and ref["display"].strip())

@@ -40,7 +40,10 @@ log = logging.getLogger(__name__)
 def surely_valid(resource: dict) -> bool:
     """True only if the R4B model of `resource["resourceType"]` surely accepts it, and no element of it
     holds a modifier extension."""
-    shape = _resource_shape(resource.get("resourceType"))
+    resource_type = resource.get("resourceType")
+    shape = _by_resource_type.get(resource_type) if type(resource_type) is str else None
+    if shape is None:            # a type not met yet (or not a type): its table is made once
+        shape = _resource_shape(resource_type)
     try:
         return shape is not None and shape.conforms(resource)
     except (KeyError, TypeError):    # an element the model lacks, a pattern given a number: not sure
@@ -180,7 +183,8 @@ class _Shape:
 # their names here, looked up when it runs, so that types holding each other (Extension holds
 # Extension) need no order. A name stays `_never` until its type is compiled.
 _compiled: dict[str, Any] = {"__builtins__": {"type": type, "dict": dict, "list": list, "all": all, "map": map,
-                                              "len": len, "set": set, "False": False, "True": True}}
+                                              "len": len, "set": set, "str": str, "int": int, "float": float,
+                                              "False": False, "True": True}}
 # Tables with at most this many elements are walked by comparing each key with each element's name
 # (cheaper than a lookup and a call for the few keys a Coding or a Reference holds).
 _LONGEST_CHAIN = 12
@@ -246,6 +250,13 @@ def _test(entry: tuple[Check | _Shape, bool, str | None], indent: str) -> list[s
     check, repeats, _ = entry
     call = check.name if isinstance(check, _Shape) else _name(check)
     if not repeats:
+        # The commonest checks, inlined: a call costs more than the test.
+        if check is _string:
+            return [f"{indent}if type(item) is not str or not item or item.isspace() or not (item.isascii() or "
+                    f"{_name(_SURROGATE.search)}(item) is None):", f"{indent}    return False"]
+        if check is _decimal:
+            return [f"{indent}if type(item) is not int and (type(item) is not float "
+                    f"or not {_name(math.isfinite)}(item)):", f"{indent}    return False"]
         return [f"{indent}if not {call}(item):", f"{indent}    return False"]
     if not isinstance(check, _Shape):
         return [f"{indent}if type(item) is not list or not all(map({call}, item)):", f"{indent}    return False"]

@@ -244,3 +244,68 @@ def test_a_requester_nobody_may_fetch_is_a_prescriber_gap(settings, client):
     body["context"]["draftOrders"]["entry"][0]["resource"]["requester"] = {"reference": "PractitionerRole/r-elsewhere"}
     gathered = gather(body, settings, client)
     assert gathered.gaps == ("prescriber: PractitionerRole/r-elsewhere was not prefetched and no FHIR server may be called",)
+
+
+def _unresolved_as_before(resources: list, drafts: list, user) -> list:
+    """`unresolved_references` as it was written before the chart's keys were limited to the types a
+    reference can name: every resource's "Type/id" held."""
+    from service.fhir.gather import MEDICATION_SOURCES, _relative, roles_query
+    held = {f"{r.get('resourceType')}/{r.get('id')}" for r in resources}
+    with_roles = {_relative(r.get("practitioner"), "Practitioner") for r in resources
+                  if r.get("resourceType") == "PractitionerRole"}
+    of_resources = []
+    for resource in resources:
+        rtype = resource.get("resourceType")
+        referrer = f"{rtype}/{resource.get('id')}"
+        if rtype in MEDICATION_SOURCES:
+            refs = [resource.get("medicationReference")]
+        elif rtype == "Coverage":
+            refs = [p for p in resource.get("payor") or () if isinstance(p, dict) and not p.get("display")]
+        else:
+            continue
+        for ref in refs:
+            target = _relative(ref, "Organization" if rtype == "Coverage" else "Medication")
+            named = bool(isinstance(ref, dict) and isinstance(ref.get("display"), str) and ref["display"].strip())
+            if target and target not in held and all(w[:2] != (referrer, target) for w in of_resources):
+                of_resources.append((referrer, target, named))
+    wanted = []
+    for draft in drafts:
+        requester = draft.get("requester")
+        rtype = str(requester.get("reference", "")).split("/_history/")[0].rstrip("/").split("/")[-2:-1]
+        target = _relative(requester, rtype[0]) if rtype and rtype[0] in ("Practitioner", "PractitionerRole") else None
+        if target and target != user and target not in held and all(w[1] != target for w in wanted):
+            wanted.append(("prescriber", target, False))
+        if target and target.startswith("Practitioner/") and target != user and target not in with_roles:
+            wanted.append(("prescriber", roles_query(target), False))
+    return wanted + of_resources
+
+
+def test_the_references_left_to_read_are_those_of_every_resource_held():
+    """Over the corpus, the demo patients and mutated resources (ids missing, of other types, made up;
+    references changed), with drafts whose requesters name resources held and not held."""
+    import json
+    import random
+
+    from service.fhir.gather import unresolved_references
+    from service.record.resources import resources_from_bundle
+    from tests.fhir.test_validation_corpus import PATIENTS, _mutations
+    from tests.fhir.validation_corpus import CORPUS
+    resources = [r for _, r, _ in CORPUS] + list(_mutations(seed=29, count=2000))
+    for path in sorted(PATIENTS.glob("*.json")):
+        resources += resources_from_bundle(json.loads(path.read_text()))
+    named = [f"{r.get('resourceType')}/{r.get('id')}" for r in resources] + [
+        "Practitioner/None", "PractitionerRole/5", "Medication/None", "Practitioner/nobody", "PractitionerRole/pr1",
+        "Practitioner/pp1"]
+    rng = random.Random(29)
+    for _ in range(300):
+        chart = rng.sample(resources, 30) + [
+            {"resourceType": "Medication"}, {"resourceType": "Practitioner", "id": 5},
+            {"resourceType": "PractitionerRole", "id": "pr1", "practitioner": {"reference": "Practitioner/pp1"}},
+            {"resourceType": "Practitioner", "id": "pp1"}, {"resourceType": "Medication", "id": "x"},
+            {"resourceType": "MedicationRequest", "id": "m", "medicationReference": {"reference": "Medication/None"}},
+            {"resourceType": "Coverage", "id": "c", "payor": [{"reference": f"Organization/{rng.choice(['x', 'None'])}"}]},
+            {"resourceType": "MedicationStatement", "id": "s", "medicationReference": {"reference": "Medication/x"}}]
+        drafts = [{"resourceType": "MedicationRequest", "requester": {"reference": rng.choice(rng.choice(
+            [named, named[-6:], [f"{r.get('resourceType')}/{r.get('id')}" for r in chart]]))}} for _ in range(3)]
+        user = rng.choice([None, rng.choice(named)])
+        assert unresolved_references(chart, drafts, user) == _unresolved_as_before(chart, drafts, user)

@@ -10,6 +10,7 @@ import struct
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from fhir_core import types as fhir_types
 
 from service.fhir import r4_shape
@@ -156,3 +157,35 @@ def test_an_element_the_model_lacks_or_a_value_of_another_type_is_not_vouched_fo
                    {"resourceType": "Patient"}):
         assert not surely_valid({**observation, **change}), change
     assert surely_valid({**observation, "modifierExtension": []})      # empty: nothing modified
+
+
+_TEXTS = ["", " ", "\t\n", "\u00a0", "\u2003", "x", " x ", "Body height", "abc\u00e9", "a\ud800", "\udfff",
+          "\u00e9\udc00", "x" * 10_000, "\u00e9" * 10_000 + "\ud800", 0, 1.5, True, None, [], ["x"], {}, {"x": 1}]
+
+
+@given(st.one_of(st.text(), st.sampled_from(_TEXTS)))
+@settings(max_examples=300, deadline=None)
+def test_a_string_inlined_in_a_compiled_walk_gets_the_string_checks_verdict(text):
+    """The generated functions test a `string` element inline; it must say what `_string` says."""
+    observation = height_observation("h1", "2024-01-01", 100.0)
+    observation["code"]["text"] = text                        # CodeableConcept: a chained table
+    observation["code"]["coding"][0]["display"] = "Body height"
+    assert surely_valid(observation) is r4_shape._string(text)
+    observation["code"]["text"] = "Body height"
+    observation["code"]["coding"][0]["display"] = text        # Coding
+    assert surely_valid(observation) is r4_shape._string(text)
+
+
+@given(st.one_of(st.integers(), st.floats(), st.sampled_from([True, False, None, "1", "1.5", [], {}, 2 ** 70, -0.0,
+                                                              float("inf"), float("-inf"), float("nan")])))
+@settings(max_examples=300, deadline=None)
+def test_a_decimal_inlined_in_a_compiled_walk_gets_the_decimal_checks_verdict(value):
+    observation = height_observation("h1", "2024-01-01", 100.0)
+    observation["valueQuantity"]["value"] = value             # Quantity: a chained table
+    assert surely_valid(observation) is r4_shape._decimal(value)
+
+
+def test_a_resource_type_is_looked_up_the_same_way_first_and_after():
+    for value in ("Observation", "Observation", "NotAType", "NotAType", 5, None, ["Observation"], {"a": 1}):
+        assert surely_valid({**height_observation("h1", "2024-01-01", 100.0), "resourceType": value}) is (
+            value == "Observation")
