@@ -313,7 +313,8 @@ def _raw_value(holder: Mapping) -> tuple[float | None, str | None, str | None, l
             return None, None, units.shown_unit(quantity), [], "quantity has no numeric value"
         symbol = quantity.get("comparator")
         comparator = _COMPARATORS.get(symbol) if isinstance(symbol, str) else None
-        return value, comparator, units.shown_unit(quantity), units.quantity_units(quantity), None
+        shown, keys = units.unit_of(quantity)
+        return value, comparator, shown, keys, None
     for field in ("valueInteger", "valueDecimal"):
         value = units.number(holder.get(field))
         if value is not None:

@@ -1,6 +1,7 @@
 """The quicker readings of a coding and of an Observation's date give what the plain readings give.
 
-`kind_of` looks a coding up as sent (one dict look-up) before reading it as `codings` does, and
+`kind_of` looks a coding up as sent (one dict look-up) before reading it as `codings` does, `unit_of`
+remembers the reading of a short unit, and
 `effective_span` reads `effectiveDateTime` before gathering the other candidates. Each is compared
 here with the plain definition it replaced, over messy shapes (hypothesis) and over every
 Observation of the validation corpus.
@@ -12,6 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.record import units
 from service.record.codes import _SYSTEMS, codings, read_coding
 from service.record.dates import date_span, effective_span, parse_date
 from service.record.observations import KIND_BY_CODE, kind_of
@@ -102,3 +104,17 @@ def test_every_observation_of_the_corpus_is_read_as_before():
         holders = [resource] + [c for c in resource.get("component") or () if isinstance(c, dict)]
         for holder in holders:
             assert kind_of(holder.get("code")) == plain_kind_of(holder.get("code"))
+
+
+_UNIT = st.sampled_from(["cm", "kg", "[in_i]", "ng/mL", "nmol/L", "\u00b5g/L", " mcg / L ", "m[IU]/L", "", " ", "{score}",
+                         "%", "a", "mo", "X" * 41, "Cm\u03bc"]) | st.text(max_size=8) | _JUNK
+_QUANTITY = st.fixed_dictionaries({"value": st.floats(0, 300)}, optional={"code": _UNIT, "unit": _UNIT})
+
+
+@settings(max_examples=2000, deadline=None)
+@given(quantity=_QUANTITY)
+def test_unit_of_gives_what_reading_the_quantity_gives(quantity):
+    first = units.unit_of(quantity)
+    assert first == (units.shown_unit(quantity), units.quantity_units(quantity))
+    first[1].append("changed")      # the keys are the caller's own list: the remembered reading stays
+    assert units.unit_of(quantity) == (units.shown_unit(quantity), units.quantity_units(quantity))
