@@ -87,17 +87,30 @@ def as_list(value: Any) -> list:
     return [value]
 
 
+def system_uris(name: str) -> tuple[str, ...]:
+    """Every URI (and OID) listed above for a system's short name, as `system_name` reads them exactly."""
+    return tuple(uri for uri, short in _SYSTEMS.items() if short == name)
+
+
 def codings(concept: Any) -> Iterator[tuple[str | None, str, str | None]]:
     """(system short name, code, display) for each well-formed coding of a CodeableConcept."""
     if not isinstance(concept, dict):
         return
     for coding in as_list(concept.get("coding")):
-        if not isinstance(coding, dict):
-            continue
-        code = coding.get("code")
-        if isinstance(code, str) and code.strip():
-            display = coding.get("display")
-            yield system_name(coding.get("system")), code.strip(), display if isinstance(display, str) else None
+        read = read_coding(coding)
+        if read is not None:
+            yield read
+
+
+def read_coding(coding: Any) -> tuple[str | None, str, str | None] | None:
+    """(system short name, code, display) of one Coding, or None when it is not one or has no code."""
+    if not isinstance(coding, dict):
+        return None
+    code = coding.get("code")
+    if not isinstance(code, str) or not code.strip():
+        return None
+    display = coding.get("display")
+    return system_name(coding.get("system")), code.strip(), display if isinstance(display, str) else None
 
 
 def has_code(concept: Any, system: str, codes: Iterable[str] | str) -> str | None:

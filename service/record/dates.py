@@ -80,7 +80,13 @@ def effective_span(resource: Mapping) -> tuple[date | None, date | None, str | N
     """When an Observation was measured, as (first day, last day, None) or (None, None, reason):
     effectiveDateTime / effectiveInstant, else the end of effectivePeriod (the result exists once
     the period is over), else its start, else `issued`. A partial date gives its span."""
-    candidates: list[Any] = [resource.get("effectiveDateTime"), resource.get("effectiveInstant")]
+    measured = resource.get("effectiveDateTime")
+    if isinstance(measured, str):
+        # Nearly every Observation says when it was measured this way: read it without gathering the others.
+        first, last = date_span(measured)
+        if first is not None:
+            return first, last, None
+    candidates: list[Any] = [measured, resource.get("effectiveInstant")]
     period = resource.get("effectivePeriod")
     if isinstance(period, dict):
         candidates += [period.get("end"), period.get("start")]

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any, Mapping
 
 from . import units
-from .codes import as_list, codings, concept_text, concept_words
+from .codes import as_list, concept_text, concept_words, read_coding, system_uris
 from . import radiology_text, reference_ranges
 from .dates import age_span, effective_span
 from .frozen import adopt, frozen, replace
@@ -106,12 +106,29 @@ class ObservationFacts:
     bone_age_methods: list[tuple[date | None, str]] = dataclasses.field(default_factory=list)
 
 
+# The same table keyed by a coding's system and code as sent ("http://loinc.org", "8302-2"), so that a coding
+# written the usual way is known in one look-up (kind_of runs on every Observation and component); one sent
+# otherwise (a padded code, "http://loinc.org/") is read by `read_coding`, which gives the same answer.
+_KIND_AS_SENT: dict[tuple[str, str], str] = {
+    (uri, code): kind for (system, code), kind in KIND_BY_CODE.items() for uri in system_uris(system)}
+
+
 def kind_of(concept: Any) -> tuple[str, str, str | None] | None:
     """(kind, code, display) of the first coding this module knows, else None."""
-    for system, code, display in codings(concept):
-        kind = KIND_BY_CODE.get((system, code))  # type: ignore[arg-type]
+    if not isinstance(concept, dict):
+        return None
+    for coding in as_list(concept.get("coding")):
+        if not isinstance(coding, dict):
+            continue
+        system, code = coding.get("system"), coding.get("code")
+        kind = _KIND_AS_SENT.get((system, code)) if isinstance(system, str) and isinstance(code, str) else None
         if kind is not None:
-            return kind, code, display
+            display = coding.get("display")
+            return kind, code, display if isinstance(display, str) else None
+        read = read_coding(coding)
+        kind = KIND_BY_CODE.get(read[:2]) if read is not None else None  # type: ignore[arg-type]
+        if kind is not None:
+            return kind, read[1], read[2]
     return None
 
 
@@ -296,7 +313,8 @@ def _raw_value(holder: Mapping) -> tuple[float | None, str | None, str | None, l
             return None, None, units.shown_unit(quantity), [], "quantity has no numeric value"
         symbol = quantity.get("comparator")
         comparator = _COMPARATORS.get(symbol) if isinstance(symbol, str) else None
-        return value, comparator, units.shown_unit(quantity), units.quantity_units(quantity), None
+        shown, keys = units.unit_of(quantity)
+        return value, comparator, shown, keys, None
     for field in ("valueInteger", "valueDecimal"):
         value = units.number(holder.get(field))
         if value is not None:

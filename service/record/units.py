@@ -75,6 +75,26 @@ def quantity_units(quantity: Mapping) -> list[str]:
     return keys
 
 
+def unit_of(quantity: Mapping) -> tuple[str | None, list[str]]:
+    """(`shown_unit`, `quantity_units`) of a Quantity. A chart writes the same few units on every result,
+    so a short unit (its code and text, never the value) is read once per process."""
+    code, text = quantity.get("code"), quantity.get("unit")
+    if _short(code) and _short(text):
+        shown, keys = _remembered_unit(code, text)
+        return shown, list(keys)
+    return shown_unit(quantity), quantity_units(quantity)
+
+
+def _short(unit: Any) -> bool:
+    return unit is None or isinstance(unit, str) and len(unit) <= _REMEMBERED_LENGTH
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_unit(code: str | None, text: str | None) -> tuple[str | None, tuple[str, ...]]:
+    quantity = {"code": code, "unit": text}
+    return shown_unit(quantity), tuple(quantity_units(quantity))
+
+
 def shown_unit(quantity: Mapping) -> str | None:
     """The unit as recorded, for evidence: the display text, else the code."""
     for field in ("unit", "code"):

@@ -41,6 +41,7 @@ def test_it_builds_what_the_standard_frozen_dataclass_builds():
     args = ("a", date(2024, 3, 1))
     made, reference = Sample(*args, 2, tags=("x",)), Reference(*args, 2, tags=("x",))
     assert dataclasses.asdict(made) == dataclasses.asdict(reference)
+    assert list(vars(made).items()) == list(vars(reference).items())     # the same attributes, in field order
     assert repr(made) == repr(reference).replace("Reference", "Sample")
     assert made == Sample("a", date(2024, 3, 1), count=2, tags=("x",)) and made != Sample("b", None)
     assert Sample("a", None).count == 0 and Sample("a", None).tags == ()
