@@ -72,7 +72,9 @@ def _refusal(resource: dict) -> str | None:
     except ValidationError as error:
         errors = error.errors()
         return (element_path(errors[0]["loc"]) or "") if errors else ""
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError):
+        # The model's own validators raise these on some shapes it cannot read (AttributeError: a
+        # primitive's extension `_name` that is not an object): not valid R4, refused like the rest.
         return ""
     return None
 

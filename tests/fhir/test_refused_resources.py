@@ -224,3 +224,21 @@ def test_a_check_that_names_only_a_type_is_told_of_every_refused_kind_of_it():
     ctx = Context(None, TODAY, None, _POLICIES.label, False, None, (), frozenset(), screen([bad_weight]).refused)
     assert ctx.gaps_for("Observation:igf1") == ()
     assert ctx.gaps_for("Observation") == ctx.gaps_for("Observation:weight") != ()
+
+
+def test_a_primitive_extension_that_is_not_an_object_refuses_the_resource_never_a_500(client):
+    # The R4B model's own validators raise AttributeError on a primitive's extension element (`_status`)
+    # that is not an object: such a resource in any prefetch bundle was an HTTP 500.
+    bad_coverage = copy.deepcopy(laron_prefetch()["coverage"]["entry"][0]["resource"])
+    bad_coverage["id"], bad_coverage["_status"] = "cov2", "-0"
+    bad_condition = malignancy()
+    bad_condition["id"], bad_condition["_recordedDate"] = "c-onc2", ["x"]
+    screened = screen([bad_coverage, bad_condition])
+    assert list(screened.resources) == []
+    assert screened.invalid == 2
+    prefetch = with_resource("coverage", bad_coverage)
+    prefetch["conditions"] = fhir_bundle([e["resource"] for e in prefetch["conditions"]["entry"]] + [bad_condition])
+    response = client.post(ORDER_SELECT, json=order_select_request(prefetch=prefetch))
+    assert response.status_code == 200
+    text = " ".join(c["summary"] + " " + c.get("detail", "") for c in response.get_json()["cards"])
+    assert "Coverage/cov2" in text and "could not be read" in text
