@@ -19,6 +19,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from service.dtr.outcome import DtrError
+from service.fhir.resources import MODEL_FAULTS
 
 ORDER_TYPES = frozenset({"MedicationRequest", "ServiceRequest", "DeviceRequest", "NutritionOrder",
                          "CommunicationRequest", "SupplyRequest", "VisionPrescription", "Appointment", "Encounter"})
@@ -73,7 +74,7 @@ def validated(resource: Any, where: str) -> dict:
         path = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")[:200]
         raise DtrError(422, f"{where}: not a valid R4 {rtype}: {path or 'the resource'}: {first.get('type')}",
                        where) from None
-    except (ValueError, TypeError):
+    except MODEL_FAULTS:
         raise DtrError(422, f"{where}: not a valid R4 {rtype}", where) from None
     return resource
 

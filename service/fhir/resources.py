@@ -65,6 +65,12 @@ def _validates(resource: dict) -> bool:
     return _refusal(resource) is None
 
 
+# What the R4B models raise, besides ValidationError, on shapes their own validators cannot read: a
+# primitive's extension element that is not an object (`"_status": "-0"`) is an AttributeError. Each is
+# "not valid R4", never an HTTP 500.
+MODEL_FAULTS = (ValueError, TypeError, KeyError, AttributeError)
+
+
 def _refusal(resource: dict) -> str | None:
     """None when the R4B model accepts the resource, else the element it refused ("" when unnamed)."""
     try:
@@ -72,9 +78,7 @@ def _refusal(resource: dict) -> str | None:
     except ValidationError as error:
         errors = error.errors()
         return (element_path(errors[0]["loc"]) or "") if errors else ""
-    except (ValueError, TypeError, KeyError, AttributeError):
-        # The model's own validators raise these on some shapes it cannot read (AttributeError: a
-        # primitive's extension `_name` that is not an object): not valid R4, refused like the rest.
+    except MODEL_FAULTS:
         return ""
     return None
 

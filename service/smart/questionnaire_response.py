@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from service.fhir.resources import MODEL_FAULTS
 from service.wording.numbers import number
 
 QUESTION_PREFIX = "q-"                 # service/dtr's question groups; "on-file" and "determination" are its own
@@ -32,10 +33,13 @@ VALUE_KEYS = {"boolean": "valueBoolean", "decimal": "valueDecimal", "integer": "
 def _model_problem(resource: Mapping[str, Any], what: str) -> list[str]:
     try:
         get_fhir_model_class(str(resource.get("resourceType"))).model_validate(resource)
-    except (ValidationError, KeyError, TypeError, ValueError) as exc:
-        first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
+    except (ValidationError, *MODEL_FAULTS) as exc:
+        # A ValueError's text is the model's own word on the value; the other faults' are Python's.
+        first = (exc.errors()[0] if isinstance(exc, ValidationError)
+                 else {"loc": (), "msg": str(exc) if isinstance(exc, ValueError) else ""})
         where = ".".join(str(part) for part in first.get("loc", ()))
-        return [f"{what} is not valid FHIR R4 ({where + ': ' if where else ''}{first.get('msg', '')[:200]})"]
+        said = f"{where + ': ' if where else ''}{first.get('msg', '')[:200]}"
+        return [f"{what} is not valid FHIR R4" + (f" ({said})" if said else "")]
     return []
 
 

@@ -140,6 +140,8 @@ COVERAGE = {"resourceType": "Coverage", "id": "c", "status": "active", "benefici
                                                   {"name": "context", "valueString": "x"}]}, 422, "must be a Coverage"),
     ({"resourceType": "Parameters", "parameter": [{"name": "coverage", "resource": {**COVERAGE, "status": 7}},
                                                   {"name": "context", "valueString": "x"}]}, 422, "not a valid R4 Coverage"),
+    ({"resourceType": "Parameters", "parameter": [{"name": "coverage", "resource": {**COVERAGE, "_status": "-0"}},
+                                                  {"name": "context", "valueString": "x"}]}, 422, "not a valid R4 Coverage"),
     ({"resourceType": "Parameters", "parameter": [{"name": "coverage", "resource": COVERAGE},
                                                   {"name": "color", "valueString": "x"}]}, 422, "no parameter 'color'"),
     ({"resourceType": "Parameters", "parameter": [{"name": "coverage", "resource": COVERAGE},

@@ -222,6 +222,7 @@ def completed(ehr, make_app, flow_for):
 @pytest.mark.parametrize("break_it, problem", [
     (lambda qr: qr.update(status="in-progress"), "not 'completed'"),
     (lambda qr: qr.update(authored="last Tuesday"), "not valid FHIR R4"),
+    (lambda qr: qr.update(_status="-0"), "not valid FHIR R4"),      # the model raised AttributeError: was a 500
     (lambda qr: qr.update(questionnaire="#other"), "does not reference the contained"),
     (lambda qr: qr.update(contained=[]), "exactly one Questionnaire"),
     (lambda qr: qr["item"][1]["item"][0].update(linkId="q-bone-age.guess"), "not an item of the contained"),
