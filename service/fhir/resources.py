@@ -143,6 +143,11 @@ def refusal_of(resource: dict) -> Refused | None:
     """Why a resource of a read type is not read, if it is not: not valid R4, or a modifier extension."""
     if surely_valid(resource):      # valid, and no modifier extension anywhere in it: one walk says both
         return None
+    return _judged_refusal(resource)
+
+
+def _judged_refusal(resource: dict) -> Refused | None:
+    """`refusal_of` a resource the fast check could not vouch for: the models' word, then the modifiers'."""
     element = _verdicts.refusal(resource)
     if element is not None:
         return refused(resource, INVALID, element or None)
@@ -168,7 +173,8 @@ def screen(candidates: Iterable[Any]) -> Screened:
             resource = candidate
         else:
             resource = normalise_quirks(candidate)
-            why = refusal_of(resource)
+            # Only a resource normalising changed can now be vouched for: the fast check is not run twice.
+            why = refusal_of(resource) if resource is not candidate else _judged_refusal(resource)
             if why is not None:
                 refusals.setdefault(why.reference or len(refusals), why)
                 continue
